@@ -1,0 +1,1 @@
+"""Photo loading and the TFLite mood model."""

@@ -1,0 +1,106 @@
+"""The shipped int8 model: its metadata contract, its outputs, and runtime agreement."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, gradient_photo
+from frame_daemon.errors import ModelError
+from frame_daemon.vision.model import OUTPUT_NAMES, MoodModel
+
+
+def test_metadata_contract(model_json):
+    meta = json.loads(model_json.read_text())
+    tflite = model_json.with_name(meta["file"])
+    assert tflite.stat().st_size <= 6_000_000
+    assert meta["input"]["dtype"] == "int8" and meta["input"]["shape"] == [1, 224, 224, 3]
+    for name in OUTPUT_NAMES:
+        assert meta["outputs"][name]["dtype"] == "int8"
+        assert name in meta["outputs"]["meaning"]
+    assert len(meta["imagenet_labels"]) == 1000 and len(meta["emotions"]) == 7
+    for key in ("version", "training", "validation", "quantization"):
+        assert key in meta
+
+
+def test_shipped_model_meets_its_figures(model_json):
+    val = json.loads(model_json.read_text())["validation"]
+    assert val["int8"]["valence_r"] >= 0.75
+    assert val["int8"]["arousal_r"] >= 0.40
+    assert min(val["int8_vs_float_r"].values()) >= 0.98
+
+
+def test_scores_are_deterministic_and_photo_dependent(mood_model):
+    pixels = [np.asarray(gradient_photo(224, 224, s)) for s in range(6)]
+    first = [mood_model.score_pixels(p) for p in pixels]
+    again = [mood_model.score_pixels(p) for p in pixels]
+    assert first == again
+    assert len({round(r.mood.valence, 3) for r in first}) > 1
+    for r in first:
+        assert abs(sum(r.emotions.values()) - 1) < 0.05
+        assert r.scenes and r.scenes[0][1] >= r.scenes[-1][1]
+
+
+def test_wrong_input_shape_is_refused(mood_model):
+    with pytest.raises(ValueError):
+        mood_model.infer(np.zeros((100, 100, 3), np.uint8))
+
+
+def test_malformed_metadata_is_a_model_error(tmp_path, model_json):
+    meta = json.loads(model_json.read_text())
+    (tmp_path / meta["file"]).write_bytes(model_json.with_name(meta["file"]).read_bytes())
+    del meta["outputs"]["va"]
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="malformed"):
+        MoodModel.load(bad)
+    (tmp_path / "garbage.json").write_text("{not json")
+    with pytest.raises(ModelError, match="unreadable"):
+        MoodModel.load(tmp_path / "garbage.json")
+
+
+PARITY_SCRIPT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from frame_daemon.vision.model import MoodModel
+m = MoodModel.load(sys.argv[2], runtime=sys.argv[3])
+out = []
+for path in sys.argv[4:]:
+    raw = m.infer(np.load(path))
+    out.append({"va": raw.va.tolist(), "emotion": raw.emotion.tolist(), "runtime": m.runtime})
+print(json.dumps(out))
+"""
+
+
+def _scores_with(python: str, runtime: str, model_json: Path, arrays: list[Path]) -> list[dict]:
+    proc = subprocess.run([python, "-c", PARITY_SCRIPT, str(ROOT), str(model_json), runtime,
+                           *map(str, arrays)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.skipif(not os.environ.get("FRAME_DAEMON_TFLITE_PYTHON"),
+                    reason="set FRAME_DAEMON_TFLITE_PYTHON to a venv python with tflite-runtime 2.14")
+def test_litert_and_tflite_runtime_agree(tmp_path, model_json):
+    import sys
+
+    arrays = []
+    for s in range(8):
+        path = tmp_path / f"{s}.npy"
+        np.save(path, np.asarray(gradient_photo(224, 224, 100 + s)))
+        arrays.append(path)
+    litert = _scores_with(sys.executable, "ai-edge-litert", model_json, arrays)
+    tflite = _scores_with(os.environ["FRAME_DAEMON_TFLITE_PYTHON"], "tflite-runtime", model_json,
+                          arrays)
+    assert {r["runtime"] for r in litert} == {"ai-edge-litert"}
+    assert {r["runtime"] for r in tflite} == {"tflite-runtime"}
+    meta = json.loads(model_json.read_text())["outputs"]
+    for a, b in zip(litert, tflite, strict=True):
+        # Same int8 kernels: allow at most two quantization steps of difference.
+        assert np.abs(np.subtract(a["va"], b["va"])).max() <= 2 * meta["va"]["scale"] + 1e-6
+        assert np.abs(np.subtract(a["emotion"], b["emotion"])).max() <= (
+            2 * meta["emotion"]["scale"] + 1e-6)

@@ -1,0 +1,45 @@
+"""`frame-daemon score` end to end, as a user runs it, on good and bad photos."""
+
+import json
+import subprocess
+import sys
+
+GOOD = ["good.jpg", "cmyk.jpg", "grey16.png", "alpha.png", "palette.png", "grey.jpg",
+        "animated.gif"]
+BAD = ["truncated.jpg", "zero.jpg", "notanimage.jpg", "bomb.png", "missing.jpg"]
+
+
+def run_score(*args):
+    return subprocess.run([sys.executable, "-m", "frame_daemon", "score", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_scores_good_photos_and_reports_bad_ones(photo_dir, model_json):
+    paths = [photo_dir / n for n in GOOD + BAD]
+    proc = run_score("--json", *paths)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["photo"] for r in results] == [str(photo_dir / n) for n in GOOD]
+    for r in results:
+        assert -1 <= r["valence"] <= 1 and -1 <= r["arousal"] <= 1
+        assert 0 <= r["confidence"] <= 1
+        assert isinstance(r["mood"], str) and r["scenes"]
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == len(BAD)
+    for name, line in zip(BAD, errors, strict=True):
+        assert line.startswith("frame-daemon score: ") and name in line
+
+
+def test_all_good_exits_zero_with_plain_lines(photo_dir, model_json):
+    proc = run_score(photo_dir / "good.jpg", photo_dir / "grey.jpg")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and "valence" in lines[0] and "good.jpg" in lines[0]
+    assert proc.stderr == ""
+
+
+def test_missing_model_is_a_clear_error(photo_dir, tmp_path):
+    proc = run_score("--model", tmp_path / "nope.json", photo_dir / "good.jpg")
+    assert proc.returncode == 1
+    assert "model metadata not found" in proc.stderr and "Traceback" not in proc.stderr
