@@ -10,9 +10,112 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from frame_daemon import __version__
-from frame_daemon.errors import ModelError, PhotoError
+from frame_daemon.config import EX_CONFIG, Config, ConfigError, load_config
+from frame_daemon.errors import FrameDaemonError, ModelError, PhotoError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("frame_daemon")
+
+
+def _load_config_or_exit(path: Path, verb: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"frame-daemon {verb}: {exc.source}: {problem}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load_config_or_exit(args.config, "check-config")
+    print(f"{cfg.file}: OK")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load_config_or_exit(args.config, "run")
+    from frame_daemon.daemon import Daemon
+
+    if not args.verbose:
+        logging.getLogger().setLevel(cfg.log.level.upper())
+    daemon = Daemon(cfg)
+    daemon.install_signal_handlers()
+    try:
+        daemon.run()
+    except FrameDaemonError as exc:
+        # Start-up failures exit non-zero so systemd marks the unit failed.
+        log.error("cannot start: %s", exc)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _open_index(cfg: Config):
+    from frame_daemon.music.index import TrackIndex
+
+    cfg.state_directory.mkdir(parents=True, exist_ok=True)
+    return TrackIndex(TrackIndex.default_path(cfg.state_directory))
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from frame_daemon.music.index_worker import describe, refresh_index
+    from frame_daemon.music.mpd_player import MpdLink
+
+    cfg = _load_config_or_exit(args.config, "index")
+    link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
+    show = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show:
+            print(f"\rindexing: {done}/{total} tracks", end="", file=sys.stderr, flush=True)
+
+    try:
+        with _open_index(cfg) as index:
+            stats = refresh_index(index, link, cfg.mpd.music_directory, progress)
+            if show:
+                print(file=sys.stderr)
+            for uri, reason in stats.failed:
+                print(f"frame-daemon index: {uri}: {reason}", file=sys.stderr)
+            print(f"index {index.path}: {len(index)} tracks ({describe(stats)})")
+    except FrameDaemonError as exc:
+        print(f"frame-daemon index: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        link.close()
+    return EXIT_OK
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from frame_daemon.daemon import selection_params
+    from frame_daemon.music.select import TrackPool, select
+    from frame_daemon.vision.model import MoodModel
+
+    cfg = _load_config_or_exit(args.config, "match")
+    try:
+        model = MoodModel.load(args.model or cfg.model.path or None, threads=cfg.model.threads)
+        result = model.score(args.photo, max_pixels=cfg.model.max_pixels)
+        with _open_index(cfg) as index:
+            pool = TrackPool.from_tracks(index.tracks())
+    except (PhotoError, FrameDaemonError) as exc:
+        print(f"frame-daemon match: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    params = selection_params(cfg, seed=args.seed)
+    params = type(params)(**{**params.__dict__, "count": args.n}) if args.n else params
+    picks = select(pool, result.mood, params)
+    if args.json:
+        print(json.dumps({**result.as_dict(), "tracks": [
+            {"uri": p.track.uri, "title": p.track.title, "artist": p.track.artist,
+             "genre": p.track.genre, "valence": round(p.track.mood.valence, 3),
+             "arousal": round(p.track.mood.arousal, 3),
+             "confidence": round(p.track.mood.confidence, 3), "source": str(p.track.source),
+             "distance": round(p.distance, 3), "why": p.why} for p in picks]}))
+    else:
+        print(_format_line(result.as_dict()))
+        if not picks:
+            print("  (no tracks in the index: run 'frame-daemon index' first)")
+        for p in picks:
+            print(f"  {p.distance:.2f}  {p.track.label}  (v {p.track.mood.valence:+.2f}, "
+                  f"a {p.track.mood.arousal:+.2f}; {p.track.why})")
+    return EXIT_OK
 
 
 def _format_line(result: dict) -> str:
@@ -61,6 +164,25 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--runtime", choices=["auto", "ai-edge-litert", "tflite-runtime"],
                        default="auto", help="TFLite runtime (default: auto)")
     score.set_defaults(func=cmd_score)
+
+    def with_config(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--config", "-c", type=Path, required=True, help="TOML config file")
+        return p
+
+    run = with_config("run", "run the daemon: watch the photo, make MPD's music follow it")
+    run.set_defaults(func=cmd_run)
+    index = with_config("index", "build or update the track index from MPD's library")
+    index.set_defaults(func=cmd_index)
+    match = with_config("match", "show what would be queued for a photo (touches nothing)")
+    match.add_argument("photo", type=Path, metavar="PHOTO")
+    match.add_argument("-n", type=int, default=0, help="how many tracks (default: follow.tracks)")
+    match.add_argument("--json", action="store_true", help="one JSON object")
+    match.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
+    match.add_argument("--model", type=Path, default=None, help="model metadata JSON")
+    match.set_defaults(func=cmd_match)
+    check = with_config("check-config", "validate a config file; exit 78 if it has problems")
+    check.set_defaults(func=cmd_check_config)
     return parser
 
 

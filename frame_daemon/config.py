@@ -1,0 +1,260 @@
+"""Typed, frozen configuration from TOML: declared once, every problem reported at once.
+
+Each section is a frozen dataclass; a field's metadata holds its help text and its check. The same
+declaration gives the defaults, the validation and the example file (`render_example`), so they
+cannot drift apart. Errors read `FILE: section.key: what is wrong` with "did you mean" hints.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from frame_daemon.errors import FrameDaemonError
+
+EX_CONFIG = 78  # sysexits.h: configuration error; systemd shows it as "config"
+
+Check = Callable[[Any], str | None]  # returns a problem description, or None if fine
+
+
+class ConfigError(FrameDaemonError):
+    """The configuration has problems; `problems` lists every one of them."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+def opt(default: Any, help: str, check: Check | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "check": check})
+
+
+def one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+def between(lo: float, hi: float) -> Check:
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+
+def port_check(v: int) -> str | None:
+    return None if 1 <= v <= 65535 else "must be a TCP port between 1 and 65535"
+
+
+def device_id_check(v: str) -> str | None:
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", v):
+        return None
+    return "must be 1-64 letters, digits, '_' or '-' (it becomes part of MQTT topics)"
+
+
+def nonempty(v: str) -> str | None:
+    return None if v.strip() else "must not be empty"
+
+
+def default_state_directory() -> str:
+    """systemd's StateDirectory when run as a service, else the XDG state folder."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return os.environ["STATE_DIRECTORY"].split(":")[0]
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "frame-daemon")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = opt("file", "file: a file or symlink the frame rewrites; folder: the newest "
+                            "image in a folder", one_of("file", "folder"))
+    path: str = opt("/run/frame/current.jpg", "the watched file, symlink or folder", nonempty)
+    settle_s: float = opt(0.3, "quiet time after the last write before the photo is read "
+                               "(debounces bursts, waits for complete files)", between(0.0, 30.0))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = opt("", "model metadata JSON; empty: the shipped models/mood-v1.json")
+    threads: int = opt(1, "inference threads", between(1, 8))
+    max_pixels: int = opt(150_000_000, "refuse photos larger than this (decompression-bomb "
+                                       "guard)", between(1_000_000, 1_000_000_000))
+
+
+@dataclass(frozen=True)
+class MpdConfig:
+    host: str = opt("localhost", "MPD host name, address or socket path", nonempty)
+    port: int = opt(6600, "MPD TCP port", port_check)
+    password: str = opt("", "MPD password, if it has one")
+    music_directory: str = opt("", "optional: MPD's music folder, readable here; enables the "
+                                   "files' own tags")
+    timeout_s: float = opt(10.0, "network timeout for MPD commands", between(0.5, 120.0))
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = opt("localhost", "MQTT broker host", nonempty)
+    port: int = opt(1883, "MQTT broker port", port_check)
+    device_id: str = opt("frame", "one per frame; topics live under frame-daemon/<device_id>/",
+                         device_id_check)
+    username: str = opt("", "broker user name, if the broker needs one")
+    password: str = opt("", "broker password; the environment variable FRAME_DAEMON_MQTT_PASSWORD wins")
+    keepalive_s: int = opt(30, "MQTT keepalive; the broker declares us gone after 1.5x this",
+                           between(5, 600))
+
+
+@dataclass(frozen=True)
+class FollowConfig:
+    mode: str = opt("follow", "follow: new tracks right after the current one, skip to them on a "
+                              "big mood jump; gentle: start after the current track; off: only "
+                              "publish", one_of("follow", "gentle", "off"))
+    threshold: float = opt(0.35, "how far (plane distance) the mood must move before the music "
+                                 "changes", between(0.05, 2.0))
+    dwell_s: float = opt(15.0, "how long the mood must stay moved before the music changes",
+                         between(0.0, 3600.0))
+    jump: float = opt(0.9, "a move this far is a jump: follow mode changes at once",
+                      between(0.1, 2.9))
+    min_interval_s: float = opt(30.0, "never change the music more often than this",
+                                between(0.0, 3600.0))
+    smoothing: float = opt(0.6, "weight of a new photo in the smoothed mood (1 = no smoothing)",
+                           between(0.05, 1.0))
+    tracks: int = opt(5, "tracks queued per change", between(1, 50))
+    diversity: float = opt(0.3, "0: always the nearest tracks; 1: a wide random pick of good "
+                                "matches", between(0.0, 1.0))
+    no_repeat: int = opt(50, "recently queued tracks not picked again", between(0, 10000))
+    suspend_s: float = opt(1800.0, "after a person changes playback, pause following this long "
+                                   "(0: until resumed)", between(0.0, 86400.0))
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    directory: str = opt("", "where the track index lives; empty: $STATE_DIRECTORY or "
+                             "~/.local/state/frame-daemon")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = opt("info", "log level", one_of("debug", "info", "warning", "error"))
+
+
+SECTIONS: dict[str, type] = {
+    "source": SourceConfig, "model": ModelConfig, "mpd": MpdConfig, "mqtt": MqttConfig,
+    "follow": FollowConfig, "state": StateConfig, "log": LogConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    mpd: MpdConfig = field(default_factory=MpdConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    follow: FollowConfig = field(default_factory=FollowConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    file: str = "<defaults>"
+
+    @property
+    def state_directory(self) -> Path:
+        return Path(self.state.directory or default_state_directory()).expanduser()
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
+    """Check a TOML value against a field type; ints are accepted where floats are expected."""
+    if typ is bool:
+        return value, None if isinstance(value, bool) else "expected true or false"
+    if typ is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return value, None if ok else f"expected a whole number, got {value!r}"
+    if typ is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value), None
+        return value, f"expected a number, got {value!r}"
+    if typ is str:
+        return value, None if isinstance(value, str) else f"expected a string, got {value!r}"
+    return value, None
+
+
+def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, dict):
+        problems.append(f"{name}: expected a table [{name}], got {type(raw).__name__}")
+        return cls()
+    hints = get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            problems.append(f"{name}.{key}: unknown key{_suggest(key, known)}")
+            continue
+        value, problem = _coerce(value, hints[key])
+        if problem is None:
+            check = next(f for f in fields(cls) if f.name == key).metadata.get("check")
+            problem = check(value) if check else None
+        if problem:
+            problems.append(f"{name}.{key}: {problem}")
+        else:
+            values[key] = value
+    return cls(**values)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate a parsed TOML document; raises ConfigError listing every problem."""
+    problems: list[str] = []
+    sections = {}
+    for name, raw in data.items():
+        if name not in SECTIONS:
+            problems.append(f"{name}: unknown section{_suggest(name, list(SECTIONS))}")
+    for name, cls in SECTIONS.items():
+        sections[name] = _build_section(name, cls, data.get(name, {}), problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return Config(**sections, file=source)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML config file; raises ConfigError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found"]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_config(data, str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def render_example() -> str:
+    """The example config file: every key, its default and its help, from the declaration."""
+    lines = ["# frame-daemon configuration. Every key is optional; shown with its default.",
+             "# Generated from frame_daemon/config.py (python -m frame_daemon.config).", ""]
+    for name, cls in SECTIONS.items():
+        lines.append(f"[{name}]")
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else None
+            lines.append(f"# {f.metadata['help']}")
+            lines.append(f"{f.name} = {_toml_value(default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_example(), end="")

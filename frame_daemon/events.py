@@ -1,0 +1,60 @@
+"""The events adapter threads put on the loop's queue: small, frozen, one class per kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoShown:
+    """The frame now shows this photo (already debounced and complete)."""
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerChanged:
+    """MPD reported a change in these idle subsystems (player, playlist, options, ...)."""
+
+    subsystems: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseChanged:
+    """MPD's music database changed: the track index needs a refresh."""
+
+
+@dataclass(frozen=True, slots=True)
+class MpdConnection:
+    """The idle watcher's connection to MPD came up or went away."""
+
+    connected: bool
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRefreshed:
+    """The index worker finished a refresh; the loop reloads its track pool."""
+
+    tracks: int
+    summary: str
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A validated command from Home Assistant (or another controller)."""
+
+    name: str
+    value: str | float | bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Shut down: a signal arrived."""
+
+    reason: str
+
+
+Event = PhotoShown | PlayerChanged | DatabaseChanged | MpdConnection | IndexRefreshed | Command | Stop

@@ -1,0 +1,137 @@
+"""The MQTT connection (paho-mqtt): availability with a Last Will, retained state, commands in.
+
+The broker is treated as forgetful: the Last Will is set before connecting; every (re)connect
+re-publishes availability and every retained value we own, and re-subscribes. Publishing while
+disconnected is a logged no-op: the value is kept and goes out on the next connect. Paho's network
+thread only calls our callbacks, which hand incoming commands to the loop via `post`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from frame_daemon.config import MqttConfig
+
+log = logging.getLogger(__name__)
+
+TOPIC_ROOT = "frame-daemon"
+
+
+class MqttLink:
+    """Owns one paho client; `start()` connects in the background, `stop()` says goodbye."""
+
+    def __init__(self, cfg: MqttConfig, *, on_message: Callable[[str, bytes], None] | None = None,
+                 client_factory: Callable[..., paho.Client] = paho.Client) -> None:
+        self.cfg = cfg
+        self.base = f"{TOPIC_ROOT}/{cfg.device_id}"
+        self.availability_topic = f"{self.base}/availability"
+        self.state_topic = f"{self.base}/state"
+        self._on_message_cb = on_message
+        self._retained: dict[str, bytes] = {}
+        self._subscriptions: set[str] = set()
+        self._lock = threading.Lock()  # guards _retained between the loop and paho's thread
+        self._connected = threading.Event()
+        self.client = client_factory(CallbackAPIVersion.VERSION2,
+                                     client_id=f"frame-daemon-{cfg.device_id}-{os.getpid()}")
+        password = os.environ.get("FRAME_DAEMON_MQTT_PASSWORD") or cfg.password
+        if cfg.username:
+            self.client.username_pw_set(cfg.username, password or None)
+        self.client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        # connect_async + loop_start: the network thread connects and reconnects with backoff,
+        # so a broker that is down at start-up does not stop the daemon.
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+        self.client._thread.name = "mqtt"  # for %(threadName)s in the log
+
+    def stop(self, timeout: float = 1.0) -> None:
+        if self.connected:
+            info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def subscribe(self, topic: str) -> None:
+        with self._lock:
+            self._subscriptions.add(topic)
+        if self.connected:
+            self.client.subscribe(topic, qos=1)
+
+    def publish_retained(self, topic: str, payload: str | bytes | dict[str, Any]) -> None:
+        """Publish and remember a retained value; it is re-published on every reconnect."""
+        data = _encode(payload)
+        with self._lock:
+            self._retained[topic] = data
+        self._publish(topic, data, retain=True)
+
+    def publish(self, topic: str, payload: str | bytes | dict[str, Any]) -> None:
+        self._publish(topic, _encode(payload), retain=False)
+
+    def clear_retained(self, topic: str) -> None:
+        with self._lock:
+            self._retained.pop(topic, None)
+        self._publish(topic, b"", retain=True)
+
+    def _publish(self, topic: str, data: bytes, retain: bool) -> None:
+        if not self.connected:
+            log.debug("MQTT not connected; %s will be sent on reconnect", topic)
+            return
+        info = self.client.publish(topic, data, qos=1, retain=retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            log.warning("MQTT publish to %s failed: %s", topic, paho.error_string(info.rc))
+
+    # paho's network thread from here on
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
+        if reason_code.is_failure:
+            log.error("MQTT broker %s:%s refused us: %s", self.cfg.host, self.cfg.port, reason_code)
+            return
+        self._connected.set()
+        log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
+        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        with self._lock:
+            retained = list(self._retained.items())
+            subscriptions = sorted(self._subscriptions)
+        for topic in subscriptions:
+            client.subscribe(topic, qos=1)
+        for topic, data in retained:
+            client.publish(topic, data, qos=1, retain=True)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
+        was = self._connected.is_set()
+        self._connected.clear()
+        if was:
+            log.warning("MQTT broker connection lost (%s); reconnecting", reason_code)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self._on_message_cb is not None:
+            self._on_message_cb(message.topic, message.payload)
+
+
+def _encode(payload: str | bytes | dict[str, Any]) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, dict):
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return payload.encode()

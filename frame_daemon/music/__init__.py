@@ -1,0 +1,1 @@
+"""The music side: track index, tag/genre lexicon, selection, and the MPD adapter."""

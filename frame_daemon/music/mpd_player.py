@@ -1,0 +1,188 @@
+"""The loop's command connection to MPD (python-mpd2): status, queue edits, library listing.
+
+Thin on purpose: every method is one or a few MPD commands, and every connection problem becomes
+`MpdUnavailable` so the loop can mark MPD lost, keep its decision and retry later.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import mpd
+
+from frame_daemon.errors import FrameDaemonError
+
+log = logging.getLogger(__name__)
+
+
+class MpdUnavailable(FrameDaemonError):
+    """MPD cannot be reached (or went away mid-command)."""
+
+
+class MpdCommandFailed(FrameDaemonError):
+    """MPD refused a command (unknown URI, bad position...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerStatus:
+    state: str  # play | pause | stop
+    song_id: int | None
+    song_pos: int | None
+    playlist_version: int
+    queue_length: int
+    consume: bool
+    elapsed: float
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    id: int
+    pos: int
+    uri: str
+    title: str = ""
+    artist: str = ""
+
+
+def _first(value: object) -> str:
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return "" if value is None else str(value)
+
+
+def _float(value: object) -> float:
+    try:
+        return float(_first(value))
+    except ValueError:
+        return 0.0
+
+
+def _entry(song: dict) -> QueueEntry:
+    return QueueEntry(int(song["id"]), int(song["pos"]), _first(song.get("file")),
+                      _first(song.get("title")), _first(song.get("artist")))
+
+
+class MpdLink:
+    """One python-mpd2 client, used only from the thread that owns it (the loop or a worker)."""
+
+    def __init__(self, host: str, port: int, password: str = "", timeout_s: float = 10.0) -> None:
+        self.host, self.port, self.password = host, port, password
+        self.timeout_s = timeout_s
+        self._client: mpd.MPDClient | None = None
+        self.server_version = ""
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    @property
+    def address(self) -> str:
+        return self.host if self.host.startswith("/") else f"{self.host}:{self.port}"
+
+    def connect(self) -> None:
+        self.close()
+        client = mpd.MPDClient()
+        client.timeout = self.timeout_s
+        try:
+            client.connect(self.host, self.port)
+            if self.password:
+                client.password(self.password)
+        except (OSError, mpd.ConnectionError, mpd.CommandError) as exc:
+            try:
+                client.disconnect()
+            except (OSError, mpd.ConnectionError):
+                pass
+            raise MpdUnavailable(f"cannot connect to MPD at {self.address}: {exc}") from exc
+        self._client = client
+        self.server_version = client.mpd_version or ""
+        log.info("connected to MPD %s at %s", self.server_version, self.address)
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.disconnect()
+            except (OSError, mpd.ConnectionError):
+                pass
+            self._client = None
+
+    @contextmanager
+    def _call(self) -> Iterator[mpd.MPDClient]:
+        if self._client is None:
+            self.connect()
+        assert self._client is not None
+        try:
+            yield self._client
+        except mpd.CommandError as exc:
+            raise MpdCommandFailed(str(exc)) from exc
+        except (OSError, mpd.ConnectionError, socket.timeout) as exc:
+            self.close()
+            raise MpdUnavailable(f"lost MPD at {self.address}: {exc or type(exc).__name__}") from exc
+
+    def status(self) -> PlayerStatus:
+        with self._call() as c:
+            st = c.status()
+        return PlayerStatus(
+            state=st.get("state", "stop"),
+            song_id=int(st["songid"]) if "songid" in st else None,
+            song_pos=int(st["song"]) if "song" in st else None,
+            playlist_version=int(st.get("playlist", 0)),
+            queue_length=int(st.get("playlistlength", 0)),
+            consume=st.get("consume", "0") not in ("0", "off"),
+            elapsed=_float(st.get("elapsed", 0)),
+            duration=_float(st.get("duration", 0)),
+        )
+
+    def queue(self) -> list[QueueEntry]:
+        with self._call() as c:
+            return [_entry(s) for s in c.playlistinfo()]
+
+    def current(self) -> QueueEntry | None:
+        with self._call() as c:
+            song = c.currentsong()
+        return _entry(song) if song and "id" in song else None
+
+    def add(self, uris: Sequence[str], after_current: bool) -> list[int]:
+        """Add tracks in order, right after the current song or at the end; returns their ids."""
+        ids = []
+        with self._call() as c:
+            for i, uri in enumerate(uris):
+                # "+i" is relative to the current song (MPD >= 0.23): the new tracks come next.
+                ids.append(int(c.addid(uri, f"+{i}") if after_current else c.addid(uri)))
+        return ids
+
+    def delete_ids(self, ids: Sequence[int]) -> int:
+        """Delete these queue entries, ignoring ones already gone; returns how many went."""
+        gone = 0
+        with self._call() as c:
+            for song_id in ids:
+                try:
+                    c.deleteid(song_id)
+                    gone += 1
+                except mpd.CommandError:
+                    continue  # someone else removed it already
+        return gone
+
+    def play_id(self, song_id: int) -> None:
+        with self._call() as c:
+            c.playid(song_id)
+
+    def play(self) -> None:
+        with self._call() as c:
+            c.play()
+
+    def next(self) -> None:
+        with self._call() as c:
+            c.next()
+
+    def list_all(self) -> list[dict]:
+        """Every song in MPD's database with its tags (`listallinfo`)."""
+        with self._call() as c:
+            return [s for s in c.listallinfo() if "file" in s]
+
+    def update(self) -> None:
+        with self._call() as c:
+            c.update()

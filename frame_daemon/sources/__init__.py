@@ -1,0 +1,1 @@
+"""Where "the photo on show" comes from: a watched file, symlink or folder."""

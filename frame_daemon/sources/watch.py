@@ -1,0 +1,199 @@
+"""Notice the photo the frame shows: a file or symlink it rewrites, or the newest image in a folder.
+
+A watchdog observer watches the folder (not the file: atomic renames and `ln -sfn` replace the
+file's inode, and a watch on the old inode would go deaf). Its callback only notes that something
+changed and wakes this adapter's own thread, which waits until the folder has been quiet for
+`settle_s`, checks the file is complete and new, and posts one `PhotoShown` per change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from frame_daemon.events import Event, PhotoShown
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
+                            ".heic", ".heif", ".avif"})
+_TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".swp", ".download", "~")
+
+
+def is_candidate_name(name: str) -> bool:
+    """A name a frame might show: not hidden, not a temp or partial download."""
+    lower = name.lower()
+    return not (lower.startswith((".", "~", "#")) or lower.endswith(_TEMP_SUFFIXES))
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    """What identifies one version of a photo: its resolved path, inode, size and mtime."""
+
+    path: str
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def _signature(path: Path) -> _Signature | None:
+    try:
+        st = path.stat()  # follows the symlink: a repointed link has a new signature
+        return _Signature(str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+
+
+def newest_image(folder: Path) -> Path | None:
+    """The most recently modified image file directly in `folder`."""
+    best: tuple[int, str] | None = None
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return None
+    for entry in entries:
+        if not is_candidate_name(entry.name) or Path(entry.name).suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        try:
+            if not entry.is_file():
+                continue
+            key = (entry.stat().st_mtime_ns, entry.name)
+        except OSError:
+            continue
+        if best is None or key > best:
+            best = key
+    return folder / best[1] if best else None
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, relevant: Callable[[str], bool], wake: Callable[[], None]) -> None:
+        self._relevant = relevant
+        self._wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        paths = [os.fsdecode(event.src_path)]
+        if getattr(event, "dest_path", ""):
+            paths.append(os.fsdecode(event.dest_path))
+        if any(self._relevant(p) for p in paths):
+            self._wake()
+
+
+class PhotoWatcher:
+    """Posts `PhotoShown` when the shown photo changes. `start()`, `stop()`, own named thread."""
+
+    def __init__(self, kind: str, path: str | os.PathLike[str], settle_s: float,
+                 post: Callable[[Event], None], *, poll_s: float = 0.05) -> None:
+        if kind not in ("file", "folder"):
+            raise ValueError(f"unknown source kind {kind!r}")
+        self.kind = kind
+        self.path = Path(path).expanduser().absolute()
+        self.folder = self.path if kind == "folder" else self.path.parent
+        self.settle_s = settle_s
+        self._post = post
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._last_event = 0.0
+        self._last_posted: _Signature | None = None
+        self._observer: Observer | None = None
+        self._thread = threading.Thread(target=self._run, name="photo-watch", daemon=True)
+
+    def _relevant(self, path: str) -> bool:
+        p = Path(path)
+        if self.kind == "file":
+            return p == self.path
+        return p.parent == self.folder and is_candidate_name(p.name)
+
+    def _note_change(self) -> None:
+        self._last_event = time.monotonic()
+        self._wake.set()
+
+    def start(self) -> None:
+        if not self.folder.is_dir():
+            # Not fatal: the frame software may create it later; we poll for it.
+            log.warning("photo source folder %s does not exist yet; waiting for it", self.folder)
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        self._stop_observer()
+
+    def _start_observer(self) -> bool:
+        if not self.folder.is_dir():
+            return False
+        observer = Observer()
+        observer.name = "watchdog"
+        observer.schedule(_Handler(self._relevant, self._note_change), str(self.folder),
+                          recursive=False)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+        log.info("watching %s (%s)", self.path, self.kind)
+        return True
+
+    def _stop_observer(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(1.0)
+            self._observer = None
+
+    def _run(self) -> None:
+        # Whatever is on show at start-up counts as a change: the music should fit it at once.
+        self._note_change()
+        while not self._stop.is_set():
+            if self._observer is None and not self._start_observer():
+                self._stop.wait(1.0)
+                self._note_change()
+                continue
+            if self._observer is not None and not self._observer.is_alive():
+                log.warning("watch on %s stopped (folder removed?); restarting", self.folder)
+                self._stop_observer()
+                continue
+            self._wake.wait(1.0)
+            if self._stop.is_set():
+                break
+            if not self._wake.is_set():
+                continue
+            # Debounce: wait until nothing has happened for settle_s.
+            quiet = time.monotonic() - self._last_event
+            if quiet < self.settle_s:
+                self._stop.wait(min(self.settle_s - quiet, self._poll_s * 4) + 0.001)
+                continue
+            self._wake.clear()
+            self._check()
+
+    def _current_photo(self) -> Path | None:
+        if self.kind == "folder":
+            return newest_image(self.folder)
+        return self.path if self.path.exists() else None
+
+    def _check(self) -> None:
+        photo = self._current_photo()
+        if photo is None:
+            return
+        sig = _signature(photo)
+        if sig is None or sig.size == 0:
+            return  # vanished or still empty: a later write wakes us again
+        if sig == self._last_posted:
+            return  # touched or re-announced, but the same photo: score once per change
+        # A writer that pauses longer than settle_s would leave a partial file: confirm the size
+        # is stable over one more short poll before handing it over.
+        self._stop.wait(self._poll_s)
+        if _signature(photo) != sig:
+            self._note_change()
+            return
+        self._last_posted = sig
+        log.debug("photo changed: %s", photo)
+        self._post(PhotoShown(Path(sig.path) if self.kind == "file" else photo))

@@ -1,0 +1,67 @@
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from frame_daemon.config import EX_CONFIG, ConfigError, load_config, parse_config, render_example
+
+EXAMPLE = ROOT / "config" / "frame-daemon.example.toml"
+
+
+def test_example_file_is_current_and_valid():
+    assert EXAMPLE.read_text() == render_example(), (
+        "config/frame-daemon.example.toml is stale: python -m frame_daemon.config > it")
+    cfg = load_config(EXAMPLE)
+    assert cfg.mpd.port == 6600 and cfg.follow.mode == "follow" and cfg.source.kind == "file"
+
+
+def test_every_problem_reported_at_once_with_hints():
+    with pytest.raises(ConfigError) as info:
+        parse_config({
+            "mpd": {"prot": 6600, "port": "six"},
+            "mqtt": {"port": 70000, "device_id": "living room"},
+            "follow": {"mode": "loud", "threshold": 9},
+            "sorce": {},
+        }, "x.toml")
+    problems = info.value.problems
+    text = "\n".join(problems)
+    assert "mpd.prot: unknown key (did you mean 'port'?)" in text
+    assert "mpd.port: expected a whole number" in text
+    assert "mqtt.port: must be a TCP port" in text
+    assert "mqtt.device_id: must be 1-64 letters" in text
+    assert "follow.mode: must be one of follow, gentle, off" in text
+    assert "follow.threshold: must be between" in text
+    assert "sorce: unknown section (did you mean 'source'?)" in text
+    assert len(problems) == 7
+    assert str(info.value).startswith("x.toml: ")
+
+
+def test_ints_accepted_for_floats_and_defaults_fill_in():
+    cfg = parse_config({"follow": {"dwell_s": 5}})
+    assert cfg.follow.dwell_s == 5.0 and isinstance(cfg.follow.dwell_s, float)
+    assert cfg.follow.threshold == 0.35
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[mpd\nport = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_check_config_and_run_exit_78_naming_file_and_key(tmp_path):
+    cfg = tmp_path / "frame.toml"
+    cfg.write_text('[mqtt]\nport = "x"\n')
+    for verb in ("check-config", "run"):
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", verb, "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == EX_CONFIG
+        assert f"{cfg}: mqtt.port: expected a whole number" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    cfg.write_text("[mqtt]\nport = 1884\n")
+    proc = subprocess.run([sys.executable, "-m", "frame_daemon", "check-config", "--config",
+                           str(cfg)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

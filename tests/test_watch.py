@@ -1,0 +1,161 @@
+"""The photo watcher against the real filesystem and watchdog's real inotify observer."""
+
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from conftest import gradient_photo
+from frame_daemon.events import PhotoShown
+from frame_daemon.sources.watch import PhotoWatcher, is_candidate_name, newest_image
+from servers import wait_for
+
+SETTLE = 0.15
+
+
+class Collector:
+    def __init__(self):
+        self.events = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event):
+        with self.lock:
+            self.events.append(event)
+
+    def paths(self):
+        with self.lock:
+            return [e.path.name for e in self.events if isinstance(e, PhotoShown)]
+
+    def wait_count(self, n, timeout=5.0):
+        wait_for(lambda: len(self.paths()) >= n, timeout, what=f"{n} photo events")
+        time.sleep(SETTLE * 3)  # make sure no extra event follows
+        return self.paths()
+
+
+@pytest.fixture
+def photos(tmp_path):
+    src = tmp_path / "library"
+    src.mkdir()
+    for i in range(4):
+        gradient_photo(160, 120, i).save(src / f"p{i}.jpg")
+    return src
+
+
+def start(kind, path, collector):
+    w = PhotoWatcher(kind, path, SETTLE, collector)
+    w.start()
+    return w
+
+
+def test_file_replaced_by_atomic_rename_inside_and_from_outside(tmp_path, photos):
+    frame = tmp_path / "frame"
+    frame.mkdir()
+    current = frame / "current.jpg"
+    shutil.copy(photos / "p0.jpg", current)
+    c = Collector()
+    w = start("file", current, c)
+    try:
+        assert c.wait_count(1) == ["current.jpg"]  # what is on show at start-up
+        tmp = frame / ".current.jpg.tmp"
+        shutil.copy(photos / "p1.jpg", tmp)
+        os.replace(tmp, current)
+        assert len(c.wait_count(2)) == 2
+        outside = tmp_path / "staging.jpg"
+        shutil.copy(photos / "p2.jpg", outside)
+        os.replace(outside, current)
+        assert len(c.wait_count(3)) == 3
+    finally:
+        w.stop()
+
+
+def test_file_rewritten_in_place_in_a_burst_counts_once(tmp_path, photos):
+    current = tmp_path / "current.jpg"
+    shutil.copy(photos / "p0.jpg", current)
+    c = Collector()
+    w = start("file", current, c)
+    try:
+        c.wait_count(1)
+        data = (photos / "p3.jpg").read_bytes()
+        with open(current, "wb") as f:  # a slow writer: several chunks, each a modify event
+            for i in range(0, len(data), 2048):
+                f.write(data[i:i + 2048])
+                f.flush()
+                time.sleep(0.01)
+        assert len(c.wait_count(2)) == 2
+        assert current.read_bytes() == data
+    finally:
+        w.stop()
+
+
+def test_symlink_repointed_with_ln_sfn_and_temp_link_rename(tmp_path, photos):
+    link = tmp_path / "current.jpg"
+    link.symlink_to(photos / "p0.jpg")
+    c = Collector()
+    w = start("file", link, c)
+    try:
+        assert c.wait_count(1) == ["p0.jpg"]  # the link's target is what is shown
+        subprocess_ln = ["ln", "-sfn", str(photos / "p1.jpg"), str(link)]
+        os.spawnvp(os.P_WAIT, "ln", subprocess_ln)
+        assert c.wait_count(2) == ["p0.jpg", "p1.jpg"]
+        tmp_link = tmp_path / ".tmp-link"
+        tmp_link.symlink_to(photos / "p2.jpg")
+        os.replace(tmp_link, link)
+        assert c.wait_count(3) == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    finally:
+        w.stop()
+
+
+def test_unchanged_photo_is_not_reported_again(tmp_path, photos):
+    link = tmp_path / "current.jpg"
+    link.symlink_to(photos / "p0.jpg")
+    c = Collector()
+    w = start("file", link, c)
+    try:
+        c.wait_count(1)
+        os.spawnvp(os.P_WAIT, "ln", ["ln", "-sfn", str(photos / "p0.jpg"), str(link)])
+        time.sleep(SETTLE * 4)
+        assert c.paths() == ["p0.jpg"]
+    finally:
+        w.stop()
+
+
+def test_folder_reports_newest_image_and_ignores_temp_and_hidden(tmp_path, photos):
+    folder = tmp_path / "show"
+    folder.mkdir()
+    shutil.copy(photos / "p0.jpg", folder / "a.jpg")
+    c = Collector()
+    w = start("folder", folder, c)
+    try:
+        assert c.wait_count(1) == ["a.jpg"]
+        shutil.copy(photos / "p1.jpg", folder / ".hidden.jpg")
+        shutil.copy(photos / "p1.jpg", folder / "b.jpg.part")
+        (folder / "notes.txt").write_text("not a photo")
+        time.sleep(SETTLE * 4)
+        assert c.paths() == ["a.jpg"]
+        time.sleep(0.02)
+        shutil.copy(photos / "p2.jpg", folder / "b.jpg")
+        assert c.wait_count(2) == ["a.jpg", "b.jpg"]
+    finally:
+        w.stop()
+
+
+def test_missing_folder_is_waited_for(tmp_path, photos):
+    current = tmp_path / "later" / "current.jpg"
+    c = Collector()
+    w = start("file", current, c)
+    try:
+        time.sleep(0.3)
+        current.parent.mkdir()
+        shutil.copy(photos / "p0.jpg", current)
+        assert c.wait_count(1, timeout=5) == ["current.jpg"]
+    finally:
+        w.stop()
+
+
+def test_helpers(tmp_path, photos):
+    assert newest_image(tmp_path / "nope") is None
+    assert not is_candidate_name(".x.jpg") and not is_candidate_name("x.jpg.crdownload")
+    assert is_candidate_name("IMG_0001.JPG")
+    assert newest_image(photos).name.startswith("p")
