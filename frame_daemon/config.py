@@ -208,7 +208,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     """Validate a parsed TOML document; raises ConfigError listing every problem."""
     problems: list[str] = []
     sections = {}
-    for name, raw in data.items():
+    for name in data:
         if name not in SECTIONS:
             problems.append(f"{name}: unknown section{_suggest(name, list(SECTIONS))}")
     for name, cls in SECTIONS.items():

@@ -21,3 +21,12 @@ class PhotoError(FrameDaemonError):
 
 class ModelError(FrameDaemonError):
     """The mood model or its metadata is missing, unreadable or inconsistent."""
+
+
+class TrackError(FrameDaemonError):
+    """A track's file or the track index could not be read; carries the path and a one-line reason."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

@@ -79,6 +79,9 @@ class Mood:
         return distance(self.valence, self.arousal, other.valence, other.arousal)
 
 
+NO_MOOD = Mood(0.0, 0.0, 0.0)  # the centre, known to nobody: for "nothing known yet"
+
+
 def distance(v1: float, a1: float, v2: float, a2: float) -> float:
     """Euclidean distance on the plane (0 .. 2*sqrt(2))."""
     return math.hypot(v1 - v2, a1 - a2)

@@ -8,6 +8,7 @@ thread only calls our callbacks, which hand incoming commands to the loop via `p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -64,10 +65,8 @@ class MqttLink:
     def stop(self, timeout: float = 1.0) -> None:
         if self.connected:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                pass
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -240,6 +240,10 @@ class MqttRecorder:
             data = self.messages.get(topic)
         return data.decode() if data is not None else None
 
+    def count(self, topic: str) -> int:
+        with self._lock:
+            return sum(1 for t, _ in self.history if t == topic)
+
     def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
 

@@ -6,8 +6,8 @@ Thin on purpose: every method is one or a few MPD commands, and every connection
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,10 +92,8 @@ class MpdLink:
             if self.password:
                 client.password(self.password)
         except (OSError, mpd.ConnectionError, mpd.CommandError) as exc:
-            try:
+            with contextlib.suppress(OSError, mpd.ConnectionError):
                 client.disconnect()
-            except (OSError, mpd.ConnectionError):
-                pass
             raise MpdUnavailable(f"cannot connect to MPD at {self.address}: {exc}") from exc
         self._client = client
         self.server_version = client.mpd_version or ""
@@ -103,10 +101,8 @@ class MpdLink:
 
     def close(self) -> None:
         if self._client is not None:
-            try:
+            with contextlib.suppress(OSError, mpd.ConnectionError):
                 self._client.disconnect()
-            except (OSError, mpd.ConnectionError):
-                pass
             self._client = None
 
     @contextmanager
@@ -118,7 +114,7 @@ class MpdLink:
             yield self._client
         except mpd.CommandError as exc:
             raise MpdCommandFailed(str(exc)) from exc
-        except (OSError, mpd.ConnectionError, socket.timeout) as exc:
+        except (TimeoutError, OSError, mpd.ConnectionError) as exc:
             self.close()
             raise MpdUnavailable(f"lost MPD at {self.address}: {exc or type(exc).__name__}") from exc
 

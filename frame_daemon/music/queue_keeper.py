@@ -104,10 +104,10 @@ def describe_external_change(before: PlayerStatus, before_ids: tuple[int, ...],
             return "the queue was reordered by another client"
     if before.state == "play" and after.state == "pause":
         return "playback paused by another client"
-    if before.state in ("play", "pause") and after.state == "stop":
-        # MPD stops by itself only at the end of the queue.
-        if before.song_pos is not None and before.song_pos < len(before_ids) - 1:
-            return "playback stopped by another client"
+    # MPD stops by itself only at the end of the queue.
+    if (before.state in ("play", "pause") and after.state == "stop"
+            and before.song_pos is not None and before.song_pos < len(before_ids) - 1):
+        return "playback stopped by another client"
     if after.state == "play" and after.song_id != before.song_id and before.song_id is not None:
         natural_next = _next_id(before_ids, before.song_id)
         if after.song_id != natural_next:

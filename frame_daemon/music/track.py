@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from frame_daemon.mood import Mood
+from frame_daemon.mood import NO_MOOD, Mood
 
 
 class MoodSource(StrEnum):
@@ -36,7 +36,7 @@ class Track:
     album: str = ""
     genre: str = ""
     duration: float = 0.0
-    mood: Mood = Mood(0.0, 0.0, 0.0)
+    mood: Mood = NO_MOOD
     source: MoodSource = MoodSource.NEUTRAL
     why: str = "no mood information"
 

@@ -1,0 +1,433 @@
+"""The composition root and the one loop: photo in, mood out, music follows, the house is told.
+
+`Daemon.run()` starts the parts in dependency order, remembers what started, runs the loop until a
+signal sets the stop flag, and stops the parts in reverse inside `finally`. Only the loop thread
+touches the state below; adapter threads (watchdog, paho, MPD idle, index worker) just `post`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from frame_daemon import __version__
+from frame_daemon.config import Config
+from frame_daemon.errors import FrameDaemonError, PhotoError
+from frame_daemon.events import (
+    Command,
+    DatabaseChanged,
+    Event,
+    IndexRefreshed,
+    MpdConnection,
+    PhotoShown,
+    PlayerChanged,
+    Stop,
+)
+from frame_daemon.follow import Action, Decision, FollowMode, FollowParams, FollowState, on_photo, on_tick
+from frame_daemon.follow import force as follow_force
+from frame_daemon.mood import Mood
+from frame_daemon.mqtt_link import MqttLink
+from frame_daemon.music.index import TrackIndex
+from frame_daemon.music.index_worker import IndexWorker
+from frame_daemon.music.mpd_idle import MpdIdleWatcher
+from frame_daemon.music.mpd_player import MpdLink, MpdUnavailable
+from frame_daemon.music.queue_keeper import QueueKeeper
+from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
+from frame_daemon.sources.watch import PhotoWatcher
+from frame_daemon.systemd_notify import SystemdNotifier
+from frame_daemon.vision.model import MoodModel, PhotoMood
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.5
+HISTORY = 1000
+
+
+@dataclass
+class LoopState:
+    """Everything the loop knows; owned by the loop thread alone."""
+
+    mode: FollowMode
+    follow: FollowState = field(default_factory=FollowState.initial)
+    suspended_until: float | None = None  # monotonic deadline; inf = until resumed
+    suspended_reason: str = ""
+    photo: PhotoMood | None = None
+    photo_path: str = ""
+    queued: list[str] = field(default_factory=list)
+    why: str = ""
+    pending: Decision | None = None  # a decision MPD was not there to receive
+    history: deque[str] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    track: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    mpd_up: bool = False
+    index_size: int = 0
+
+
+def follow_params(cfg: Config) -> FollowParams:
+    f = cfg.follow
+    return FollowParams(smoothing=f.smoothing, threshold=f.threshold, dwell_s=f.dwell_s,
+                        jump=f.jump, min_interval_s=f.min_interval_s)
+
+
+def selection_params(cfg: Config, seed: int | None = None) -> SelectionParams:
+    f = cfg.follow
+    return SelectionParams(count=f.tracks, diversity=f.diversity, no_repeat=f.no_repeat, seed=seed)
+
+
+class Daemon:
+    def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.state = LoopState(mode=FollowMode(cfg.follow.mode))
+        self.params = follow_params(cfg)
+        self.notifier = SystemdNotifier()
+        self._stopping = threading.Event()
+        self._rng = random.Random()
+        self.model: MoodModel | None = None
+        self.index: TrackIndex | None = None
+        self.pool = TrackPool.from_tracks([])
+        self.mpd = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
+        self.keeper = QueueKeeper(self.mpd)
+        self.mqtt: MqttLink | None = None
+        self.worker: IndexWorker | None = None
+        self._mpd_retry_at = 0.0
+        self._mpd_backoff = 0.5
+
+    # ------------------------------------------------------------------ lifecycle
+    def post(self, event: Event) -> None:
+        """Thread-safe: how adapters hand events to the loop."""
+        self.events.put(event)
+
+    def request_stop(self, reason: str = "requested") -> None:
+        self._stopping.set()
+        self.post(Stop(reason))
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, frame: Any) -> None:
+            # Only set the flag: the loop notices and stops gracefully.
+            self.request_stop(signal.Signals(signum).name)
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> None:
+        started: list[Callable[[], None]] = []
+        try:
+            self._start(started)
+            self.notifier.ready(f"watching {self.cfg.source.path}")
+            self._loop()
+        finally:
+            self.notifier.stopping()
+            for stop in reversed(started):
+                try:
+                    stop()
+                except Exception:
+                    log.exception("error while stopping")
+            log.info("stopped")
+
+    def _start(self, started: list[Callable[[], None]]) -> None:
+        cfg = self.cfg
+        log.info("frame-daemon %s starting (config %s)", __version__, cfg.file)
+        self.model = MoodModel.load(cfg.model.path or None, threads=cfg.model.threads)
+        log.info("mood model %s loaded (runtime %s)", self.model.meta.get("name"), self.model.runtime)
+        state_dir = cfg.state_directory
+        state_dir.mkdir(parents=True, exist_ok=True)
+        index_path = TrackIndex.default_path(state_dir)
+        self.index = TrackIndex(index_path)
+        started.append(self.index.close)
+        self._reload_pool()
+
+        self.mqtt = MqttLink(cfg.mqtt)
+        self.mqtt.start()
+        started.append(self.mqtt.stop)
+        self._publish_state()
+
+        self._connect_mpd()
+        started.append(self.mpd.close)
+        idle = MpdIdleWatcher(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, self.post,
+                              timeout_s=cfg.mpd.timeout_s)
+        idle.start()
+        started.append(idle.stop)
+        self.worker = IndexWorker(index_path, cfg.mpd, self.post)
+        self.worker.start()
+        started.append(self.worker.stop)
+        self.worker.request()  # catch up with changes made while we were not running
+
+        watcher = PhotoWatcher(cfg.source.kind, cfg.source.path, cfg.source.settle_s, self.post)
+        watcher.start()
+        started.append(watcher.stop)
+
+    # ------------------------------------------------------------------ the loop
+    def _loop(self) -> None:
+        next_tick = self.clock()
+        next_ping = self.clock()
+        while not self._stopping.is_set():
+            timeout = max(0.0, next_tick - self.clock())
+            try:
+                event = self.events.get(timeout=timeout)
+            except queue.Empty:
+                event = None
+            if event is not None:
+                if isinstance(event, Stop):
+                    log.info("stopping (%s)", event.reason)
+                    break
+                try:
+                    self.handle(event)
+                except FrameDaemonError as exc:
+                    self._set_error(str(exc))
+            now = self.clock()
+            if now >= next_tick:
+                next_tick = now + TICK_S
+                self.tick(now)
+            interval = self.notifier.watchdog_interval_s
+            if interval and now >= next_ping:
+                self.notifier.watchdog()  # from the loop: a stuck loop stops the pings
+                next_ping = now + interval
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, PhotoShown):
+            self.on_photo(event.path)
+        elif isinstance(event, PlayerChanged):
+            self.on_player_changed()
+        elif isinstance(event, DatabaseChanged):
+            log.info("MPD database changed; refreshing the index")
+            if self.worker:
+                self.worker.request()
+        elif isinstance(event, IndexRefreshed):
+            if event.error:
+                self._set_error(f"index refresh failed: {event.error}")
+            self._reload_pool()
+            self._publish_state()
+        elif isinstance(event, MpdConnection):
+            self.on_mpd_connection(event)
+        elif isinstance(event, Command):
+            self.on_command(event)
+
+    def tick(self, now: float) -> None:
+        st = self.state
+        if st.suspended_until is not None and now >= st.suspended_until:
+            log.info("resuming following after the suspension timeout")
+            self._resume()
+        if not self.mpd.connected and now >= self._mpd_retry_at:
+            self._connect_mpd()
+        st.follow, decision = on_tick(st.follow, now, self._effective_mode(), self.params)
+        self._act(decision)
+
+    # ------------------------------------------------------------------ photos
+    def on_photo(self, path: Path) -> None:
+        assert self.model is not None
+        started = time.perf_counter()
+        try:
+            result = self.model.score(path, max_pixels=self.cfg.model.max_pixels)
+        except PhotoError as exc:
+            log.warning("photo %s could not be read: %s", path, exc.reason)
+            self._set_error(str(exc))  # the music keeps playing
+            return
+        st = self.state
+        st.photo, st.photo_path, st.error = result, str(path), None
+        scenes = ", ".join(label for label, _ in result.scenes[:3])
+        log.info("photo %s: %s (v %+.2f, a %+.2f, conf %.2f; %s) in %.0f ms", path.name,
+                 result.word, result.mood.valence, result.mood.arousal, result.mood.confidence,
+                 scenes, (time.perf_counter() - started) * 1000)
+        st.follow, decision = on_photo(st.follow, result.mood, self.clock(),
+                                       self._effective_mode(), self.params)
+        if not self._act(decision):
+            self._publish_state()
+
+    def _effective_mode(self) -> FollowMode:
+        return FollowMode.OFF if self.state.suspended_until is not None else self.state.mode
+
+    def _act(self, decision: Decision) -> bool:
+        """Carry out a follow decision; True if state was published."""
+        if decision.action in (Action.KEEP, Action.PUBLISH_ONLY):
+            return False
+        log.info("follow: %s", decision.reason)
+        self._queue_for(decision.target, play_now=decision.action == Action.PLAY_NOW,
+                        reason=decision.reason)
+        return True
+
+    def _queue_for(self, target: Mood, play_now: bool, reason: str) -> None:
+        st = self.state
+        picks = select(self.pool, target, selection_params(self.cfg, self._rng.randrange(2**31)),
+                       history=list(st.history), last_artist=st.track.get("artist"))
+        if not picks:
+            st.why = f"{reason}; no tracks in the index yet"
+            log.warning("no tracks to queue (index has %d)", len(self.pool))
+            self._publish_state()
+            return
+        st.why = picks[0].why
+        if not self.mpd.connected:
+            st.pending = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target,
+                                  reason)
+            log.info("MPD unavailable; will apply the decision when it is back")
+            self._publish_state()
+            return
+        self._apply(picks, Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target,
+                                    reason))
+
+    def _apply(self, picks: list[Pick], decision: Decision) -> None:
+        st = self.state
+        uris = [p.track.uri for p in picks]
+        try:
+            self.keeper.apply(uris, decision.action == Action.PLAY_NOW)
+        except MpdUnavailable as exc:
+            st.pending = decision  # applied when MPD is back
+            self._mpd_lost(str(exc))
+            self._publish_state()
+            return
+        st.pending = None
+        st.queued = uris
+        st.history.extend(uris)
+        for p in picks:
+            log.info("queued %s (%s)", p.track.label, p.why)
+        self._refresh_track()
+        self._publish_state()
+
+    # ------------------------------------------------------------------ MPD
+    def _connect_mpd(self) -> None:
+        try:
+            self.mpd.connect()
+            self.keeper.snapshot()
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+            return
+        self._mpd_backoff = 0.5
+        was_up, self.state.mpd_up = self.state.mpd_up, True
+        if self.state.error and "MPD" in self.state.error:
+            self.state.error = None
+        self._refresh_track()
+        if self.state.pending is not None:
+            pending = self.state.pending
+            log.info("MPD is back; applying the last decision")
+            self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason)
+        elif not was_up:
+            self._publish_state()
+
+    def _mpd_lost(self, message: str) -> None:
+        first = self.state.mpd_up or self.state.error != message
+        self.state.mpd_up = False
+        self.mpd.close()
+        self._mpd_retry_at = self.clock() + self._mpd_backoff
+        self._mpd_backoff = min(self._mpd_backoff * 2, 15.0)
+        if first:
+            log.warning("%s; retrying with backoff", message)
+            self._set_error(message)
+
+    def on_mpd_connection(self, event: MpdConnection) -> None:
+        if event.connected and not self.mpd.connected:
+            self._connect_mpd()
+        elif not event.connected and self.mpd.connected:
+            # The idle link noticed first; our command link will find out on its next use.
+            self._mpd_lost(event.error)
+
+    def on_player_changed(self) -> None:
+        if not self.mpd.connected:
+            return
+        try:
+            change = self.keeper.external_change()
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+            return
+        if change and self.state.suspended_until is None and self.state.mode != FollowMode.OFF:
+            self._suspend(change)
+        self._refresh_track()
+        self._publish_state()
+
+    def _refresh_track(self) -> None:
+        try:
+            current = self.mpd.current()
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+            return
+        self.state.track = ({"uri": current.uri, "title": current.title, "artist": current.artist}
+                            if current else {})
+
+    # ------------------------------------------------------------------ following and commands
+    def _suspend(self, reason: str) -> None:
+        suspend_s = self.cfg.follow.suspend_s
+        self.state.suspended_until = self.clock() + suspend_s if suspend_s > 0 else float("inf")
+        self.state.suspended_reason = reason
+        log.info("following suspended: %s%s", reason,
+                 f" (for {suspend_s:.0f} s)" if suspend_s > 0 else " (until resumed)")
+
+    def _resume(self) -> None:
+        self.state.suspended_until = None
+        self.state.suspended_reason = ""
+        self.state.follow, decision = follow_force(self.state.follow, self.clock())
+        self._act(decision)
+        self._publish_state()
+
+    def on_command(self, cmd: Command) -> None:
+        log.info("command %s %r", cmd.name, cmd.value)
+        if cmd.name == "resume":
+            self._resume()
+        elif cmd.name == "mode":
+            self.state.mode = FollowMode(str(cmd.value))
+            self._publish_state()
+        elif cmd.name == "next":
+            try:
+                self.mpd.next()
+                self.keeper.snapshot()
+            except MpdUnavailable as exc:
+                self._mpd_lost(str(exc))
+        elif cmd.name == "rescore" and self.state.photo_path:
+            self.on_photo(Path(self.state.photo_path))
+        elif cmd.name == "refresh_index" and self.worker:
+            self.worker.request()
+
+    # ------------------------------------------------------------------ publishing
+    def _reload_pool(self) -> None:
+        assert self.index is not None
+        tracks = self.index.tracks()
+        self.pool = TrackPool.from_tracks(tracks)
+        self.state.index_size = len(tracks)
+
+    def _set_error(self, message: str) -> None:
+        self.state.error = message
+        self._publish_state()
+
+    def follow_label(self) -> str:
+        return "suspended" if self.state.suspended_until is not None else self.state.mode.value
+
+    def state_payload(self) -> dict[str, Any]:
+        st = self.state
+        photo = st.photo
+        return {
+            "photo": st.photo_path or None,
+            "valence": round(photo.mood.valence, 3) if photo else None,
+            "arousal": round(photo.mood.arousal, 3) if photo else None,
+            "mood": photo.word if photo else None,
+            "confidence": round(photo.mood.confidence, 3) if photo else None,
+            "scenes": [label for label, _ in photo.scenes] if photo else [],
+            "follow": self.follow_label(),
+            "suspended_reason": st.suspended_reason or None,
+            "track": st.track or None,
+            "queued": st.queued,
+            "why": st.why or None,
+            "error": st.error,
+            "mpd": "connected" if st.mpd_up else "unavailable",
+            "index_size": st.index_size,
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    def _publish_state(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.publish_retained(self.mqtt.state_topic, self.state_payload())
+        self.notifier.status(self._status_line())
+
+    def _status_line(self) -> str:
+        st = self.state
+        mood = st.photo.word if st.photo else "no photo yet"
+        track = st.track.get("title") or st.track.get("uri") or "nothing playing"
+        return f"{mood}; {self.follow_label()}; {track}" + (f"; error: {st.error}" if st.error else "")

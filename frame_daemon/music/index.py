@@ -1,0 +1,357 @@
+"""The track index: every MPD track with its tags and every mood estimate, kept in SQLite.
+
+Keyed by MPD URI. A refresh walks MPD's `listallinfo()` and re-reads only tracks whose MPD
+last-modified time, or the file's mtime and size, changed since the last refresh. Each track keeps
+one estimate per source (tag, analysis, genre, neutral) in its own table, so `match` can show why a
+track was chosen; the track's combined mood is the most trusted estimate present (MoodSource order).
+
+Threading: a TrackIndex has no lock of its own. Use it from one thread at a time (the daemon's
+loop, or a worker that owns it while it runs); the connection is opened with
+check_same_thread=False only so that it may be handed from one such owner to the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from frame_daemon.errors import TrackError
+from frame_daemon.mood import Mood
+from frame_daemon.music.lexicon import NEUTRAL, estimates_from_tags
+from frame_daemon.music.tags import FileTags, read_tags
+from frame_daemon.music.track import MoodEstimate, MoodSource, Track
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = f"""
+BEGIN;
+CREATE TABLE IF NOT EXISTS tracks (
+    uri TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    artist TEXT NOT NULL DEFAULT '',
+    album TEXT NOT NULL DEFAULT '',
+    genre TEXT NOT NULL DEFAULT '',
+    duration REAL NOT NULL DEFAULT 0,
+    mpd_modified TEXT NOT NULL DEFAULT '',
+    file_mtime_ns INTEGER,          -- NULL: the music directory was not readable, or no such file
+    file_size INTEGER,
+    tag_mood TEXT NOT NULL DEFAULT '',
+    tag_bpm REAL,
+    tag_key TEXT NOT NULL DEFAULT '',
+    -- the combined mood, kept here so listing tracks needs no join
+    valence REAL NOT NULL DEFAULT 0,
+    arousal REAL NOT NULL DEFAULT 0,
+    confidence REAL NOT NULL DEFAULT 0,
+    source TEXT NOT NULL DEFAULT '{MoodSource.NEUTRAL}',
+    why TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS estimates (
+    uri TEXT NOT NULL REFERENCES tracks(uri) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    valence REAL NOT NULL,
+    arousal REAL NOT NULL,
+    confidence REAL NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (uri, source)
+);
+PRAGMA user_version = {SCHEMA_VERSION};
+COMMIT;
+"""
+
+_PRIORITY = {source: rank for rank, source in enumerate(MoodSource)}
+_TRACK_COLUMNS = "uri, title, artist, album, genre, duration, valence, arousal, confidence, source, why"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshStats:
+    """What one refresh did; `failed` lists (uri, reason) for files whose tags could not be read."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _MpdSong:
+    """The parts of one `listallinfo()` entry the index keeps."""
+
+    uri: str
+    title: str
+    artist: str
+    album: str
+    genre: str
+    duration: float
+    modified: str
+    mood: str
+
+    @classmethod
+    def parse(cls, song: Mapping[str, Any]) -> _MpdSong:
+        duration = _float(_first(song.get("duration"))) or _float(_first(song.get("time")))
+        return cls(uri=_first(song["file"]), title=_first(song.get("title")),
+                   artist=_first(song.get("artist")), album=_first(song.get("album")),
+                   genre=_joined(song.get("genre")), duration=duration or 0.0,
+                   modified=_first(song.get("last-modified")), mood=_joined(song.get("mood")))
+
+
+def _values(value: Any) -> list[str]:
+    """MPD repeats a tag by giving a list; python-mpd2 passes a single value as a plain string."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _first(value: Any) -> str:
+    values = _values(value)
+    return values[0] if values else ""
+
+
+def _joined(value: Any) -> str:
+    return "; ".join(dict.fromkeys(_values(value)))
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _is_local(uri: str) -> bool:
+    # Stream URLs and absolute paths are not files under the music directory.
+    return "://" not in uri and not uri.startswith("/")
+
+
+class TrackIndex:
+    """SQLite index of MPD's tracks and their mood estimates (see the module docstring)."""
+
+    batch_size: int = 200  # tracks written per transaction: an interrupted refresh loses at most this
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as e:
+            raise TrackError(self.path, f"cannot open the track index ({e})") from e
+        try:
+            self._open()
+        except TrackError:
+            self._db.close()
+            raise
+        except sqlite3.Error as e:
+            self._db.close()
+            raise TrackError(self.path, f"cannot use the track index ({e}); delete it to rebuild") from e
+
+    def _open(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise TrackError(self.path, f"track index schema version {version} is newer than this "
+                             f"frame-daemon understands ({SCHEMA_VERSION}); upgrade frame-daemon, "
+                             "or delete the file to rebuild the index")
+        # WAL lets a reader (a CLI `match`) look while the daemon writes; NORMAL sync is safe under
+        # WAL and spares the Pi's SD card an fsync per commit.
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        if version < SCHEMA_VERSION:
+            self._db.executescript(_SCHEMA)
+
+    @staticmethod
+    def default_path(state_dir: Path) -> Path:
+        """Where the daemon keeps its index inside its state directory."""
+        return Path(state_dir) / "tracks.sqlite3"
+
+    # --- refresh ------------------------------------------------------------------------------------
+
+    def refresh(self, songs: Iterable[Mapping[str, Any]], music_directory: Path | None,
+                progress: Callable[[int, int], None] | None = None) -> RefreshStats:
+        """Bring the index in line with MPD's `listallinfo()`; read file tags where they changed.
+
+        Only entries with a 'file' key are songs (directories and playlists are skipped). With a
+        readable `music_directory` the files' own tags are read and override MPD's; a file that
+        fails to read is listed in `failed` and indexed from MPD's tags. Tracks MPD no longer lists
+        are removed. `progress(done, total)` is called after each song.
+        """
+        entries = [s for s in songs if isinstance(s, Mapping) and s.get("file")]
+        root = self._readable_root(music_directory)
+        known = {row[0]: (row[1], row[2], row[3]) for row in self._db.execute(
+            "SELECT uri, mpd_modified, file_mtime_ns, file_size FROM tracks")}
+        added = updated = unchanged = 0
+        failed: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        in_batch = 0
+        self._db.execute("BEGIN")
+        try:
+            for done, entry in enumerate(entries, 1):
+                song = _MpdSong.parse(entry)
+                if song.uri not in seen:
+                    seen.add(song.uri)
+                    stat = self._stat(root, song.uri)
+                    old = known.get(song.uri)
+                    if old is not None and self._unchanged(old, song.modified, stat, root is not None):
+                        unchanged += 1
+                    else:
+                        self._index_song(song, root, stat, failed)
+                        if old is None:
+                            added += 1
+                        else:
+                            updated += 1
+                        in_batch += 1
+                        if in_batch >= self.batch_size:
+                            self._db.execute("COMMIT")
+                            self._db.execute("BEGIN")
+                            in_batch = 0
+                if progress is not None:
+                    progress(done, len(entries))
+            gone = [uri for uri in known if uri not in seen]
+            self._db.executemany("DELETE FROM tracks WHERE uri = ?", ((uri,) for uri in gone))
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        stats = RefreshStats(added, updated, len(gone), unchanged, failed)
+        log.debug("track index refreshed: %d added, %d updated, %d removed, %d unchanged, %d unreadable",
+                 stats.added, stats.updated, stats.removed, stats.unchanged, len(stats.failed))
+        return stats
+
+    @staticmethod
+    def _readable_root(music_directory: Path | None) -> Path | None:
+        if music_directory is None:
+            return None
+        root = Path(music_directory)
+        if root.is_dir() and os.access(root, os.R_OK | os.X_OK):
+            return root
+        log.warning("music directory %s is not readable: indexing from MPD's tags only", root)
+        return None
+
+    @staticmethod
+    def _stat(root: Path | None, uri: str) -> tuple[int, int] | None:
+        if root is None or not _is_local(uri):
+            return None
+        try:
+            st = (root / uri).stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    @staticmethod
+    def _unchanged(old: tuple[str, int | None, int | None], modified: str, stat: tuple[int, int] | None,
+                   looked: bool) -> bool:
+        if old[0] != modified:
+            return False
+        # Without the music directory only MPD's time can be compared; the stored file state stays.
+        return not looked or (old[1], old[2]) == (stat or (None, None))
+
+    def _index_song(self, song: _MpdSong, root: Path | None, stat: tuple[int, int] | None,
+                    failed: list[tuple[str, str]]) -> None:
+        tags = FileTags(path=Path(song.uri))
+        if root is not None and _is_local(song.uri):
+            try:
+                tags = read_tags(root / song.uri)
+            except TrackError as e:
+                # debug, not warning: the caller reports `failed` once, capped, for a big broken library
+                log.debug("track %s: %s; indexing it from MPD's tags", song.uri, e.reason)
+                failed.append((song.uri, e.reason))
+        mood, genre = tags.mood or song.mood, tags.genre or song.genre
+        self._db.execute(
+            """INSERT INTO tracks (uri, title, artist, album, genre, duration, mpd_modified,
+                                   file_mtime_ns, file_size, tag_mood, tag_bpm, tag_key)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (uri) DO UPDATE SET
+                   title = excluded.title, artist = excluded.artist, album = excluded.album,
+                   genre = excluded.genre, duration = excluded.duration,
+                   mpd_modified = excluded.mpd_modified, file_mtime_ns = excluded.file_mtime_ns,
+                   file_size = excluded.file_size, tag_mood = excluded.tag_mood,
+                   tag_bpm = excluded.tag_bpm, tag_key = excluded.tag_key""",
+            (song.uri, tags.title or song.title, tags.artist or song.artist, tags.album or song.album,
+             genre, song.duration, song.modified, *(stat or (None, None)), mood, tags.bpm, tags.key))
+        # A re-read track has changed, so every estimate goes, audio analysis included (it is stale).
+        self._db.execute("DELETE FROM estimates WHERE uri = ?", (song.uri,))
+        for estimate in estimates_from_tags(mood, genre, tags.bpm):
+            self._put_estimate(song.uri, estimate)
+        self._recombine(song.uri)
+
+    # --- estimates ----------------------------------------------------------------------------------
+
+    def _put_estimate(self, uri: str, estimate: MoodEstimate) -> None:
+        m = estimate.mood
+        self._db.execute(
+            "INSERT OR REPLACE INTO estimates (uri, source, valence, arousal, confidence, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (uri, str(estimate.source), m.valence, m.arousal, m.confidence, estimate.detail))
+
+    def _recombine(self, uri: str) -> None:
+        best = min(self.estimates(uri), key=lambda e: _PRIORITY[e.source], default=NEUTRAL)
+        m = best.mood
+        self._db.execute(
+            "UPDATE tracks SET valence = ?, arousal = ?, confidence = ?, source = ?, why = ? WHERE uri = ?",
+            (m.valence, m.arousal, m.confidence, str(best.source), best.detail, uri))
+
+    def set_estimate(self, uri: str, estimate: MoodEstimate) -> None:
+        """Store one source's estimate for a track (audio analysis, usually) and recombine its mood.
+
+        Replaces that track's earlier estimate from the same source; raises TrackError if the track
+        is not in the index (it may have been removed while it was being analysed).
+        """
+        self._db.execute("BEGIN")
+        try:
+            if self._db.execute("SELECT 1 FROM tracks WHERE uri = ?", (uri,)).fetchone() is None:
+                raise TrackError(uri, "not in the track index")
+            self._put_estimate(uri, estimate)
+            self._recombine(uri)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def estimates(self, uri: str) -> list[MoodEstimate]:
+        """Every estimate stored for a track, most trusted first (empty if the track is unknown)."""
+        rows = self._db.execute(
+            "SELECT source, valence, arousal, confidence, detail FROM estimates WHERE uri = ?", (uri,))
+        found = [MoodEstimate(MoodSource(s), Mood.clipped(v, a, c), d) for s, v, a, c, d in rows]
+        return sorted(found, key=lambda e: _PRIORITY[e.source])
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _track(row: tuple[Any, ...]) -> Track:
+        uri, title, artist, album, genre, duration, v, a, c, source, why = row
+        return Track(uri=uri, title=title, artist=artist, album=album, genre=genre, duration=duration,
+                     mood=Mood.clipped(v, a, c), source=MoodSource(source), why=why or NEUTRAL.detail)
+
+    def tracks(self) -> list[Track]:
+        """Every indexed track with its combined mood, ordered by URI."""
+        rows = self._db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks ORDER BY uri")
+        return [self._track(row) for row in rows]
+
+    def get(self, uri: str) -> Track | None:
+        """One track by MPD URI, or None."""
+        row = self._db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE uri = ?", (uri,)).fetchone()
+        return self._track(row) if row else None
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT count(*) FROM tracks").fetchone()[0]
+
+    def close(self) -> None:
+        """Close the database; safe to call twice."""
+        self._db.close()
+
+    def __enter__(self) -> TrackIndex:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,251 @@
+"""Choosing tracks for a mood: rank a track pool by distance on the valence-arousal plane (pure).
+
+`TrackPool` turns the track index into numpy arrays once; `select` then answers a query on 100,000
+tracks in a few milliseconds. Given the same pool, target, parameters, history and seed, `select`
+returns the same picks (with `seed=None` the sampling draws fresh entropy, so only diversity 0 is
+deterministic then).
+
+Ranking. A track's score is its plane distance to the target plus a penalty for doubt:
+
+    score = distance + CONFIDENCE_PENALTY * (1 - track.confidence)
+
+so a track whose mood is only guessed (a genre prior, or nothing at all) counts as up to 0.5 farther
+than a tagged track at the same point: it is still chosen when nothing surer is near, never before a
+sure match. An additive penalty (not a multiplier) keeps a no-information track at the centre of the
+plane from winning every query aimed at the centre.
+
+Filters, in order: genres (include/exclude, never relaxed), then the last `no_repeat` URIs of the
+play history. A track's genre may hold several genres separated by ; , / or |; a filter term matches
+a genre when it equals it or appears in it as whole words ("rock" matches "Alternative Rock", not
+"Rockabilly"), case- and hyphen-insensitively. When the history leaves fewer than `count` tracks of
+those the genre filters allow, the no-repeat window shrinks, oldest plays first, and each pick that
+was played recently says so in its `why`.
+
+Diversity 0 takes the nearest tracks. Above 0, picks are drawn without replacement from the best
+`count * (1 + 10 * diversity)` candidates with probability proportional to exp(-score / T),
+T = 0.3 * diversity (Gumbel-top-k sampling). Finally the order avoids the same artist twice in a row,
+also against the artist playing now, by taking the next-best candidate of another artist when one
+is available.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from frame_daemon.mood import Mood
+from frame_daemon.music.track import Track
+
+# How much farther a track with no confidence in its mood counts than a sure one at the same point.
+CONFIDENCE_PENALTY = 0.5
+# Softmax temperature at diversity 1; a score gap of this size makes a track e times less likely.
+MAX_TEMPERATURE = 0.3
+# Extra candidates, per pick, that diversity 1 spreads over.
+MAX_SPREAD = 10
+# Below this a track's own mood estimate is called out as unsure in `why`.
+UNSURE_CONFIDENCE = 0.5
+
+_GENRE_SEPARATORS = re.compile(r"[;,/|\x00]")
+
+
+def normalize_genre(text: str) -> str:
+    """One genre as the filters compare it: lower case, hyphens and underscores as spaces."""
+    return " ".join(text.lower().replace("-", " ").replace("_", " ").split())
+
+
+def genre_tokens(genre: str) -> tuple[str, ...]:
+    """The separate genres in a genre string ("Rock; Pop/Hip-Hop" → rock, pop, hip hop)."""
+    tokens = (normalize_genre(part) for part in _GENRE_SEPARATORS.split(genre))
+    return tuple(dict.fromkeys(t for t in tokens if t))
+
+
+def _term_matches(term: str, genre: str) -> bool:
+    return term == genre or f" {term} " in f" {genre} "
+
+
+def _normalize_terms(terms: Iterable[str], name: str) -> frozenset[str]:
+    if isinstance(terms, str):
+        raise ValueError(f"SelectionParams.{name} must be a set of genre names, not the string {terms!r}")
+    out = set()
+    for term in terms:
+        if not isinstance(term, str):
+            raise ValueError(f"SelectionParams.{name} must hold strings, got {term!r}")
+        # A term may itself be a multi-genre string, e.g. copied from a tag.
+        out.update(genre_tokens(term))
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionParams:
+    """How many tracks to pick and how; genre terms are normalized on construction."""
+
+    count: int = 5  # tracks to pick
+    diversity: float = 0.3  # 0 = strictly nearest, 1 = wide random among good matches
+    no_repeat: int = 50  # how many of the most recent history URIs not to pick again
+    include_genres: frozenset[str] = frozenset()  # only tracks of these genres; empty = all
+    exclude_genres: frozenset[str] = frozenset()  # never tracks of these genres
+    seed: int | None = None  # for reproducible sampling
+
+    def __post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"SelectionParams.count must be an integer >= 1, got {self.count!r}")
+        if isinstance(self.diversity, bool) or not isinstance(self.diversity, int | float) \
+                or not 0.0 <= self.diversity <= 1.0:
+            raise ValueError(f"SelectionParams.diversity must lie in [0, 1], got {self.diversity!r}")
+        if isinstance(self.no_repeat, bool) or not isinstance(self.no_repeat, int) or self.no_repeat < 0:
+            raise ValueError(f"SelectionParams.no_repeat must be an integer >= 0, got {self.no_repeat!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ValueError(f"SelectionParams.seed must be an integer or None, got {self.seed!r}")
+        include = _normalize_terms(self.include_genres, "include_genres")
+        exclude = _normalize_terms(self.exclude_genres, "exclude_genres")
+        object.__setattr__(self, "include_genres", include)
+        object.__setattr__(self, "exclude_genres", exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A chosen track, how far it is from the target, its ranking score, and one line saying why."""
+
+    track: Track
+    distance: float  # plane distance to the target
+    score: float  # distance plus the confidence penalty; lower is better
+    why: str
+
+
+class TrackPool:
+    """The tracks to choose from, as arrays for fast queries; build once per index change."""
+
+    def __init__(self, tracks: Sequence[Track]) -> None:
+        self.tracks: tuple[Track, ...] = tuple(tracks)
+        n = len(self.tracks)
+        self.valence = np.fromiter((t.mood.valence for t in self.tracks), dtype=np.float64, count=n)
+        self.arousal = np.fromiter((t.mood.arousal for t in self.tracks), dtype=np.float64, count=n)
+        self.confidence = np.fromiter((t.mood.confidence for t in self.tracks), dtype=np.float64, count=n)
+        # Cached once: the doubt penalty does not depend on the query.
+        self.penalty = CONFIDENCE_PENALTY * (1.0 - self.confidence)
+        self.genres: tuple[tuple[str, ...], ...] = tuple(genre_tokens(t.genre) for t in self.tracks)
+        members: dict[str, list[int]] = {}
+        for i, tokens in enumerate(self.genres):
+            for token in tokens:
+                members.setdefault(token, []).append(i)
+        self._genre_members = {g: np.asarray(ix, dtype=np.intp) for g, ix in members.items()}
+        # Artists as small integers (-1 = unknown, which never counts as "the same artist").
+        self._artist_codes: dict[str, int] = {}
+        codes = np.full(n, -1, dtype=np.int64)
+        for i, t in enumerate(self.tracks):
+            key = t.artist.strip().lower()
+            if key:
+                codes[i] = self._artist_codes.setdefault(key, len(self._artist_codes))
+        self.artist = codes
+        self._uri_index = {t.uri: i for i, t in enumerate(self.tracks)}
+
+    @classmethod
+    def from_tracks(cls, tracks: Sequence[Track]) -> TrackPool:
+        return cls(tracks)
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def artist_code(self, artist: str | None) -> int:
+        """The artist's code in this pool, or -1 if unknown here."""
+        return self._artist_codes.get((artist or "").strip().lower(), -1)
+
+    def index_of(self, uri: str) -> int | None:
+        return self._uri_index.get(uri)
+
+    def genre_mask(self, terms: frozenset[str]) -> np.ndarray:
+        """Boolean mask of the tracks having at least one genre that one of the terms matches."""
+        mask = np.zeros(len(self.tracks), dtype=bool)
+        for genre, members in self._genre_members.items():
+            if any(_term_matches(term, genre) for term in terms):
+                mask[members] = True
+        return mask
+
+
+def select(pool: TrackPool, target: Mood, params: SelectionParams,
+           history: Sequence[str] = (), last_artist: str | None = None) -> list[Pick]:
+    """Up to `params.count` tracks for the target mood, best first; see the module docstring."""
+    n = len(pool)
+    if n == 0:
+        return []
+    allowed = np.ones(n, dtype=bool)
+    if params.include_genres:
+        allowed &= pool.genre_mask(params.include_genres)
+    if params.exclude_genres:
+        allowed &= ~pool.genre_mask(params.exclude_genres)
+    n_allowed = int(allowed.sum())
+    if n_allowed == 0:
+        return []
+
+    # Recently played tracks that the genre filters allow, most recent first, each once.
+    recent: list[int] = []
+    if params.no_repeat:
+        seen: set[int] = set()
+        # islice over reversed(): works for a deque too, and reads only the window.
+        for uri in itertools.islice(reversed(history), params.no_repeat):
+            i = pool.index_of(uri)
+            if i is not None and i not in seen and allowed[i]:
+                seen.add(i)
+                recent.append(i)
+    want = min(params.count, n_allowed)
+    shortfall = want - (n_allowed - len(recent))
+    # Relax the history, never the genres: the oldest plays come back first.
+    readmitted = set(recent[len(recent) - shortfall:]) if shortfall > 0 else set()
+    eligible = allowed
+    if recent:
+        eligible = allowed.copy()
+        eligible[[i for i in recent if i not in readmitted]] = False
+
+    distance = np.hypot(pool.valence - target.valence, pool.arousal - target.arousal)
+    score = np.where(eligible, distance + pool.penalty, np.inf)
+    order = _preference_order(score, params)
+    chosen = _avoid_artist_runs(order, pool.artist, pool.artist_code(last_artist), params.count)
+    return [_pick(pool.tracks[i], target, float(distance[i]), float(score[i]), i in readmitted)
+            for i in chosen]
+
+
+def _preference_order(score: np.ndarray, params: SelectionParams) -> list[int]:
+    """Eligible track indexes in the order they should be picked (sampled when diversity > 0)."""
+    n_eligible = int(np.isfinite(score).sum())
+    spread = math.ceil(params.count * (1 + MAX_SPREAD * params.diversity))
+    # Enough candidates beyond the picks for the artist rule to find another artist.
+    m = min(n_eligible, max(spread, 4 * params.count + 10))
+    top = np.argpartition(score, m - 1)[:m] if m < len(score) else np.arange(len(score))
+    top = top[np.argsort(score[top], kind="stable")][:m]
+    if params.diversity == 0:
+        return top.tolist()
+    k = min(spread, m)
+    rng = np.random.default_rng(params.seed)
+    keys = -score[top[:k]] / (MAX_TEMPERATURE * params.diversity) + rng.gumbel(size=k)
+    sampled = top[:k][np.argsort(-keys, kind="stable")]
+    return sampled.tolist() + top[k:].tolist()
+
+
+def _avoid_artist_runs(order: list[int], artists: np.ndarray, last: int, count: int) -> list[int]:
+    """Take picks in preference order, skipping ahead when the next would repeat the previous artist."""
+    remaining = list(order)
+    chosen: list[int] = []
+    previous = last
+    while remaining and len(chosen) < count:
+        pos = 0
+        if previous >= 0:
+            pos = next((j for j, i in enumerate(remaining) if artists[i] != previous), 0)
+        i = remaining.pop(pos)
+        chosen.append(i)
+        previous = int(artists[i])
+    return chosen
+
+
+def _pick(track: Track, target: Mood, distance: float, score: float, repeated: bool) -> Pick:
+    why = (f"{target.word} photo (v {target.valence:.2f}, a {target.arousal:.2f}) → '{track.label}' "
+           f"at distance {distance:.2f}; {track.why}")
+    if track.mood.confidence < UNSURE_CONFIDENCE:
+        why += f" (unsure, confidence {track.mood.confidence:.2f})"
+    if repeated:
+        why += "; played recently, repeated because the filters leave too few tracks"
+    return Pick(track, distance, score, why)

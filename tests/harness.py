@@ -1,0 +1,114 @@
+"""Run a real `frame-daemon run` process against real servers, for integration tests and benches."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from servers import Mosquitto, Mpd, wait_for, write_library
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(path: Path, *, photo: Path, mpd: Mpd, mqtt: Mosquitto, state_dir: Path,
+                 device_id: str = "frame", kind: str = "file", mode: str = "follow",
+                 extra: str = "") -> Path:
+    path.write_text(f"""
+[source]
+kind = "{kind}"
+path = "{photo}"
+settle_s = 0.1
+
+[mpd]
+host = "127.0.0.1"
+port = {mpd.port}
+music_directory = "{mpd.music_dir}"
+timeout_s = 5
+
+[mqtt]
+host = "127.0.0.1"
+port = {mqtt.port}
+device_id = "{device_id}"
+keepalive_s = 5
+
+[follow]
+mode = "{mode}"
+threshold = 0.05
+dwell_s = 0
+min_interval_s = 0
+smoothing = 1.0
+tracks = 3
+suspend_s = 0
+
+[state]
+directory = "{state_dir}"
+{extra}
+""")
+    return path
+
+
+class DaemonProcess:
+    """`python -m frame_daemon run` as a child process with its log captured to a file."""
+
+    def __init__(self, config: Path, log_path: Path) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("NOTIFY_SOCKET", None)
+        with open(self.log_path, "ab") as log_file:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "frame_daemon", "-v", "run", "--config", str(self.config)],
+                stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def make_servers(workdir: Path) -> tuple[Mpd, Mosquitto]:
+    music = workdir / "music"
+    write_library(music)
+    mpd = Mpd(workdir / "mpd", music)
+    mpd.start()
+    mpd.update_and_wait()
+    broker = Mosquitto(workdir / "mosquitto")
+    broker.start()
+    return mpd, broker
+
+
+def mpd_queue(mpd: Mpd) -> list[dict]:
+    c = mpd.client()
+    try:
+        return c.playlistinfo()
+    finally:
+        c.disconnect()
+
+
+def mpd_status(mpd: Mpd) -> dict:
+    c = mpd.client()
+    try:
+        return c.status()
+    finally:
+        c.disconnect()
+
+
+__all__ = ["DaemonProcess", "make_servers", "mpd_queue", "mpd_status", "wait_for", "write_config"]
