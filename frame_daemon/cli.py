@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -38,6 +39,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not args.verbose:
         logging.getLogger().setLevel(cfg.log.level.upper())
+    # python-mpd2 logs every command at INFO ("Calling MPD connect..."): keep it quiet.
+    logging.getLogger("mpd").setLevel(logging.WARNING)
     daemon = Daemon(cfg)
     daemon.install_signal_handlers()
     try:
@@ -99,7 +102,8 @@ def cmd_match(args: argparse.Namespace) -> int:
         print(f"frame-daemon match: {exc}", file=sys.stderr)
         return EXIT_FAILED
     params = selection_params(cfg, seed=args.seed)
-    params = type(params)(**{**params.__dict__, "count": args.n}) if args.n else params
+    if args.n:
+        params = dataclasses.replace(params, count=args.n)
     picks = select(pool, result.mood, params)
     if args.json:
         print(json.dumps({**result.as_dict(), "tracks": [
@@ -189,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s")
+    if args.verbose:  # our own debug lines; the libraries' are too chatty (one per MPD command)
+        logging.getLogger("frame_daemon").setLevel(logging.DEBUG)
     try:
         return args.func(args)
     except KeyboardInterrupt:

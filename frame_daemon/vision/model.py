@@ -114,6 +114,7 @@ class MoodModel:
             self.size = int(self.input_meta["size"])
             self.emotion_names: list[str] = list(meta["emotions"])
             self.labels: list[str] = list(meta["imagenet_labels"])
+            self.confidence_scale = float(meta.get("confidence", {}).get("scale", 1.0))
             out_meta = {name: meta["outputs"][name] for name in OUTPUT_NAMES}
             scaling = self.input_meta["scaling"]
             mean, std = float(scaling["mean"]), float(scaling["std"])
@@ -171,7 +172,7 @@ class MoodModel:
 
     def score_pixels(self, pixels: np.ndarray, photo: str = "") -> PhotoMood:
         raw = self.infer(pixels)
-        return interpret(raw, photo, self.emotion_names, self.labels)
+        return interpret(raw, photo, self.emotion_names, self.labels, self.confidence_scale)
 
     def score(self, path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> PhotoMood:
         """Load, preprocess and score one photo. Raises PhotoError for unreadable photos."""
@@ -179,17 +180,26 @@ class MoodModel:
         return self.score_pixels(center_square(image, self.size), str(path))
 
 
+def peakedness(emotion: np.ndarray) -> float:
+    """1 - normalised entropy of an emotion distribution: 0 when flat, 1 when one emotion."""
+    emo = np.clip(emotion, 0, None)
+    emo = emo / emo.sum() if emo.sum() > 0 else np.full_like(emo, 1 / len(emo))
+    entropy = -float(np.sum(emo * np.log(emo + 1e-9)))
+    return 1.0 - entropy / math.log(len(emo))
+
+
 def interpret(raw: RawOutput, photo: str, emotion_names: list[str], labels: list[str],
-              top_scenes: int = 3) -> PhotoMood:
+              confidence_scale: float = 1.0, top_scenes: int = 3) -> PhotoMood:
     """Turn raw outputs into a mood, a word, a confidence and the top scene words.
 
-    Confidence is how peaked the emotion distribution is (1 - normalised entropy): Emotion6
-    photos that raters agreed on get peaked distributions; ambiguous photos get flat ones.
+    Confidence is how peaked the emotion distribution is (`peakedness`): Emotion6 photos that
+    raters agreed on get peaked distributions, ambiguous photos flat ones. Even agreed photos are
+    far from one-hot, so it is divided by `confidence_scale` (twice the validation median, from
+    the model's JSON): a typical photo gets 0.5, a clear one approaches 1.
     """
     emo = np.clip(raw.emotion, 0, None)
     emo = emo / emo.sum() if emo.sum() > 0 else np.full_like(emo, 1 / len(emo))
-    entropy = -float(np.sum(emo * np.log(emo + 1e-9)))
-    confidence = 1.0 - entropy / math.log(len(emo))
+    confidence = peakedness(emo) / max(confidence_scale, 1e-6)
     mood = Mood.clipped(float(raw.va[0]), float(raw.va[1]), confidence)
     top = np.argsort(raw.imagenet)[::-1][:top_scenes]
     scenes = [(labels[i], float(raw.imagenet[i])) for i in top if raw.imagenet[i] > 0]
