@@ -52,6 +52,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ha_remove(args: argparse.Namespace) -> int:
+    from frame_daemon.homeassistant import Topics
+    from frame_daemon.mqtt_link import MqttLink
+
+    cfg = _load_config_or_exit(args.config, "ha-remove")
+    topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
+    try:
+        link = MqttLink(cfg.mqtt)
+    except FrameDaemonError as exc:
+        print(f"frame-daemon ha-remove: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    link.start()
+    try:
+        if not link.wait_connected(10):
+            print(f"frame-daemon ha-remove: cannot reach the MQTT broker at {cfg.mqtt.host}:"
+                  f"{cfg.mqtt.port}", file=sys.stderr)
+            return EXIT_FAILED
+        for topic in (topics.discovery, topics.state, topics.image, topics.availability):
+            link.clear_retained(topic)
+        print(f"removed frame '{cfg.mqtt.device_id}' from Home Assistant "
+              f"(cleared {topics.discovery} and its retained state)")
+    finally:
+        link.stop(goodbye=False)
+    return EXIT_OK
+
+
 def _open_index(cfg: Config):
     from frame_daemon.music.index import TrackIndex
 
@@ -185,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
     match.add_argument("--model", type=Path, default=None, help="model metadata JSON")
     match.set_defaults(func=cmd_match)
+    remove = with_config("ha-remove", "remove this frame's device from Home Assistant (clears "
+                                      "its retained discovery and state)")
+    remove.set_defaults(func=cmd_ha_remove)
     check = with_config("check-config", "validate a config file; exit 78 if it has problems")
     check.set_defaults(func=cmd_check_config)
     return parser

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 from frame_daemon.errors import FrameDaemonError
 
@@ -99,10 +99,19 @@ class MqttConfig:
     port: int = opt(1883, "MQTT broker port", port_check)
     device_id: str = opt("frame", "one per frame; topics live under frame-daemon/<device_id>/",
                          device_id_check)
+    device_name: str = opt("", "the frame's name in Home Assistant; empty: 'Frame <device_id>'")
     username: str = opt("", "broker user name, if the broker needs one")
-    password: str = opt("", "broker password; the environment variable FRAME_DAEMON_MQTT_PASSWORD wins")
+    password: str = opt("", "broker password; prefer password_file or the environment variable "
+                            "FRAME_DAEMON_MQTT_PASSWORD (which wins)")
+    password_file: str = opt("", "file holding the broker password (first line)")
+    tls: bool = opt(False, "connect with TLS")
+    ca_file: str = opt("", "TLS: CA certificate file; empty: the system's CAs")
+    cert_file: str = opt("", "TLS: client certificate file, if the broker wants one")
+    key_file: str = opt("", "TLS: client key file")
     keepalive_s: int = opt(30, "MQTT keepalive; the broker declares us gone after 1.5x this",
                            between(5, 600))
+    discovery: bool = opt(True, "announce the frame to Home Assistant (MQTT discovery)")
+    discovery_prefix: str = opt("homeassistant", "Home Assistant's discovery prefix", nonempty)
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,8 @@ class FollowConfig:
     diversity: float = opt(0.3, "0: always the nearest tracks; 1: a wide random pick of good "
                                 "matches", between(0.0, 1.0))
     no_repeat: int = opt(50, "recently queued tracks not picked again", between(0, 10000))
+    include_genres: tuple[str, ...] = opt((), "only tracks of these genres (empty: all)")
+    exclude_genres: tuple[str, ...] = opt((), "never tracks of these genres")
     suspend_s: float = opt(1800.0, "after a person changes playback, pause following this long "
                                    "(0: until resumed)", between(0.0, 86400.0))
 
@@ -179,6 +190,10 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
         return value, f"expected a number, got {value!r}"
     if typ is str:
         return value, None if isinstance(value, str) else f"expected a string, got {value!r}"
+    if get_origin(typ) is tuple:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value), None
+        return value, f"expected a list of strings, got {value!r}"
     return value, None
 
 
@@ -202,6 +217,18 @@ def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
         else:
             values[key] = value
     return cls(**values)
+
+
+def field_problem(cls: type, key: str, value: Any) -> str | None:
+    """Check one value against a declared field (type and check): for commands from outside."""
+    hints = get_type_hints(cls)
+    if key not in hints:
+        return "unknown setting"
+    value, problem = _coerce(value, hints[key])
+    if problem:
+        return problem
+    check = next(f for f in fields(cls) if f.name == key).metadata.get("check")
+    return check(value) if check else None
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
@@ -239,6 +266,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)
 
 

@@ -7,6 +7,7 @@ touches the state below; adapter threads (watchdog, paho, MPD idle, index worker
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import random
@@ -35,6 +36,14 @@ from frame_daemon.events import (
 )
 from frame_daemon.follow import Action, Decision, FollowMode, FollowParams, FollowState, on_photo, on_tick
 from frame_daemon.follow import force as follow_force
+from frame_daemon.homeassistant import (
+    CommandError,
+    Topics,
+    clip_state,
+    command_routes,
+    discovery_payload,
+    parse_command,
+)
 from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music.index import TrackIndex
@@ -46,11 +55,13 @@ from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.systemd_notify import SystemdNotifier
 from frame_daemon.vision.model import MoodModel, PhotoMood
+from frame_daemon.vision.photo import load_photo, photo_taken, thumbnail_jpeg
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.5
 HISTORY = 1000
+ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frames' replies
 
 
 @dataclass
@@ -69,8 +80,14 @@ class LoopState:
     history: deque[str] = field(default_factory=lambda: deque(maxlen=HISTORY))
     track: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    last_error: str | None = None
     mpd_up: bool = False
     index_size: int = 0
+    photo_taken: str | None = None
+    diversity: float = 0.3
+    include_genres: tuple[str, ...] = ()
+    exclude_genres: tuple[str, ...] = ()
+    announce_at: float | None = None  # when to re-announce discovery (HA came back online)
 
 
 def follow_params(cfg: Config) -> FollowParams:
@@ -81,7 +98,9 @@ def follow_params(cfg: Config) -> FollowParams:
 
 def selection_params(cfg: Config, seed: int | None = None) -> SelectionParams:
     f = cfg.follow
-    return SelectionParams(count=f.tracks, diversity=f.diversity, no_repeat=f.no_repeat, seed=seed)
+    return SelectionParams(count=f.tracks, diversity=f.diversity, no_repeat=f.no_repeat,
+                           include_genres=frozenset(f.include_genres),
+                           exclude_genres=frozenset(f.exclude_genres), seed=seed)
 
 
 class Daemon:
@@ -89,8 +108,12 @@ class Daemon:
         self.cfg = cfg
         self.clock = clock
         self.events: queue.Queue[Event] = queue.Queue()
-        self.state = LoopState(mode=FollowMode(cfg.follow.mode))
+        self.state = LoopState(mode=FollowMode(cfg.follow.mode), diversity=cfg.follow.diversity,
+                               include_genres=cfg.follow.include_genres,
+                               exclude_genres=cfg.follow.exclude_genres)
         self.params = follow_params(cfg)
+        self.topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
+        self.routes = command_routes(self.topics)
         self.notifier = SystemdNotifier()
         self._stopping = threading.Event()
         self._rng = random.Random()
@@ -148,10 +171,12 @@ class Daemon:
         started.append(self.index.close)
         self._reload_pool()
 
-        self.mqtt = MqttLink(cfg.mqtt)
+        self.mqtt = MqttLink(cfg.mqtt, on_message=self._on_mqtt_message)
+        for topic in (*self.routes, self.topics.ha_status):
+            self.mqtt.subscribe(topic)
+        self._announce()
         self.mqtt.start()
         started.append(self.mqtt.stop)
-        self._publish_state()
 
         self._connect_mpd()
         started.append(self.mpd.close)
@@ -208,7 +233,11 @@ class Daemon:
             if event.error:
                 self._set_error(f"index refresh failed: {event.error}")
             self._reload_pool()
-            self._publish_state()
+            pending = self.state.pending
+            if pending is not None and len(self.pool) and self.mpd.connected:
+                self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason)
+            else:
+                self._publish_state()
         elif isinstance(event, MpdConnection):
             self.on_mpd_connection(event)
         elif isinstance(event, Command):
@@ -216,6 +245,10 @@ class Daemon:
 
     def tick(self, now: float) -> None:
         st = self.state
+        if st.announce_at is not None and now >= st.announce_at:
+            st.announce_at = None
+            log.info("Home Assistant is back online: announcing again")
+            self._announce()
         if st.suspended_until is not None and now >= st.suspended_until:
             log.info("resuming following after the suspension timeout")
             self._resume()
@@ -244,6 +277,22 @@ class Daemon:
                                        self._effective_mode(), self.params)
         if not self._act(decision):
             self._publish_state()
+        # After the music: the thumbnail costs a second, larger decode.
+        self._publish_photo(path)
+
+    def _publish_photo(self, path: Path) -> None:
+        if self.mqtt is None:
+            return
+        try:
+            image = load_photo(path, target_short_side=640, max_pixels=self.cfg.model.max_pixels)
+        except PhotoError as exc:
+            log.warning("no thumbnail for %s: %s", path, exc.reason)
+            return
+        self.mqtt.publish_retained(self.topics.image, thumbnail_jpeg(image))
+        taken = photo_taken(path)
+        if taken != self.state.photo_taken:
+            self.state.photo_taken = taken
+            self._publish_state()
 
     def _effective_mode(self) -> FollowMode:
         return FollowMode.OFF if self.state.suspended_until is not None else self.state.mode
@@ -259,22 +308,27 @@ class Daemon:
 
     def _queue_for(self, target: Mood, play_now: bool, reason: str) -> None:
         st = self.state
-        picks = select(self.pool, target, selection_params(self.cfg, self._rng.randrange(2**31)),
-                       history=list(st.history), last_artist=st.track.get("artist"))
+        params = dataclasses.replace(
+            selection_params(self.cfg, self._rng.randrange(2**31)), diversity=st.diversity,
+            include_genres=frozenset(st.include_genres),
+            exclude_genres=frozenset(st.exclude_genres))
+        picks = select(self.pool, target, params, history=st.history,
+                       last_artist=st.track.get("artist"))
+        decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)
         if not picks:
             st.why = f"{reason}; no tracks in the index yet"
-            log.warning("no tracks to queue (index has %d)", len(self.pool))
+            log.warning("no tracks to queue (index has %d); will retry when it changes",
+                        len(self.pool))
+            st.pending = decision
             self._publish_state()
             return
         st.why = picks[0].why
         if not self.mpd.connected:
-            st.pending = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target,
-                                  reason)
+            st.pending = decision
             log.info("MPD unavailable; will apply the decision when it is back")
             self._publish_state()
             return
-        self._apply(picks, Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target,
-                                    reason))
+        self._apply(picks, decision)
 
     def _apply(self, picks: list[Pick], decision: Decision) -> None:
         st = self.state
@@ -354,8 +408,8 @@ class Daemon:
                             if current else {})
 
     # ------------------------------------------------------------------ following and commands
-    def _suspend(self, reason: str) -> None:
-        suspend_s = self.cfg.follow.suspend_s
+    def _suspend(self, reason: str, until_resumed: bool = False) -> None:
+        suspend_s = 0.0 if until_resumed else self.cfg.follow.suspend_s
         self.state.suspended_until = self.clock() + suspend_s if suspend_s > 0 else float("inf")
         self.state.suspended_reason = reason
         log.info("following suspended: %s%s", reason,
@@ -368,23 +422,57 @@ class Daemon:
         self._act(decision)
         self._publish_state()
 
+    def _on_mqtt_message(self, topic: str, payload: bytes) -> None:
+        """paho's thread: validate and enqueue; the loop acts."""
+        if topic == self.topics.ha_status:
+            if payload.strip() == b"online":
+                self.post(Command("ha_online"))
+            return
+        spec = self.routes.get(topic)
+        if spec is None:
+            return
+        try:
+            self.post(Command(spec.name, parse_command(spec, payload)))
+        except CommandError as exc:
+            self.post(Command("rejected", f"command {spec.name}: {exc}"))
+
     def on_command(self, cmd: Command) -> None:
+        st = self.state
         log.info("command %s %r", cmd.name, cmd.value)
-        if cmd.name == "resume":
+        if cmd.name == "rejected":
+            log.warning("%s", cmd.value)
+            st.last_error = str(cmd.value)
+        elif cmd.name == "ha_online":
+            st.announce_at = self.clock() + self._rng.uniform(*ANNOUNCE_DELAY_S)
+            return
+        elif cmd.name == "resume":
             self._resume()
+        elif cmd.name == "following":
+            if cmd.value:
+                self._resume()
+            else:
+                self._suspend("turned off in Home Assistant", until_resumed=True)
         elif cmd.name == "mode":
-            self.state.mode = FollowMode(str(cmd.value))
-            self._publish_state()
+            st.mode = FollowMode(str(cmd.value))
+        elif cmd.name == "threshold":
+            self.params = dataclasses.replace(self.params, threshold=float(cmd.value))
+        elif cmd.name == "diversity":
+            st.diversity = float(cmd.value)
+        elif cmd.name in ("include_genres", "exclude_genres"):
+            setattr(st, cmd.name, tuple(cmd.value or ()))
         elif cmd.name == "next":
             try:
                 self.mpd.next()
                 self.keeper.snapshot()
             except MpdUnavailable as exc:
                 self._mpd_lost(str(exc))
-        elif cmd.name == "rescore" and self.state.photo_path:
-            self.on_photo(Path(self.state.photo_path))
+        elif cmd.name == "rescore":
+            if st.photo_path:
+                self.on_photo(Path(st.photo_path))
         elif cmd.name == "refresh_index" and self.worker:
             self.worker.request()
+        # Always echo the state, so Home Assistant shows the truth even after a refused command.
+        self._publish_state()
 
     # ------------------------------------------------------------------ publishing
     def _reload_pool(self) -> None:
@@ -395,6 +483,17 @@ class Daemon:
 
     def _set_error(self, message: str) -> None:
         self.state.error = message
+        self.state.last_error = message
+        self._publish_state()
+
+    def _announce(self) -> None:
+        """Discovery (if enabled) and every retained value: after start and HA restarts."""
+        if self.mqtt is None:
+            return
+        if self.cfg.mqtt.discovery:
+            name = self.cfg.mqtt.device_name or f"Frame {self.cfg.mqtt.device_id}"
+            self.mqtt.publish_retained(self.topics.discovery, discovery_payload(self.topics, name))
+        self.mqtt.republish_retained()
         self._publish_state()
 
     def follow_label(self) -> str:
@@ -403,19 +502,33 @@ class Daemon:
     def state_payload(self) -> dict[str, Any]:
         st = self.state
         photo = st.photo
+        track = st.track
+        now_playing = (f"{track.get('title')} – {track.get('artist')}"
+                       if track.get("title") and track.get("artist")
+                       else track.get("title") or track.get("uri"))
         return {
             "photo": st.photo_path or None,
+            "photo_name": Path(st.photo_path).name if st.photo_path else None,
+            "photo_taken": st.photo_taken,
             "valence": round(photo.mood.valence, 3) if photo else None,
             "arousal": round(photo.mood.arousal, 3) if photo else None,
             "mood": photo.word if photo else None,
             "confidence": round(photo.mood.confidence, 3) if photo else None,
             "scenes": [label for label, _ in photo.scenes] if photo else [],
             "follow": self.follow_label(),
+            "mode": st.mode.value,
+            "following": st.suspended_until is None and st.mode != FollowMode.OFF,
             "suspended_reason": st.suspended_reason or None,
             "track": st.track or None,
+            "now_playing": clip_state(now_playing),
             "queued": st.queued,
-            "why": st.why or None,
+            "why": clip_state(st.why or None),
             "error": st.error,
+            "last_error": clip_state(st.last_error) or "none",
+            "threshold": self.params.threshold,
+            "diversity": st.diversity,
+            "include_genres": ", ".join(st.include_genres),
+            "exclude_genres": ", ".join(st.exclude_genres),
             "mpd": "connected" if st.mpd_up else "unavailable",
             "index_size": st.index_size,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -423,7 +536,7 @@ class Daemon:
 
     def _publish_state(self) -> None:
         if self.mqtt is not None:
-            self.mqtt.publish_retained(self.mqtt.state_topic, self.state_payload())
+            self.mqtt.publish_retained(self.topics.state, self.state_payload())
         self.notifier.status(self._status_line())
 
     def _status_line(self) -> str:

@@ -20,6 +20,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from frame_daemon.config import MqttConfig
+from frame_daemon.errors import FrameDaemonError
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,14 @@ class MqttLink:
         self._connected = threading.Event()
         self.client = client_factory(CallbackAPIVersion.VERSION2,
                                      client_id=f"frame-daemon-{cfg.device_id}-{os.getpid()}")
-        password = os.environ.get("FRAME_DAEMON_MQTT_PASSWORD") or cfg.password
         if cfg.username:
-            self.client.username_pw_set(cfg.username, password or None)
+            self.client.username_pw_set(cfg.username, broker_password(cfg) or None)
+        if cfg.tls:
+            try:
+                self.client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
+                                    keyfile=cfg.key_file or None)
+            except (OSError, ValueError) as exc:
+                raise FrameDaemonError(f"mqtt TLS setup failed: {exc}") from exc
         self.client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
@@ -62,8 +68,11 @@ class MqttLink:
         self.client.loop_start()
         self.client._thread.name = "mqtt"  # for %(threadName)s in the log
 
-    def stop(self, timeout: float = 1.0) -> None:
-        if self.connected:
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self, timeout: float = 1.0, goodbye: bool = True) -> None:
+        if goodbye and self.connected:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout)
@@ -86,10 +95,21 @@ class MqttLink:
     def publish(self, topic: str, payload: str | bytes | dict[str, Any]) -> None:
         self._publish(topic, _encode(payload), retain=False)
 
-    def clear_retained(self, topic: str) -> None:
+    def republish_retained(self) -> None:
+        """Send every remembered retained value again (Home Assistant came back)."""
+        with self._lock:
+            retained = list(self._retained.items())
+        for topic, data in retained:
+            self._publish(topic, data, retain=True)
+
+    def clear_retained(self, topic: str, timeout: float = 2.0) -> None:
+        """Delete a retained message from the broker (an empty retained payload)."""
         with self._lock:
             self._retained.pop(topic, None)
-        self._publish(topic, b"", retain=True)
+        if self.connected:
+            info = self.client.publish(topic, b"", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout)
 
     def _publish(self, topic: str, data: bytes, retain: bool) -> None:
         if not self.connected:
@@ -126,6 +146,20 @@ class MqttLink:
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._on_message_cb is not None:
             self._on_message_cb(message.topic, message.payload)
+
+
+def broker_password(cfg: MqttConfig) -> str:
+    """The environment variable, else the first line of password_file, else the TOML value."""
+    if os.environ.get("FRAME_DAEMON_MQTT_PASSWORD"):
+        return os.environ["FRAME_DAEMON_MQTT_PASSWORD"]
+    if cfg.password_file:
+        try:
+            with open(cfg.password_file, encoding="utf-8") as f:
+                return f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: cannot read: "
+                                   f"{exc.strerror}") from exc
+    return cfg.password
 
 
 def _encode(payload: str | bytes | dict[str, Any]) -> bytes:

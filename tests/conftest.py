@@ -65,3 +65,6 @@ def big_jpeg_bytes(width: int = 6000, height: int = 4000, seed: int = 7) -> byte
     buf = io.BytesIO()
     gradient_photo(width, height, seed).save(buf, format="JPEG", quality=90)
     return buf.getvalue()
+
+
+from rig import rig  # noqa: E402, F401 - the integration fixture, shared by several test files

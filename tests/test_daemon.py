@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -10,62 +9,12 @@ import signal
 import time
 
 import pytest
-from harness import DaemonProcess, make_servers, mpd_queue, mpd_status, wait_for, write_config
-from servers import MqttRecorder
 
-from conftest import gradient_photo
 from frame_daemon.mood import Mood
 from frame_daemon.vision.model import MoodModel
-
-STATE = "frame-daemon/frame/state"
-AVAIL = "frame-daemon/frame/availability"
-
-
-@pytest.fixture
-def rig(tmp_path, model_json):
-    """Servers, a photo folder with contrasting photos, a config and a recorder; cleaned up."""
-    mpd, broker = make_servers(tmp_path)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    # Contrasting photos: dark and murky vs. bright and colourful.
-    gradient_photo(800, 600, 11).point(lambda v: v // 5).save(photos / "dark.jpg", quality=92)
-    gradient_photo(800, 600, 12).save(photos / "bright.jpg", quality=92)
-    frame = tmp_path / "frame"
-    frame.mkdir()
-    current = frame / "current.jpg"
-    shutil.copy(photos / "dark.jpg", current)
-    config = write_config(tmp_path / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
-                          state_dir=tmp_path / "state")
-    recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
-    daemon = DaemonProcess(config, tmp_path / "daemon.log")
-    rig = type("Rig", (), dict(mpd=mpd, broker=broker, photos=photos, current=current,
-                               config=config, recorder=recorder, daemon=daemon, tmp=tmp_path))
-    yield rig
-    if daemon.alive():
-        daemon.stop(signal.SIGKILL)
-    recorder.close()
-    for server in (mpd, broker):
-        with contextlib.suppress(Exception):  # best-effort cleanup
-            server.stop()
-
-
-def show(rig, name: str) -> None:
-    """Replace the frame's photo atomically, the way frame software does."""
-    tmp = rig.current.with_name(".incoming.jpg")
-    shutil.copy(rig.photos / name, tmp)
-    os.replace(tmp, rig.current)
-
-
-def state(rig) -> dict:
-    return rig.recorder.json(STATE) or {}
-
-
-def wait_state(rig, predicate, what: str, timeout: float = 20.0) -> dict:
-    try:
-        return wait_for(lambda: (s := state(rig)) and predicate(s) and s, timeout, what=what)
-    except TimeoutError:
-        print(rig.daemon.log()[-4000:])
-        raise
+from harness import mpd_queue, mpd_status, wait_for
+from rig import AVAIL, STATE, show, wait_state
+from servers import MqttRecorder
 
 
 def test_photo_changes_queue_fitting_tracks_and_state_is_published(rig, mood_model):

@@ -133,6 +133,20 @@ def center_square(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
+def photo_taken(path: str | os.PathLike[str]) -> str | None:
+    """The EXIF DateTimeOriginal (or DateTime) of a photo as ISO text, if it has one."""
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            raw = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    if not isinstance(raw, str) or len(raw) < 19:
+        return None
+    # EXIF writes "YYYY:MM:DD HH:MM:SS".
+    return raw[:10].replace(":", "-") + "T" + raw[11:19]
+
+
 def thumbnail_jpeg(im: Image.Image, long_side: int = 640, quality: int = 85) -> bytes:
     """A small JPEG of the photo, for publishing (long side at most `long_side`)."""
     import io

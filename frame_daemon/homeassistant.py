@@ -1,0 +1,246 @@
+"""Home Assistant over MQTT: the device discovery payload, topics, and validated commands.
+
+Pure: builds payloads and parses command payloads; `mqtt_link.py` moves the bytes and `daemon.py`
+acts. One device-based discovery message (`<prefix>/device/<device_id>/config`) announces every
+entity; they all read the one retained state topic, so a reconnect republishes everything at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from frame_daemon import __version__
+from frame_daemon.config import FollowConfig, field_problem
+from frame_daemon.follow import FollowMode
+from frame_daemon.mood import MOOD_WORDS
+from frame_daemon.mqtt_link import TOPIC_ROOT
+
+SUPPORT_URL = "https://github.com/frame-daemon/frame-daemon"
+MAX_STATE_LEN = 255  # Home Assistant rejects longer entity states
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Every topic of one frame; unique per device_id so several frames share a broker."""
+
+    device_id: str
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def base(self) -> str:
+        return f"{TOPIC_ROOT}/{self.device_id}"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.base}/availability"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def image(self) -> str:
+        return f"{self.base}/image"
+
+    @property
+    def discovery(self) -> str:
+        return f"{self.discovery_prefix}/device/{self.device_id}/config"
+
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def command(self, name: str) -> str:
+        return f"{self.base}/set/{name}"
+
+
+class CommandError(ValueError):
+    """A command payload that cannot be accepted; the message says why, for `last error`."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """How one command topic's payload is parsed into the Command value the loop receives."""
+
+    name: str
+    parse: Callable[[str], Any]
+
+
+def _on_off(payload: str) -> bool:
+    value = payload.strip().upper()
+    if value not in ("ON", "OFF"):
+        raise CommandError(f"expected ON or OFF, got {payload[:40]!r}")
+    return value == "ON"
+
+
+def _mode(payload: str) -> str:
+    value = payload.strip().lower()
+    if value not in {m.value for m in FollowMode}:
+        raise CommandError(f"unknown follow mode {payload[:40]!r}; choose follow, gentle or off")
+    return value
+
+
+def _number(key: str) -> Callable[[str], float]:
+    def parse(payload: str) -> float:
+        try:
+            value = float(payload.strip())
+        except ValueError:
+            raise CommandError(f"{key}: expected a number, got {payload[:40]!r}") from None
+        problem = field_problem(FollowConfig, key, value)
+        if problem:
+            raise CommandError(f"{key}: {problem}")
+        return value
+
+    return parse
+
+
+def _press(payload: str) -> None:
+    if payload.strip().upper() != "PRESS":
+        raise CommandError(f"expected PRESS, got {payload[:40]!r}")
+
+
+def _genres(payload: str) -> tuple[str, ...]:
+    if len(payload) > MAX_STATE_LEN:
+        raise CommandError("genre list too long (at most 255 characters)")
+    genres = tuple(g.strip() for g in payload.replace(";", ",").split(",") if g.strip())
+    for g in genres:
+        if not any(c.isalnum() for c in g):
+            raise CommandError(f"not a genre name: {g[:40]!r}")
+    return genres
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("following", _on_off),
+    CommandSpec("mode", _mode),
+    CommandSpec("threshold", _number("threshold")),
+    CommandSpec("diversity", _number("diversity")),
+    CommandSpec("next", _press),
+    CommandSpec("rescore", _press),
+    CommandSpec("refresh_index", _press),
+    CommandSpec("resume", _press),
+    CommandSpec("include_genres", _genres),
+    CommandSpec("exclude_genres", _genres),
+)
+
+
+def command_routes(topics: Topics) -> dict[str, CommandSpec]:
+    """The one explicit topic -> command table, built at start-up."""
+    return {topics.command(spec.name): spec for spec in COMMANDS}
+
+
+def parse_command(spec: CommandSpec, payload: bytes) -> Any:
+    """Decode and validate a payload; raises CommandError with a one-line reason."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError(f"{spec.name}: payload is not UTF-8 text") from None
+    return spec.parse(text)
+
+
+def discovery_payload(topics: Topics, device_name: str) -> dict[str, Any]:
+    """The device discovery message: device, origin and every component."""
+    uid = f"frame_daemon_{topics.device_id}".replace("-", "_")
+    obj = topics.device_id.replace("-", "_").lower()
+
+    def component(platform: str, key: str, name: str | None, **options: Any) -> dict[str, Any]:
+        return {"p": platform, "unique_id": f"{uid}_{key}", "default_entity_id":
+                f"{platform}.{obj}_{key}", "name": name, **options}
+
+    def value(field: str) -> str:
+        return "{{ value_json." + field + " }}"
+
+    state = topics.state
+    cmps = {
+        "mood": component("sensor", "mood", None, state_topic=state,
+                          value_template=value("mood"), device_class="enum",
+                          options=list(MOOD_WORDS), icon="mdi:emoticon-outline",
+                          json_attributes_topic=state,
+                          json_attributes_template="{{ {'valence': value_json.valence, "
+                          "'arousal': value_json.arousal, 'confidence': value_json.confidence, "
+                          "'scenes': value_json.scenes} | tojson }}"),
+        "valence": component("sensor", "valence", "Valence", state_topic=state,
+                             value_template=value("valence"), state_class="measurement",
+                             suggested_display_precision=2, icon="mdi:emoticon-happy-outline"),
+        "arousal": component("sensor", "arousal", "Arousal", state_topic=state,
+                             value_template=value("arousal"), state_class="measurement",
+                             suggested_display_precision=2, icon="mdi:lightning-bolt-outline"),
+        "confidence": component("sensor", "confidence", "Confidence", state_topic=state,
+                                value_template="{{ (value_json.confidence * 100) | round(0) "
+                                "if value_json.confidence is not none else none }}",
+                                unit_of_measurement="%", state_class="measurement",
+                                entity_category="diagnostic"),
+        "photo": component("sensor", "photo", "Photo", state_topic=state,
+                           value_template=value("photo_name"), icon="mdi:image",
+                           json_attributes_topic=state,
+                           json_attributes_template="{{ {'path': value_json.photo, "
+                           "'taken': value_json.photo_taken} | tojson }}"),
+        "now_playing": component("sensor", "now_playing", "Now playing", state_topic=state,
+                                 value_template=value("now_playing"), icon="mdi:music",
+                                 json_attributes_topic=state,
+                                 json_attributes_template="{{ {'uri': value_json.track.uri "
+                                 "if value_json.track else none} | tojson }}"),
+        "why": component("sensor", "why", "Why", state_topic=state, value_template=value("why"),
+                         icon="mdi:comment-question-outline"),
+        "index_size": component("sensor", "index_size", "Index size", state_topic=state,
+                                value_template=value("index_size"), unit_of_measurement="tracks",
+                                state_class="measurement", entity_category="diagnostic",
+                                icon="mdi:music-box-multiple"),
+        "last_error": component("sensor", "last_error", "Last error", state_topic=state,
+                                value_template=value("last_error"),
+                                entity_category="diagnostic", icon="mdi:alert-circle-outline"),
+        "image": component("image", "photo_image", "Photo image", image_topic=topics.image,
+                           content_type="image/jpeg"),
+        "following": component("switch", "following", "Music follows photo", state_topic=state,
+                               value_template="{{ 'ON' if value_json.following else 'OFF' }}",
+                               command_topic=topics.command("following"), icon="mdi:music-note"),
+        "mode": component("select", "mode", "Follow mode", state_topic=state,
+                          value_template=value("mode"), command_topic=topics.command("mode"),
+                          options=[m.value for m in FollowMode], entity_category="config"),
+        "threshold": component("number", "threshold", "Mood change threshold",
+                               state_topic=state, value_template=value("threshold"),
+                               command_topic=topics.command("threshold"), min=0.05, max=2.0,
+                               step=0.05, mode="slider", entity_category="config"),
+        "diversity": component("number", "diversity", "Diversity", state_topic=state,
+                               value_template=value("diversity"),
+                               command_topic=topics.command("diversity"), min=0.0, max=1.0,
+                               step=0.05, mode="slider", entity_category="config"),
+        "next": component("button", "next", "Next track", command_topic=topics.command("next"),
+                          payload_press="PRESS", icon="mdi:skip-next"),
+        "rescore": component("button", "rescore", "Re-score photo",
+                             command_topic=topics.command("rescore"), payload_press="PRESS",
+                             icon="mdi:image-refresh"),
+        "refresh_index": component("button", "refresh_index", "Refresh index",
+                                   command_topic=topics.command("refresh_index"),
+                                   payload_press="PRESS", entity_category="config",
+                                   icon="mdi:database-refresh"),
+        "resume": component("button", "resume", "Resume following",
+                            command_topic=topics.command("resume"), payload_press="PRESS",
+                            icon="mdi:play-circle-outline"),
+        "include_genres": component("text", "include_genres", "Only genres", state_topic=state,
+                                    value_template=value("include_genres"),
+                                    command_topic=topics.command("include_genres"), max=255,
+                                    entity_category="config"),
+        "exclude_genres": component("text", "exclude_genres", "Never genres", state_topic=state,
+                                    value_template=value("exclude_genres"),
+                                    command_topic=topics.command("exclude_genres"), max=255,
+                                    entity_category="config"),
+    }
+    return {
+        "dev": {"ids": [uid], "name": device_name, "mf": "frame-daemon", "mdl": "frame-daemon",
+                "sw": __version__},
+        "o": {"name": "frame-daemon", "sw": __version__, "url": SUPPORT_URL},
+        "availability_topic": topics.availability,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "qos": 1,
+        "cmps": cmps,
+    }
+
+
+def clip_state(text: str | None) -> str | None:
+    """Entity states longer than 255 characters are refused by Home Assistant: shorten them."""
+    if text is None or len(text) <= MAX_STATE_LEN:
+        return text
+    return text[: MAX_STATE_LEN - 1] + "…"

@@ -1,0 +1,227 @@
+"""Home Assistant integration: the discovery payload, commands, restarts, Last Will, two frames."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from frame_daemon.homeassistant import (
+    COMMANDS,
+    CommandError,
+    Topics,
+    command_routes,
+    discovery_payload,
+    parse_command,
+)
+from frame_daemon.mood import MOOD_WORDS
+from harness import DaemonProcess, mpd_status, wait_for, write_config
+from rig import STATE, state, wait_state
+from servers import MqttRecorder
+
+DISCOVERY = "homeassistant/device/frame/config"
+PLATFORMS = {"sensor", "image", "switch", "select", "number", "button", "text"}
+
+
+def check_discovery(payload: dict, topics: Topics) -> None:
+    """The schema rules Home Assistant applies (one bad component drops the whole device)."""
+    dev = payload["dev"]
+    assert dev["ids"] and dev["name"] and dev["sw"] and dev["mdl"]
+    assert {"name", "sw", "url"} <= set(payload["o"])
+    assert payload["availability_topic"] == topics.availability
+    cmps = payload["cmps"]
+    unique_ids = [c["unique_id"] for c in cmps.values()]
+    assert len(unique_ids) == len(set(unique_ids))
+    main = [k for k, c in cmps.items() if c["name"] is None]
+    assert main == ["mood"]
+    for key, c in cmps.items():
+        assert c["p"] in PLATFORMS, key
+        assert "object_id" not in c, key  # removed from Home Assistant
+        platform, _, object_id = c["default_entity_id"].partition(".")
+        assert platform == c["p"] and re.fullmatch(r"[a-z0-9_]+", object_id)
+        assert object_id.startswith(topics.device_id.replace("-", "_"))
+        assert c.get("entity_category") in (None, "config", "diagnostic")
+        if c["p"] in ("switch", "select", "number", "button", "text"):
+            assert c["command_topic"].startswith(topics.base + "/set/")
+    assert cmps["mood"]["device_class"] == "enum" and cmps["mood"]["options"] == list(MOOD_WORDS)
+    assert cmps["image"]["image_topic"] == topics.image
+    assert cmps["last_error"]["entity_category"] == "diagnostic"
+    assert cmps["index_size"]["unit_of_measurement"] == "tracks"
+
+
+def test_discovery_payload_follows_the_rules():
+    topics = Topics("living-room")
+    payload = discovery_payload(topics, "Living room frame")
+    check_discovery(payload, topics)
+    json.dumps(payload)  # serialisable
+    # Every announced command topic has a handler in the one routing table.
+    routes = command_routes(topics)
+    announced = {c["command_topic"] for c in payload["cmps"].values() if "command_topic" in c}
+    assert announced == set(routes)
+
+
+@pytest.mark.parametrize(("name", "payload", "expected"), [
+    ("mode", b"gentle", "gentle"), ("mode", b" OFF ", "off"), ("following", b"ON", True),
+    ("threshold", b"0.5", 0.5), ("diversity", b"1", 1.0), ("next", b"PRESS", None),
+    ("include_genres", b"Jazz, Ambient", ("Jazz", "Ambient")), ("exclude_genres", b"", ()),
+])
+def test_commands_parse(name, payload, expected):
+    spec = next(s for s in COMMANDS if s.name == name)
+    assert parse_command(spec, payload) == expected
+
+
+@pytest.mark.parametrize(("name", "payload", "reason"), [
+    ("mode", b"loud", "unknown follow mode"), ("following", b"maybe", "ON or OFF"),
+    ("threshold", b"abc", "expected a number"), ("threshold", b"9", "between"),
+    ("diversity", b"-1", "between"), ("next", b"{}", "PRESS"),
+    ("mode", b"\xff\xfe", "not UTF-8"), ("include_genres", b"!!!", "not a genre"),
+])
+def test_bad_commands_are_refused_with_a_reason(name, payload, reason):
+    spec = next(s for s in COMMANDS if s.name == name)
+    with pytest.raises(CommandError, match=reason):
+        parse_command(spec, payload)
+
+
+def cmd(rig, name: str, payload: str) -> None:
+    rig.recorder.publish(f"frame-daemon/frame/set/{name}", payload)
+
+
+def test_home_assistant_reads_discovery_and_drives_every_command(rig):
+    rig.daemon.start()
+    first = wait_state(rig, lambda s: s.get("queued") and s.get("mode"), "first tracks queued")
+    payload = wait_for(lambda: rig.recorder.json(DISCOVERY), 10, what="discovery")
+    topics = Topics("frame")
+    check_discovery(payload, topics)
+    wait_for(lambda: rig.recorder.messages.get(topics.image, b"")[:2] == b"\xff\xd8", 10,
+             what="thumbnail on the image topic")
+    assert first["last_error"] == "none" and first["photo_name"] == "current.jpg"
+
+    cmd(rig, "mode", "gentle")
+    wait_state(rig, lambda s: s["mode"] == "gentle", "mode gentle")
+    cmd(rig, "threshold", "0.7")
+    wait_state(rig, lambda s: s["threshold"] == 0.7, "threshold 0.7")
+    cmd(rig, "diversity", "0.9")
+    wait_state(rig, lambda s: s["diversity"] == 0.9, "diversity 0.9")
+    cmd(rig, "include_genres", "Metal, Punk")
+    wait_state(rig, lambda s: s["include_genres"] == "Metal, Punk", "genre filter")
+    cmd(rig, "exclude_genres", "Pop")
+    wait_state(rig, lambda s: s["exclude_genres"] == "Pop", "genre exclusion")
+    cmd(rig, "following", "OFF")
+    wait_state(rig, lambda s: s["following"] is False and s["follow"] == "suspended", "off")
+    cmd(rig, "resume", "PRESS")
+    wait_state(rig, lambda s: s["following"] is True, "resumed by the button")
+    cmd(rig, "following", "OFF")
+    wait_state(rig, lambda s: s["following"] is False, "off again")
+    cmd(rig, "following", "ON")
+    s = wait_state(rig, lambda s: s["following"] is True, "on by the switch")
+    # Resuming re-applied the music under the genre filter: only Metal/Punk tracks now queued.
+    assert {u.split("/")[0] for u in s["queued"]} <= {"Iron_Teeth", "Safety_Pins"}
+
+    wait_for(lambda: mpd_status(rig.mpd).get("songid"), 10, what="a current song")
+    before = mpd_status(rig.mpd)["songid"]
+    cmd(rig, "next", "PRESS")
+    wait_for(lambda: mpd_status(rig.mpd).get("songid") != before, 10, what="next track")
+
+    count = rig.recorder.count(STATE)
+    cmd(rig, "rescore", "PRESS")
+    wait_for(lambda: rig.recorder.count(STATE) > count and "command rescore" in rig.daemon.log(),
+             10, what="re-score")
+    cmd(rig, "refresh_index", "PRESS")
+    wait_for(lambda: rig.daemon.log().count("index refreshed") >= 2, 15, what="index refresh")
+
+    # Garbage: a log line and `last error`, never a crash; the state stays true.
+    cmd(rig, "mode", "loud")
+    s = wait_state(rig, lambda s: "unknown follow mode" in s["last_error"], "refused mode")
+    assert s["mode"] == "gentle"
+    cmd(rig, "threshold", "99")
+    s = wait_state(rig, lambda s: "threshold" in s["last_error"], "refused threshold")
+    assert s["threshold"] == 0.7
+    rig.recorder.publish("frame-daemon/frame/set/diversity", b"\xff\x00garbage")
+    wait_state(rig, lambda s: "not UTF-8" in s["last_error"], "refused garbage")
+    assert rig.daemon.alive()
+
+
+def test_home_assistant_restart_reannounces(rig):
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    wait_for(lambda: rig.recorder.json(DISCOVERY), 10, what="discovery")
+    before = rig.recorder.count(DISCOVERY)
+    rig.recorder.publish("homeassistant/status", "online")
+    wait_for(lambda: rig.recorder.count(DISCOVERY) > before, 10, what="re-announced discovery")
+
+
+def test_broker_restart_restores_discovery(rig):
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    rig.broker.stop()
+    rig.broker.start()
+    fresh = MqttRecorder(rig.broker.port, ["homeassistant/#", "frame-daemon/#"])
+    try:
+        wait_for(lambda: fresh.json(DISCOVERY) and fresh.json(STATE)
+                 and fresh.messages.get("frame-daemon/frame/image"), 30,
+                 what="discovery, state and image back after a broker restart")
+    finally:
+        fresh.close()
+
+
+def test_last_will_arrives_when_killed(rig):
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    wait_for(lambda: rig.recorder.text("frame-daemon/frame/availability") == "online", 10,
+             what="online")
+    rig.daemon.stop(signal.SIGKILL)
+    wait_for(lambda: rig.recorder.text("frame-daemon/frame/availability") == "offline", 10,
+             what="Last Will")
+
+
+def test_ha_remove_clears_the_device(rig):
+    rig.daemon.start()
+    wait_for(lambda: rig.recorder.json(DISCOVERY), 20, what="discovery")
+    rig.daemon.stop()
+    proc = subprocess.run([sys.executable, "-m", "frame_daemon", "ha-remove", "--config",
+                           str(rig.config)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    fresh = MqttRecorder(rig.broker.port, ["homeassistant/#", "frame-daemon/#"])
+    try:
+        time.sleep(0.5)  # retained messages arrive right after subscribing
+        assert fresh.messages.get(DISCOVERY) is None
+        assert not any(t.startswith("frame-daemon/frame/") for t, p in fresh.history if p)
+    finally:
+        fresh.close()
+
+
+def test_two_frames_share_one_broker(rig, tmp_path):
+    second_photo = tmp_path / "second.jpg"
+    second_photo.write_bytes((rig.photos / "bright.jpg").read_bytes())
+    config2 = write_config(tmp_path / "second.toml", photo=second_photo, mpd=rig.mpd,
+                           mqtt=rig.broker, state_dir=tmp_path / "state2", device_id="hallway",
+                           mode="off")
+    other = DaemonProcess(config2, tmp_path / "second.log")
+    rig.daemon.start()
+    other.start()
+    try:
+        wait_state(rig, lambda s: s.get("queued"), "first frame")
+        second = wait_for(lambda: rig.recorder.json("frame-daemon/hallway/state"), 20,
+                          what="second frame's state")
+        assert second["mode"] == "off" and second["photo_name"] == "second.jpg"
+        assert state(rig)["photo_name"] == "current.jpg"
+        recorder = MqttRecorder(rig.broker.port, ["homeassistant/#"])
+        try:
+            both = wait_for(lambda: len(recorder.messages) >= 2 and recorder.messages, 10,
+                            what="two discovery payloads")
+        finally:
+            recorder.close()
+        ids = [c["unique_id"] for raw in both.values() for c in json.loads(raw)["cmps"].values()]
+        assert len(ids) == len(set(ids))
+        # A command to one frame does not touch the other.
+        rig.recorder.publish("frame-daemon/hallway/set/mode", "gentle")
+        wait_for(lambda: rig.recorder.json("frame-daemon/hallway/state")["mode"] == "gentle", 10,
+                 what="hallway mode")
+        assert state(rig)["mode"] == "follow"
+    finally:
+        other.stop()
