@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from mutagen.id3 import ID3, TCON, TMOO
-from test_tags import CAN_WRITE_MP3, write_tagged, write_tone
 
 from frame_daemon.errors import TrackError
 from frame_daemon.mood import MOOD_WORDS, Mood
 from frame_daemon.music.index import SCHEMA_VERSION, RefreshStats, TrackIndex
 from frame_daemon.music.lexicon import GENRE_PRIORS, MOOD_TAG_WORDS
 from frame_daemon.music.track import MoodEstimate, MoodSource
+from test_tags import CAN_WRITE_MP3, write_tagged, write_tone
 
 ANALYSIS = MoodEstimate(MoodSource.ANALYSIS, Mood(0.1, 0.9, 0.6), "tempo 150, major, loud")
 

@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
-from servers import wait_for
 
 from conftest import gradient_photo
 from frame_daemon.events import PhotoShown
 from frame_daemon.sources.watch import PhotoWatcher, is_candidate_name, newest_image
+from servers import wait_for
 
 SETTLE = 0.15
 
