@@ -13,6 +13,10 @@ CONF_DIR=/etc/frame-daemon
 
 if [ "${1:-}" = "--remove" ]; then
     systemctl disable --now frame-daemon.service 2>/dev/null || true
+    if [ -x "$PREFIX/.venv/bin/frame-daemon" ] && [ -e "$CONF_DIR/frame-daemon.toml" ]; then
+        # No ghost device in Home Assistant: clear the retained discovery and state.
+        "$PREFIX/.venv/bin/frame-daemon" ha-remove --config "$CONF_DIR/frame-daemon.toml" || true
+    fi
     rm -f "$UNIT"
     systemctl daemon-reload
     rm -rf "$PREFIX"

@@ -1,0 +1,93 @@
+"""Against a real Home Assistant (opt-in): every entity appears, reads right, and obeys.
+
+Runs only when FRAME_DAEMON_REAL_HA names a folder prepared by
+`../shared/tools/real-ha.sh setup DIR` (about 2.5 minutes once). The snapshot of what Home
+Assistant saw is written to FRAME_DAEMON_REAL_HA_SNAPSHOT (default: the test's tmp folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from harness import ROOT, mpd_status, wait_for
+from rig import wait_state
+
+from frame_daemon.homeassistant import Topics, discovery_payload
+
+HA_DIR = os.environ.get("FRAME_DAEMON_REAL_HA", "")
+TOOL = Path(os.environ.get("FRAME_DAEMON_REAL_HA_TOOL", ROOT.parent / "shared/tools/real-ha.sh"))
+pytestmark = pytest.mark.skipif(not HA_DIR, reason="set FRAME_DAEMON_REAL_HA to a real-ha.sh "
+                                                   "setup folder to run against Home Assistant")
+
+
+def ha(*args: str, timeout: float = 180) -> str:
+    proc = subprocess.run([str(TOOL), args[0], HA_DIR, *args[1:]], capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def call(domain: str, service: str, data: dict) -> None:
+    ha("call", domain, service, json.dumps(data))
+
+
+def test_real_home_assistant(rig, tmp_path):
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    components = discovery_payload(Topics("frame"), "Frame frame")["cmps"]
+    expected = {c["default_entity_id"]: c for c in components.values()}
+    snap_path = Path(os.environ.get("FRAME_DAEMON_REAL_HA_SNAPSHOT", tmp_path / "ha.json"))
+    try:
+        ha("run", "--broker-port", str(rig.broker.port), "--seconds", "0", "--out",
+           str(snap_path), "--expect", ",".join(expected), "--expect-timeout", "90", timeout=300)
+        snap = json.loads(snap_path.read_text())
+        entities = {e["entity_id"]: e for e in snap["entities"]}
+        assert set(expected) <= set(entities), set(expected) - set(entities)
+        assert snap["mqtt_log"] == [], snap["mqtt_log"]
+        assert len(snap["devices"]) == 1 and snap["devices"][0]["name"] == "Frame frame"
+        for eid, e in entities.items():
+            assert e["state"] not in (None, "unavailable"), (eid, e["state"])
+        assert entities["sensor.frame_mood"]["state"] in components["mood"]["options"]
+        assert entities["select.frame_mode"]["state"] == "follow"
+        assert entities["switch.frame_following"]["state"] == "on"
+        picture = entities["image.frame_photo_image"]["entity_picture_fetch"]
+        assert picture["status"] == 200 and picture["is_jpeg"]
+
+        # Drive every command through Home Assistant's own services.
+        call("select", "select_option", {"entity_id": "select.frame_mode", "option": "gentle"})
+        wait_state(rig, lambda s: s["mode"] == "gentle", "mode via HA")
+        call("number", "set_value", {"entity_id": "number.frame_threshold", "value": 0.6})
+        wait_state(rig, lambda s: s["threshold"] == 0.6, "threshold via HA")
+        call("number", "set_value", {"entity_id": "number.frame_diversity", "value": 0.8})
+        wait_state(rig, lambda s: s["diversity"] == 0.8, "diversity via HA")
+        call("text", "set_value", {"entity_id": "text.frame_include_genres", "value": "Jazz"})
+        wait_state(rig, lambda s: s["include_genres"] == "Jazz", "genres via HA")
+        call("text", "set_value", {"entity_id": "text.frame_include_genres", "value": ""})
+        call("text", "set_value", {"entity_id": "text.frame_exclude_genres", "value": "Metal"})
+        wait_state(rig, lambda s: s["exclude_genres"] == "Metal", "exclusions via HA")
+        call("switch", "turn_off", {"entity_id": "switch.frame_following"})
+        wait_state(rig, lambda s: s["following"] is False, "switch off via HA")
+        call("button", "press", {"entity_id": "button.frame_resume"})
+        wait_state(rig, lambda s: s["following"] is True, "resume via HA")
+        wait_for(lambda: mpd_status(rig.mpd).get("songid"), 10, what="a current song")
+        before = mpd_status(rig.mpd)["songid"]
+        call("button", "press", {"entity_id": "button.frame_next"})
+        wait_for(lambda: mpd_status(rig.mpd).get("songid") != before, 10, what="next via HA")
+        call("button", "press", {"entity_id": "button.frame_rescore"})
+        wait_for(lambda: "command rescore" in rig.daemon.log(), 10, what="rescore via HA")
+        call("button", "press", {"entity_id": "button.frame_refresh_index"})
+        wait_for(lambda: "command refresh_index" in rig.daemon.log(), 10, what="refresh via HA")
+        call("switch", "turn_on", {"entity_id": "switch.frame_following"})
+        # Home Assistant shows what the frame echoed.
+        ha("snapshot", "--out", str(snap_path), "--json")
+        snap = json.loads(snap_path.read_text())
+        entities = {e["entity_id"]: e for e in snap["entities"]}
+        assert entities["select.frame_mode"]["state"] == "gentle"
+        assert float(entities["number.frame_threshold"]["state"]) == 0.6
+        assert snap["mqtt_log"] == [], snap["mqtt_log"]
+    finally:
+        subprocess.run([str(TOOL), "stop", HA_DIR], capture_output=True, timeout=60)
