@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,31 +88,66 @@ def _open_index(cfg: Config):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from frame_daemon.music.index_worker import describe, refresh_index
+    from frame_daemon.music.analysis_runner import AnalysisProgress, analyse_pending
+    from frame_daemon.music.index_worker import describe, music_folder, refresh_index
     from frame_daemon.music.mpd_player import MpdLink
 
     cfg = _load_config_or_exit(args.config, "index")
     link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
-    show = sys.stderr.isatty()
+    tty = sys.stderr.isatty()
 
-    def progress(done: int, total: int) -> None:
-        if show:
-            print(f"\rindexing: {done}/{total} tracks", end="", file=sys.stderr, flush=True)
+    def tag_progress(done: int, total: int) -> None:
+        if tty and (done % 50 == 0 or done == total):
+            print(f"\rreading tags: {done}/{total} tracks", end="", file=sys.stderr, flush=True)
+
+    def analysis_progress(p: AnalysisProgress) -> None:
+        # A live line on a terminal; one log line per 100 tracks under systemd or in a pipe.
+        if tty:
+            print(f"\r{p.line()}   ", end="", file=sys.stderr, flush=True)
+        elif p.done % 100 == 0 or p.done == p.total:
+            log.info("%s", p.line())
 
     try:
         with _open_index(cfg) as index:
-            stats = refresh_index(index, link, cfg.mpd.music_directory, progress)
-            if show:
+            stats = refresh_index(index, link, cfg.mpd.music_directory, tag_progress)
+            if tty:
                 print(file=sys.stderr)
             for uri, reason in stats.failed:
                 print(f"frame-daemon index: {uri}: {reason}", file=sys.stderr)
-            print(f"index {index.path}: {len(index)} tracks ({describe(stats)})")
+            print(f"index {index.path}: {len(index)} tracks ({describe(stats)})", flush=True)
+            folder = music_folder(cfg.mpd.music_directory)
+            if args.no_analysis or folder is None:
+                return EXIT_OK
+            with contextlib.suppress(OSError):
+                os.nice(5)  # the library scan is background work on a Pi that shows photos
+            try:
+                result = analyse_pending(index, folder, workers=args.workers,
+                                         progress=analysis_progress)
+            except KeyboardInterrupt:
+                if tty:
+                    print(file=sys.stderr)
+                done, _ = index.analysis_counts()
+                left = len(index.needs_analysis())
+                print(f"interrupted: {done} tracks analysed so far, {left} left; run "
+                      "'frame-daemon index' again to resume", file=sys.stderr)
+                return 130
+            if tty and result.total:
+                print(file=sys.stderr)
+            done, _ = index.analysis_counts()
+            print(f"audio analysis: {result.done - result.failed} analysed now "
+                  f"({result.failed} unreadable); {done} of {len(index)} tracks analysed in all")
     except FrameDaemonError as exc:
         print(f"frame-daemon index: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         link.close()
     return EXIT_OK
+
+
+def cmd_analyse(args: argparse.Namespace) -> int:
+    from frame_daemon.music.analyse_cli import run_analyse
+
+    return run_analyse([str(p) for p in args.files], args.json)
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -202,8 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = with_config("run", "run the daemon: watch the photo, make MPD's music follow it")
     run.set_defaults(func=cmd_run)
-    index = with_config("index", "build or update the track index from MPD's library")
+    index = with_config("index", "build or update the track index from MPD's library, and "
+                                 "analyse the audio of new tracks (resumable: Ctrl-C and rerun)")
+    index.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="analysis processes (default: one per core)")
+    index.add_argument("--no-analysis", action="store_true", help="tags only, no audio analysis")
     index.set_defaults(func=cmd_index)
+    analyse = sub.add_parser("analyse", help="analyse audio files: tempo, key, mode, energy, mood",
+                             description="Print each file's audio features and valence/arousal. "
+                                         "Exit 1 if any file could not be analysed.")
+    analyse.add_argument("files", nargs="+", type=Path, metavar="AUDIO")
+    analyse.add_argument("--json", action="store_true", help="one JSON object per line")
+    analyse.set_defaults(func=cmd_analyse)
     match = with_config("match", "show what would be queued for a photo (touches nothing)")
     match.add_argument("photo", type=Path, metavar="PHOTO")
     match.add_argument("-n", type=int, default=0, help="how many tracks (default: follow.tracks)")

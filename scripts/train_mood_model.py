@@ -295,6 +295,8 @@ def main() -> int:
         ap.error(f"{args.data}/ground_truth.txt not found: point --data at the Emotion6 folder")
     if not args.lexicon.exists():
         ap.error(f"{args.lexicon} not found: point --lexicon at NRC-VAD-Lexicon-v1.txt")
+    # onnx2tf runs with the work folder as its cwd: every path must be absolute.
+    args.work, args.out, args.data = args.work.resolve(), args.out.resolve(), args.data.resolve()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     random.seed(args.seed)
@@ -538,6 +540,11 @@ def write_metadata(args, names, covered, head: MoodHead, float_out, val_rows, va
         q["emotion"].append(raw.emotion)
     q_va, q_emo = np.array(q["va"]), np.array(q["emotion"])
     confidence_scale = 2 * float(np.median([peakedness(e) for e in q_emo]))
+    calibration = {"centre_in": q_va.mean(0).round(4).tolist(),
+                   "scale": (val_va.std(0) / q_va.std(0)).round(4).tolist(),
+                   "centre_out": val_va.mean(0).round(4).tolist(),
+                   "method": "mood = (va - centre_in) * scale + centre_out, clipped to [-1, 1]: "
+                             "matches the mean and spread of the validation ratings"}
     f_va, f_emo = float_out["va"], float_out["emotion"]
     kl_q, acc_q = emotion_metrics(q_emo, val_emo)
     kl_f, acc_f = emotion_metrics(f_emo, val_emo)
@@ -570,6 +577,7 @@ def write_metadata(args, names, covered, head: MoodHead, float_out, val_rows, va
         "confidence": {"method": "1 - normalised entropy of the emotion output, divided by scale "
                                  "(twice its validation median), clipped to [0, 1]",
                        "scale": round(confidence_scale, 4)},
+        "calibration": calibration,
     })
     json_path.write_text(json.dumps(meta, indent=1) + "\n")
     log("validation (int8): valence r {valence_r:.3f}, arousal r {arousal_r:.3f}, emotion KL "

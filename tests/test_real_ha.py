@@ -13,10 +13,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import ROOT, mpd_status, wait_for
-from rig import wait_state
 
 from frame_daemon.homeassistant import Topics, discovery_payload
+from harness import ROOT, mpd_status, wait_for
+from rig import wait_state
 
 HA_DIR = os.environ.get("FRAME_DAEMON_REAL_HA", "")
 TOOL = Path(os.environ.get("FRAME_DAEMON_REAL_HA_TOOL", ROOT.parent / "shared/tools/real-ha.sh"))

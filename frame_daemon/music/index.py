@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS tracks (
     arousal REAL NOT NULL DEFAULT 0,
     confidence REAL NOT NULL DEFAULT 0,
     source TEXT NOT NULL DEFAULT '{MoodSource.NEUTRAL}',
-    why TEXT NOT NULL DEFAULT ''
+    why TEXT NOT NULL DEFAULT '',
+    -- why audio analysis failed for this version of the file ('' = not tried or fine)
+    analysis_error TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS estimates (
     uri TEXT NOT NULL REFERENCES tracks(uri) ON DELETE CASCADE,
@@ -275,7 +277,8 @@ class TrackIndex:
                    genre = excluded.genre, duration = excluded.duration,
                    mpd_modified = excluded.mpd_modified, file_mtime_ns = excluded.file_mtime_ns,
                    file_size = excluded.file_size, tag_mood = excluded.tag_mood,
-                   tag_bpm = excluded.tag_bpm, tag_key = excluded.tag_key""",
+                   tag_bpm = excluded.tag_bpm, tag_key = excluded.tag_key,
+                   analysis_error = ''""",
             (song.uri, tags.title or song.title, tags.artist or song.artist, tags.album or song.album,
              genre, song.duration, song.modified, *(stat or (None, None)), mood, tags.bpm, tags.key))
         # A re-read track has changed, so every estimate goes, audio analysis included (it is stale).
@@ -316,6 +319,33 @@ class TrackIndex:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    # --- audio analysis bookkeeping --------------------------------------------------------------
+
+    def needs_analysis(self, limit: int | None = None) -> list[str]:
+        """URIs of readable local files with no analysis yet (and no failed try), by URI.
+
+        An interrupted analysis run resumes here: what was stored stays, the rest is listed.
+        """
+        sql = (f"SELECT uri FROM tracks WHERE file_mtime_ns IS NOT NULL AND analysis_error = '' "
+               f"AND uri NOT IN (SELECT uri FROM estimates WHERE source = '{MoodSource.ANALYSIS}') "
+               "ORDER BY uri")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [row[0] for row in self._db.execute(sql)]
+
+    def set_analysis_error(self, uri: str, reason: str) -> None:
+        """Remember that this version of the file could not be analysed, so it is not retried."""
+        self._db.execute("UPDATE tracks SET analysis_error = ? WHERE uri = ?",
+                         (reason or "failed", uri))
+
+    def analysis_counts(self) -> tuple[int, int]:
+        """(tracks with an analysis, tracks whose analysis failed)."""
+        done = self._db.execute("SELECT count(*) FROM estimates WHERE source = ?",
+                                (str(MoodSource.ANALYSIS),)).fetchone()[0]
+        failed = self._db.execute("SELECT count(*) FROM tracks WHERE analysis_error != ''"
+                                  ).fetchone()[0]
+        return done, failed
 
     def estimates(self, uri: str) -> list[MoodEstimate]:
         """Every estimate stored for a track, most trusted first (empty if the track is unknown)."""

@@ -10,21 +10,30 @@ from pathlib import Path
 from frame_daemon.config import MpdConfig
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Event, IndexRefreshed
+from frame_daemon.music.analysis_runner import AnalysisProgress, analyse_pending
 from frame_daemon.music.index import RefreshStats, TrackIndex
 from frame_daemon.music.mpd_player import MpdLink
 
 log = logging.getLogger(__name__)
 
 
+ANALYSIS_BATCH = 50  # tracks analysed between pool reloads in the daemon
+
+
+def music_folder(music_directory: str) -> Path | None:
+    """The configured music folder if it is readable here, else None (MPD's tags only)."""
+    folder = Path(music_directory).expanduser() if music_directory else None
+    if folder is not None and not folder.is_dir():
+        log.warning("music_directory %s is not readable here; using MPD's tags only", folder)
+        return None
+    return folder
+
+
 def refresh_index(index: TrackIndex, link: MpdLink, music_directory: str,
                   progress: Callable[[int, int], None] | None = None) -> RefreshStats:
     """List MPD's library and bring the index up to date (incremental)."""
     songs = link.list_all()
-    folder = Path(music_directory).expanduser() if music_directory else None
-    if folder is not None and not folder.is_dir():
-        log.warning("music_directory %s is not readable here; using MPD's tags only", folder)
-        folder = None
-    return index.refresh(songs, folder, progress)
+    return index.refresh(songs, music_folder(music_directory), progress)
 
 
 def describe(stats: RefreshStats) -> str:
@@ -75,6 +84,23 @@ class IndexWorker:
                 summary = describe(stats)
                 log.info("index refreshed: %s", summary)
                 self._post(IndexRefreshed(len(index), summary))
+                self._analyse(index)
         finally:
             link.close()
             index.close()
+
+    def _analyse(self, index: TrackIndex) -> None:
+        """Analyse new tracks' audio; a new refresh request or a stop interrupts (and resumes)."""
+        folder = music_folder(self.mpd.music_directory)
+        if folder is None:
+            return
+
+        def progress(p: AnalysisProgress) -> None:
+            if p.done % ANALYSIS_BATCH == 0 or p.done == p.total:
+                log.info("%s", p.line())
+                self._post(IndexRefreshed(len(index), p.line()))
+
+        result = analyse_pending(index, folder, workers=1, progress=progress,
+                                 should_stop=lambda: self._stop.is_set() or self._wanted.is_set())
+        if result.total:
+            log.info("audio analysis: %s", result.line())

@@ -115,6 +115,7 @@ class MoodModel:
             self.emotion_names: list[str] = list(meta["emotions"])
             self.labels: list[str] = list(meta["imagenet_labels"])
             self.confidence_scale = float(meta.get("confidence", {}).get("scale", 1.0))
+            self.calibration = Calibration.from_meta(meta.get("calibration"))
             out_meta = {name: meta["outputs"][name] for name in OUTPUT_NAMES}
             scaling = self.input_meta["scaling"]
             mean, std = float(scaling["mean"]), float(scaling["std"])
@@ -172,12 +173,38 @@ class MoodModel:
 
     def score_pixels(self, pixels: np.ndarray, photo: str = "") -> PhotoMood:
         raw = self.infer(pixels)
-        return interpret(raw, photo, self.emotion_names, self.labels, self.confidence_scale)
+        return interpret(raw, photo, self.emotion_names, self.labels, self.confidence_scale,
+                         self.calibration)
 
     def score(self, path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> PhotoMood:
         """Load, preprocess and score one photo. Raises PhotoError for unreadable photos."""
         image = load_photo(path, self.size, max_pixels)
         return self.score_pixels(center_square(image, self.size), str(path))
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Spread the model's valence/arousal like people's ratings (Pearson r is unchanged).
+
+    A regression model pulls uncertain photos towards the average, so raw outputs huddle near
+    the centre and every photo would read "nostalgic". Matching the mean and spread of the
+    validation ratings puts a clearly joyful photo in the joyful region.
+    """
+
+    centre_in: tuple[float, float] = (0.0, 0.0)
+    scale: tuple[float, float] = (1.0, 1.0)
+    centre_out: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any] | None) -> Calibration:
+        if not meta:
+            return cls()
+        return cls(tuple(meta["centre_in"]), tuple(meta["scale"]), tuple(meta["centre_out"]))
+
+    def apply(self, va: np.ndarray) -> tuple[float, float]:
+        v, a = ((float(va[i]) - self.centre_in[i]) * self.scale[i] + self.centre_out[i]
+                for i in range(2))
+        return v, a
 
 
 def peakedness(emotion: np.ndarray) -> float:
@@ -189,7 +216,8 @@ def peakedness(emotion: np.ndarray) -> float:
 
 
 def interpret(raw: RawOutput, photo: str, emotion_names: list[str], labels: list[str],
-              confidence_scale: float = 1.0, top_scenes: int = 3) -> PhotoMood:
+              confidence_scale: float = 1.0, calibration: Calibration | None = None,
+              top_scenes: int = 3) -> PhotoMood:
     """Turn raw outputs into a mood, a word, a confidence and the top scene words.
 
     Confidence is how peaked the emotion distribution is (`peakedness`): Emotion6 photos that
@@ -200,7 +228,8 @@ def interpret(raw: RawOutput, photo: str, emotion_names: list[str], labels: list
     emo = np.clip(raw.emotion, 0, None)
     emo = emo / emo.sum() if emo.sum() > 0 else np.full_like(emo, 1 / len(emo))
     confidence = peakedness(emo) / max(confidence_scale, 1e-6)
-    mood = Mood.clipped(float(raw.va[0]), float(raw.va[1]), confidence)
+    valence, arousal = (calibration or Calibration()).apply(raw.va)
+    mood = Mood.clipped(valence, arousal, confidence)
     top = np.argsort(raw.imagenet)[::-1][:top_scenes]
     scenes = [(labels[i], float(raw.imagenet[i])) for i in top if raw.imagenet[i] > 0]
     return PhotoMood(photo=photo, mood=mood, word=mood.word,

@@ -1,0 +1,113 @@
+"""Analyse the audio of tracks the index has not analysed yet, in low-priority worker processes.
+
+Processes, not threads: the analysis is numpy-heavy Python that would hold the GIL against the
+photo loop. Workers are started with "spawn" (the daemon has threads, and forking a threaded
+process is unsafe), lowered with nice(10) and fed a few files at a time, so a stop request or
+Ctrl-C returns quickly. Every result is stored as it arrives: an interrupted run loses nothing
+and the next run resumes with what is left (`TrackIndex.needs_analysis`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from frame_daemon.errors import TrackError
+from frame_daemon.music.index import TrackIndex
+from frame_daemon.music.track import MoodEstimate
+
+log = logging.getLogger(__name__)
+
+NICE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisProgress:
+    done: int  # analysed or failed so far
+    total: int
+    failed: int
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float:
+        return (self.total - self.done) / self.rate if self.rate > 0 else float("inf")
+
+    def line(self) -> str:
+        eta = f"{self.eta_s:.0f} s" if self.eta_s != float("inf") else "?"
+        return (f"analysed {self.done}/{self.total} tracks ({self.failed} unreadable), "
+                f"{self.rate:.1f} tracks/s, ETA {eta}")
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+
+
+def _analyse(path: str) -> tuple[MoodEstimate | None, str]:
+    """Worker side: (estimate, "") or (None, reason). Imported lazily to keep start-up light."""
+    from frame_daemon.music.analyse import analyse_file
+
+    try:
+        return analyse_file(path).estimate, ""
+    except TrackError as exc:
+        return None, exc.reason
+
+
+def analyse_pending(index: TrackIndex, music_directory: Path, *, workers: int = 1,
+                    progress: Callable[[AnalysisProgress], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None, limit: int | None = None
+                    ) -> AnalysisProgress:
+    """Analyse every track that needs it; returns the final progress (done < total if stopped)."""
+    uris = index.needs_analysis(limit)
+    started = time.monotonic()
+    done = failed = 0
+    if not uris:
+        return AnalysisProgress(0, 0, 0, 0.0)
+    ctx = multiprocessing.get_context("spawn")
+    pending: dict[Future, str] = {}
+    queue = list(reversed(uris))
+    window = max(1, workers) * 2
+    executor = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx,
+                                   initializer=_lower_priority)
+    try:
+        while queue or pending:
+            if should_stop is not None and should_stop():
+                queue.clear()  # finish what is in flight (a second at most), start nothing new
+            while queue and len(pending) < window:
+                uri = queue.pop()
+                pending[executor.submit(_analyse, str(music_directory / uri))] = uri
+            if not pending:
+                break
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                uri = pending.pop(future)
+                try:
+                    estimate, reason = future.result()
+                except Exception as exc:
+                    estimate, reason = None, f"analysis worker failed ({exc})"
+                try:
+                    if estimate is not None:
+                        index.set_estimate(uri, estimate)
+                    else:
+                        log.debug("cannot analyse %s: %s", uri, reason)
+                        index.set_analysis_error(uri, reason)
+                        failed += 1
+                except TrackError:
+                    pass  # removed from the index while it was being analysed
+                done += 1
+                if progress is not None:
+                    progress(AnalysisProgress(done, len(uris), failed, time.monotonic() - started))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    return AnalysisProgress(done, len(uris), failed, time.monotonic() - started)
