@@ -206,9 +206,10 @@ def test_two_frames_share_one_broker(rig, tmp_path):
     other.start()
     try:
         wait_state(rig, lambda s: s.get("queued"), "first frame")
-        second = wait_for(lambda: rig.recorder.json("frame-daemon/hallway/state"), 20,
-                          what="second frame's state")
+        second = wait_for(lambda: (s := rig.recorder.json("frame-daemon/hallway/state"))
+                          and s["photo_name"] and s, 20, what="second frame's scored state")
         assert second["mode"] == "off" and second["photo_name"] == "second.jpg"
+        assert second["queued"] == []  # mode off: it only publishes
         assert state(rig)["photo_name"] == "current.jpg"
         recorder = MqttRecorder(rig.broker.port, ["homeassistant/#"])
         try:

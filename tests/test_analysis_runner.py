@@ -1,0 +1,79 @@
+"""Audio analysis inside the index: stored per track, resumable, failures remembered."""
+
+from __future__ import annotations
+
+import mutagen.flac
+import pytest
+from test_analyse import calm, drums, energetic, write_audio
+
+from frame_daemon.music.analysis_runner import analyse_pending
+from frame_daemon.music.index import TrackIndex
+from frame_daemon.music.track import MoodSource
+
+
+@pytest.fixture
+def library(tmp_path):
+    music = tmp_path / "music"
+    music.mkdir()
+    write_audio(music / "calm.flac", calm())
+    write_audio(music / "energetic.flac", energetic())
+    write_audio(music / "drums.ogg", drums(120))
+    tagged = write_audio(music / "tagged.flac", calm())
+    tags = mutagen.flac.FLAC(tagged)
+    tags["MOOD"] = "aggressive"
+    tags.save()
+    (music / "broken.flac").write_bytes(b"fLaC" + b"\x00" * 400)
+    songs = [{"file": p.name, "last-modified": "2026-01-01T00:00:00Z"}
+             for p in sorted(music.iterdir())]
+    index = TrackIndex(tmp_path / "tracks.sqlite3")
+    index.refresh(songs, music)
+    yield index, music
+    index.close()
+
+
+def test_analysis_is_stored_and_combined_by_priority(library):
+    index, music = library
+    assert sorted(index.needs_analysis()) == ["broken.flac", "calm.flac", "drums.ogg",
+                                              "energetic.flac", "tagged.flac"]
+    seen = []
+    result = analyse_pending(index, music, workers=2, progress=seen.append)
+    assert (result.done, result.total, result.failed) == (5, 5, 1)
+    assert [p.done for p in seen] == [1, 2, 3, 4, 5]
+    assert index.needs_analysis() == []  # nothing is retried, not even the broken file
+    assert index.analysis_counts() == (4, 1)
+    calm_track, energetic_track = index.get("calm.flac"), index.get("energetic.flac")
+    assert calm_track.source == MoodSource.ANALYSIS and "analysis" in calm_track.why
+    assert energetic_track.mood.arousal > calm_track.mood.arousal
+    # An explicit mood tag still wins over analysis, but the analysis is kept for `match`.
+    tagged = index.get("tagged.flac")
+    assert tagged.source == MoodSource.TAG
+    assert MoodSource.ANALYSIS in {e.source for e in index.estimates("tagged.flac")}
+    assert index.get("broken.flac").source != MoodSource.ANALYSIS
+
+
+def test_interrupted_analysis_resumes_without_losing_work(library):
+    index, music = library
+    calls = []
+
+    def stop_after_two() -> bool:
+        return len(calls) >= 2
+
+    first = analyse_pending(index, music, workers=1, progress=calls.append,
+                            should_stop=stop_after_two)
+    assert 2 <= first.done < first.total
+    left = index.needs_analysis()
+    assert len(left) == first.total - first.done
+    second = analyse_pending(index, music, workers=1)
+    assert second.total == len(left) and index.needs_analysis() == []
+
+
+def test_changed_file_is_analysed_again(library):
+    index, music = library
+    analyse_pending(index, music, workers=1)
+    path = music / "calm.flac"
+    write_audio(path, energetic())
+    songs = [{"file": p.name, "last-modified": "2026-01-02T00:00:00Z"}
+             for p in sorted(music.iterdir())]
+    index.refresh(songs, music)
+    assert "calm.flac" in index.needs_analysis()
+    assert "broken.flac" in index.needs_analysis()  # a rewritten file gets another chance
