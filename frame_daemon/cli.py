@@ -41,8 +41,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not args.verbose:
         logging.getLogger().setLevel(cfg.log.level.upper())
-    # python-mpd2 logs every command at INFO ("Calling MPD connect..."): keep it quiet.
-    logging.getLogger("mpd").setLevel(logging.WARNING)
     daemon = Daemon(cfg)
     daemon.install_signal_handlers()
     try:
@@ -271,8 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s")
-    if args.verbose:  # our own debug lines; the libraries' are too chatty (one per MPD command)
+    if args.verbose:  # our own debug lines; the libraries' are too chatty
         logging.getLogger("frame_daemon").setLevel(logging.DEBUG)
+    # python-mpd2 logs every command at INFO ("Calling MPD connect..."): keep it quiet.
+    logging.getLogger("mpd").setLevel(logging.WARNING)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_score import synthetic_photo  # noqa: E402
+from bench_score import contrasting_big_photos, synthetic_photo  # noqa: E402
 from harness import DaemonProcess, make_servers, mpd_queue, write_config  # noqa: E402
 from servers import MqttRecorder, wait_for  # noqa: E402
 
@@ -48,12 +48,8 @@ def main() -> int:
         mpd, broker = make_servers(work)
         photos = work / "photos"
         photos.mkdir()
-        print("writing two 6000x4000 test photos...", flush=True)
-        big = []
-        for seed in (3, 8):
-            path = photos / f"big{seed}.jpg"
-            path.write_bytes(synthetic_photo(6000, 4000, seed))
-            big.append(path)
+        print("preparing two 6000x4000 photos of different mood...", flush=True)
+        big = contrasting_big_photos(ROOT / "build" / "bench-photos")
         frame = work / "frame"
         frame.mkdir()
         current = frame / "current.jpg"

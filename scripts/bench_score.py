@@ -47,6 +47,29 @@ def synthetic_photo(width: int, height: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
+def contrasting_big_photos(folder: Path, size: tuple[int, int] = (6000, 4000)) -> list[Path]:
+    """Two real photos of clearly different mood (an astronaut, a sleeping cat; public domain,
+    from scikit-image's wheel via scripts/demo_photos.py), upscaled to size with sensor-like
+    noise, so that every change between them moves the music."""
+    demo = ROOT / "build" / "demo" / "photos"
+    if not (demo / "astronaut.jpg").exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(demo)],
+                       check=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    rng = np.random.default_rng(0)
+    for name in ("astronaut", "chelsea"):
+        target = folder / f"{name}-{size[0]}x{size[1]}.jpg"
+        if not target.exists():
+            with Image.open(demo / f"{name}.jpg") as im:
+                big = np.asarray(im.convert("RGB").resize(size, Image.Resampling.BICUBIC),
+                                 dtype=np.float32)
+            big += rng.normal(0, 4, big.shape).astype(np.float32)
+            Image.fromarray(np.clip(big, 0, 255).astype(np.uint8)).save(target, quality=90)
+        out.append(target)
+    return out
+
+
 def summary(label: str, samples_s: list[float]) -> None:
     ms = sorted(s * 1000 for s in samples_s)
     p90 = ms[int(0.9 * (len(ms) - 1))]

