@@ -155,3 +155,19 @@ def test_match_and_index_commands(rig):
     for t in out["tracks"]:
         assert {"uri", "valence", "arousal", "distance", "why"} <= set(t)
     assert mpd_queue(rig.mpd) == []  # match touches nothing
+
+
+def test_untagged_tracks_are_analysed_in_the_background(rig):
+    from frame_daemon.music.index import TrackIndex
+    from frame_daemon.music.track import MoodSource
+
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    wait_for(lambda: "audio analysis:" in rig.daemon.log(), 60, what="background analysis")
+    with TrackIndex(TrackIndex.default_path(rig.tmp / "state")) as index:
+        untagged = index.get("Unknown/untagged.flac")
+        assert untagged.source == MoodSource.ANALYSIS and untagged.why.startswith("analysis")
+        tagged = index.get("Lake_Trio/calm_lake.flac")
+        assert tagged.source == MoodSource.TAG  # a mood tag outranks the analysis...
+        assert MoodSource.ANALYSIS in {e.source for e in index.estimates(tagged.uri)}  # ...kept
+        assert index.needs_analysis() == []
