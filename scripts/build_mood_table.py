@@ -16,17 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from build_music_tables import mean_points, print_table, read_lexicon  # noqa: E402
+
 from frame_daemon.mood import MOOD_SYNONYMS  # noqa: E402
-
-
-def read_lexicon(path: Path) -> dict[str, tuple[float, float]]:
-    lex = {}
-    with open(path, encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            word, v, a, *_ = line.rstrip("\n").split("\t")
-            lex[word] = (2 * float(v) - 1, 2 * float(a) - 1)
-    return lex
 
 
 def main() -> int:
@@ -34,17 +26,11 @@ def main() -> int:
     ap.add_argument("--lexicon", type=Path,
                     default=ROOT.parent / "shared/data/lexicon/NRC-VAD-Lexicon-v1.txt")
     args = ap.parse_args()
-    lex = read_lexicon(args.lexicon)
-    print("MOOD_WORDS: dict[str, tuple[float, float]] = {")
-    for word, synonyms in MOOD_SYNONYMS.items():
-        missing = [s for s in synonyms if s not in lex]
-        if missing:
-            print(f"# {word}: not in lexicon: {missing}", file=sys.stderr)
-        found = [lex[s] for s in synonyms if s in lex]
-        v = sum(p[0] for p in found) / len(found)
-        a = sum(p[1] for p in found) / len(found)
-        print(f'    "{word}": ({v:.2f}, {a:.2f}),')
-    print("}")
+    missing: list[str] = []
+    table = mean_points(read_lexicon(args.lexicon), MOOD_SYNONYMS, missing)
+    for word in missing:
+        print(f"# not in lexicon: {word}", file=sys.stderr)
+    print_table("MOOD_WORDS", table)
     return 0
 
 
