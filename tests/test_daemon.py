@@ -171,3 +171,16 @@ def test_untagged_tracks_are_analysed_in_the_background(rig):
         assert tagged.source == MoodSource.TAG  # a mood tag outranks the analysis...
         assert MoodSource.ANALYSIS in {e.source for e in index.estimates(tagged.uri)}  # ...kept
         assert index.needs_analysis() == []
+
+
+def test_analysis_workers_die_with_a_killed_daemon(rig):
+    import psutil
+
+    rig.daemon.start()
+    parent = psutil.Process(rig.daemon.proc.pid)
+    workers = wait_for(lambda: parent.children(recursive=True), 30, interval=0.05,
+                       what="analysis worker processes")
+    rig.daemon.stop(signal.SIGKILL)
+    # No orphan left behind waiting for work that will never come.
+    wait_for(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE
+                             for w in workers), 10, what="workers to exit")

@@ -10,9 +10,12 @@ and the next run resumes with what is left (`TrackIndex.needs_analysis`).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -26,6 +29,7 @@ from frame_daemon.music.track import MoodEstimate
 log = logging.getLogger(__name__)
 
 NICE = 10
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +53,26 @@ class AnalysisProgress:
                 f"{self.rate:.1f} tracks/s, ETA {eta}")
 
 
-def _lower_priority() -> None:
+def _init_worker(parent_pid: int) -> None:
+    """Worker start-up: lower priority, and never outlive the daemon.
+
+    A daemon killed with SIGKILL cannot shut its pool down, and idle workers would wait on their
+    queue forever: ask the kernel to SIGTERM us when the parent dies, and watch for it too
+    (prctl is Linux-only).
+    """
     with contextlib.suppress(OSError):
         os.nice(NICE)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(2.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _analyse(path: str) -> tuple[MoodEstimate | None, str]:
@@ -79,7 +100,7 @@ def analyse_pending(index: TrackIndex, music_directory: Path, *, workers: int = 
     queue = list(reversed(uris))
     window = max(1, workers) * 2
     executor = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx,
-                                   initializer=_lower_priority)
+                                   initializer=_init_worker, initargs=(os.getpid(),))
     try:
         while queue or pending:
             if should_stop is not None and should_stop():
