@@ -178,7 +178,8 @@ def test_analysis_workers_die_with_a_killed_daemon(rig):
 
     rig.daemon.start()
     parent = psutil.Process(rig.daemon.proc.pid)
-    workers = wait_for(lambda: parent.children(recursive=True), 30, interval=0.05,
+    workers = wait_for(lambda: [c for c in parent.children(recursive=True)
+                                if "--multiprocessing-fork" in c.cmdline()], 30, interval=0.05,
                        what="analysis worker processes")
     rig.daemon.stop(signal.SIGKILL)
     # No orphan left behind waiting for work that will never come.
