@@ -48,7 +48,7 @@ def synthetic_photo(width: int, height: int, seed: int) -> bytes:
 
 
 def contrasting_big_photos(folder: Path, size: tuple[int, int] = (6000, 4000)) -> list[Path]:
-    """Two real photos of clearly different mood (an astronaut, a sleeping cat; public domain,
+    """Two real photos of clearly different mood (an astronaut, a cup of coffee; public domain,
     from scikit-image's wheel via scripts/demo_photos.py), upscaled to size with sensor-like
     noise, so that every change between them moves the music."""
     demo = ROOT / "build" / "demo" / "photos"
@@ -58,7 +58,7 @@ def contrasting_big_photos(folder: Path, size: tuple[int, int] = (6000, 4000)) -
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     rng = np.random.default_rng(0)
-    for name in ("astronaut", "chelsea"):
+    for name in ("astronaut", "coffee"):
         target = folder / f"{name}-{size[0]}x{size[1]}.jpg"
         if not target.exists():
             with Image.open(demo / f"{name}.jpg") as im:
