@@ -49,11 +49,13 @@ STATE = "frame-daemon/frame/state"
 
 
 class TreeRss:
-    """Samples the summed RSS of a process and its children every 50 ms; keeps the peak."""
+    """Samples the summed RSS (and PSS, which shares common library pages out fairly) of a
+    process and its children every 50 ms; keeps the peaks."""
 
     def __init__(self, pid: int) -> None:
         self.proc = psutil.Process(pid)
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -66,9 +68,18 @@ class TreeRss:
                     total += p.memory_info().rss
         return total
 
+    def pss(self) -> int:
+        total = 0
+        with contextlib.suppress(psutil.Error):
+            for p in [self.proc, *self.proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_full_info().pss
+        return total
+
     def _run(self) -> None:
         while not self._stop.wait(0.05):
             self.peak = max(self.peak, self.now())
+            self.peak_pss = max(self.peak_pss, self.pss())
 
     def stop(self) -> int:
         self._stop.set()
@@ -144,13 +155,15 @@ def bench_daemon(work: Path, mpd: Mpd, broker: Mosquitto) -> None:
         peak = rss.stop()
         time.sleep(2)
         idle_main = psutil.Process(daemon.proc.pid).memory_info().rss
+        idle_pss = psutil.Process(daemon.proc.pid).memory_full_info().pss
         ms = sorted(x * 1000 for x in latencies)
         note = "" if analysing else " (analysis had already finished: not a loaded figure)"
         print(f"photo replaced -> new tracks queued while the daemon analyses in the background: "
               f"median {statistics.median(ms):.0f} ms, p90 {ms[int(0.9 * (len(ms) - 1))]:.0f} ms, "
               f"n={len(ms)}{note}", flush=True)
         print(f"daemon RSS once idle {mb(idle_main)}; peak RSS of its process tree while "
-              f"analysing {mb(peak)} (+{mb(peak - idle_main)})", flush=True)
+              f"analysing {mb(peak)} (+{mb(peak - idle_main)}); as PSS: idle {mb(idle_pss)}, "
+              f"peak {mb(rss.peak_pss)} (+{mb(rss.peak_pss - idle_pss)})", flush=True)
         line = [ln for ln in daemon.log().splitlines() if "audio analysis:" in ln][-1]
         print(f"  > {line.split('] ', 1)[-1][:160]}")
     except TimeoutError:

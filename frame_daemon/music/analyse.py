@@ -167,6 +167,9 @@ def _libsndfile_says(e: Exception) -> str:
     return text.strip().rstrip(".").lower()
 
 
+_BLOCK_FRAMES = 65536  # ~1.5 s at 44.1 kHz per read while decoding
+
+
 def _decode_soundfile(path: Path, start_at: float, seconds: float) -> tuple[np.ndarray, int]:
     with _decoder_chatter_dropped():
         try:
@@ -194,13 +197,25 @@ def _decode_soundfile(path: Path, start_at: float, seconds: float) -> tuple[np.n
                     except (RuntimeError, ValueError):  # a length estimate (VBR MP3) past the end
                         f.seek(0)
                         preroll = 0
-                data = f.read(want + preroll, dtype="float32", always_2d=True)[preroll:]
+                if preroll:
+                    f.read(preroll, dtype="float32", always_2d=True)
+                # Read in blocks, folding each to mono at once: the whole stereo excerpt would
+                # double the worker's peak memory for nothing (mood does not depend on stereo
+                # placement, and mono is half the work).
+                mono = np.empty(want, dtype=np.float32)
+                got = 0
+                while got < want:
+                    block = f.read(min(_BLOCK_FRAMES, want - got), dtype="float32",
+                                   always_2d=True)
+                    if block.shape[0] == 0:
+                        break
+                    mono[got:got + block.shape[0]] = block.mean(axis=1, dtype=np.float32)
+                    got += block.shape[0]
         except (RuntimeError, ValueError, TypeError) as e:
             raise _Unreadable(f"corrupt or truncated {f.format} file ({_libsndfile_says(e)})") from None
-    if data.shape[0] == 0:
+    if got == 0:
         raise _Unreadable(f"corrupt or truncated {f.format} file (no audio could be decoded)")
-    # Channel mean: mood does not depend on stereo placement, and mono is half the work.
-    return data.mean(axis=1, dtype=np.float32), native
+    return mono[:got], native
 
 
 @contextmanager
@@ -271,15 +286,46 @@ def _decode_ffmpeg(ffmpeg: str, path: Path, start_at: float, seconds: float, rat
     return samples, rate
 
 
-def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
-    """Band-limited resampling by FFT (exact for any pair of rates; scipy.signal is slow to import)."""
-    if src == dst or x.size == 0:
-        return np.ascontiguousarray(x, dtype=np.float32)
-    n_out = max(1, round(x.size * dst / src))
+def _fft_resample(x: np.ndarray, n_out: int) -> np.ndarray:
     spectrum = np.fft.rfft(x)
     keep = min(spectrum.size, n_out // 2 + 1)
-    y = np.fft.irfft(spectrum[:keep], n_out) * (n_out / x.size)
-    return y.astype(np.float32)
+    y = np.fft.irfft(spectrum[:keep], n_out)
+    y *= n_out / x.size
+    return y
+
+
+def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
+    """Band-limited resampling by FFT (exact for any pair of rates; scipy.signal is slow to import).
+
+    Done in overlapping segments of about 1.5 s (some 65536 samples): one FFT over a 30 s excerpt
+    held some 40 MB of float64/complex buffers, the largest part of an analysis worker's memory.
+    Each segment gets
+    0.1 s of real signal on both sides so the FFT's wrap-around stays in the margins we drop.
+    """
+    if src == dst or x.size == 0:
+        return np.ascontiguousarray(x, dtype=np.float32)
+    g = math.gcd(src, dst)
+    unit_in, unit_out = src // g, dst // g  # segment lengths must be whole multiples of these
+    # A power-of-two number of units per FFT keeps pocketfft on its fast path.
+    total = unit_in * max(4, 1 << max(0, (65536 // unit_in).bit_length() - 1))
+    pad = min(total // 4, max(1, -(-(src // 10) // unit_in)) * unit_in)
+    seg = total - 2 * pad
+    n_out = max(1, round(x.size * dst / src))
+    if x.size <= seg + 2 * pad:
+        return _fft_resample(x.astype(np.float64), n_out).astype(np.float32)
+    out = np.empty(n_out, dtype=np.float32)
+    padded = np.pad(x.astype(np.float32), (pad, pad + seg))
+    pad_out = pad // unit_in * unit_out
+    seg_out = seg // unit_in * unit_out
+    for k, start in enumerate(range(0, x.size, seg)):
+        chunk = padded[start:start + seg + 2 * pad].astype(np.float64)
+        y = _fft_resample(chunk, (seg + 2 * pad) // unit_in * unit_out)
+        o = k * seg_out
+        take = min(seg_out, n_out - o)
+        if take <= 0:
+            break
+        out[o:o + take] = y[pad_out:pad_out + take]
+    return out
 
 
 # --- features -----------------------------------------------------------------------------------------

@@ -21,10 +21,13 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from frame_daemon.errors import TrackError
-from frame_daemon.music.index import TrackIndex
-from frame_daemon.music.track import MoodEstimate
+
+if TYPE_CHECKING:  # workers import this module: keep SQLite, mutagen and the lexicon out of them
+    from frame_daemon.music.index import TrackIndex
+    from frame_daemon.music.track import MoodEstimate
 
 log = logging.getLogger(__name__)
 
