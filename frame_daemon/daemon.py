@@ -311,7 +311,10 @@ class Daemon:
         params = dataclasses.replace(
             selection_params(self.cfg, self._rng.randrange(2**31)), diversity=st.diversity,
             include_genres=frozenset(st.include_genres),
-            exclude_genres=frozenset(st.exclude_genres))
+            exclude_genres=frozenset(st.exclude_genres),
+            # In a small library a window of 50 would soon leave only the worst matches: never
+            # keep more than a third of it out.
+            no_repeat=min(self.cfg.follow.no_repeat, len(self.pool) // 3))
         picks = select(self.pool, target, params, history=st.history,
                        last_artist=st.track.get("artist"))
         decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)

@@ -42,7 +42,8 @@ def test_photo_changes_queue_fitting_tracks_and_state_is_published(rig, mood_mod
     current = int(mpd_status(rig.mpd)["song"])
     # The new tracks follow the current one, in order.
     assert files[current + 1:current + 1 + len(s2["queued"])] == s2["queued"]
-    # And they fit: nearer the photo's mood than the library's typical track.
+    # And they fit: on average nearer the photo's mood than the library's typical track (the
+    # music follows a smoothed mood, with some diversity, so one pick may stray).
     from frame_daemon.music.index import TrackIndex
 
     with TrackIndex(TrackIndex.default_path(rig.tmp / "state")) as index:
@@ -50,7 +51,7 @@ def test_photo_changes_queue_fitting_tracks_and_state_is_published(rig, mood_mod
     target = Mood(scored.mood.valence, scored.mood.arousal)
     chosen = [target.distance(moods[u]) for u in s2["queued"]]
     everyone = sorted(target.distance(m) for m in moods.values())
-    assert max(chosen) <= everyone[len(everyone) // 2]
+    assert sum(chosen) / len(chosen) < everyone[len(everyone) // 2]
 
 
 def test_unreadable_photo_publishes_error_and_music_keeps_playing(rig):
