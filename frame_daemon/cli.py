@@ -59,7 +59,7 @@ def cmd_ha_remove(args: argparse.Namespace) -> int:
     cfg = _load_config_or_exit(args.config, "ha-remove")
     topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
     try:
-        link = MqttLink(cfg.mqtt)
+        link = MqttLink(cfg.mqtt, topics.availability)
     except FrameDaemonError as exc:
         print(f"frame-daemon ha-remove: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -159,7 +159,7 @@ def cmd_match(args: argparse.Namespace) -> int:
         result = model.score(args.photo, max_pixels=cfg.model.max_pixels)
         with _open_index(cfg) as index:
             pool = TrackPool.from_tracks(index.tracks())
-    except (PhotoError, FrameDaemonError) as exc:
+    except FrameDaemonError as exc:  # PhotoError and ModelError included
         print(f"frame-daemon match: {exc}", file=sys.stderr)
         return EXIT_FAILED
     params = selection_params(cfg, seed=args.seed)

@@ -197,21 +197,26 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
     return value, None
 
 
+def _check_field(cls: type, key: str, value: Any) -> tuple[Any, str | None]:
+    """A value checked against its declared field: (the value as stored, problem or None)."""
+    value, problem = _coerce(value, get_type_hints(cls)[key])
+    if problem is None:
+        check = next(f for f in fields(cls) if f.name == key).metadata.get("check")
+        problem = check(value) if check else None
+    return value, problem
+
+
 def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
     if not isinstance(raw, dict):
         problems.append(f"{name}: expected a table [{name}], got {type(raw).__name__}")
         return cls()
-    hints = get_type_hints(cls)
     known = [f.name for f in fields(cls)]
     values = {}
     for key, value in raw.items():
         if key not in known:
             problems.append(f"{name}.{key}: unknown key{_suggest(key, known)}")
             continue
-        value, problem = _coerce(value, hints[key])
-        if problem is None:
-            check = next(f for f in fields(cls) if f.name == key).metadata.get("check")
-            problem = check(value) if check else None
+        value, problem = _check_field(cls, key, value)
         if problem:
             problems.append(f"{name}.{key}: {problem}")
         else:
@@ -221,14 +226,9 @@ def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
 
 def field_problem(cls: type, key: str, value: Any) -> str | None:
     """Check one value against a declared field (type and check): for commands from outside."""
-    hints = get_type_hints(cls)
-    if key not in hints:
+    if key not in {f.name for f in fields(cls)}:
         return "unknown setting"
-    value, problem = _coerce(value, hints[key])
-    if problem:
-        return problem
-    check = next(f for f in fields(cls) if f.name == key).metadata.get("check")
-    return check(value) if check else None
+    return _check_field(cls, key, value)[1]
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:

@@ -171,7 +171,7 @@ class Daemon:
         started.append(self.index.close)
         self._reload_pool()
 
-        self.mqtt = MqttLink(cfg.mqtt, on_message=self._on_mqtt_message)
+        self.mqtt = MqttLink(cfg.mqtt, self.topics.availability, on_message=self._on_mqtt_message)
         for topic in (*self.routes, self.topics.ha_status):
             self.mqtt.subscribe(topic)
         self._announce()
@@ -495,9 +495,9 @@ class Daemon:
             return
         if self.cfg.mqtt.discovery:
             name = self.cfg.mqtt.device_name or f"Frame {self.cfg.mqtt.device_id}"
-            self.mqtt.publish_retained(self.topics.discovery, discovery_payload(self.topics, name))
-        self.mqtt.republish_retained()
-        self._publish_state()
+            self.mqtt.remember(self.topics.discovery, discovery_payload(self.topics, name))
+        self.mqtt.remember(self.topics.state, self.state_payload())
+        self.mqtt.republish_retained()  # discovery, state and the photo, each sent once
 
     def follow_label(self) -> str:
         return "suspended" if self.state.suspended_until is not None else self.state.mode.value

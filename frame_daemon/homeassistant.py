@@ -15,8 +15,8 @@ from frame_daemon import __version__
 from frame_daemon.config import FollowConfig, field_problem
 from frame_daemon.follow import FollowMode
 from frame_daemon.mood import MOOD_WORDS
-from frame_daemon.mqtt_link import TOPIC_ROOT
 
+TOPIC_ROOT = "frame-daemon"
 SUPPORT_URL = "https://github.com/frame-daemon/frame-daemon"
 MAX_STATE_LEN = 255  # Home Assistant rejects longer entity states
 

@@ -24,18 +24,14 @@ from frame_daemon.errors import FrameDaemonError
 
 log = logging.getLogger(__name__)
 
-TOPIC_ROOT = "frame-daemon"
-
-
 class MqttLink:
     """Owns one paho client; `start()` connects in the background, `stop()` says goodbye."""
 
-    def __init__(self, cfg: MqttConfig, *, on_message: Callable[[str, bytes], None] | None = None,
+    def __init__(self, cfg: MqttConfig, availability_topic: str, *,
+                 on_message: Callable[[str, bytes], None] | None = None,
                  client_factory: Callable[..., paho.Client] = paho.Client) -> None:
         self.cfg = cfg
-        self.base = f"{TOPIC_ROOT}/{cfg.device_id}"
-        self.availability_topic = f"{self.base}/availability"
-        self.state_topic = f"{self.base}/state"
+        self.availability_topic = availability_topic
         self._on_message_cb = on_message
         self._retained: dict[str, bytes] = {}
         self._subscriptions: set[str] = set()
@@ -85,12 +81,16 @@ class MqttLink:
         if self.connected:
             self.client.subscribe(topic, qos=1)
 
-    def publish_retained(self, topic: str, payload: str | bytes | dict[str, Any]) -> None:
-        """Publish and remember a retained value; it is re-published on every reconnect."""
+    def remember(self, topic: str, payload: str | bytes | dict[str, Any]) -> bytes:
+        """Keep a retained value to send on every (re)connect, without sending it now."""
         data = _encode(payload)
         with self._lock:
             self._retained[topic] = data
-        self._publish(topic, data, retain=True)
+        return data
+
+    def publish_retained(self, topic: str, payload: str | bytes | dict[str, Any]) -> None:
+        """Publish and remember a retained value; it is re-published on every reconnect."""
+        self._publish(topic, self.remember(topic, payload), retain=True)
 
     def publish(self, topic: str, payload: str | bytes | dict[str, Any]) -> None:
         self._publish(topic, _encode(payload), retain=False)

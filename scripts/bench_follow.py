@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import statistics
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 from bench_score import contrasting_big_photos, synthetic_photo  # noqa: E402
-from harness import DaemonProcess, make_servers, mpd_queue, write_config  # noqa: E402
+from harness import DaemonProcess, make_servers, mpd_queue, show_photo, write_config  # noqa: E402
 from servers import MqttRecorder, wait_for  # noqa: E402
 
 STATE = "frame-daemon/frame/state"
@@ -70,10 +69,7 @@ def main() -> int:
                 """Show the next photo; seconds until MPD's queue holds new tracks, or None if
                 the follow policy kept the music (the mood did not move far enough)."""
                 before = queue_files()
-                tmp_path = frame / ".incoming.jpg"
-                shutil.copy(big[i % 2], tmp_path)
-                t0 = time.perf_counter()
-                os.replace(tmp_path, current)
+                t0 = show_photo(current, big[i % 2])
                 try:
                     wait_for(lambda: queue_files() != before, 2.0, interval=0.002,
                              what=f"queue change {i}")
@@ -108,11 +104,9 @@ def main() -> int:
             done = 0
             started = time.monotonic()
             while done < args.soak:
-                src = small[done % 2]
-                tmp_path = frame / ".incoming.jpg"
-                shutil.copy(src, tmp_path)
-                os.replace(tmp_path, current)
+                # Count before showing: a state published before we looked would be missed.
                 before = recorder.count(STATE)
+                show_photo(current, small[done % 2])
                 # Wait for the daemon to have handled this photo (a new state message).
                 wait_for(lambda b=before: recorder.count(STATE) > b, 10, interval=0.005,
                          what="state update")

@@ -42,7 +42,7 @@ from bench_score import contrasting_big_photos  # noqa: E402
 from frame_daemon.mood import Mood  # noqa: E402
 from frame_daemon.music.index import TrackIndex  # noqa: E402
 from frame_daemon.music.select import SelectionParams, TrackPool, select  # noqa: E402
-from harness import DaemonProcess, mpd_queue, write_config  # noqa: E402
+from harness import DaemonProcess, mpd_queue, show_photo, write_config  # noqa: E402
 from servers import Mosquitto, Mpd, MqttRecorder, wait_for, write_library  # noqa: E402
 
 STATE = "frame-daemon/frame/state"
@@ -141,10 +141,7 @@ def bench_daemon(work: Path, mpd: Mpd, broker: Mosquitto) -> None:
         latencies = []
         for i in range(10):
             before = [e["file"] for e in mpd_queue(mpd)]
-            tmp = frame / ".incoming.jpg"
-            shutil.copy(big[(i + 1) % 2], tmp)
-            t0 = time.perf_counter()
-            os.replace(tmp, current)
+            t0 = show_photo(current, big[(i + 1) % 2])
             wait_for(lambda b=before: [e["file"] for e in mpd_queue(mpd)] != b, 15,
                      interval=0.002, what="queue change")
             latencies.append(time.perf_counter() - t0)

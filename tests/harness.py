@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from servers import Mosquitto, Mpd, wait_for, write_library
@@ -84,6 +86,16 @@ class DaemonProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+def show_photo(current: Path, source: Path) -> float:
+    """Put `source` on show the way frame software does: copy to a hidden temp name beside
+    `current`, then rename over it atomically. Returns perf_counter() at the rename."""
+    tmp = current.with_name(".incoming" + current.suffix)
+    shutil.copy(source, tmp)
+    t0 = time.perf_counter()
+    os.replace(tmp, current)
+    return t0
+
+
 def make_servers(workdir: Path) -> tuple[Mpd, Mosquitto]:
     music = workdir / "music"
     write_library(music)
@@ -111,4 +123,5 @@ def mpd_status(mpd: Mpd) -> dict:
         c.disconnect()
 
 
-__all__ = ["DaemonProcess", "make_servers", "mpd_queue", "mpd_status", "wait_for", "write_config"]
+__all__ = ["DaemonProcess", "make_servers", "mpd_queue", "mpd_status", "show_photo", "wait_for",
+           "write_config"]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 
 import pytest
 
 from conftest import gradient_photo
-from harness import DaemonProcess, make_servers, wait_for, write_config
+from harness import DaemonProcess, make_servers, show_photo, wait_for, write_config
 from servers import MqttRecorder
 
 STATE = "frame-daemon/frame/state"
@@ -47,9 +46,7 @@ def rig(tmp_path, model_json):
 
 def show(rig, name: str) -> None:
     """Replace the frame's photo atomically, the way frame software does."""
-    tmp = rig.current.with_name(".incoming.jpg")
-    shutil.copy(rig.photos / name, tmp)
-    os.replace(tmp, rig.current)
+    show_photo(rig.current, rig.photos / name)
 
 
 def state(rig) -> dict:

@@ -66,9 +66,7 @@ def build_metadata(tflite_path: Path, *, input_size: int, mean: float, std: floa
     Output tensors are told apart by their signature names (or their shapes), recorded here so
     the runtime never relies on tensor order.
     """
-    from frame_daemon.vision.runtime import make_interpreter as _make
-
-    interp, _ = _make(tflite_path, threads=1)
+    interp, _ = make_interpreter(tflite_path, threads=1)
     inputs = interp.get_input_details()
     outputs = {d["name"]: d for d in interp.get_output_details()}
     by_shape = {int(d["shape"][-1]): d for d in outputs.values()}
