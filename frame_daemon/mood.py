@@ -13,7 +13,8 @@ from dataclasses import dataclass
 # Each word's centroid is the mean (valence, arousal) of its synonyms in the NRC-VAD lexicon v1
 # (S. Mohammad, "Obtaining Reliable Human Ratings of Valence, Arousal, and Dominance for 20,000
 # English Words", ACL 2018), rescaled to [-1, 1] with 2x - 1. `scripts/build_mood_table.py`
-# prints MOOD_WORDS from MOOD_SYNONYMS; only this small derived table ships.
+# prints MOOD_WORDS from MOOD_SYNONYMS; only this small derived table ships. The centre word,
+# NEUTRAL_WORD, sits at the origin.
 MOOD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "joyful": ("joyful", "happy", "cheerful", "joy", "glad"),
     "excited": ("excited", "energetic", "exhilarated", "thrilled", "lively"),
@@ -25,8 +26,10 @@ MOOD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "calm": ("calm", "relaxed", "peaceful", "quiet"),
     "serene": ("serene", "tranquil", "content", "dreamy", "gentle"),
     "tender": ("tender", "romantic", "loving", "affectionate", "warm"),
-    "nostalgic": ("nostalgic", "bittersweet", "reminiscent", "sentimental", "longing"),
 }
+# The centre of the plane is a word of its own, not a lexicon centroid: a photo (or track) with no
+# clear mood either way is "neutral", not "nostalgic".
+NEUTRAL_WORD = "neutral"
 
 MOOD_WORDS: dict[str, tuple[float, float]] = {
     "joyful": (0.96, 0.51),
@@ -39,7 +42,7 @@ MOOD_WORDS: dict[str, tuple[float, float]] = {
     "calm": (0.70, -0.80),
     "serene": (0.67, -0.51),
     "tender": (0.69, -0.04),
-    "nostalgic": (0.05, -0.11),
+    NEUTRAL_WORD: (0.0, 0.0),
 }
 
 

@@ -6,7 +6,11 @@
 Prints medians (and p90) of:
 - invoke: the int8 model alone, 1 thread, the runtime `auto` picks (ai-edge-litert by default);
 - photo: load + preprocess + invoke of a 6000x4000 JPEG, end to end through MoodModel.score;
-- the peak RSS of a `frame-daemon score` process scoring 20 photos (6000x4000 and 4000x3000).
+- people: the same for a 6000x4000 JPEG with 3 faces, and for a crowd of 40 faces (faces found,
+  the largest few read for their expressions), both made from NASA's public-domain astronaut
+  portrait;
+- the peak RSS of a `frame-daemon score` process scoring 22 photos (6000x4000 and 4000x3000, the
+  two photos of people included).
 """
 
 from __future__ import annotations
@@ -70,6 +74,31 @@ def contrasting_big_photos(folder: Path, size: tuple[int, int] = (6000, 4000)) -
     return out
 
 
+def people_photos(folder: Path) -> list[Path]:
+    """6000x4000 JPEGs of people: a group of 3 portraits, and a crowd of 40 heads."""
+    demo = ROOT / "build" / "demo" / "photos"
+    if not (demo / "astronaut.jpg").exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(demo)],
+                       check=True)
+    with Image.open(demo / "astronaut.jpg") as im:
+        portrait = im.convert("RGB")
+    group = Image.new("RGB", (6000, 4000), (120, 110, 100))
+    for i in range(3):
+        group.paste(portrait.resize((2000, 2000)), (i * 2000, 1000 - (i % 2) * 600))
+    head = portrait.crop((150, 20, 330, 230))
+    crowd = Image.new("RGB", (6000, 4000), (60, 60, 70))
+    for i in range(40):
+        crowd.paste(head.resize((700, 800)), ((i % 8) * 750, (i // 8) * 800))
+    out = []
+    for name, image in (("group-3-faces", group), ("crowd-40-faces", crowd)):
+        noisy = np.asarray(image, dtype=np.float32)
+        noisy += np.random.default_rng(1).normal(0, 4, noisy.shape).astype(np.float32)
+        path = folder / f"{name}.jpg"
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path, quality=90)
+        out.append(path)
+    return out
+
+
 def summary(label: str, samples_s: list[float]) -> None:
     ms = sorted(s * 1000 for s in samples_s)
     p90 = ms[int(0.9 * (len(ms) - 1))]
@@ -113,17 +142,28 @@ def main() -> int:
             times.append(time.perf_counter() - t)
         summary("6000x4000 JPEG load+preprocess+invoke", times)
 
+        for path in people_photos(tmp_path):
+            found = model.score(path)
+            times = []
+            for _ in range(20):
+                t = time.perf_counter()
+                model.score(path)
+                times.append(time.perf_counter() - t)
+            summary(f"{path.stem} (6000x4000 JPEG, {found.face_count} faces found, "
+                    f"{len(found.faces)} read)", times)
+            photos.append(path)
+
         # ru_maxrss of a child counts what it inherited before exec, so the score process is
         # started from a small launcher, not from this process with its big test photos.
-        cmd = [sys.executable, "-m", "frame_daemon", "score", "--model", str(args.model),
-               *map(str, photos)]
+        cmd = [sys.executable, "-m", "frame_daemon", "score", "--threads", "1", "--model",
+               str(args.model), *map(str, photos)]
         proc = subprocess.run([sys.executable, "-c", MEASURE_CHILD, *cmd], capture_output=True,
                               text=True)
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             return 1
         peak_kib = int(proc.stdout.strip().splitlines()[-1])
-        print(f"frame-daemon score, 20 photos: peak RSS {peak_kib / 1024:.1f} MB", flush=True)
+        print(f"frame-daemon score, {len(photos)} photos: peak RSS {peak_kib / 1024:.1f} MB", flush=True)
     return 0
 
 

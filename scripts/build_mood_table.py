@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from build_music_tables import mean_points, print_table, read_lexicon  # noqa: E402
 
-from frame_daemon.mood import MOOD_SYNONYMS  # noqa: E402
+from frame_daemon.mood import MOOD_SYNONYMS, NEUTRAL_WORD  # noqa: E402
 
 
 def main() -> int:
@@ -30,6 +30,7 @@ def main() -> int:
     table = mean_points(read_lexicon(args.lexicon), MOOD_SYNONYMS, missing)
     for word in missing:
         print(f"# not in lexicon: {word}", file=sys.stderr)
+    table[NEUTRAL_WORD] = (0.0, 0.0)  # the centre of the plane, by definition
     print_table("MOOD_WORDS", table)
     return 0
 

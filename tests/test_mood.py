@@ -2,7 +2,15 @@ import math
 
 import pytest
 
-from frame_daemon.mood import MOOD_SYNONYMS, MOOD_WORDS, Mood, distance, mood_of_word, nearest_word
+from frame_daemon.mood import (
+    MOOD_SYNONYMS,
+    MOOD_WORDS,
+    NEUTRAL_WORD,
+    Mood,
+    distance,
+    mood_of_word,
+    nearest_word,
+)
 
 
 def test_every_word_is_in_its_own_region():
@@ -11,14 +19,14 @@ def test_every_word_is_in_its_own_region():
 
 
 def test_table_and_synonyms_agree():
-    assert set(MOOD_WORDS) == set(MOOD_SYNONYMS)
+    assert set(MOOD_WORDS) == set(MOOD_SYNONYMS) | {NEUTRAL_WORD}
     for v, a in MOOD_WORDS.values():
         assert -1 <= v <= 1 and -1 <= a <= 1
 
 
 @pytest.mark.parametrize(("v", "a", "word"), [
     (0.9, 0.6, "joyful"), (0.7, -0.9, "calm"), (-0.8, 0.9, "angry"), (-0.6, -0.3, "melancholic"),
-    (0.0, 0.0, "nostalgic"),
+    (0.0, 0.0, "neutral"),
 ])
 def test_quadrants_name_sensible_words(v, a, word):
     assert nearest_word(v, a) == word

@@ -49,6 +49,9 @@ TAG_SYNONYMS: dict[str, tuple[str, ...]] = {
     "heavy": ("heavy", "loud", "intense"),
     "bouncy": ("bouncy", "playful", "lively"),
     "angsty": ("angst",),
+    # A mood word of the project until mood-v2 gave the plane's centre its honest name, "neutral";
+    # tags written with it keep their old place.
+    "nostalgic": ("nostalgic", "bittersweet", "reminiscent", "sentimental", "longing"),
 }
 
 # Printed by scripts/build_music_tables.py from TAG_WORDS and TAG_SYNONYMS.
@@ -143,6 +146,7 @@ LEXICON_TAG_POINTS: dict[str, tuple[float, float]] = {
     "heavy": (-0.06, 0.25),
     "bouncy": (0.53, 0.38),
     "angsty": (-0.67, 0.78),
+    "nostalgic": (0.05, -0.11),
 }
 
 MOOD_TAG_WORDS: dict[str, tuple[float, float]] = {**LEXICON_TAG_POINTS, **MOOD_WORDS}

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from frame_daemon.errors import ModelError
 from frame_daemon.mood import Mood
+from frame_daemon.vision.faces import Face, FaceReader
 from frame_daemon.vision.photo import DEFAULT_MAX_PIXELS, center_square, load_photo
 from frame_daemon.vision.runtime import make_interpreter
 
@@ -39,6 +41,8 @@ class PhotoMood:
     word: str
     emotions: dict[str, float]
     scenes: list[tuple[str, float]] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)  # the largest few, with their expressions
+    face_count: int = 0  # every face found, examined or not
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +53,7 @@ class PhotoMood:
             "confidence": round(self.mood.confidence, 3),
             "emotions": {k: round(v, 3) for k, v in self.emotions.items()},
             "scenes": [{"label": label, "p": round(p, 3)} for label, p in self.scenes],
+            "faces": {"count": self.face_count, "examined": [f.as_dict() for f in self.faces]},
         }
 
 
@@ -102,23 +107,27 @@ def build_metadata(tflite_path: Path, *, input_size: int, mean: float, std: floa
 
 
 class MoodModel:
-    """Loads the model once; `score(path)` turns a photo file into a `PhotoMood`."""
+    """Loads the models once; `score(path)` turns a photo file into a `PhotoMood`.
+
+    The int8 network reads the whole scene (valence/arousal, emotions, ImageNet classes); faces,
+    when the JSON has a face blend and the helper models ship beside it, pull the mood towards
+    what the people in the photo show.
+    """
 
     def __init__(self, meta: dict[str, Any], model_path: Path, threads: int = 1,
-                 runtime: str = "auto") -> None:
+                 runtime: str = "auto", faces: bool = True) -> None:
         try:
             self.meta = meta
             self.input_meta = meta["input"]
             self.size = int(self.input_meta["size"])
             self.emotion_names: list[str] = list(meta["emotions"])
             self.labels: list[str] = list(meta["imagenet_labels"])
-            self.confidence_scale = float(meta.get("confidence", {}).get("scale", 1.0))
-            self.calibration = Calibration.from_meta(meta.get("calibration"))
+            self.post = PostProcess.from_meta(meta)
             out_meta = {name: meta["outputs"][name] for name in OUTPUT_NAMES}
             scaling = self.input_meta["scaling"]
             mean, std = float(scaling["mean"]), float(scaling["std"])
             in_scale, in_zp = float(self.input_meta["scale"]), int(self.input_meta["zero_point"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelError(f"{model_path.with_suffix('.json')}: malformed model metadata "
                              f"({exc!r})") from exc
         self.interpreter, self.runtime = make_interpreter(model_path, threads, runtime)
@@ -135,10 +144,12 @@ class MoodModel:
         dtype = np.dtype(self.input_meta["dtype"])
         info = np.iinfo(dtype)
         self._lut = np.clip(q, info.min, info.max).astype(dtype)
+        self.face_reader = (FaceReader(model_path.parent, threads, self.runtime)
+                            if faces and self.post.faces else None)
 
     @classmethod
     def load(cls, json_path: str | os.PathLike[str] | None = None, threads: int = 1,
-             runtime: str = "auto") -> MoodModel:
+             runtime: str = "auto", faces: bool = True) -> MoodModel:
         json_path = Path(json_path) if json_path else DEFAULT_MODEL
         if json_path.suffix == ".tflite":
             json_path = json_path.with_suffix(".json")
@@ -148,13 +159,13 @@ class MoodModel:
             raise ModelError(f"{json_path}: model metadata not found") from None
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelError(f"{json_path}: unreadable model metadata ({exc})") from exc
-        if meta.get("format") != METADATA_FORMAT:
-            raise ModelError(f"{json_path}: metadata format {meta.get('format')!r}, "
-                             f"expected {METADATA_FORMAT}")
+        if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise ModelError(f"{json_path}: metadata format {found!r}, expected {METADATA_FORMAT}")
         model_path = json_path.parent / meta.get("file", json_path.stem + ".tflite")
         if not model_path.exists():
             raise ModelError(f"{model_path}: model file not found")
-        return cls(meta, model_path, threads, runtime)
+        return cls(meta, model_path, threads, runtime, faces)
 
     def infer(self, pixels: np.ndarray) -> RawOutput:
         """Run the model on an RGB uint8 (size, size, 3) array."""
@@ -169,15 +180,20 @@ class MoodModel:
             out[name] = (q - zp) * scale
         return RawOutput(va=out["va"], emotion=out["emotion"], imagenet=out["imagenet"])
 
-    def score_pixels(self, pixels: np.ndarray, photo: str = "") -> PhotoMood:
-        raw = self.infer(pixels)
-        return interpret(raw, photo, self.emotion_names, self.labels, self.confidence_scale,
-                         self.calibration)
+    def score_pixels(self, pixels: np.ndarray, photo: str = "",
+                     faces: tuple[list[Face], int] = ([], 0)) -> PhotoMood:
+        """The mood of a centre-cropped (size, size, 3) photo, with faces found elsewhere."""
+        return interpret(self.infer(pixels), photo, self.emotion_names, self.labels, self.post,
+                         faces)
+
+    def score_image(self, image: Image.Image, photo: str = "") -> PhotoMood:
+        """The mood of an upright RGB photo (as `load_photo` returns it)."""
+        faces = self.face_reader.read(image) if self.face_reader else ([], 0)
+        return self.score_pixels(center_square(image, self.size), photo, faces)
 
     def score(self, path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> PhotoMood:
         """Load, preprocess and score one photo. Raises PhotoError for unreadable photos."""
-        image = load_photo(path, self.size, max_pixels)
-        return self.score_pixels(center_square(image, self.size), str(path))
+        return self.score_image(load_photo(path, self.size, max_pixels), str(path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +201,8 @@ class Calibration:
     """Spread the model's valence/arousal like people's ratings (Pearson r is unchanged).
 
     A regression model pulls uncertain photos towards the average, so raw outputs huddle near
-    the centre and every photo would read "nostalgic". Matching the mean and spread of the
-    validation ratings puts a clearly joyful photo in the joyful region.
+    the centre and every photo would read as the word at the centre. Matching the mean and spread
+    of the human ratings puts a clearly joyful photo in the joyful region.
     """
 
     centre_in: tuple[float, float] = (0.0, 0.0)
@@ -205,6 +221,71 @@ class Calibration:
         return v, a
 
 
+@dataclass(frozen=True, slots=True)
+class FaceBlend:
+    """How faces pull a photo's mood: by their expressions, their size and the detector's trust.
+
+    weight = max_weight * (1 - exp(-face area / coverage_scale)) * mean trust, per axis, so a
+    single small face in a landscape barely counts and a close, smiling portrait counts fully.
+    """
+
+    expression_va: dict[str, tuple[float, float]]  # the non-neutral expressions' points
+    max_weight: tuple[float, float]  # per axis
+    coverage_scale: float
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any] | None) -> FaceBlend | None:
+        if not meta:
+            return None
+        weights = meta["max_weight"]
+        return cls({k: (float(v[0]), float(v[1])) for k, v in meta["expression_va"].items()},
+                   (float(weights[0]), float(weights[1])), float(meta["coverage_scale"]))
+
+    def pull(self, faces: list[Face], axis: int) -> tuple[float, float]:
+        """The faces' mood on one axis and the weight it gets in the photo's mood there.
+
+        A neutral face says nothing about the photo's mood: each face counts by its area, the
+        detector's score and how expressive it is (1 - P(neutral)).
+        """
+        if not faces or self.max_weight[axis] <= 0:
+            return 0.0, 0.0
+        areas = np.array([f.area for f in faces])
+        trust = np.array([f.score * (1 - f.expressions.get("neutral", 0.0)) for f in faces])
+        points = []
+        for f in faces:
+            shown = {k: p for k, p in f.expressions.items() if k in self.expression_va}
+            total = sum(shown.values()) or 1.0
+            points.append(sum(p * self.expression_va[k][axis] for k, p in shown.items()) / total)
+        w = areas * trust
+        if w.sum() <= 0:
+            return 0.0, 0.0
+        face_value = float(np.dot(points, w) / w.sum())
+        weight = (self.max_weight[axis] * (1 - math.exp(-areas.sum() / self.coverage_scale))
+                  * float(w.sum() / areas.sum()))
+        return face_value, weight
+
+
+@dataclass(frozen=True, slots=True)
+class PostProcess:
+    """Everything after the network, from the model's JSON (fitted by the training script).
+
+    - `faces`: how faces pull the mood, when the helper models ship;
+    - `calibration`: spreads the result like human ratings;
+    - `confidence`: how much the follow policy should trust this photo (see `confidence`).
+    """
+
+    faces: FaceBlend | None
+    calibration: Calibration
+    confidence: dict[str, float]
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> PostProcess:
+        confidence = {k: float(v) for k, v in meta.get("confidence", {}).items()
+                      if isinstance(v, int | float)}
+        return cls(FaceBlend.from_meta(meta.get("faces")),
+                   Calibration.from_meta(meta.get("calibration")), confidence)
+
+
 def peakedness(emotion: np.ndarray) -> float:
     """1 - normalised entropy of an emotion distribution: 0 when flat, 1 when one emotion."""
     emo = np.clip(emotion, 0, None)
@@ -213,23 +294,45 @@ def peakedness(emotion: np.ndarray) -> float:
     return 1.0 - entropy / math.log(len(emo))
 
 
-def interpret(raw: RawOutput, photo: str, emotion_names: list[str], labels: list[str],
-              confidence_scale: float = 1.0, calibration: Calibration | None = None,
-              top_scenes: int = 3) -> PhotoMood:
-    """Turn raw outputs into a mood, a word, a confidence and the top scene words.
+def confidence_terms(raw: RawOutput, face_weight: float) -> list[float]:
+    """The signals the confidence is made of: emotion peakedness, scene clarity, face weight."""
+    return [peakedness(raw.emotion), float(np.max(raw.imagenet)), face_weight]
 
-    Confidence is how peaked the emotion distribution is (`peakedness`): Emotion6 photos that
-    raters agreed on get peaked distributions, ambiguous photos flat ones. Even agreed photos are
-    far from one-hot, so it is divided by `confidence_scale` (twice the validation median, from
-    the model's JSON): a typical photo gets 0.5, a clear one approaches 1.
+
+def confidence(raw: RawOutput, face_weight: float, params: dict[str, float]) -> float:
+    """How much to trust a photo's mood, in [0, 1]; 0.5 for a typical photo.
+
+    The training script regresses the out-of-fold error on human ratings on `confidence_terms`;
+    the weights in the JSON turn the predicted error into a confidence. mood-v1's JSON holds only
+    a `scale`: its confidence was the emotion peakedness alone.
     """
+    if set(params) == {"scale"}:
+        return peakedness(raw.emotion) / max(params["scale"], 1e-6)
+    peaked, scene, faces = confidence_terms(raw, face_weight)
+    score = (params.get("emotion", 0.0) * peaked + params.get("scene", 0.0) * scene
+             + params.get("faces", 0.0) * faces + params.get("bias", 0.0))
+    return 1 / (1 + math.exp(-max(-60.0, min(60.0, score))))
+
+
+def interpret(raw: RawOutput, photo: str, emotion_names: list[str], labels: list[str],
+              post: PostProcess | None = None, faces: tuple[list[Face], int] = ([], 0),
+              top_scenes: int = 3) -> PhotoMood:
+    """Turn raw outputs (and the faces found) into a mood, a word, a confidence and scene words."""
+    post = post or PostProcess(None, Calibration(), {})
     emo = np.clip(raw.emotion, 0, None)
     emo = emo / emo.sum() if emo.sum() > 0 else np.full_like(emo, 1 / len(emo))
-    confidence = peakedness(emo) / max(confidence_scale, 1e-6)
-    valence, arousal = (calibration or Calibration()).apply(raw.va)
-    mood = Mood.clipped(valence, arousal, confidence)
+    va = raw.va.astype(np.float64).copy()
+    examined, count = faces
+    face_weight = 0.0
+    if post.faces and examined:
+        for axis in range(2):
+            value, weight = post.faces.pull(examined, axis)
+            va[axis] += weight * (value - va[axis])
+            face_weight = max(face_weight, weight)
+    valence, arousal = post.calibration.apply(va)
+    mood = Mood.clipped(valence, arousal, confidence(raw, face_weight, post.confidence))
     top = np.argsort(raw.imagenet)[::-1][:top_scenes]
     scenes = [(labels[i], float(raw.imagenet[i])) for i in top if raw.imagenet[i] > 0]
     return PhotoMood(photo=photo, mood=mood, word=mood.word,
                      emotions={n: float(p) for n, p in zip(emotion_names, emo, strict=True)},
-                     scenes=scenes)
+                     scenes=scenes, faces=list(examined), face_count=count)
