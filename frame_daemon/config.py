@@ -81,6 +81,9 @@ class ModelConfig:
     threads: int = opt(1, "inference threads", between(1, 8))
     max_pixels: int = opt(150_000_000, "refuse photos larger than this (decompression-bomb "
                                        "guard)", between(1_000_000, 1_000_000_000))
+    max_decode_mb: int = opt(160, "refuse photos whose decoded pixels need more memory than "
+                                  "this (PNG, TIFF, WebP, GIF decode in full; JPEG at reduced "
+                                  "scale). 160 keeps scoring under 300 MB", between(16, 4096))
 
 
 @dataclass(frozen=True)

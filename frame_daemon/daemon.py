@@ -55,13 +55,16 @@ from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.systemd_notify import SystemdNotifier
 from frame_daemon.vision.model import MoodModel, PhotoMood
-from frame_daemon.vision.photo import load_photo, photo_taken, thumbnail_jpeg
+from frame_daemon.vision.photo import DecodedPhoto, center_square, decode_photo, thumbnail_jpeg
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.5
 HISTORY = 1000
 ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frames' replies
+# The one decode of a photo serves the model (224 px), the 640 px thumbnail and face detection:
+# a 6000x4000 JPEG still decodes at 1/8 scale (750x500).
+PHOTO_SHORT_SIDE = 480
 
 
 @dataclass
@@ -126,6 +129,7 @@ class Daemon:
         self.worker: IndexWorker | None = None
         self._mpd_retry_at = 0.0
         self._mpd_backoff = 0.5
+        self._internal_errors_seen: set[tuple[str, str, str]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     def post(self, event: Event) -> None:
@@ -211,14 +215,33 @@ class Daemon:
                     self.handle(event)
                 except FrameDaemonError as exc:
                     self._set_error(str(exc))
+                except Exception as exc:  # a bug in one handler must not stop the frame
+                    self._internal_error(type(event).__name__, exc)
             now = self.clock()
             if now >= next_tick:
                 next_tick = now + TICK_S
-                self.tick(now)
+                try:
+                    self.tick(now)
+                except Exception as exc:
+                    self._internal_error("tick", exc)
             interval = self.notifier.watchdog_interval_s
             if interval and now >= next_ping:
                 self.notifier.watchdog()  # from the loop: a stuck loop stops the pings
                 next_ping = now + interval
+
+    def _internal_error(self, where: str, exc: Exception) -> None:
+        """Log an unexpected exception (the traceback once per kind), publish it, and go on."""
+        message = f"internal error in {where}: {type(exc).__name__}: {exc}"
+        kind = (where, type(exc).__name__, str(exc))
+        if kind not in self._internal_errors_seen:
+            self._internal_errors_seen.add(kind)
+            log.error("%s (the daemon goes on)", message, exc_info=exc)
+        else:
+            log.error("%s (again)", message)
+        try:
+            self._set_error(message)
+        except Exception:
+            log.exception("could not publish the error")
 
     def handle(self, event: Event) -> None:
         if isinstance(event, PhotoShown):
@@ -262,13 +285,17 @@ class Daemon:
         assert self.model is not None
         started = time.perf_counter()
         try:
-            result = self.model.score(path, max_pixels=self.cfg.model.max_pixels)
+            # One decode from one open file: a photo swapped meanwhile cannot slip in.
+            photo = decode_photo(path, PHOTO_SHORT_SIDE, self.cfg.model.max_pixels,
+                                 self.cfg.model.max_decode_mb * 2**20)
         except PhotoError as exc:
             log.warning("photo %s could not be read: %s", path, exc.reason)
             self._set_error(str(exc))  # the music keeps playing
             return
+        result = self.model.score_pixels(center_square(photo.image, self.model.size), str(path))
         st = self.state
         st.photo, st.photo_path, st.error = result, str(path), None
+        st.photo_taken = photo.taken
         scenes = ", ".join(label for label, _ in result.scenes[:3])
         log.info("photo %s: %s (v %+.2f, a %+.2f, conf %.2f; %s) in %.0f ms", path.name,
                  result.word, result.mood.valence, result.mood.arousal, result.mood.confidence,
@@ -277,22 +304,11 @@ class Daemon:
                                        self._effective_mode(), self.params)
         if not self._act(decision):
             self._publish_state()
-        # After the music: the thumbnail costs a second, larger decode.
-        self._publish_photo(path)
+        self._publish_photo(photo)  # after the music: the thumbnail is not urgent
 
-    def _publish_photo(self, path: Path) -> None:
-        if self.mqtt is None:
-            return
-        try:
-            image = load_photo(path, target_short_side=640, max_pixels=self.cfg.model.max_pixels)
-        except PhotoError as exc:
-            log.warning("no thumbnail for %s: %s", path, exc.reason)
-            return
-        self.mqtt.publish_retained(self.topics.image, thumbnail_jpeg(image))
-        taken = photo_taken(path)
-        if taken != self.state.photo_taken:
-            self.state.photo_taken = taken
-            self._publish_state()
+    def _publish_photo(self, photo: DecodedPhoto) -> None:
+        if self.mqtt is not None:
+            self.mqtt.publish_retained(self.topics.image, thumbnail_jpeg(photo.image))
 
     def _effective_mode(self) -> FollowMode:
         return FollowMode.OFF if self.state.suspended_until is not None else self.state.mode
