@@ -130,6 +130,7 @@ class Daemon:
         self._mpd_retry_at = 0.0
         self._mpd_backoff = 0.5
         self._internal_errors_seen: set[tuple[str, str, str]] = set()
+        self._missing_tracks: set[str] = set()  # indexed, but MPD refused to queue them
 
     # ------------------------------------------------------------------ lifecycle
     def post(self, event: Event) -> None:
@@ -353,17 +354,21 @@ class Daemon:
         st = self.state
         uris = [p.track.uri for p in picks]
         try:
-            self.keeper.apply(uris, decision.action == Action.PLAY_NOW)
+            queued = self.keeper.apply(uris, decision.action == Action.PLAY_NOW)
         except MpdUnavailable as exc:
             st.pending = decision  # applied when MPD is back
             self._mpd_lost(str(exc))
             self._publish_state()
             return
+        missing = {uri for uri, _ in queued.missing}
+        if missing:
+            self._drop_missing_tracks(missing)
         st.pending = None
-        st.queued = uris
+        st.queued = [u for u in uris if u not in missing]
         st.history.extend(uris)
         for p in picks:
-            log.info("queued %s (%s)", p.track.label, p.why)
+            if p.track.uri not in missing:
+                log.info("queued %s (%s)", p.track.label, p.why)
         self._refresh_track()
         self._publish_state()
 
@@ -494,9 +499,19 @@ class Daemon:
         self._publish_state()
 
     # ------------------------------------------------------------------ publishing
+    def _drop_missing_tracks(self, uris: set[str]) -> None:
+        """MPD no longer knows these indexed tracks: stop picking them, and let the index catch
+        up with MPD's database."""
+        self._missing_tracks |= uris
+        log.warning("%d indexed track(s) unknown to MPD, no longer picked: %s; refreshing the "
+                    "index", len(uris), ", ".join(sorted(uris)[:5]))
+        self._reload_pool()
+        if self.worker:
+            self.worker.request()
+
     def _reload_pool(self) -> None:
         assert self.index is not None
-        tracks = self.index.tracks()
+        tracks = [t for t in self.index.tracks() if t.uri not in self._missing_tracks]
         self.pool = TrackPool.from_tracks(tracks)
         self.state.index_size = len(tracks)
 

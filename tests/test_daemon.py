@@ -88,16 +88,20 @@ def test_a_person_editing_the_queue_suspends_following(rig):
 
 def test_mpd_restart_applies_the_last_decision_when_back(rig):
     rig.daemon.start()
-    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    first = wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
     rig.mpd.stop()
     wait_state(rig, lambda s: s["mpd"] == "unavailable", "MPD unavailable in state")
+    bright = MoodModel.load().score(rig.photos / "bright.jpg").mood.valence
     show(rig, "bright.jpg")
-    time.sleep(1.0)
+    wait_state(rig, lambda s: abs(s["valence"] - bright) < 0.005, "photo scored while MPD is down")
     assert rig.daemon.alive()
-    rig.mpd.start()
+    rig.mpd.start()  # its state file restores the old queue, with the first photo's tracks
     s = wait_state(rig, lambda s: s["mpd"] == "connected" and s["error"] is None and
-                   s["queued"] and set(s["queued"]) <= {e["file"] for e in mpd_queue(rig.mpd)},
-                   "decision applied after MPD restart", timeout=30)
+                   s["queued"] and s["queued"] != first["queued"],
+                   "the decision made while MPD was down applied", timeout=30)
+    queue = [e["file"] for e in mpd_queue(rig.mpd)]
+    current = int(mpd_status(rig.mpd)["song"])
+    assert queue[current + 1:current + 1 + len(s["queued"])] == s["queued"]
     assert s["photo"].endswith("current.jpg")
 
 
