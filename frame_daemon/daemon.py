@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from frame_daemon import __version__
-from frame_daemon.config import Config
+from frame_daemon.config import Config, FollowConfig
 from frame_daemon.errors import FrameDaemonError, PhotoError
 from frame_daemon.events import (
     Command,
@@ -41,6 +41,7 @@ from frame_daemon.homeassistant import (
     Topics,
     clip_state,
     command_routes,
+    device_display_name,
     discovery_payload,
     parse_command,
 )
@@ -52,6 +53,7 @@ from frame_daemon.music.mpd_idle import MpdIdleWatcher
 from frame_daemon.music.mpd_player import MpdLink, MpdUnavailable
 from frame_daemon.music.queue_keeper import QueueKeeper
 from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
+from frame_daemon.settings_store import SettingRejected, SettingsStore
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.systemd_notify import SystemdNotifier
 from frame_daemon.vision.model import MoodModel, PhotoMood
@@ -131,6 +133,8 @@ class Daemon:
         self._mpd_backoff = 0.5
         self._internal_errors_seen: set[tuple[str, str, str]] = set()
         self._missing_tracks: set[str] = set()  # indexed, but MPD refused to queue them
+        self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow)
+        self._retained_commands_seen: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     def post(self, event: Event) -> None:
@@ -171,6 +175,7 @@ class Daemon:
         log.info("mood model %s loaded (runtime %s)", self.model.meta.get("name"), self.model.runtime)
         state_dir = cfg.state_directory
         state_dir.mkdir(parents=True, exist_ok=True)
+        self._use_settings(self.settings.load())  # what Home Assistant set before the restart
         index_path = TrackIndex.default_path(state_dir)
         self.index = TrackIndex(index_path)
         started.append(self.index.close)
@@ -446,7 +451,7 @@ class Daemon:
         self._act(decision)
         self._publish_state()
 
-    def _on_mqtt_message(self, topic: str, payload: bytes) -> None:
+    def _on_mqtt_message(self, topic: str, payload: bytes, retained: bool = False) -> None:
         """paho's thread: validate and enqueue; the loop acts."""
         if topic == self.topics.ha_status:
             if payload.strip() == b"online":
@@ -454,6 +459,14 @@ class Daemon:
             return
         spec = self.routes.get(topic)
         if spec is None:
+            return
+        if retained:
+            # Left on the broker by a publisher with the retain flag, it would act again at every
+            # start (skip a track, undo a newer setting). Settings persist in the state directory.
+            if topic not in self._retained_commands_seen:
+                self._retained_commands_seen.add(topic)
+                log.warning("ignoring a retained command on %s; clear it with: mosquitto_pub -r "
+                            "-n -t %s", topic, topic)
             return
         try:
             self.post(Command(spec.name, parse_command(spec, payload)))
@@ -473,17 +486,20 @@ class Daemon:
             self._resume()
         elif cmd.name == "following":
             if cmd.value:
+                if st.mode == FollowMode.OFF:  # the switch turns following on: set a mode
+                    configured = FollowMode(self.cfg.follow.mode)
+                    self._change_setting("mode", (configured if configured != FollowMode.OFF
+                                                  else FollowMode.FOLLOW).value)
                 self._resume()
             else:
                 self._suspend("turned off in Home Assistant", until_resumed=True)
-        elif cmd.name == "mode":
-            st.mode = FollowMode(str(cmd.value))
-        elif cmd.name == "threshold":
-            self.params = dataclasses.replace(self.params, threshold=float(cmd.value))
-        elif cmd.name == "diversity":
-            st.diversity = float(cmd.value)
-        elif cmd.name in ("include_genres", "exclude_genres"):
-            setattr(st, cmd.name, tuple(cmd.value or ()))
+        elif cmd.name in ("mode", "threshold", "diversity", "include_genres", "exclude_genres"):
+            self._change_setting(cmd.name, cmd.value)
+        elif cmd.name == "reset_settings":
+            self._use_settings(self.settings.reset())
+            log.info("settings reset to the config's")
+        elif cmd.name == "clear_error":
+            st.error = st.last_error = None
         elif cmd.name == "next":
             try:
                 self.mpd.next()
@@ -497,6 +513,24 @@ class Daemon:
             self.worker.request()
         # Always echo the state, so Home Assistant shows the truth even after a refused command.
         self._publish_state()
+
+    def _change_setting(self, key: str, value: object) -> None:
+        """A setting from Home Assistant: checked by the config's rules, saved, then used."""
+        try:
+            self._use_settings(self.settings.set(key, value))
+        except SettingRejected as exc:
+            log.warning("command %s refused: %s", key, exc)
+            self.state.last_error = str(exc)
+            return
+        if self.settings.save_error:
+            self.state.last_error = self.settings.save_error
+
+    def _use_settings(self, follow: FollowConfig) -> None:
+        st = self.state
+        st.mode = FollowMode(follow.mode)
+        st.diversity = follow.diversity
+        st.include_genres, st.exclude_genres = follow.include_genres, follow.exclude_genres
+        self.params = follow_params(dataclasses.replace(self.cfg, follow=follow))
 
     # ------------------------------------------------------------------ publishing
     def _drop_missing_tracks(self, uris: set[str]) -> None:
@@ -525,8 +559,8 @@ class Daemon:
         if self.mqtt is None:
             return
         if self.cfg.mqtt.discovery:
-            name = self.cfg.mqtt.device_name or f"Frame {self.cfg.mqtt.device_id}"
-            self.mqtt.remember(self.topics.discovery, discovery_payload(self.topics, name))
+            self.mqtt.remember(self.topics.discovery, discovery_payload(
+                self.topics, device_display_name(self.cfg.mqtt), threshold_max=self.cfg.follow.jump))
         self.mqtt.remember(self.topics.state, self.state_payload())
         self.mqtt.republish_retained()  # discovery, state and the photo, each sent once
 
@@ -558,7 +592,7 @@ class Daemon:
             "queued": st.queued,
             "why": clip_state(st.why or None),
             "error": st.error,
-            "last_error": clip_state(st.last_error) or "none",
+            "last_error": clip_state(st.last_error) or "",
             "threshold": self.params.threshold,
             "diversity": st.diversity,
             "include_genres": ", ".join(st.include_genres),

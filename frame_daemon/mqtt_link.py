@@ -28,7 +28,7 @@ class MqttLink:
     """Owns one paho client; `start()` connects in the background, `stop()` says goodbye."""
 
     def __init__(self, cfg: MqttConfig, availability_topic: str, *,
-                 on_message: Callable[[str, bytes], None] | None = None,
+                 on_message: Callable[[str, bytes, bool], None] | None = None,
                  client_factory: Callable[..., paho.Client] = paho.Client) -> None:
         self.cfg = cfg
         self.availability_topic = availability_topic
@@ -145,7 +145,8 @@ class MqttLink:
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._on_message_cb is not None:
-            self._on_message_cb(message.topic, message.payload)
+            # retain is set on a message the broker kept and replays to a new subscriber.
+            self._on_message_cb(message.topic, message.payload, bool(message.retain))
 
 
 def broker_password(cfg: MqttConfig) -> str:

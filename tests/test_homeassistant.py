@@ -99,7 +99,8 @@ def test_home_assistant_reads_discovery_and_drives_every_command(rig):
     check_discovery(payload, topics)
     wait_for(lambda: rig.recorder.messages.get(topics.image, b"")[:2] == b"\xff\xd8", 10,
              what="thumbnail on the image topic")
-    assert first["last_error"] == "none" and first["photo_name"] == "current.jpg"
+    assert first["last_error"] == "" and first["photo_name"] == "current.jpg"
+    assert payload["dev"]["name"] == "Frame"  # entities read "Frame Valence", not "Frame frame …"
 
     cmd(rig, "mode", "gentle")
     wait_state(rig, lambda s: s["mode"] == "gentle", "mode gentle")
@@ -144,6 +145,43 @@ def test_home_assistant_reads_discovery_and_drives_every_command(rig):
     rig.recorder.publish("frame-daemon/frame/set/diversity", b"\xff\x00garbage")
     wait_state(rig, lambda s: "not UTF-8" in s["last_error"], "refused garbage")
     assert rig.daemon.alive()
+
+
+def test_settings_survive_a_restart_and_retained_commands_do_not_replay(rig):
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    cmd(rig, "mode", "gentle")
+    cmd(rig, "threshold", "0.5")
+    cmd(rig, "diversity", "0.8")
+    cmd(rig, "include_genres", "Metal, Punk")
+    wait_state(rig, lambda s: (s["mode"], s["threshold"], s["diversity"], s["include_genres"])
+               == ("gentle", 0.5, 0.8, "Metal, Punk"), "settings applied")
+    # Within the slider's old range, but above follow.jump (0.9): refused, and no crash.
+    cmd(rig, "threshold", "1.0")
+    s = wait_state(rig, lambda s: "follow.jump" in s["last_error"], "threshold above jump refused")
+    assert s["threshold"] == 0.5 and rig.daemon.alive()
+    cmd(rig, "clear_error", "PRESS")
+    wait_state(rig, lambda s: s["last_error"] == "" and s["error"] is None, "error cleared")
+
+    rig.daemon.stop()
+    # A command someone left retained on the broker must not act again at every start.
+    rig.recorder.publish("frame-daemon/frame/set/mode", "off", retain=True)
+    rig.recorder.messages.clear()
+    rig.daemon.start()
+    s = wait_state(rig, lambda s: s.get("photo_name"), "state after the restart")
+    assert (s["mode"], s["threshold"], s["diversity"], s["include_genres"]) == (
+        "gentle", 0.5, 0.8, "Metal, Punk")
+    wait_for(lambda: "ignoring a retained command" in rig.daemon.log(), 10, what="a log line")
+    rig.recorder.publish("frame-daemon/frame/set/mode", b"", retain=True)
+
+    # The switch turns following on even when the mode is off: it sets the mode.
+    cmd(rig, "mode", "off")
+    wait_state(rig, lambda s: s["mode"] == "off" and s["following"] is False, "mode off")
+    cmd(rig, "following", "ON")
+    wait_state(rig, lambda s: s["mode"] == "follow" and s["following"] is True, "switch on")
+    cmd(rig, "reset_settings", "PRESS")
+    wait_state(rig, lambda s: (s["mode"], s["threshold"], s["diversity"], s["include_genres"])
+               == ("follow", 0.05, 0.3, ""), "the config's settings back")
 
 
 def test_home_assistant_restart_reannounces(rig):
