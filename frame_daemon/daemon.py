@@ -300,8 +300,9 @@ class Daemon:
             return
         result = self.model.score_pixels(center_square(photo.image, self.model.size), str(path))
         st = self.state
-        st.photo, st.photo_path, st.error = result, str(path), None
-        st.photo_taken = photo.taken
+        st.photo, st.photo_path, st.photo_taken = result, str(path), photo.taken
+        if st.mpd_up or not (st.error and "MPD" in st.error):
+            st.error = None  # a good photo ends a photo error, not an MPD outage
         scenes = ", ".join(label for label, _ in result.scenes[:3])
         log.info("photo %s: %s (v %+.2f, a %+.2f, conf %.2f; %s) in %.0f ms", path.name,
                  result.word, result.mood.valence, result.mood.arousal, result.mood.confidence,
@@ -341,9 +342,12 @@ class Daemon:
                        last_artist=st.track.get("artist"))
         decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)
         if not picks:
-            st.why = f"{reason}; no tracks in the index yet"
-            log.warning("no tracks to queue (index has %d); will retry when it changes",
-                        len(self.pool))
+            if len(self.pool) and (st.include_genres or st.exclude_genres):
+                st.why = f"{reason}; no track in the index matches the genre filters"
+            else:
+                st.why = f"{reason}; no tracks in the index yet"
+            log.warning("no tracks to queue (%s; index has %d); will retry when it changes",
+                        st.why.rsplit("; ", 1)[-1], len(self.pool))
             st.pending = decision
             self._publish_state()
             return

@@ -41,6 +41,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._last_failure = ""  # the connect failure last logged: each cause is logged once
         self.connect_failures = 0  # failed attempts since the last successful connect
+        self._stopping = False
         self.client = client_factory(CallbackAPIVersion.VERSION2,
                                      client_id=f"frame-daemon-{cfg.device_id}-{os.getpid()}")
         if cfg.username:
@@ -73,6 +74,7 @@ class MqttLink:
         return self._connected.wait(timeout)
 
     def stop(self, timeout: float = 1.0, goodbye: bool = True) -> None:
+        self._stopping = True  # our own disconnect is no lost connection
         if goodbye and self.connected:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
@@ -159,7 +161,9 @@ class MqttLink:
                        properties: Any) -> None:
         was = self._connected.is_set()
         self._connected.clear()
-        if was:
+        if self._stopping:
+            log.info("disconnected from the MQTT broker")
+        elif was:
             log.warning("MQTT broker connection lost (%s); reconnecting", reason_code)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:

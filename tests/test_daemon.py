@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import time
 
 import pytest
 
@@ -93,7 +92,9 @@ def test_mpd_restart_applies_the_last_decision_when_back(rig):
     wait_state(rig, lambda s: s["mpd"] == "unavailable", "MPD unavailable in state")
     bright = MoodModel.load().score(rig.photos / "bright.jpg").mood.valence
     show(rig, "bright.jpg")
-    wait_state(rig, lambda s: abs(s["valence"] - bright) < 0.005, "photo scored while MPD is down")
+    s = wait_state(rig, lambda s: abs(s["valence"] - bright) < 0.005,
+                   "photo scored while MPD is down")
+    assert "MPD" in s["error"]  # a good photo does not hide that MPD is still away
     assert rig.daemon.alive()
     rig.mpd.start()  # its state file restores the old queue, with the first photo's tracks
     s = wait_state(rig, lambda s: s["mpd"] == "connected" and s["error"] is None and
@@ -123,11 +124,10 @@ def test_sigterm_stops_within_two_seconds_and_leaves_mpd_playing(rig):
     rig.daemon.start()
     wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
     wait_for(lambda: mpd_status(rig.mpd)["state"] == "play", 10, what="MPD playing")
-    started = time.monotonic()
-    code = rig.daemon.stop(signal.SIGTERM, timeout=10)
-    elapsed = time.monotonic() - started
+    # The README promises 2 s (systemd's TimeoutStopSec is 10): a deadline, not a measurement.
+    code = rig.daemon.stop(signal.SIGTERM, timeout=2.0)
     assert code == 0, rig.daemon.log()[-3000:]
-    assert elapsed < 2.0, f"shutdown took {elapsed:.2f} s"  # the contract, not a benchmark
+    assert " WARNING " not in rig.daemon.log().split("stopping (SIGTERM)")[-1]  # a clean stop
     assert mpd_status(rig.mpd)["state"] == "play"
     wait_for(lambda: rig.recorder.text(AVAIL) == "offline", 5, what="offline availability")
 

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -179,6 +178,10 @@ def test_settings_survive_a_restart_and_retained_commands_do_not_replay(rig):
     wait_state(rig, lambda s: s["mode"] == "off" and s["following"] is False, "mode off")
     cmd(rig, "following", "ON")
     wait_state(rig, lambda s: s["mode"] == "follow" and s["following"] is True, "switch on")
+    cmd(rig, "include_genres", "Polka")
+    cmd(rig, "following", "OFF")
+    cmd(rig, "following", "ON")
+    wait_state(rig, lambda s: "genre filters" in (s["why"] or ""), "says why nothing is queued")
     cmd(rig, "reset_settings", "PRESS")
     wait_state(rig, lambda s: (s["mode"], s["threshold"], s["diversity"], s["include_genres"])
                == ("follow", 0.05, 0.3, ""), "the config's settings back")
@@ -224,13 +227,16 @@ def test_ha_remove_clears_the_device(rig):
     proc = subprocess.run([sys.executable, "-m", "frame_daemon", "ha-remove", "--config",
                            str(rig.config)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+    # A retained sentinel, subscribed to last: once it is in, every retained message is.
+    rig.recorder.publish("frame-daemon/zz-sentinel", "end", retain=True)
     fresh = MqttRecorder(rig.broker.port, ["homeassistant/#", "frame-daemon/#"])
     try:
-        time.sleep(0.5)  # retained messages arrive right after subscribing
+        wait_for(lambda: fresh.text("frame-daemon/zz-sentinel") == "end", 10, what="sentinel")
         assert fresh.messages.get(DISCOVERY) is None
         assert not any(t.startswith("frame-daemon/frame/") for t, p in fresh.history if p)
     finally:
         fresh.close()
+        rig.recorder.publish("frame-daemon/zz-sentinel", b"", retain=True)
 
 
 def test_two_frames_share_one_broker(rig, tmp_path):
