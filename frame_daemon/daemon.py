@@ -12,6 +12,7 @@ import logging
 import queue
 import random
 import signal
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -48,6 +49,7 @@ from frame_daemon.homeassistant import (
 from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music.index import TrackIndex
+from frame_daemon.music.index_file import open_index, reopen_if_replaced
 from frame_daemon.music.index_worker import IndexWorker
 from frame_daemon.music.mpd_idle import MpdIdleWatcher
 from frame_daemon.music.mpd_player import MpdLink, MpdUnavailable
@@ -177,8 +179,8 @@ class Daemon:
         state_dir.mkdir(parents=True, exist_ok=True)
         self._use_settings(self.settings.load())  # what Home Assistant set before the restart
         index_path = TrackIndex.default_path(state_dir)
-        self.index = TrackIndex(index_path)
-        started.append(self.index.close)
+        self.index = open_index(index_path)  # a corrupt file is moved aside and rebuilt
+        started.append(lambda: self.index.close() if self.index else None)
         self._reload_pool()
 
         self.mqtt = MqttLink(cfg.mqtt, self.topics.availability, on_message=self._on_mqtt_message)
@@ -549,7 +551,13 @@ class Daemon:
 
     def _reload_pool(self) -> None:
         assert self.index is not None
-        tracks = [t for t in self.index.tracks() if t.uri not in self._missing_tracks]
+        try:
+            self.index = reopen_if_replaced(self.index)  # the worker may have rebuilt it
+            tracks = [t for t in self.index.tracks() if t.uri not in self._missing_tracks]
+        except (sqlite3.Error, FrameDaemonError) as exc:
+            log.warning("cannot read the track index (%s); following with the %d tracks known",
+                        exc, len(self.pool))
+            return
         self.pool = TrackPool.from_tracks(tracks)
         self.state.index_size = len(tracks)
 

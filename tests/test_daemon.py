@@ -190,3 +190,13 @@ def test_analysis_workers_die_with_a_killed_daemon(rig):
     # No orphan left behind waiting for work that will never come.
     wait_for(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE
                              for w in workers), 10, what="workers to exit")
+
+
+def test_a_corrupt_index_is_rebuilt_instead_of_stopping_the_daemon(rig):
+    state_dir = rig.tmp / "state"
+    state_dir.mkdir()
+    (state_dir / "tracks.sqlite3").write_bytes(b"torn by a power cut " * 500)
+    rig.daemon.start()
+    s = wait_state(rig, lambda s: s.get("queued"), "tracks queued from the rebuilt index")
+    assert s["index_size"] == 20 and rig.daemon.alive()
+    assert list(state_dir.glob("tracks.sqlite3.corrupt-*"))

@@ -209,3 +209,12 @@ def test_big_sixteen_bit_grey_is_shrunk_with_its_range(tmp_path):
     arr = np.asarray(load_photo(path, target_short_side=224))
     assert arr.shape == (500, 750, 3)  # reduced by 4 in strips, not converted in full
     assert arr[:, :5].max() < 5 and 225 < arr[:, -5:].min() <= 234
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "RGB", "L"])
+def test_reducing_in_strips_equals_reducing_at_once(mode):
+    rng = np.random.default_rng(5)
+    im = Image.fromarray(rng.integers(0, 255, (1037, 611, 4), dtype=np.uint8), "RGBA").convert(mode)
+    strips = photo_mod._reduce_in_strips(im, 7, rows=100)
+    assert strips.size == im.reduce(7).size
+    assert np.array_equal(np.asarray(strips), np.asarray(im.reduce(7)))

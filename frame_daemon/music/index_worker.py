@@ -1,4 +1,9 @@
-"""Refresh the track index in a background thread, so the photo loop never waits on a scan."""
+"""Refresh the track index in a background thread, so the photo loop never waits on a scan.
+
+The thread is supervised: whatever kills its work (a corrupt index, a full disk, a bug) is logged
+with its traceback once, reported to the loop (published in `error`), and the work restarts with
+backoff on fresh MPD and SQLite handles. A corrupt index is moved aside and rebuilt.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,14 @@ from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Event, IndexRefreshed
 from frame_daemon.music.analysis_runner import AnalysisProgress, analyse_pending
 from frame_daemon.music.index import RefreshStats, TrackIndex
+from frame_daemon.music.index_file import describe_storage_error, is_corruption, move_aside, open_index
 from frame_daemon.music.mpd_player import MpdLink
 
 log = logging.getLogger(__name__)
 
 
 ANALYSIS_BATCH = 50  # tracks analysed between pool reloads in the daemon
+RESTART_BACKOFF_S = (1.0, 300.0)  # first and longest wait before restarting after a failure
 
 
 def music_folder(music_directory: str) -> Path | None:
@@ -52,6 +59,7 @@ class IndexWorker:
         self._wanted = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="index", daemon=True)
+        self.failures = 0  # times the work died and was restarted
 
     def start(self) -> None:
         self._thread.start()
@@ -65,8 +73,33 @@ class IndexWorker:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        """The supervisor: run the work; when it dies, report, wait, and start it again."""
+        backoff, longest = RESTART_BACKOFF_S
+        seen: set[tuple[str, str]] = set()
+        while not self._stop.is_set():
+            try:
+                self._work()
+                return
+            except Exception as exc:
+                self.failures += 1
+                if is_corruption(exc):
+                    aside = move_aside(self.index_path)
+                    what = f"the track index was corrupt ({exc}); moved to {aside.name}, rebuilding"
+                else:
+                    what = describe_storage_error(exc) or f"{type(exc).__name__}: {exc}"
+                kind = (type(exc).__name__, str(exc))
+                log.error("index worker stopped: %s; restarting in %.0f s", what, backoff,
+                          exc_info=exc if kind not in seen else None)
+                seen.add(kind)
+                self._post(IndexRefreshed(0, "", error=f"index worker stopped: {what}"))
+                if self._stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2, longest)
+                self._wanted.set()  # catch up at once after the restart
+
+    def _work(self) -> None:
         link = MpdLink(self.mpd.host, self.mpd.port, self.mpd.password, self.mpd.timeout_s)
-        index = TrackIndex(self.index_path)
+        index = open_index(self.index_path)
         try:
             while not self._stop.is_set():
                 self._wanted.wait()

@@ -172,7 +172,6 @@ def _decode(path: Path, f: IO[bytes], min_short_side: int, max_pixels: int,
         # Pillow warns about odd but readable files (a truncated EXIF tag...): not our concern.
         warnings.simplefilter("ignore", UserWarning)
         with Image.open(f) as im:
-            taken, orientation = _exif_facts(im)
             stored_size = im.size
             if getattr(im, "is_animated", False):
                 im.seek(0)
@@ -182,6 +181,9 @@ def _decode(path: Path, f: IO[bytes], min_short_side: int, max_pixels: int,
                 im.draft("RGB", (min_short_side, min_short_side))
             _check_decode_budget(path, im, stored_size, max_decode_bytes)
             im.load()
+            # After load(): a PNG looks for EXIF behind its pixels, and would decode them all
+            # before the budget check.
+            taken, orientation = _exif_facts(im)
             small = _shrink(im, min_short_side)
         if orientation in _UPRIGHT:
             small = small.transpose(_UPRIGHT[orientation])
@@ -246,7 +248,19 @@ def _shrink(im: Image.Image, min_short_side: int) -> Image.Image:
         return im.resize((width // factor, height // factor), Image.Resampling.NEAREST)
     if im.mode in _SIXTEEN_BIT:
         return _reduce_sixteen_bit(im, factor)
-    return im.reduce(factor)
+    return _reduce_in_strips(im, factor)
+
+
+def _reduce_in_strips(im: Image.Image, factor: int, rows: int = 256) -> Image.Image:
+    """`im.reduce(factor)` a strip at a time: Pillow premultiplies RGBA and LA into a full-size
+    copy before reducing, which would double the memory of the decode."""
+    width, height = im.size
+    step = max(1, rows // factor) * factor
+    out = Image.new(im.mode, (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, step):
+        strip = im.crop((0, top, width, min(top + step, height))).reduce(factor)
+        out.paste(strip, (0, top // factor))
+    return out
 
 
 def _reduce_sixteen_bit(im: Image.Image, factor: int, rows: int = 256) -> Image.Image:
