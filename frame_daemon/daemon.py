@@ -25,6 +25,7 @@ from typing import Any
 from frame_daemon import __version__
 from frame_daemon.config import Config, FollowConfig
 from frame_daemon.errors import FrameDaemonError, PhotoError
+from frame_daemon.event_queue import EventQueue
 from frame_daemon.events import (
     Command,
     DatabaseChanged,
@@ -114,7 +115,7 @@ class Daemon:
     def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.clock = clock
-        self.events: queue.Queue[Event] = queue.Queue()
+        self.events = EventQueue()
         self.state = LoopState(mode=FollowMode(cfg.follow.mode), diversity=cfg.follow.diversity,
                                include_genres=cfg.follow.include_genres,
                                exclude_genres=cfg.follow.exclude_genres)
@@ -123,6 +124,7 @@ class Daemon:
         self.routes = command_routes(self.topics)
         self.notifier = SystemdNotifier()
         self._stopping = threading.Event()
+        self._signalled = ""  # set by a signal handler: the signal's name
         self._rng = random.Random()
         self.model: MoodModel | None = None
         self.index: TrackIndex | None = None
@@ -149,8 +151,9 @@ class Daemon:
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: Any) -> None:
-            # Only set the flag: the loop notices and stops gracefully.
-            self.request_stop(signal.Signals(signum).name)
+            # Only set a flag (queue and lock calls are not safe here); the loop looks at it at
+            # least every TICK_S and stops gracefully.
+            self._signalled = signal.Signals(signum).name
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
@@ -210,6 +213,9 @@ class Daemon:
         next_tick = self.clock()
         next_ping = self.clock()
         while not self._stopping.is_set():
+            if self._signalled:
+                log.info("stopping (%s)", self._signalled)
+                break
             timeout = max(0.0, next_tick - self.clock())
             try:
                 event = self.events.get(timeout=timeout)

@@ -20,7 +20,7 @@ from frame_daemon.homeassistant import (
 )
 from frame_daemon.mood import MOOD_WORDS
 from harness import DaemonProcess, mpd_status, wait_for, write_config
-from rig import STATE, state, wait_state
+from rig import STATE, show, state, wait_state
 from servers import MqttRecorder
 
 DISCOVERY = "homeassistant/device/frame/config"
@@ -185,6 +185,20 @@ def test_settings_survive_a_restart_and_retained_commands_do_not_replay(rig):
     cmd(rig, "reset_settings", "PRESS")
     wait_state(rig, lambda s: (s["mode"], s["threshold"], s["diversity"], s["include_genres"])
                == ("follow", 0.05, 0.3, ""), "the config's settings back")
+
+
+def test_a_flood_of_commands_does_not_hold_back_the_next_photo(rig, mood_model):
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    for _ in range(3000):  # a stuck automation pressing "re-score"
+        rig.recorder.client.publish("frame-daemon/frame/set/rescore", "PRESS", qos=0)
+    rig.recorder.publish("frame-daemon/frame/set/mode", "gentle")  # after the flood
+    show(rig, "bright.jpg")
+    bright = mood_model.score(rig.photos / "bright.jpg").mood.valence
+    # Each re-score costs a decode and an inference: 3,000 of them would take minutes.
+    wait_state(rig, lambda s: abs(s["valence"] - bright) < 0.005 and s["mode"] == "gentle",
+               "the new photo scored soon after the flood", timeout=30)
+    assert rig.daemon.alive()
 
 
 def test_home_assistant_restart_reannounces(rig):
