@@ -67,6 +67,7 @@ def big_photos(folder: Path) -> list[tuple[str, Path]]:
         ("16-bit grey PNG, 80 MP (allowed)", "grey16-80mp.png", (10000, 8000), "I;16"),
         ("RGBA PNG, 39 MP (allowed)", "rgba-39mp.png", (7200, 5400), "RGBA"),
         ("RGB PNG, 39 MP (allowed)", "rgb-39mp.png", (7200, 5400), "RGB"),
+        ("WebP, 9.5 MP (allowed)", "big-9mp.webp", (3780, 2520), "WEBP"),
         ("JPEG, 144 MP, baseline", "big-144mp.jpg", (12000, 12000), "JPEG"),
         ("JPEG, 48 MP, progressive", "big-48mp-progressive.jpg", (8000, 6000), "PJPEG"),
     ):
@@ -84,6 +85,8 @@ def big_photos(folder: Path) -> list[tuple[str, Path]]:
                 im.putalpha(200)
             if mode in ("JPEG", "PJPEG"):
                 im.save(path, quality=85, progressive=mode == "PJPEG")
+            elif mode == "WEBP":
+                im.save(path, quality=80, method=0)
             else:
                 im.save(path, compress_level=1)
             del im

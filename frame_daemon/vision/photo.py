@@ -219,6 +219,10 @@ def decode_cost(im: Image.Image, stored_size: tuple[int, int]) -> int:
     """Bytes the decode of an opened (and drafted) image will hold, known before decoding."""
     width, height = im.size
     cost = width * height * _bytes_per_pixel(im.mode)
+    if im.format == "WEBP":
+        # Pillow's WebP decoder holds the frame as RGBA about four times over (libwebp's buffer,
+        # a bytes copy, a stream over it, the image): 15 bytes a pixel measured.
+        cost = width * height * 16
     if im.format == "JPEG" and (im.info.get("progressive") or im.info.get("progression")):
         # libjpeg keeps every DCT coefficient of a progressive JPEG, at the stored size whatever
         # the draft scale: 2 bytes a sample, ~1.5 samples a pixel with 4:2:0 chroma.
