@@ -27,6 +27,7 @@ from frame_daemon.config import Config, FollowConfig
 from frame_daemon.errors import FrameDaemonError, PhotoError
 from frame_daemon.event_queue import EventQueue
 from frame_daemon.events import (
+    AdapterFailed,
     Command,
     DatabaseChanged,
     Event,
@@ -269,7 +270,10 @@ class Daemon:
         elif isinstance(event, IndexRefreshed):
             if event.error:
                 self._set_error(f"index refresh failed: {event.error}")
-            self._reload_pool()
+            if event.pool is not None:
+                self._use_pool(event.pool)
+            else:
+                self._reload_pool()
             pending = self.state.pending
             if pending is not None and len(self.pool) and self.mpd.connected:
                 self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason)
@@ -279,6 +283,8 @@ class Daemon:
             self.on_mpd_connection(event)
         elif isinstance(event, Command):
             self.on_command(event)
+        elif isinstance(event, AdapterFailed):
+            self._set_error(event.error)  # its supervisor logged it and restarts it
 
     def tick(self, now: float) -> None:
         st = self.state
@@ -554,6 +560,14 @@ class Daemon:
         self._reload_pool()
         if self.worker:
             self.worker.request()
+
+    def _use_pool(self, pool: TrackPool) -> None:
+        """A pool the index worker built; the loop only leaves out tracks MPD refused."""
+        if self._missing_tracks:
+            pool = TrackPool.from_tracks([t for t in pool.tracks
+                                          if t.uri not in self._missing_tracks])
+        self.pool = pool
+        self.state.index_size = len(pool)
 
     def _reload_pool(self) -> None:
         assert self.index is not None

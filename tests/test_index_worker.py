@@ -53,14 +53,17 @@ def test_a_corrupt_index_is_reported_moved_aside_and_rebuilt(mpd_server, tmp_pat
     worker.start()
     try:
         worker.request()
-        assert next_refresh(events).tracks == 20
+        first = next_refresh(events)
+        # The pool comes built from the worker: the loop does not read 20 (or 100,000) tracks.
+        assert first.tracks == 20 and len(first.pool) == 20 and first.error == ""
         reader = open_index(path)  # the loop's own handle
         corrupt_schema(path)
         worker.request()
         failed = next_refresh(events)
         assert "corrupt" in failed.error and "rebuilding" in failed.error
         rebuilt = next_refresh(events)
-        assert rebuilt.error == "" and rebuilt.tracks == 20
+        assert rebuilt.error == "" and rebuilt.tracks == 20 and len(rebuilt.pool) == 20
+        assert failed.pool is None
         assert len(list(path.parent.glob("tracks.sqlite3.corrupt-????????-??????"))) == 1
         reader = reopen_if_replaced(reader)
         assert len(reader.tracks()) == 20

@@ -19,6 +19,7 @@ from frame_daemon.music.analysis_runner import AnalysisProgress, analyse_pending
 from frame_daemon.music.index import RefreshStats, TrackIndex
 from frame_daemon.music.index_file import describe_storage_error, is_corruption, move_aside, open_index
 from frame_daemon.music.mpd_player import MpdLink
+from frame_daemon.music.select import TrackPool
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,16 @@ class IndexWorker:
                     log.warning("could not read tags of %s: %s", uri, reason)
                 summary = describe(stats)
                 log.info("index refreshed: %s", summary)
-                self._post(IndexRefreshed(len(index), summary))
+                self._post(IndexRefreshed(len(index), summary, pool=self._pool(index)))
                 self._analyse(index)
         finally:
             link.close()
             index.close()
+
+    @staticmethod
+    def _pool(index: TrackIndex) -> TrackPool:
+        """Built here, in the worker: at 100,000 tracks this takes the loop a second or more."""
+        return TrackPool.from_tracks(index.tracks())
 
     def _analyse(self, index: TrackIndex) -> None:
         """Analyse new tracks' audio; a new refresh request or a stop interrupts (and resumes)."""
@@ -131,7 +137,7 @@ class IndexWorker:
         def progress(p: AnalysisProgress) -> None:
             if p.done % ANALYSIS_BATCH == 0 or p.done == p.total:
                 log.info("%s", p.line())
-                self._post(IndexRefreshed(len(index), p.line()))
+                self._post(IndexRefreshed(len(index), p.line(), pool=self._pool(index)))
 
         result = analyse_pending(index, folder, workers=1, progress=progress,
                                  should_stop=lambda: self._stop.is_set() or self._wanted.is_set())

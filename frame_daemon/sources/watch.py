@@ -22,7 +22,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from frame_daemon.events import Event, PhotoShown
+from frame_daemon.events import AdapterFailed, Event, PhotoShown
+from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,13 @@ class PhotoWatcher:
             self._observer = None
 
     def _run(self) -> None:
+        def report(message: str) -> None:
+            self._stop_observer()  # started afresh by the next round
+            self._post(AdapterFailed("photo watcher", message))
+
+        run_supervised("the photo watcher", self._watch, self._stop, report)
+
+    def _watch(self) -> None:
         # Whatever is on show at start-up counts as a change: the music should fit it at once.
         self._note_change()
         while not self._stop.is_set():
