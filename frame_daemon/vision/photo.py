@@ -124,14 +124,14 @@ def decode_photo(path: str | os.PathLike[str], min_short_side: int = 224,
     """
     path = Path(path)
     with _open_regular_file(path) as f:
-        head = f.read(12)
-        if not head:
-            raise PhotoError(path, "empty file (0 bytes)")
-        if _looks_like_heif(path, head) and not _register_heif():
-            raise PhotoError(path, "HEIC/HEIF photo needs the optional 'pillow-heif' package "
-                                   "(pip install 'frame-daemon[heif]')")
-        f.seek(0)
         try:
+            head = f.read(12)
+            if not head:
+                raise PhotoError(path, "empty file (0 bytes)")
+            if _looks_like_heif(path, head) and not _register_heif():
+                raise PhotoError(path, "HEIC/HEIF photo needs the optional 'pillow-heif' "
+                                       "package (pip install 'frame-daemon[heif]')")
+            f.seek(0)
             return _decode(path, f, min_short_side, max_pixels, max_decode_bytes)
         except PhotoError:
             raise
