@@ -223,10 +223,9 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
 def _check_field(cls: type, key: str, value: Any) -> tuple[Any, str | None]:
     """A value checked against its declared field: (the value as stored, problem or None)."""
     declared = next(f for f in fields(cls) if f.name == key)
-    shown = "(hidden)" if declared.metadata.get("secret") else value
     value, problem = _coerce(value, get_type_hints(cls)[key])
-    if problem is not None and shown is not value:
-        problem = problem.replace(repr(value), shown)  # never echo a mistyped password
+    if problem is not None and declared.metadata.get("secret"):
+        problem = problem.replace(repr(value), "(hidden)")  # never echo a mistyped password
     if problem is None:
         check = declared.metadata.get("check")
         problem = check(value) if check else None

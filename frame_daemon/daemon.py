@@ -180,7 +180,11 @@ class Daemon:
         self.model = MoodModel.load(cfg.model.path or None, threads=cfg.model.threads)
         log.info("mood model %s loaded (runtime %s)", self.model.meta.get("name"), self.model.runtime)
         state_dir = cfg.state_directory
-        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FrameDaemonError(f"state directory {state_dir}: cannot create it "
+                                   f"({exc.strerror}); set state.directory") from exc
         self._use_settings(self.settings.load())  # what Home Assistant set before the restart
         index_path = TrackIndex.default_path(state_dir)
         self.index = open_index(index_path)  # a corrupt file is moved aside and rebuilt

@@ -101,3 +101,15 @@ def test_a_mistyped_password_is_never_echoed():
     text = str(info.value)
     assert "mqtt.password: expected a string" in text and "mpd.password" in text
     assert "271828" not in text and "hunter2" not in text
+
+
+def test_an_unusable_state_directory_is_a_clear_error_not_a_traceback(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    cfg = tmp_path / "frame.toml"
+    cfg.write_text(f'[state]\ndirectory = "{tmp_path / "a-file" / "state"}"\n'
+                   f'[mpd]\nport = 1\n[mqtt]\nport = 1\n')
+    proc = subprocess.run([sys.executable, "-m", "frame_daemon", "run", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "cannot start: state directory" in proc.stderr and "Not a directory" in proc.stderr
+    assert "Traceback" not in proc.stderr

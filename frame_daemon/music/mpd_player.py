@@ -145,11 +145,6 @@ class MpdLink:
             song = c.currentsong()
         return _entry(song) if song and "id" in song else None
 
-    def add(self, uris: Sequence[str], after_current: bool) -> list[int]:
-        """Add tracks in order, right after the current song or at the end; returns their ids."""
-        return [self.add_one(uri, f"+{i}" if after_current else None)
-                for i, uri in enumerate(uris)]
-
     def add_one(self, uri: str, position: str | None = None) -> int:
         """Add one track (at `position`, e.g. "+0": right after the current song; MPD >= 0.23)
         and return its queue id. MpdCommandFailed if MPD does not know the URI."""

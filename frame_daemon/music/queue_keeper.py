@@ -118,9 +118,10 @@ class QueueKeeper:
         """
         if not uris:
             return Queued()
+        status = self.link.status()  # (re)connects if need be
         if self._snapshot is None or self._snapshot.generation != self.link.generation:
             self.snapshot()  # a new connection: check which entries are still ours first
-        status = self.link.status()
+            status = self.link.status()
         queue = self.link.queue()
         self._keep_consistent(tuple((e.id, e.uri) for e in queue))
         upcoming = self._our_upcoming(queue, status)
