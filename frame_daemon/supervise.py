@@ -16,8 +16,13 @@ log = logging.getLogger(__name__)
 
 def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
                    report: Callable[[str], None], first_s: float = 1.0,
-                   longest_s: float = 300.0) -> int:
-    """Run `work()` until it returns or `stop` is set; returns how often it was restarted."""
+                   longest_s: float = 300.0,
+                   explain: Callable[[Exception], str] | None = None) -> int:
+    """Run `work()` until it returns or `stop` is set; returns how often it was restarted.
+
+    explain: says what a failure means in words (and may repair what caused it) before the
+    restart; by default the exception's type and message.
+    """
     backoff = first_s
     seen: set[tuple[str, str]] = set()
     restarts = 0
@@ -27,7 +32,8 @@ def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
             return restarts
         except Exception as exc:
             kind = (type(exc).__name__, str(exc))
-            message = f"{name} failed ({type(exc).__name__}: {exc}); restarting in {backoff:.0f} s"
+            what = explain(exc) if explain else f"{type(exc).__name__}: {exc}"
+            message = f"{name} failed ({what}); restarting in {backoff:.0f} s"
             log.error("%s", message, exc_info=exc if kind not in seen else None)
             seen.add(kind)
             try:

@@ -20,6 +20,7 @@ from frame_daemon.music.index import RefreshStats, TrackIndex
 from frame_daemon.music.index_file import describe_storage_error, is_corruption, move_aside, open_index
 from frame_daemon.music.mpd_player import MpdLink
 from frame_daemon.music.select import TrackPool
+from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ class IndexWorker:
         self._wanted = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="index", daemon=True)
-        self.failures = 0  # times the work died and was restarted
 
     def start(self) -> None:
         self._thread.start()
@@ -74,29 +74,20 @@ class IndexWorker:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        """The supervisor: run the work; when it dies, report, wait, and start it again."""
-        backoff, longest = RESTART_BACKOFF_S
-        seen: set[tuple[str, str]] = set()
-        while not self._stop.is_set():
-            try:
-                self._work()
-                return
-            except Exception as exc:
-                self.failures += 1
-                if is_corruption(exc):
-                    aside = move_aside(self.index_path)
-                    what = f"the track index was corrupt ({exc}); moved to {aside.name}, rebuilding"
-                else:
-                    what = describe_storage_error(exc) or f"{type(exc).__name__}: {exc}"
-                kind = (type(exc).__name__, str(exc))
-                log.error("index worker stopped: %s; restarting in %.0f s", what, backoff,
-                          exc_info=exc if kind not in seen else None)
-                seen.add(kind)
-                self._post(IndexRefreshed(0, "", error=f"index worker stopped: {what}"))
-                if self._stop.wait(backoff):
-                    return
-                backoff = min(backoff * 2, longest)
-                self._wanted.set()  # catch up at once after the restart
+        def report(message: str) -> None:
+            self._post(IndexRefreshed(0, "", error=message))
+            self._wanted.set()  # catch up at once after the restart
+
+        first, longest = RESTART_BACKOFF_S
+        run_supervised("the index worker", self._work, self._stop, report, first, longest,
+                       explain=self._explain)
+
+    def _explain(self, exc: Exception) -> str:
+        """What a failure means; a corrupt index is moved aside here, so the restart rebuilds."""
+        if is_corruption(exc):
+            aside = move_aside(self.index_path)
+            return f"the track index was corrupt ({exc}); moved to {aside.name}, rebuilding"
+        return describe_storage_error(exc) or f"{type(exc).__name__}: {exc}"
 
     def _work(self) -> None:
         link = MpdLink(self.mpd.host, self.mpd.port, self.mpd.password, self.mpd.timeout_s)
