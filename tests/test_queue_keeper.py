@@ -5,7 +5,13 @@ import contextlib
 
 import pytest
 
-from frame_daemon.music.mpd_player import MpdLink, MpdUnavailable, PlayerStatus
+from frame_daemon.music.mpd_player import (
+    MpdCommandFailed,
+    MpdLink,
+    MpdNoSuchSong,
+    MpdUnavailable,
+    PlayerStatus,
+)
 from frame_daemon.music.queue_keeper import QueueKeeper, describe_external_change
 from servers import Mpd, write_library
 
@@ -150,3 +156,30 @@ def test_a_track_mpd_cannot_add_is_skipped_and_the_others_stay_ours(mpd_server):
     assert keeper.external_change() is None
     keeper.apply([uris[12]], play_now=False)
     assert _queue(mpd_server) == [uris[0], uris[12], uris[1], uris[2]]
+
+
+class SmallQueueMpd(Mpd):
+    """An MPD whose queue holds five entries."""
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        conf = self.workdir / "mpd.conf"
+        conf.write_text(conf.read_text() + 'max_playlist_length "5"\n')
+        return cmd
+
+
+def test_a_full_queue_is_an_error_not_a_missing_track(tmp_path, music):
+    server = SmallQueueMpd(tmp_path / "mpd", music)
+    server.start()
+    try:
+        server.update_and_wait()
+        uris = _uris(server)
+        _users_queue(server, uris[:4])
+        keeper = _keeper(server)
+        with pytest.raises(MpdCommandFailed) as info:
+            keeper.apply(uris[10:13], play_now=False)
+        assert not isinstance(info.value, MpdNoSuchSong)  # the tracks exist: not dropped
+        assert _queue(server) == [uris[0], uris[10], *uris[1:4]]
+        assert keeper.external_change() is None  # the one we added is ours, not a person's
+    finally:
+        server.stop()

@@ -24,7 +24,11 @@ class MpdUnavailable(FrameDaemonError):
 
 
 class MpdCommandFailed(FrameDaemonError):
-    """MPD refused a command (unknown URI, bad position...)."""
+    """MPD refused a command (unknown URI, bad position, queue full...)."""
+
+
+class MpdNoSuchSong(MpdCommandFailed):
+    """MPD's database has no such song (the index is older than MPD's database)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,8 @@ class MpdLink:
         try:
             yield self._client
         except mpd.CommandError as exc:
+            if exc.errno == mpd.FailureResponseCode.NO_EXIST:
+                raise MpdNoSuchSong(str(exc)) from exc
             raise MpdCommandFailed(str(exc)) from exc
         except (TimeoutError, OSError, mpd.ConnectionError) as exc:
             self.close()
@@ -147,7 +153,7 @@ class MpdLink:
 
     def add_one(self, uri: str, position: str | None = None) -> int:
         """Add one track (at `position`, e.g. "+0": right after the current song; MPD >= 0.23)
-        and return its queue id. MpdCommandFailed if MPD does not know the URI."""
+        and return its queue id. MpdNoSuchSong if MPD does not know the URI."""
         with self._call() as c:
             return int(c.addid(uri, position) if position is not None else c.addid(uri))
 

@@ -17,11 +17,18 @@ which entries were ours: it then removes nothing, and the user's music is safe.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from frame_daemon.music.mpd_player import MpdCommandFailed, MpdLink, PlayerStatus, QueueEntry
+from frame_daemon.music.mpd_player import (
+    MpdLink,
+    MpdNoSuchSong,
+    MpdUnavailable,
+    PlayerStatus,
+    QueueEntry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,18 +140,22 @@ class QueueKeeper:
         after_current = status.song_id is not None
         new_ids: list[int] = []
         missing: list[tuple[str, str]] = []
-        for uri in uris:
-            try:
-                song_id = self.link.add_one(uri, f"+{len(new_ids)}" if after_current else None)
-            except MpdCommandFailed as exc:
-                log.warning("MPD could not add %s (%s); skipping it", uri, exc)
-                missing.append((uri, str(exc)))
-                continue
-            self._ours[song_id] = uri
-            new_ids.append(song_id)
-        if new_ids and (play_now or (status.state == "stop" and self.autoplay)):
-            self.link.play_id(new_ids[0])
-        self.snapshot()
+        try:
+            for uri in uris:
+                try:
+                    song_id = self.link.add_one(uri, f"+{len(new_ids)}" if after_current else None)
+                except MpdNoSuchSong as exc:
+                    log.warning("MPD does not know %s (%s); skipping it", uri, exc)
+                    missing.append((uri, str(exc)))
+                    continue
+                self._ours[song_id] = uri
+                new_ids.append(song_id)
+            if new_ids and (play_now or (status.state == "stop" and self.autoplay)):
+                self.link.play_id(new_ids[0])
+        finally:
+            # Even after a refusal half-way (a full queue): what we added is ours, not a person's.
+            with contextlib.suppress(MpdUnavailable):
+                self.snapshot()
         log.info("queued %d tracks%s (removed %d of ours not yet played)", len(new_ids),
                  ", playing the first now" if play_now and new_ids else "", len(upcoming))
         return Queued(new_ids, missing, len(upcoming))
