@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
@@ -32,8 +32,9 @@ class ConfigError(FrameDaemonError):
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
 
 
-def opt(default: Any, help: str, check: Check | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "check": check})
+def opt(default: Any, help: str, check: Check | None = None, secret: bool = False) -> Any:
+    """A config key: its default, help text, check, and whether its value must never be shown."""
+    return field(default=default, metadata={"help": help, "check": check, "secret": secret})
 
 
 def one_of(*choices: str) -> Check:
@@ -81,13 +82,16 @@ class ModelConfig:
     threads: int = opt(1, "inference threads", between(1, 8))
     max_pixels: int = opt(150_000_000, "refuse photos larger than this (decompression-bomb "
                                        "guard)", between(1_000_000, 1_000_000_000))
+    max_decode_mb: int = opt(160, "refuse photos whose decoded pixels need more memory than "
+                                  "this (PNG, TIFF, WebP, GIF decode in full; JPEG at reduced "
+                                  "scale). 160 keeps scoring under 300 MB", between(16, 4096))
 
 
 @dataclass(frozen=True)
 class MpdConfig:
     host: str = opt("localhost", "MPD host name, address or socket path", nonempty)
     port: int = opt(6600, "MPD TCP port", port_check)
-    password: str = opt("", "MPD password, if it has one")
+    password: str = opt("", "MPD password, if it has one", secret=True)
     music_directory: str = opt("", "optional: MPD's music folder, readable here; enables the "
                                    "files' own tags")
     timeout_s: float = opt(10.0, "network timeout for MPD commands", between(0.5, 120.0))
@@ -99,10 +103,12 @@ class MqttConfig:
     port: int = opt(1883, "MQTT broker port", port_check)
     device_id: str = opt("frame", "one per frame; topics live under frame-daemon/<device_id>/",
                          device_id_check)
-    device_name: str = opt("", "the frame's name in Home Assistant; empty: 'Frame <device_id>'")
+    name: str = opt("", "the frame's name in Home Assistant, which prefixes every entity "
+                        "('Living Room Valence'); empty: device_id in title case")
+    device_name: str = opt("", "deprecated: the old spelling of name")
     username: str = opt("", "broker user name, if the broker needs one")
     password: str = opt("", "broker password; prefer password_file or the environment variable "
-                            "FRAME_DAEMON_MQTT_PASSWORD (which wins)")
+                            "FRAME_DAEMON_MQTT_PASSWORD (which wins)", secret=True)
     password_file: str = opt("", "file holding the broker password (first line)")
     tls: bool = opt(False, "connect with TLS")
     ca_file: str = opt("", "TLS: CA certificate file; empty: the system's CAs")
@@ -150,6 +156,23 @@ class LogConfig:
     level: str = opt("info", "log level", one_of("debug", "info", "warning", "error"))
 
 
+@dataclass(frozen=True)
+class Rule:
+    """A check across keys of one section; `check` gets the whole section, returns a problem."""
+
+    keys: tuple[str, ...]  # the problem is reported on the first
+    check: Callable[[Any], str | None]
+
+
+RULES: dict[type, tuple[Rule, ...]] = {
+    FollowConfig: (
+        Rule(("threshold", "jump"), lambda f: None if f.threshold <= f.jump else
+             f"{f.threshold:g} is above follow.jump ({f.jump:g}): a move the music follows must "
+             "not be larger than a jump; lower threshold or raise jump"),
+    ),
+}
+
+
 SECTIONS: dict[str, type] = {
     "source": SourceConfig, "model": ModelConfig, "mpd": MpdConfig, "mqtt": MqttConfig,
     "follow": FollowConfig, "state": StateConfig, "log": LogConfig,
@@ -191,7 +214,7 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
     if typ is str:
         return value, None if isinstance(value, str) else f"expected a string, got {value!r}"
     if get_origin(typ) is tuple:
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value), None
         return value, f"expected a list of strings, got {value!r}"
     return value, None
@@ -199,11 +222,25 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
 
 def _check_field(cls: type, key: str, value: Any) -> tuple[Any, str | None]:
     """A value checked against its declared field: (the value as stored, problem or None)."""
+    declared = next(f for f in fields(cls) if f.name == key)
     value, problem = _coerce(value, get_type_hints(cls)[key])
+    if problem is not None and declared.metadata.get("secret"):
+        problem = problem.replace(repr(value), "(hidden)")  # never echo a mistyped password
     if problem is None:
-        check = next(f for f in fields(cls) if f.name == key).metadata.get("check")
+        check = declared.metadata.get("check")
         problem = check(value) if check else None
     return value, problem
+
+
+def _rule_problems(name: str, section: Any, skip: set[str] = frozenset()) -> list[str]:
+    """Cross-key problems of a built section (rules whose keys already failed are skipped)."""
+    problems = []
+    for rule in RULES.get(type(section), ()):
+        if skip.isdisjoint(rule.keys):
+            problem = rule.check(section)
+            if problem:
+                problems.append(f"{name}.{rule.keys[0]}: {problem}")
+    return problems
 
 
 def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
@@ -212,6 +249,7 @@ def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
         return cls()
     known = [f.name for f in fields(cls)]
     values = {}
+    failed = set()
     for key, value in raw.items():
         if key not in known:
             problems.append(f"{name}.{key}: unknown key{_suggest(key, known)}")
@@ -219,9 +257,12 @@ def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
         value, problem = _check_field(cls, key, value)
         if problem:
             problems.append(f"{name}.{key}: {problem}")
+            failed.add(key)
         else:
             values[key] = value
-    return cls(**values)
+    section = cls(**values)
+    problems.extend(_rule_problems(name, section, failed))
+    return section
 
 
 def field_problem(cls: type, key: str, value: Any) -> str | None:
@@ -229,6 +270,22 @@ def field_problem(cls: type, key: str, value: Any) -> str | None:
     if key not in {f.name for f in fields(cls)}:
         return "unknown setting"
     return _check_field(cls, key, value)[1]
+
+
+def with_setting(section: Any, key: str, value: Any) -> tuple[Any, str | None]:
+    """`section` with one key changed, checked like the config file is: the key's own check and
+    every cross-key rule. Returns (the new section, None) or (the old section, the problem)."""
+    cls = type(section)
+    problem = field_problem(cls, key, value)
+    if problem is None:
+        value = _check_field(cls, key, value)[0]
+        changed = replace(section, **{key: value})
+        name = next((n for n, c in SECTIONS.items() if c is cls), cls.__name__)
+        rule_problems = _rule_problems(name, changed)
+        if not rule_problems:
+            return changed, None
+        return section, rule_problems[0].split(": ", 1)[1]
+    return section, problem
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:

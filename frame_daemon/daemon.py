@@ -12,6 +12,7 @@ import logging
 import queue
 import random
 import signal
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from frame_daemon import __version__
-from frame_daemon.config import Config
+from frame_daemon.config import Config, FollowConfig
 from frame_daemon.errors import FrameDaemonError, PhotoError
+from frame_daemon.event_queue import EventQueue
 from frame_daemon.events import (
+    AdapterFailed,
     Command,
     DatabaseChanged,
     Event,
@@ -41,27 +44,33 @@ from frame_daemon.homeassistant import (
     Topics,
     clip_state,
     command_routes,
+    device_display_name,
     discovery_payload,
     parse_command,
 )
 from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music.index import TrackIndex
+from frame_daemon.music.index_file import open_index, reopen_if_replaced
 from frame_daemon.music.index_worker import IndexWorker
 from frame_daemon.music.mpd_idle import MpdIdleWatcher
 from frame_daemon.music.mpd_player import MpdLink, MpdUnavailable
 from frame_daemon.music.queue_keeper import QueueKeeper
 from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
+from frame_daemon.settings_store import SettingRejected, SettingsStore
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.systemd_notify import SystemdNotifier
 from frame_daemon.vision.model import MoodModel, PhotoMood
-from frame_daemon.vision.photo import load_photo, photo_taken, thumbnail_jpeg
+from frame_daemon.vision.photo import DecodedPhoto, center_square, decode_photo, thumbnail_jpeg
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.5
 HISTORY = 1000
 ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frames' replies
+# The one decode of a photo serves the model (224 px), the 640 px thumbnail and face detection:
+# a 6000x4000 JPEG still decodes at 1/8 scale (750x500).
+PHOTO_SHORT_SIDE = 480
 
 
 @dataclass
@@ -107,7 +116,7 @@ class Daemon:
     def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.clock = clock
-        self.events: queue.Queue[Event] = queue.Queue()
+        self.events = EventQueue()
         self.state = LoopState(mode=FollowMode(cfg.follow.mode), diversity=cfg.follow.diversity,
                                include_genres=cfg.follow.include_genres,
                                exclude_genres=cfg.follow.exclude_genres)
@@ -116,6 +125,7 @@ class Daemon:
         self.routes = command_routes(self.topics)
         self.notifier = SystemdNotifier()
         self._stopping = threading.Event()
+        self._signalled = ""  # set by a signal handler: the signal's name
         self._rng = random.Random()
         self.model: MoodModel | None = None
         self.index: TrackIndex | None = None
@@ -126,6 +136,10 @@ class Daemon:
         self.worker: IndexWorker | None = None
         self._mpd_retry_at = 0.0
         self._mpd_backoff = 0.5
+        self._internal_errors_seen: set[tuple[str, str, str]] = set()
+        self._missing_tracks: set[str] = set()  # indexed, but MPD refused to queue them
+        self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow)
+        self._retained_commands_seen: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     def post(self, event: Event) -> None:
@@ -138,8 +152,9 @@ class Daemon:
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: Any) -> None:
-            # Only set the flag: the loop notices and stops gracefully.
-            self.request_stop(signal.Signals(signum).name)
+            # Only set a flag (queue and lock calls are not safe here); the loop looks at it at
+            # least every TICK_S and stops gracefully.
+            self._signalled = signal.Signals(signum).name
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
@@ -165,10 +180,15 @@ class Daemon:
         self.model = MoodModel.load(cfg.model.path or None, threads=cfg.model.threads)
         log.info("mood model %s loaded (runtime %s)", self.model.meta.get("name"), self.model.runtime)
         state_dir = cfg.state_directory
-        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FrameDaemonError(f"state directory {state_dir}: cannot create it "
+                                   f"({exc.strerror}); set state.directory") from exc
+        self._use_settings(self.settings.load())  # what Home Assistant set before the restart
         index_path = TrackIndex.default_path(state_dir)
-        self.index = TrackIndex(index_path)
-        started.append(self.index.close)
+        self.index = open_index(index_path)  # a corrupt file is moved aside and rebuilt
+        started.append(lambda: self.index.close() if self.index else None)
         self._reload_pool()
 
         self.mqtt = MqttLink(cfg.mqtt, self.topics.availability, on_message=self._on_mqtt_message)
@@ -198,6 +218,9 @@ class Daemon:
         next_tick = self.clock()
         next_ping = self.clock()
         while not self._stopping.is_set():
+            if self._signalled:
+                log.info("stopping (%s)", self._signalled)
+                break
             timeout = max(0.0, next_tick - self.clock())
             try:
                 event = self.events.get(timeout=timeout)
@@ -211,14 +234,33 @@ class Daemon:
                     self.handle(event)
                 except FrameDaemonError as exc:
                     self._set_error(str(exc))
+                except Exception as exc:  # a bug in one handler must not stop the frame
+                    self._internal_error(type(event).__name__, exc)
             now = self.clock()
             if now >= next_tick:
                 next_tick = now + TICK_S
-                self.tick(now)
+                try:
+                    self.tick(now)
+                except Exception as exc:
+                    self._internal_error("tick", exc)
             interval = self.notifier.watchdog_interval_s
             if interval and now >= next_ping:
                 self.notifier.watchdog()  # from the loop: a stuck loop stops the pings
                 next_ping = now + interval
+
+    def _internal_error(self, where: str, exc: Exception) -> None:
+        """Log an unexpected exception (the traceback once per kind), publish it, and go on."""
+        message = f"internal error in {where}: {type(exc).__name__}: {exc}"
+        kind = (where, type(exc).__name__, str(exc))
+        if kind not in self._internal_errors_seen:
+            self._internal_errors_seen.add(kind)
+            log.error("%s (the daemon goes on)", message, exc_info=exc)
+        else:
+            log.error("%s (again)", message)
+        try:
+            self._set_error(message)
+        except Exception:
+            log.exception("could not publish the error")
 
     def handle(self, event: Event) -> None:
         if isinstance(event, PhotoShown):
@@ -232,7 +274,10 @@ class Daemon:
         elif isinstance(event, IndexRefreshed):
             if event.error:
                 self._set_error(f"index refresh failed: {event.error}")
-            self._reload_pool()
+            if event.pool is not None:
+                self._use_pool(event.pool)
+            else:
+                self._reload_pool()
             pending = self.state.pending
             if pending is not None and len(self.pool) and self.mpd.connected:
                 self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason)
@@ -242,6 +287,8 @@ class Daemon:
             self.on_mpd_connection(event)
         elif isinstance(event, Command):
             self.on_command(event)
+        elif isinstance(event, AdapterFailed):
+            self._set_error(event.error)  # its supervisor logged it and restarts it
 
     def tick(self, now: float) -> None:
         st = self.state
@@ -262,13 +309,18 @@ class Daemon:
         assert self.model is not None
         started = time.perf_counter()
         try:
-            result = self.model.score(path, max_pixels=self.cfg.model.max_pixels)
+            # One decode from one open file: a photo swapped meanwhile cannot slip in.
+            photo = decode_photo(path, PHOTO_SHORT_SIDE, self.cfg.model.max_pixels,
+                                 self.cfg.model.max_decode_mb * 2**20)
         except PhotoError as exc:
             log.warning("photo %s could not be read: %s", path, exc.reason)
             self._set_error(str(exc))  # the music keeps playing
             return
+        result = self.model.score_pixels(center_square(photo.image, self.model.size), str(path))
         st = self.state
-        st.photo, st.photo_path, st.error = result, str(path), None
+        st.photo, st.photo_path, st.photo_taken = result, str(path), photo.taken
+        if st.mpd_up or not (st.error and "MPD" in st.error):
+            st.error = None  # a good photo ends a photo error, not an MPD outage
         scenes = ", ".join(label for label, _ in result.scenes[:3])
         log.info("photo %s: %s (v %+.2f, a %+.2f, conf %.2f; %s) in %.0f ms", path.name,
                  result.word, result.mood.valence, result.mood.arousal, result.mood.confidence,
@@ -277,22 +329,11 @@ class Daemon:
                                        self._effective_mode(), self.params)
         if not self._act(decision):
             self._publish_state()
-        # After the music: the thumbnail costs a second, larger decode.
-        self._publish_photo(path)
+        self._publish_photo(photo)  # after the music: the thumbnail is not urgent
 
-    def _publish_photo(self, path: Path) -> None:
-        if self.mqtt is None:
-            return
-        try:
-            image = load_photo(path, target_short_side=640, max_pixels=self.cfg.model.max_pixels)
-        except PhotoError as exc:
-            log.warning("no thumbnail for %s: %s", path, exc.reason)
-            return
-        self.mqtt.publish_retained(self.topics.image, thumbnail_jpeg(image))
-        taken = photo_taken(path)
-        if taken != self.state.photo_taken:
-            self.state.photo_taken = taken
-            self._publish_state()
+    def _publish_photo(self, photo: DecodedPhoto) -> None:
+        if self.mqtt is not None:
+            self.mqtt.publish_retained(self.topics.image, thumbnail_jpeg(photo.image))
 
     def _effective_mode(self) -> FollowMode:
         return FollowMode.OFF if self.state.suspended_until is not None else self.state.mode
@@ -319,9 +360,12 @@ class Daemon:
                        last_artist=st.track.get("artist"))
         decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)
         if not picks:
-            st.why = f"{reason}; no tracks in the index yet"
-            log.warning("no tracks to queue (index has %d); will retry when it changes",
-                        len(self.pool))
+            if len(self.pool) and (st.include_genres or st.exclude_genres):
+                st.why = f"{reason}; no track in the index matches the genre filters"
+            else:
+                st.why = f"{reason}; no tracks in the index yet"
+            log.warning("no tracks to queue (%s; index has %d); will retry when it changes",
+                        st.why.rsplit("; ", 1)[-1], len(self.pool))
             st.pending = decision
             self._publish_state()
             return
@@ -337,17 +381,21 @@ class Daemon:
         st = self.state
         uris = [p.track.uri for p in picks]
         try:
-            self.keeper.apply(uris, decision.action == Action.PLAY_NOW)
+            queued = self.keeper.apply(uris, decision.action == Action.PLAY_NOW)
         except MpdUnavailable as exc:
             st.pending = decision  # applied when MPD is back
             self._mpd_lost(str(exc))
             self._publish_state()
             return
+        missing = {uri for uri, _ in queued.missing}
+        if missing:
+            self._drop_missing_tracks(missing)
         st.pending = None
-        st.queued = uris
+        st.queued = [u for u in uris if u not in missing]
         st.history.extend(uris)
         for p in picks:
-            log.info("queued %s (%s)", p.track.label, p.why)
+            if p.track.uri not in missing:
+                log.info("queued %s (%s)", p.track.label, p.why)
         self._refresh_track()
         self._publish_state()
 
@@ -425,7 +473,7 @@ class Daemon:
         self._act(decision)
         self._publish_state()
 
-    def _on_mqtt_message(self, topic: str, payload: bytes) -> None:
+    def _on_mqtt_message(self, topic: str, payload: bytes, retained: bool = False) -> None:
         """paho's thread: validate and enqueue; the loop acts."""
         if topic == self.topics.ha_status:
             if payload.strip() == b"online":
@@ -433,6 +481,14 @@ class Daemon:
             return
         spec = self.routes.get(topic)
         if spec is None:
+            return
+        if retained:
+            # Left on the broker by a publisher with the retain flag, it would act again at every
+            # start (skip a track, undo a newer setting). Settings persist in the state directory.
+            if topic not in self._retained_commands_seen:
+                self._retained_commands_seen.add(topic)
+                log.warning("ignoring a retained command on %s; clear it with: mosquitto_pub -r "
+                            "-n -t %s", topic, topic)
             return
         try:
             self.post(Command(spec.name, parse_command(spec, payload)))
@@ -452,17 +508,20 @@ class Daemon:
             self._resume()
         elif cmd.name == "following":
             if cmd.value:
+                if st.mode == FollowMode.OFF:  # the switch turns following on: set a mode
+                    configured = FollowMode(self.cfg.follow.mode)
+                    self._change_setting("mode", (configured if configured != FollowMode.OFF
+                                                  else FollowMode.FOLLOW).value)
                 self._resume()
             else:
                 self._suspend("turned off in Home Assistant", until_resumed=True)
-        elif cmd.name == "mode":
-            st.mode = FollowMode(str(cmd.value))
-        elif cmd.name == "threshold":
-            self.params = dataclasses.replace(self.params, threshold=float(cmd.value))
-        elif cmd.name == "diversity":
-            st.diversity = float(cmd.value)
-        elif cmd.name in ("include_genres", "exclude_genres"):
-            setattr(st, cmd.name, tuple(cmd.value or ()))
+        elif cmd.name in ("mode", "threshold", "diversity", "include_genres", "exclude_genres"):
+            self._change_setting(cmd.name, cmd.value)
+        elif cmd.name == "reset_settings":
+            self._use_settings(self.settings.reset())
+            log.info("settings reset to the config's")
+        elif cmd.name == "clear_error":
+            st.error = st.last_error = None
         elif cmd.name == "next":
             try:
                 self.mpd.next()
@@ -477,10 +536,52 @@ class Daemon:
         # Always echo the state, so Home Assistant shows the truth even after a refused command.
         self._publish_state()
 
+    def _change_setting(self, key: str, value: object) -> None:
+        """A setting from Home Assistant: checked by the config's rules, saved, then used."""
+        try:
+            self._use_settings(self.settings.set(key, value))
+        except SettingRejected as exc:
+            log.warning("command %s refused: %s", key, exc)
+            self.state.last_error = str(exc)
+            return
+        if self.settings.save_error:
+            self.state.last_error = self.settings.save_error
+
+    def _use_settings(self, follow: FollowConfig) -> None:
+        st = self.state
+        st.mode = FollowMode(follow.mode)
+        st.diversity = follow.diversity
+        st.include_genres, st.exclude_genres = follow.include_genres, follow.exclude_genres
+        self.params = follow_params(dataclasses.replace(self.cfg, follow=follow))
+
     # ------------------------------------------------------------------ publishing
+    def _drop_missing_tracks(self, uris: set[str]) -> None:
+        """MPD no longer knows these indexed tracks: stop picking them, and let the index catch
+        up with MPD's database."""
+        self._missing_tracks |= uris
+        log.warning("%d indexed track(s) unknown to MPD, no longer picked: %s; refreshing the "
+                    "index", len(uris), ", ".join(sorted(uris)[:5]))
+        self._reload_pool()
+        if self.worker:
+            self.worker.request()
+
+    def _use_pool(self, pool: TrackPool) -> None:
+        """A pool the index worker built; the loop only leaves out tracks MPD refused."""
+        if self._missing_tracks:
+            pool = TrackPool.from_tracks([t for t in pool.tracks
+                                          if t.uri not in self._missing_tracks])
+        self.pool = pool
+        self.state.index_size = len(pool)
+
     def _reload_pool(self) -> None:
         assert self.index is not None
-        tracks = self.index.tracks()
+        try:
+            self.index = reopen_if_replaced(self.index)  # the worker may have rebuilt it
+            tracks = [t for t in self.index.tracks() if t.uri not in self._missing_tracks]
+        except (sqlite3.Error, FrameDaemonError) as exc:
+            log.warning("cannot read the track index (%s); following with the %d tracks known",
+                        exc, len(self.pool))
+            return
         self.pool = TrackPool.from_tracks(tracks)
         self.state.index_size = len(tracks)
 
@@ -494,8 +595,8 @@ class Daemon:
         if self.mqtt is None:
             return
         if self.cfg.mqtt.discovery:
-            name = self.cfg.mqtt.device_name or f"Frame {self.cfg.mqtt.device_id}"
-            self.mqtt.remember(self.topics.discovery, discovery_payload(self.topics, name))
+            self.mqtt.remember(self.topics.discovery, discovery_payload(
+                self.topics, device_display_name(self.cfg.mqtt), threshold_max=self.cfg.follow.jump))
         self.mqtt.remember(self.topics.state, self.state_payload())
         self.mqtt.republish_retained()  # discovery, state and the photo, each sent once
 
@@ -527,7 +628,7 @@ class Daemon:
             "queued": st.queued,
             "why": clip_state(st.why or None),
             "error": st.error,
-            "last_error": clip_state(st.last_error) or "none",
+            "last_error": clip_state(st.last_error) or "",
             "threshold": self.params.threshold,
             "diversity": st.diversity,
             "include_genres": ", ".join(st.include_genres),

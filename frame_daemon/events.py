@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from frame_daemon.music.select import TrackPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +39,13 @@ class MpdConnection:
 
 @dataclass(frozen=True, slots=True)
 class IndexRefreshed:
-    """The index worker finished a refresh; the loop reloads its track pool."""
+    """The index worker finished a refresh, with the new track pool built in the worker (so the
+    loop never spends a second reading 100,000 tracks); None after an error."""
 
     tracks: int
     summary: str
     error: str = ""
+    pool: TrackPool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +57,19 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class AdapterFailed:
+    """An adapter thread's work died unexpectedly; its supervisor restarts it."""
+
+    adapter: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Shut down: a signal arrived."""
 
     reason: str
 
 
-Event = PhotoShown | PlayerChanged | DatabaseChanged | MpdConnection | IndexRefreshed | Command | Stop
+Event = (PhotoShown | PlayerChanged | DatabaseChanged | MpdConnection | IndexRefreshed | Command
+         | AdapterFailed | Stop)

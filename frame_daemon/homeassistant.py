@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from frame_daemon import __version__
-from frame_daemon.config import FollowConfig, field_problem
+from frame_daemon.config import FollowConfig, MqttConfig, field_problem
 from frame_daemon.follow import FollowMode
 from frame_daemon.mood import MOOD_WORDS
 
@@ -120,6 +120,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("rescore", _press),
     CommandSpec("refresh_index", _press),
     CommandSpec("resume", _press),
+    CommandSpec("clear_error", _press),
+    CommandSpec("reset_settings", _press),
     CommandSpec("include_genres", _genres),
     CommandSpec("exclude_genres", _genres),
 )
@@ -139,8 +141,18 @@ def parse_command(spec: CommandSpec, payload: bytes) -> Any:
     return spec.parse(text)
 
 
-def discovery_payload(topics: Topics, device_name: str) -> dict[str, Any]:
-    """The device discovery message: device, origin and every component."""
+def device_display_name(cfg: MqttConfig) -> str:
+    """The frame's name in Home Assistant: `mqtt.name`, else the device id in title case
+    ("living-room" -> "Living Room"); every entity's name starts with it."""
+    name = cfg.name or cfg.device_name
+    return name.strip() or " ".join(cfg.device_id.replace("_", "-").split("-")).title()
+
+
+def discovery_payload(topics: Topics, device_name: str, threshold_max: float = 2.0) -> dict[str, Any]:
+    """The device discovery message: device, origin and every component.
+
+    threshold_max: the slider's top, follow.jump (a larger threshold is refused).
+    """
     uid = f"frame_daemon_{topics.device_id}".replace("-", "_")
     obj = topics.device_id.replace("-", "_").lower()
 
@@ -200,7 +212,8 @@ def discovery_payload(topics: Topics, device_name: str) -> dict[str, Any]:
                           options=[m.value for m in FollowMode], entity_category="config"),
         "threshold": component("number", "threshold", "Mood change threshold",
                                state_topic=state, value_template=value("threshold"),
-                               command_topic=topics.command("threshold"), min=0.05, max=2.0,
+                               command_topic=topics.command("threshold"), min=0.05,
+                               max=threshold_max,
                                step=0.05, mode="slider", entity_category="config"),
         "diversity": component("number", "diversity", "Diversity", state_topic=state,
                                value_template=value("diversity"),
@@ -218,6 +231,14 @@ def discovery_payload(topics: Topics, device_name: str) -> dict[str, Any]:
         "resume": component("button", "resume", "Resume following",
                             command_topic=topics.command("resume"), payload_press="PRESS",
                             icon="mdi:play-circle-outline"),
+        "clear_error": component("button", "clear_error", "Clear error",
+                                 command_topic=topics.command("clear_error"),
+                                 payload_press="PRESS", entity_category="diagnostic",
+                                 icon="mdi:alert-remove-outline"),
+        "reset_settings": component("button", "reset_settings", "Reset settings",
+                                    command_topic=topics.command("reset_settings"),
+                                    payload_press="PRESS", entity_category="config",
+                                    icon="mdi:restore"),
         "include_genres": component("text", "include_genres", "Only genres", state_topic=state,
                                     value_template=value("include_genres"),
                                     command_topic=topics.command("include_genres"), max=255,

@@ -12,6 +12,8 @@ import contextlib
 import json
 import logging
 import os
+import ssl
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +30,7 @@ class MqttLink:
     """Owns one paho client; `start()` connects in the background, `stop()` says goodbye."""
 
     def __init__(self, cfg: MqttConfig, availability_topic: str, *,
-                 on_message: Callable[[str, bytes], None] | None = None,
+                 on_message: Callable[[str, bytes, bool], None] | None = None,
                  client_factory: Callable[..., paho.Client] = paho.Client) -> None:
         self.cfg = cfg
         self.availability_topic = availability_topic
@@ -37,6 +39,9 @@ class MqttLink:
         self._subscriptions: set[str] = set()
         self._lock = threading.Lock()  # guards _retained between the loop and paho's thread
         self._connected = threading.Event()
+        self._last_failure = ""  # the connect failure last logged: each cause is logged once
+        self.connect_failures = 0  # failed attempts since the last successful connect
+        self._stopping = False
         self.client = client_factory(CallbackAPIVersion.VERSION2,
                                      client_id=f"frame-daemon-{cfg.device_id}-{os.getpid()}")
         if cfg.username:
@@ -50,6 +55,7 @@ class MqttLink:
         self.client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
 
@@ -68,6 +74,7 @@ class MqttLink:
         return self._connected.wait(timeout)
 
     def stop(self, timeout: float = 1.0, goodbye: bool = True) -> None:
+        self._stopping = True  # our own disconnect is no lost connection
         if goodbye and self.connected:
             info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
@@ -123,9 +130,11 @@ class MqttLink:
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
                     properties: Any) -> None:
         if reason_code.is_failure:
-            log.error("MQTT broker %s:%s refused us: %s", self.cfg.host, self.cfg.port, reason_code)
+            self._connect_failed(f"the broker refused us: {reason_code}")
             return
         self._connected.set()
+        self._last_failure = ""
+        self.connect_failures = 0
         log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
         client.publish(self.availability_topic, "online", qos=1, retain=True)
         with self._lock:
@@ -136,16 +145,47 @@ class MqttLink:
         for topic, data in retained:
             client.publish(topic, data, qos=1, retain=True)
 
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this from inside its `except OSError:`, and passes no exception: take it
+        # from there, so that the log says why (refused, unreachable, TLS) at once.
+        self._connect_failed(describe_connect_error(sys.exception()))
+
+    def _connect_failed(self, cause: str) -> None:
+        self.connect_failures += 1
+        if cause != self._last_failure:
+            self._last_failure = cause
+            log.error("cannot connect to the MQTT broker %s:%s: %s; retrying with backoff (up to "
+                      "30 s)", self.cfg.host, self.cfg.port, cause)
+
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
                        properties: Any) -> None:
         was = self._connected.is_set()
         self._connected.clear()
-        if was:
+        if self._stopping:
+            log.info("disconnected from the MQTT broker")
+        elif was:
             log.warning("MQTT broker connection lost (%s); reconnecting", reason_code)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._on_message_cb is not None:
-            self._on_message_cb(message.topic, message.payload)
+            # retain is set on a message the broker kept and replays to a new subscriber.
+            self._on_message_cb(message.topic, message.payload, bool(message.retain))
+
+
+def describe_connect_error(exc: BaseException | None) -> str:
+    """One clear line for why a connection attempt failed."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: the broker's certificate is not trusted ({exc.verify_message}); check " \
+               "mqtt.ca_file and that mqtt.host matches the certificate"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc}); is the port a TLS listener?"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the broker running, and on this port?)"
+    if isinstance(exc, TimeoutError):
+        return "no answer (timed out): is the host reachable?"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) if exc else "unknown reason"
 
 
 def broker_password(cfg: MqttConfig) -> str:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the mood model: invoke time, full-photo latency and `score` peak memory.
 
-    python scripts/bench_score.py [--model models/mood-v1.json] [--runs 200]
+    python scripts/bench_score.py [--model models/mood-v1.json] [--runs 200] [--no-big]
 
 Prints medians (and p90) of:
 - invoke: the int8 model alone, 1 thread, the runtime `auto` picks (ai-edge-litert by default);
@@ -9,8 +9,12 @@ Prints medians (and p90) of:
 - people: the same for a 6000x4000 JPEG with 3 faces, and for a crowd of 40 faces (faces found,
   the largest few read for their expressions), both made from NASA's public-domain astronaut
   portrait;
-- the peak RSS of a `frame-daemon score` process scoring 22 photos (6000x4000 and 4000x3000, the
-  two photos of people included).
+- the peak RSS of a `frame-daemon score` process (1 thread) scoring 22 photos (6000x4000 and
+  4000x3000, the two photos of people included);
+- the peak RSS of `frame-daemon score` on one big photo each (unless --no-big): the 144 MP
+  16-bit PNG and RGBA PNG that the decode budget refuses, and the largest of each kind that it
+  lets through (target: <= 300 MB for any photo the guard lets through). Writing these photos
+  needs about 1.5 GB of memory and a minute.
 """
 
 from __future__ import annotations
@@ -33,10 +37,65 @@ from frame_daemon.vision.model import DEFAULT_MODEL, MoodModel  # noqa: E402
 
 MEASURE_CHILD = """
 import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+err = proc.stderr.read().decode(errors="replace")
 _, status, usage = os.wait4(proc.pid, 0)
-sys.exit(f"score failed: {status}") if status else print(usage.ru_maxrss)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+print(err.strip().splitlines()[-1] if err.strip() else "")
 """
+
+
+def peak_rss(cmd: list[str]) -> tuple[int, float, str]:
+    """(exit code, peak RSS in MB, last stderr line) of a command, from a small launcher:
+    ru_maxrss of a child counts what it inherited before exec, so not from this big process."""
+    proc = subprocess.run([sys.executable, "-c", MEASURE_CHILD, *cmd], capture_output=True,
+                          text=True, check=True)
+    first, _, last = proc.stdout.partition("\n")
+    code, kib = first.split()
+    return int(code), int(kib) / 1024, last.strip()
+
+
+def big_photos(folder: Path) -> list[tuple[str, Path]]:
+    """Big, highly compressible photos (a gradient with a little texture): the kinds that have
+    no reduced decoding, at 144 MP and at the largest size the default budget (160 MB) allows,
+    and JPEGs (baseline and progressive) that decode at 1/8 scale."""
+    def gradient(width: int, height: int, top: int) -> np.ndarray:
+        row = np.linspace(0, top, width, dtype=np.float32)
+        col = (np.arange(height, dtype=np.float32) % 64) * (top / 512)
+        return np.add.outer(col, row)
+
+    out = []
+    for label, name, size, mode in (
+        ("16-bit grey PNG, 144 MP (refused)", "grey16-144mp.png", (12000, 12000), "I;16"),
+        ("RGBA PNG, 144 MP (refused)", "rgba-144mp.png", (12000, 12000), "RGBA"),
+        ("16-bit grey PNG, 80 MP (allowed)", "grey16-80mp.png", (10000, 8000), "I;16"),
+        ("RGBA PNG, 39 MP (allowed)", "rgba-39mp.png", (7200, 5400), "RGBA"),
+        ("RGB PNG, 39 MP (allowed)", "rgb-39mp.png", (7200, 5400), "RGB"),
+        ("WebP, 9.5 MP (allowed)", "big-9mp.webp", (3780, 2520), "WEBP"),
+        ("JPEG, 144 MP, baseline", "big-144mp.jpg", (12000, 12000), "JPEG"),
+        ("JPEG, 48 MP, progressive", "big-48mp-progressive.jpg", (8000, 6000), "PJPEG"),
+    ):
+        path = folder / name
+        print(f"  writing {name}...", flush=True)
+        width, height = size
+        if mode == "I;16":
+            arr = gradient(width, height, 60000).astype(np.uint16)
+            Image.fromarray(arr).save(path, compress_level=1)
+        else:
+            grey = Image.fromarray(gradient(width, height, 255).astype(np.uint8))
+            im = Image.merge("RGB", (grey, grey.transpose(Image.Transpose.FLIP_LEFT_RIGHT), grey))
+            del grey
+            if mode == "RGBA":
+                im.putalpha(200)
+            if mode in ("JPEG", "PJPEG"):
+                im.save(path, quality=85, progressive=mode == "PJPEG")
+            elif mode == "WEBP":
+                im.save(path, quality=80, method=0)
+            else:
+                im.save(path, compress_level=1)
+            del im
+        out.append((label, path))
+    return out
 
 
 def synthetic_photo(width: int, height: int, seed: int) -> bytes:
@@ -110,6 +169,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--runs", type=int, default=200, help="invoke repetitions")
+    ap.add_argument("--no-big", action="store_true", help="skip the big-photo memory cases")
     args = ap.parse_args()
 
     model = MoodModel.load(args.model, threads=1)
@@ -153,17 +213,21 @@ def main() -> int:
                     f"{len(found.faces)} read)", times)
             photos.append(path)
 
-        # ru_maxrss of a child counts what it inherited before exec, so the score process is
-        # started from a small launcher, not from this process with its big test photos.
-        cmd = [sys.executable, "-m", "frame_daemon", "score", "--threads", "1", "--model",
-               str(args.model), *map(str, photos)]
-        proc = subprocess.run([sys.executable, "-c", MEASURE_CHILD, *cmd], capture_output=True,
-                              text=True)
-        if proc.returncode != 0:
-            print(proc.stderr, file=sys.stderr)
+        score = [sys.executable, "-m", "frame_daemon", "score", "--threads", "1", "--model",
+                 str(args.model)]
+        code, peak_mb, err = peak_rss([*score, *map(str, photos)])
+        if code != 0:
+            print(f"score failed: {err}", file=sys.stderr)
             return 1
-        peak_kib = int(proc.stdout.strip().splitlines()[-1])
-        print(f"frame-daemon score, {len(photos)} photos: peak RSS {peak_kib / 1024:.1f} MB", flush=True)
+        print(f"frame-daemon score, {len(photos)} photos: peak RSS {peak_mb:.1f} MB", flush=True)
+
+        if not args.no_big:
+            print("big photos, one `frame-daemon score` each:", flush=True)
+            for label, path in big_photos(tmp_path):
+                code, peak_mb, err = peak_rss([*score, str(path)])
+                outcome = "scored" if code == 0 else "refused: " + err.split(": ", 2)[-1]
+                print(f"{label}: peak RSS {peak_mb:.1f} MB ({outcome})", flush=True)
+                path.unlink()
     return 0
 
 

@@ -4,7 +4,14 @@ import sys
 import pytest
 
 from conftest import ROOT
-from frame_daemon.config import EX_CONFIG, ConfigError, load_config, parse_config, render_example
+from frame_daemon.config import (
+    EX_CONFIG,
+    ConfigError,
+    load_config,
+    parse_config,
+    render_example,
+    with_setting,
+)
 
 EXAMPLE = ROOT / "config" / "frame-daemon.example.toml"
 
@@ -65,3 +72,44 @@ def test_check_config_and_run_exit_78_naming_file_and_key(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "frame_daemon", "check-config", "--config",
                            str(cfg)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_cross_key_rule_fails_check_config_and_run_with_78(tmp_path):
+    cfg = tmp_path / "frame.toml"
+    # Both values are in range, but a threshold above the jump makes the follow policy refuse.
+    cfg.write_text("[follow]\nthreshold = 1.0\njump = 0.9\n")
+    for verb in ("check-config", "run"):
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", verb, "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == EX_CONFIG, proc.stderr
+        assert f"{cfg}: follow.threshold: 1 is above follow.jump (0.9)" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_the_config_rules_check_a_single_changed_setting():
+    follow = parse_config({"follow": {"jump": 0.9}}).follow
+    unchanged, problem = with_setting(follow, "threshold", 1.0)
+    assert unchanged is follow and "above follow.jump" in problem
+    changed, problem = with_setting(follow, "threshold", 0.8)
+    assert problem is None and changed.threshold == 0.8
+    assert with_setting(follow, "diversity", 2)[1] == "must be between 0.0 and 1.0"
+
+
+def test_a_mistyped_password_is_never_echoed():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"mqtt": {"password": 271828}, "mpd": {"password": ["hunter2"]}})
+    text = str(info.value)
+    assert "mqtt.password: expected a string" in text and "mpd.password" in text
+    assert "271828" not in text and "hunter2" not in text
+
+
+def test_an_unusable_state_directory_is_a_clear_error_not_a_traceback(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    cfg = tmp_path / "frame.toml"
+    cfg.write_text(f'[state]\ndirectory = "{tmp_path / "a-file" / "state"}"\n'
+                   f'[mpd]\nport = 1\n[mqtt]\nport = 1\n')
+    proc = subprocess.run([sys.executable, "-m", "frame_daemon", "run", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "cannot start: state directory" in proc.stderr and "Not a directory" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import time
 
 import pytest
 
@@ -88,16 +87,22 @@ def test_a_person_editing_the_queue_suspends_following(rig):
 
 def test_mpd_restart_applies_the_last_decision_when_back(rig):
     rig.daemon.start()
-    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    first = wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
     rig.mpd.stop()
     wait_state(rig, lambda s: s["mpd"] == "unavailable", "MPD unavailable in state")
+    bright = MoodModel.load().score(rig.photos / "bright.jpg").mood.valence
     show(rig, "bright.jpg")
-    time.sleep(1.0)
+    s = wait_state(rig, lambda s: abs(s["valence"] - bright) < 0.005,
+                   "photo scored while MPD is down")
+    assert "MPD" in s["error"]  # a good photo does not hide that MPD is still away
     assert rig.daemon.alive()
-    rig.mpd.start()
+    rig.mpd.start()  # its state file restores the old queue, with the first photo's tracks
     s = wait_state(rig, lambda s: s["mpd"] == "connected" and s["error"] is None and
-                   s["queued"] and set(s["queued"]) <= {e["file"] for e in mpd_queue(rig.mpd)},
-                   "decision applied after MPD restart", timeout=30)
+                   s["queued"] and s["queued"] != first["queued"],
+                   "the decision made while MPD was down applied", timeout=30)
+    queue = [e["file"] for e in mpd_queue(rig.mpd)]
+    current = int(mpd_status(rig.mpd)["song"])
+    assert queue[current + 1:current + 1 + len(s["queued"])] == s["queued"]
     assert s["photo"].endswith("current.jpg")
 
 
@@ -119,11 +124,10 @@ def test_sigterm_stops_within_two_seconds_and_leaves_mpd_playing(rig):
     rig.daemon.start()
     wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
     wait_for(lambda: mpd_status(rig.mpd)["state"] == "play", 10, what="MPD playing")
-    started = time.monotonic()
-    code = rig.daemon.stop(signal.SIGTERM, timeout=10)
-    elapsed = time.monotonic() - started
+    # The README promises 2 s (systemd's TimeoutStopSec is 10): a deadline, not a measurement.
+    code = rig.daemon.stop(signal.SIGTERM, timeout=2.0)
     assert code == 0, rig.daemon.log()[-3000:]
-    assert elapsed < 2.0, f"shutdown took {elapsed:.2f} s"  # the contract, not a benchmark
+    assert " WARNING " not in rig.daemon.log().split("stopping (SIGTERM)")[-1]  # a clean stop
     assert mpd_status(rig.mpd)["state"] == "play"
     wait_for(lambda: rig.recorder.text(AVAIL) == "offline", 5, what="offline availability")
 
@@ -186,3 +190,13 @@ def test_analysis_workers_die_with_a_killed_daemon(rig):
     # No orphan left behind waiting for work that will never come.
     wait_for(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE
                              for w in workers), 10, what="workers to exit")
+
+
+def test_a_corrupt_index_is_rebuilt_instead_of_stopping_the_daemon(rig):
+    state_dir = rig.tmp / "state"
+    state_dir.mkdir()
+    (state_dir / "tracks.sqlite3").write_bytes(b"torn by a power cut " * 500)
+    rig.daemon.start()
+    s = wait_state(rig, lambda s: s.get("queued"), "tracks queued from the rebuilt index")
+    assert s["index_size"] == 20 and rig.daemon.alive()
+    assert list(state_dir.glob("tracks.sqlite3.corrupt-*"))

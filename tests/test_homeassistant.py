@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,7 +20,7 @@ from frame_daemon.homeassistant import (
 )
 from frame_daemon.mood import MOOD_WORDS
 from harness import DaemonProcess, mpd_status, wait_for, write_config
-from rig import STATE, state, wait_state
+from rig import STATE, show, state, wait_state
 from servers import MqttRecorder
 
 DISCOVERY = "homeassistant/device/frame/config"
@@ -99,7 +98,8 @@ def test_home_assistant_reads_discovery_and_drives_every_command(rig):
     check_discovery(payload, topics)
     wait_for(lambda: rig.recorder.messages.get(topics.image, b"")[:2] == b"\xff\xd8", 10,
              what="thumbnail on the image topic")
-    assert first["last_error"] == "none" and first["photo_name"] == "current.jpg"
+    assert first["last_error"] == "" and first["photo_name"] == "current.jpg"
+    assert payload["dev"]["name"] == "Frame"  # entities read "Frame Valence", not "Frame frame …"
 
     cmd(rig, "mode", "gentle")
     wait_state(rig, lambda s: s["mode"] == "gentle", "mode gentle")
@@ -146,6 +146,61 @@ def test_home_assistant_reads_discovery_and_drives_every_command(rig):
     assert rig.daemon.alive()
 
 
+def test_settings_survive_a_restart_and_retained_commands_do_not_replay(rig):
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    cmd(rig, "mode", "gentle")
+    cmd(rig, "threshold", "0.5")
+    cmd(rig, "diversity", "0.8")
+    cmd(rig, "include_genres", "Metal, Punk")
+    wait_state(rig, lambda s: (s["mode"], s["threshold"], s["diversity"], s["include_genres"])
+               == ("gentle", 0.5, 0.8, "Metal, Punk"), "settings applied")
+    # Within the slider's old range, but above follow.jump (0.9): refused, and no crash.
+    cmd(rig, "threshold", "1.0")
+    s = wait_state(rig, lambda s: "follow.jump" in s["last_error"], "threshold above jump refused")
+    assert s["threshold"] == 0.5 and rig.daemon.alive()
+    cmd(rig, "clear_error", "PRESS")
+    wait_state(rig, lambda s: s["last_error"] == "" and s["error"] is None, "error cleared")
+
+    rig.daemon.stop()
+    # A command someone left retained on the broker must not act again at every start.
+    rig.recorder.publish("frame-daemon/frame/set/mode", "off", retain=True)
+    rig.recorder.messages.clear()
+    rig.daemon.start()
+    s = wait_state(rig, lambda s: s.get("photo_name"), "state after the restart")
+    assert (s["mode"], s["threshold"], s["diversity"], s["include_genres"]) == (
+        "gentle", 0.5, 0.8, "Metal, Punk")
+    wait_for(lambda: "ignoring a retained command" in rig.daemon.log(), 10, what="a log line")
+    rig.recorder.publish("frame-daemon/frame/set/mode", b"", retain=True)
+
+    # The switch turns following on even when the mode is off: it sets the mode.
+    cmd(rig, "mode", "off")
+    wait_state(rig, lambda s: s["mode"] == "off" and s["following"] is False, "mode off")
+    cmd(rig, "following", "ON")
+    wait_state(rig, lambda s: s["mode"] == "follow" and s["following"] is True, "switch on")
+    cmd(rig, "include_genres", "Polka")
+    cmd(rig, "following", "OFF")
+    cmd(rig, "following", "ON")
+    wait_state(rig, lambda s: "genre filters" in (s["why"] or ""), "says why nothing is queued")
+    cmd(rig, "reset_settings", "PRESS")
+    wait_state(rig, lambda s: (s["mode"], s["threshold"], s["diversity"], s["include_genres"])
+               == ("follow", 0.05, 0.3, ""), "the config's settings back")
+
+
+def test_a_flood_of_commands_does_not_hold_back_the_next_photo(rig, mood_model):
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
+    for _ in range(3000):  # a stuck automation pressing "re-score"
+        rig.recorder.client.publish("frame-daemon/frame/set/rescore", "PRESS", qos=0)
+    rig.recorder.publish("frame-daemon/frame/set/mode", "gentle")  # after the flood
+    show(rig, "bright.jpg")
+    bright = mood_model.score(rig.photos / "bright.jpg").mood.valence
+    # Each re-score costs a decode and an inference: 3,000 of them would take minutes.
+    wait_state(rig, lambda s: abs(s["valence"] - bright) < 0.005 and s["mode"] == "gentle",
+               "the new photo scored soon after the flood", timeout=30)
+    assert rig.daemon.alive()
+
+
 def test_home_assistant_restart_reannounces(rig):
     rig.daemon.start()
     wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
@@ -186,13 +241,16 @@ def test_ha_remove_clears_the_device(rig):
     proc = subprocess.run([sys.executable, "-m", "frame_daemon", "ha-remove", "--config",
                            str(rig.config)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+    # A retained sentinel, subscribed to last: once it is in, every retained message is.
+    rig.recorder.publish("frame-daemon/zz-sentinel", "end", retain=True)
     fresh = MqttRecorder(rig.broker.port, ["homeassistant/#", "frame-daemon/#"])
     try:
-        time.sleep(0.5)  # retained messages arrive right after subscribing
+        wait_for(lambda: fresh.text("frame-daemon/zz-sentinel") == "end", 10, what="sentinel")
         assert fresh.messages.get(DISCOVERY) is None
         assert not any(t.startswith("frame-daemon/frame/") for t, p in fresh.history if p)
     finally:
         fresh.close()
+        rig.recorder.publish("frame-daemon/zz-sentinel", b"", retain=True)
 
 
 def test_two_frames_share_one_broker(rig, tmp_path):

@@ -1,11 +1,16 @@
+import concurrent.futures
+import os
+import shutil
+import struct
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import big_jpeg_bytes
+from conftest import big_jpeg_bytes, gradient_photo
 from frame_daemon.errors import PhotoError
 from frame_daemon.vision import photo as photo_mod
-from frame_daemon.vision.photo import center_square, load_photo, thumbnail_jpeg
+from frame_daemon.vision.photo import center_square, decode_photo, load_photo, thumbnail_jpeg
 
 
 @pytest.mark.parametrize("name", ["good.jpg", "cmyk.jpg", "grey16.png", "alpha.png",
@@ -88,3 +93,128 @@ def test_thumbnail_is_small_jpeg(photo_dir):
 
     with Image.open(io.BytesIO(data)) as th:
         assert th.format == "JPEG" and max(th.size) <= 640
+
+
+# ---------------------------------------------------------------- crafted and odd files
+def _tiff_ifd(entries: list[tuple[int, int, int, bytes]]) -> bytes:
+    """A little-endian TIFF header and one IFD; entries: (tag, type, count, 4-byte value)."""
+    out = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries))
+    for tag, typ, count, value in entries:
+        out += struct.pack("<HHI", tag, typ, count) + value.ljust(4, b"\x00")
+    return out + struct.pack("<I", 0)
+
+
+def test_crafted_exif_is_no_crash_and_the_photo_is_still_upright(tmp_path):
+    # Orientation 6 beside an ImageWidth tag stored as text: Pillow's exif_transpose re-packs the
+    # block and dies with struct.error ("required argument is not an integer").
+    exif = _tiff_ifd([(0x0100, 2, 4, b"abc\x00"), (0x0112, 3, 1, struct.pack("<H", 6))])
+    path = tmp_path / "crafted-exif.jpg"
+    Image.fromarray(np.full((24, 32, 3), 128, np.uint8)).save(path, exif=b"Exif\x00\x00" + exif)
+    assert load_photo(path, target_short_side=24).size == (24, 32)  # rotated to portrait
+
+
+def test_crafted_tiff_gives_photo_error(tmp_path):
+    # StripOffsets typed UNDEFINED (raw bytes) instead of LONG: TypeError deep inside Pillow.
+    pixels_at = 8 + 2 + 8 * 12 + 4
+    tiff = _tiff_ifd([
+        (256, 3, 1, struct.pack("<H", 4)), (257, 3, 1, struct.pack("<H", 4)),
+        (258, 3, 1, struct.pack("<H", 8)), (259, 3, 1, struct.pack("<H", 1)),
+        (262, 3, 1, struct.pack("<H", 1)), (273, 7, 4, struct.pack("<I", pixels_at)),
+        (278, 3, 1, struct.pack("<H", 4)), (279, 4, 1, struct.pack("<I", 16)),
+    ]) + bytes(range(0, 160, 10))
+    path = tmp_path / "crafted.tif"
+    path.write_bytes(tiff)
+    with pytest.raises(PhotoError, match="corrupt image"):
+        load_photo(path)
+
+
+def test_fifo_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "current.jpg"
+    os.mkfifo(fifo)
+    # Opened naively this blocks until someone writes to the FIFO: the loop would hang.
+    result = concurrent.futures.ThreadPoolExecutor(1).submit(load_photo, fifo)
+    with pytest.raises(PhotoError, match="FIFO"):
+        result.result(timeout=10)
+
+
+def test_dangling_and_looping_symlinks_are_named(tmp_path):
+    dangling = tmp_path / "dangling.jpg"
+    dangling.symlink_to(tmp_path / "gone.jpg")
+    with pytest.raises(PhotoError, match="dangling symlink"):
+        load_photo(dangling)
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    with pytest.raises(PhotoError, match="symlink loop"):
+        load_photo(loop)
+
+
+def test_permission_denied_is_not_called_corrupt(photo_dir, tmp_path):
+    path = tmp_path / "secret.jpg"
+    shutil.copy(photo_dir / "good.jpg", path)
+    path.chmod(0)
+    if os.geteuid() != 0:
+        with pytest.raises(PhotoError) as info:
+            load_photo(path)
+        assert info.value.reason.startswith("permission denied")
+        return
+    # root reads anything: try in a child that has become an unprivileged user.
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            load_photo(path)
+            os.write(write_end, b"no error")
+        except PhotoError as exc:
+            os.write(write_end, exc.reason.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        reason = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert reason.startswith("permission denied"), reason
+
+
+def test_one_decode_gives_image_and_date_from_one_open(tmp_path, monkeypatch):
+    path = tmp_path / "dated.jpg"
+    im = gradient_photo(800, 600, 3)
+    exif = im.getexif()
+    exif.get_ifd(0x8769)[0x9003] = "2019:07:14 18:30:05"
+    exif[0x0112] = 8
+    im.save(path, exif=exif)
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda p, *a, **k: opened.append(str(p)) or real_open(p, *a, **k))
+    photo = decode_photo(path, min_short_side=300)
+    assert opened == [str(path)]
+    assert photo.taken == "2019-07-14T18:30:05" and photo.format == "JPEG"
+    assert photo.size == (800, 600) and photo.image.size == (300, 400)  # draft 1/2, turned
+    assert photo.image.mode == "RGB"
+
+
+def test_big_png_is_refused_by_its_decoded_size_before_decoding(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGBA", (4000, 3000)).save(path)  # 48 MB of RGBA once decoded
+    with pytest.raises(PhotoError, match="needs 46 MB, the limit is 40 MB"):
+        load_photo(path, max_decode_bytes=40 * 2**20)
+    assert load_photo(path, max_decode_bytes=50 * 2**20).size == (667, 500)  # shrunk by 6
+
+
+def test_big_sixteen_bit_grey_is_shrunk_with_its_range(tmp_path):
+    ramp = np.tile(np.linspace(0, 60000, 3000, dtype=np.uint16), (2000, 1))
+    path = tmp_path / "ramp16.png"
+    Image.fromarray(ramp).save(path)
+    arr = np.asarray(load_photo(path, target_short_side=224))
+    assert arr.shape == (500, 750, 3)  # reduced by 4 in strips, not converted in full
+    assert arr[:, :5].max() < 5 and 225 < arr[:, -5:].min() <= 234
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "RGB", "L"])
+def test_reducing_in_strips_equals_reducing_at_once(mode):
+    rng = np.random.default_rng(5)
+    im = Image.fromarray(rng.integers(0, 255, (1037, 611, 4), dtype=np.uint8), "RGBA").convert(mode)
+    strips = photo_mod._reduce_in_strips(im, 7, rows=100)
+    assert strips.size == im.reduce(7).size
+    assert np.array_equal(np.asarray(strips), np.asarray(im.reduce(7)))

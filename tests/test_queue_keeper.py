@@ -1,7 +1,19 @@
-"""Telling a person's change from MPD's own progress (pure snapshot comparison)."""
+"""The queue keeper: telling a person's change from MPD's own progress (pure snapshot
+comparison), and never touching the user's entries, against a real MPD."""
 
-from frame_daemon.music.mpd_player import PlayerStatus
-from frame_daemon.music.queue_keeper import describe_external_change
+import contextlib
+
+import pytest
+
+from frame_daemon.music.mpd_player import (
+    MpdCommandFailed,
+    MpdLink,
+    MpdNoSuchSong,
+    MpdUnavailable,
+    PlayerStatus,
+)
+from frame_daemon.music.queue_keeper import QueueKeeper, describe_external_change
+from servers import Mpd, write_library
 
 
 def st(state="play", song_id=1, song_pos=0, version=10, length=3, consume=False):
@@ -35,3 +47,139 @@ def test_person_changes_are_named():
     assert "stopped" in describe_external_change(st(), IDS, st(state="stop"), IDS)
     assert "another track" in describe_external_change(
         st(), IDS, st(song_id=3, song_pos=2), IDS)
+
+
+# ---------------------------------------------------------------- against a real MPD
+@pytest.fixture(scope="module")
+def music(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("music")
+    write_library(folder, seconds=20.0)
+    return folder
+
+
+@pytest.fixture
+def mpd_server(tmp_path, music):
+    server = Mpd(tmp_path / "mpd", music)
+    server.start()
+    server.update_and_wait()
+    yield server
+    with contextlib.suppress(Exception):
+        server.stop()
+
+
+def _uris(server: Mpd) -> list[str]:
+    c = server.client()
+    try:
+        return sorted(s["file"] for s in c.listall() if "file" in s)
+    finally:
+        c.disconnect()
+
+
+def _queue(server: Mpd) -> list[str]:
+    c = server.client()
+    try:
+        return [s["file"] for s in c.playlistinfo()]
+    finally:
+        c.disconnect()
+
+
+def _users_queue(server: Mpd, uris: list[str]) -> None:
+    """A person queues `uris` from another client and starts playing the first."""
+    c = server.client()
+    try:
+        for uri in uris:
+            c.add(uri)
+        c.play(0)
+    finally:
+        c.disconnect()
+
+
+def _keeper(server: Mpd) -> QueueKeeper:
+    link = MpdLink("127.0.0.1", server.port, timeout_s=5)
+    link.connect()
+    keeper = QueueKeeper(link)
+    keeper.snapshot()
+    return keeper
+
+
+def _reconnect(keeper: QueueKeeper) -> None:
+    """What the daemon does when MPD comes back: a new connection, then a snapshot."""
+    with contextlib.suppress(MpdUnavailable):
+        keeper.link.status()  # notices the old connection is gone
+    keeper.link.connect()
+    keeper.snapshot()
+
+
+def test_mpd_restart_never_costs_the_user_a_track(mpd_server):
+    uris = _uris(mpd_server)
+    users, ours_first, ours_next = uris[:16], uris[16:19], uris[:2]
+    _users_queue(mpd_server, users)
+    keeper = _keeper(mpd_server)
+    keeper.apply(ours_first, play_now=False)
+    assert _queue(mpd_server) == [users[0], *ours_first, *users[1:]]
+    mpd_server.restart()  # MPD saves the queue in its state file and renumbers it on restart
+    _reconnect(keeper)
+    keeper.apply(ours_next, play_now=False)
+    after = _queue(mpd_server)
+    # Every one of the user's 16 entries is still there, and our first picks made way for the
+    # new ones: found again by position after the restart.
+    assert after == [users[0], *ours_next, *users[1:]]
+
+
+def test_a_queue_changed_while_mpd_was_away_makes_the_keeper_remove_nothing(mpd_server):
+    uris = _uris(mpd_server)
+    users, ours_first, ours_next = uris[:6], uris[16:19], uris[10:12]
+    _users_queue(mpd_server, users)
+    keeper = _keeper(mpd_server)
+    keeper.apply(ours_first, play_now=False)
+    mpd_server.restart()
+    c = mpd_server.client()
+    try:
+        c.add(uris[12])  # a person edits the queue before the daemon is back
+    finally:
+        c.disconnect()
+    _reconnect(keeper)
+    keeper.apply(ours_next, play_now=False)
+    after = _queue(mpd_server)
+    assert after == [users[0], *ours_next, *ours_first, *users[1:], uris[12]]
+
+
+def test_a_track_mpd_cannot_add_is_skipped_and_the_others_stay_ours(mpd_server):
+    uris = _uris(mpd_server)
+    _users_queue(mpd_server, uris[:3])
+    keeper = _keeper(mpd_server)
+    queued = keeper.apply([uris[10], "Gone/deleted_since_indexed.flac", uris[11]], play_now=False)
+    assert [uri for uri, _ in queued.missing] == ["Gone/deleted_since_indexed.flac"]
+    assert len(queued.ids) == 2
+    assert _queue(mpd_server) == [uris[0], uris[10], uris[11], uris[1], uris[2]]
+    # Nothing "added by another client": both ids were recorded as ours when they were added.
+    assert keeper.external_change() is None
+    keeper.apply([uris[12]], play_now=False)
+    assert _queue(mpd_server) == [uris[0], uris[12], uris[1], uris[2]]
+
+
+class SmallQueueMpd(Mpd):
+    """An MPD whose queue holds five entries."""
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        conf = self.workdir / "mpd.conf"
+        conf.write_text(conf.read_text() + 'max_playlist_length "5"\n')
+        return cmd
+
+
+def test_a_full_queue_is_an_error_not_a_missing_track(tmp_path, music):
+    server = SmallQueueMpd(tmp_path / "mpd", music)
+    server.start()
+    try:
+        server.update_and_wait()
+        uris = _uris(server)
+        _users_queue(server, uris[:4])
+        keeper = _keeper(server)
+        with pytest.raises(MpdCommandFailed) as info:
+            keeper.apply(uris[10:13], play_now=False)
+        assert not isinstance(info.value, MpdNoSuchSong)  # the tracks exist: not dropped
+        assert _queue(server) == [uris[0], uris[10], *uris[1:4]]
+        assert keeper.external_change() is None  # the one we added is ours, not a person's
+    finally:
+        server.stop()

@@ -38,7 +38,7 @@ def call(domain: str, service: str, data: dict) -> None:
 def test_real_home_assistant(rig, tmp_path):
     rig.daemon.start()
     wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
-    components = discovery_payload(Topics("frame"), "Frame frame")["cmps"]
+    components = discovery_payload(Topics("frame"), "Frame")["cmps"]
     expected = {c["default_entity_id"]: c for c in components.values()}
     snap_path = Path(os.environ.get("FRAME_DAEMON_REAL_HA_SNAPSHOT", tmp_path / "ha.json"))
     try:
@@ -48,7 +48,7 @@ def test_real_home_assistant(rig, tmp_path):
         entities = {e["entity_id"]: e for e in snap["entities"]}
         assert set(expected) <= set(entities), set(expected) - set(entities)
         assert snap["mqtt_log"] == [], snap["mqtt_log"]
-        assert len(snap["devices"]) == 1 and snap["devices"][0]["name"] == "Frame frame"
+        assert len(snap["devices"]) == 1 and snap["devices"][0]["name"] == "Frame"
         for eid, e in entities.items():
             assert e["state"] not in (None, "unavailable"), (eid, e["state"])
         assert entities["sensor.frame_mood"]["state"] in components["mood"]["options"]
@@ -88,6 +88,21 @@ def test_real_home_assistant(rig, tmp_path):
         entities = {e["entity_id"]: e for e in snap["entities"]}
         assert entities["select.frame_mode"]["state"] == "gentle"
         assert float(entities["number.frame_threshold"]["state"]) == 0.6
+        assert snap["mqtt_log"] == [], snap["mqtt_log"]
+        # A threshold above follow.jump is refused (the slider stops at it), then cleared.
+        rig.recorder.publish("frame-daemon/frame/set/threshold", "1.5")
+        wait_state(rig, lambda s: "follow.jump" in s["last_error"], "refused threshold")
+        call("button", "press", {"entity_id": "button.frame_clear_error"})
+        wait_state(rig, lambda s: s["last_error"] == "", "error cleared via HA")
+        call("button", "press", {"entity_id": "button.frame_reset_settings"})
+        wait_state(rig, lambda s: s["mode"] == "follow" and s["threshold"] == 0.05,
+                   "settings reset via HA")
+        ha("snapshot", "--out", str(snap_path), "--json")
+        snap = json.loads(snap_path.read_text())
+        entities = {e["entity_id"]: e for e in snap["entities"]}
+        assert entities["select.frame_mode"]["state"] == "follow"
+        assert entities["sensor.frame_last_error"]["state"] in ("", "unknown")
+        assert float(entities["number.frame_threshold"]["attributes"]["max"]) == 0.9
         assert snap["mqtt_log"] == [], snap["mqtt_log"]
     finally:
         subprocess.run([str(TOOL), "stop", HA_DIR], capture_output=True, timeout=60)

@@ -30,8 +30,20 @@ class Collector:
 
     def wait_count(self, n, timeout=5.0):
         wait_for(lambda: len(self.paths()) >= n, timeout, what=f"{n} photo events")
-        time.sleep(SETTLE * 3)  # make sure no extra event follows
         return self.paths()
+
+    def wait_name(self, name, timeout=5.0):
+        """Wait for an event naming `name`: a sentinel change made last. Events come in order, so
+        any extra event an earlier change caused is in the list by then."""
+        wait_for(lambda: name in self.paths(), timeout, what=f"an event for {name}")
+        return self.paths()
+
+
+def sentinel(current, photos, name="p3.jpg"):
+    """Turn `current` into a symlink to photos/name: an event that names `name`."""
+    tmp = current.with_name(".sentinel-link")
+    tmp.symlink_to(photos / name)
+    os.replace(tmp, current)
 
 
 @pytest.fixture
@@ -65,7 +77,9 @@ def test_file_replaced_by_atomic_rename_inside_and_from_outside(tmp_path, photos
         outside = tmp_path / "staging.jpg"
         shutil.copy(photos / "p2.jpg", outside)
         os.replace(outside, current)
-        assert len(c.wait_count(3)) == 3
+        c.wait_count(3)
+        sentinel(current, photos)
+        assert c.wait_name("p3.jpg") == ["current.jpg"] * 3 + ["p3.jpg"]  # each change once
     finally:
         w.stop()
 
@@ -83,8 +97,10 @@ def test_file_rewritten_in_place_in_a_burst_counts_once(tmp_path, photos):
                 f.write(data[i:i + 2048])
                 f.flush()
                 time.sleep(0.01)
-        assert len(c.wait_count(2)) == 2
         assert current.read_bytes() == data
+        c.wait_count(2)
+        sentinel(current, photos)
+        assert c.wait_name("p3.jpg") == ["current.jpg", "current.jpg", "p3.jpg"]  # burst: once
     finally:
         w.stop()
 
@@ -115,8 +131,9 @@ def test_unchanged_photo_is_not_reported_again(tmp_path, photos):
     try:
         c.wait_count(1)
         os.spawnvp(os.P_WAIT, "ln", ["ln", "-sfn", str(photos / "p0.jpg"), str(link)])
-        time.sleep(SETTLE * 4)
-        assert c.paths() == ["p0.jpg"]
+        # Then a real change: the watcher still listens, and the same photo came only once.
+        os.spawnvp(os.P_WAIT, "ln", ["ln", "-sfn", str(photos / "p1.jpg"), str(link)])
+        assert c.wait_name("p1.jpg") == ["p0.jpg", "p1.jpg"]
     finally:
         w.stop()
 
@@ -158,4 +175,26 @@ def test_helpers(tmp_path, photos):
     assert newest_image(tmp_path / "nope") is None
     assert not is_candidate_name(".x.jpg") and not is_candidate_name("x.jpg.crdownload")
     assert is_candidate_name("IMG_0001.JPG")
-    assert newest_image(photos).name.startswith("p")
+    for age, name in enumerate(["p3.jpg", "p0.jpg", "p2.jpg", "p1.jpg"]):
+        os.utime(photos / name, ns=(time.time_ns(), time.time_ns() - (10 - age) * 10**9))
+    assert newest_image(photos).name == "p1.jpg"
+    (photos / ".newer.jpg").write_bytes(b"hidden")
+    (photos / "newer.jpg.part").write_bytes(b"partial")
+    assert newest_image(photos).name == "p1.jpg"
+
+
+def test_empty_file_and_broken_links_are_handed_over_to_be_named(tmp_path, photos):
+    current = tmp_path / "current.jpg"
+    current.write_bytes(b"")
+    c = Collector()
+    w = start("file", current, c)
+    try:
+        assert c.wait_count(1) == ["current.jpg"]  # the loader then says "empty file"
+        tmp = tmp_path / ".link"
+        tmp.symlink_to(tmp_path / "deleted.jpg")
+        os.replace(tmp, current)
+        assert c.wait_count(2) == ["current.jpg"] * 2  # a dangling link: named by the loader
+        sentinel(current, photos)
+        assert c.wait_name("p3.jpg") == ["current.jpg", "current.jpg", "p3.jpg"]
+    finally:
+        w.stop()

@@ -148,6 +148,7 @@ class TrackIndex:
             raise TrackError(self.path, f"cannot open the track index ({e})") from e
         try:
             self._open()
+            self.inode = os.stat(self.path).st_ino  # to notice the file being replaced
         except TrackError:
             self._db.close()
             raise

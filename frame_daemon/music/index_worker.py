@@ -1,4 +1,9 @@
-"""Refresh the track index in a background thread, so the photo loop never waits on a scan."""
+"""Refresh the track index in a background thread, so the photo loop never waits on a scan.
+
+The thread is supervised: whatever kills its work (a corrupt index, a full disk, a bug) is logged
+with its traceback once, reported to the loop (published in `error`), and the work restarts with
+backoff on fresh MPD and SQLite handles. A corrupt index is moved aside and rebuilt.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,16 @@ from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Event, IndexRefreshed
 from frame_daemon.music.analysis_runner import AnalysisProgress, analyse_pending
 from frame_daemon.music.index import RefreshStats, TrackIndex
+from frame_daemon.music.index_file import describe_storage_error, is_corruption, move_aside, open_index
 from frame_daemon.music.mpd_player import MpdLink
+from frame_daemon.music.select import TrackPool
+from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)
 
 
 ANALYSIS_BATCH = 50  # tracks analysed between pool reloads in the daemon
+RESTART_BACKOFF_S = (1.0, 300.0)  # first and longest wait before restarting after a failure
 
 
 def music_folder(music_directory: str) -> Path | None:
@@ -65,8 +74,24 @@ class IndexWorker:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        def report(message: str) -> None:
+            self._post(IndexRefreshed(0, "", error=message))
+            self._wanted.set()  # catch up at once after the restart
+
+        first, longest = RESTART_BACKOFF_S
+        run_supervised("the index worker", self._work, self._stop, report, first, longest,
+                       explain=self._explain)
+
+    def _explain(self, exc: Exception) -> str:
+        """What a failure means; a corrupt index is moved aside here, so the restart rebuilds."""
+        if is_corruption(exc):
+            aside = move_aside(self.index_path)
+            return f"the track index was corrupt ({exc}); moved to {aside.name}, rebuilding"
+        return describe_storage_error(exc) or f"{type(exc).__name__}: {exc}"
+
+    def _work(self) -> None:
         link = MpdLink(self.mpd.host, self.mpd.port, self.mpd.password, self.mpd.timeout_s)
-        index = TrackIndex(self.index_path)
+        index = open_index(self.index_path)
         try:
             while not self._stop.is_set():
                 self._wanted.wait()
@@ -83,11 +108,16 @@ class IndexWorker:
                     log.warning("could not read tags of %s: %s", uri, reason)
                 summary = describe(stats)
                 log.info("index refreshed: %s", summary)
-                self._post(IndexRefreshed(len(index), summary))
+                self._post(IndexRefreshed(len(index), summary, pool=self._pool(index)))
                 self._analyse(index)
         finally:
             link.close()
             index.close()
+
+    @staticmethod
+    def _pool(index: TrackIndex) -> TrackPool:
+        """Built here, in the worker: at 100,000 tracks this takes the loop a second or more."""
+        return TrackPool.from_tracks(index.tracks())
 
     def _analyse(self, index: TrackIndex) -> None:
         """Analyse new tracks' audio; a new refresh request or a stop interrupts (and resumes)."""
@@ -98,7 +128,7 @@ class IndexWorker:
         def progress(p: AnalysisProgress) -> None:
             if p.done % ANALYSIS_BATCH == 0 or p.done == p.total:
                 log.info("%s", p.line())
-                self._post(IndexRefreshed(len(index), p.line()))
+                self._post(IndexRefreshed(len(index), p.line(), pool=self._pool(index)))
 
         result = analyse_pending(index, folder, workers=1, progress=progress,
                                  should_stop=lambda: self._stop.is_set() or self._wanted.is_set())

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from frame_daemon.events import DatabaseChanged, Event, MpdConnection, PlayerChanged
+from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ class MpdIdleWatcher:
         return sock, reader
 
     def _run(self) -> None:
+        run_supervised("the MPD idle watcher", self._watch, self._stop,
+                       lambda message: self._post(MpdConnection(False, message)))
+
+    def _watch(self) -> None:
         delay = self._backoff_min
         while not self._stop.is_set():
             try:

@@ -24,7 +24,11 @@ class MpdUnavailable(FrameDaemonError):
 
 
 class MpdCommandFailed(FrameDaemonError):
-    """MPD refused a command (unknown URI, bad position...)."""
+    """MPD refused a command (unknown URI, bad position, queue full...)."""
+
+
+class MpdNoSuchSong(MpdCommandFailed):
+    """MPD's database has no such song (the index is older than MPD's database)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,9 @@ class MpdLink:
         self.timeout_s = timeout_s
         self._client: mpd.MPDClient | None = None
         self.server_version = ""
+        # Counts successful connects: queue ids are only comparable within one connection (MPD
+        # renumbers its queue when it restarts), so the queue keeper checks this.
+        self.generation = 0
 
     @property
     def connected(self) -> bool:
@@ -96,6 +103,7 @@ class MpdLink:
                 client.disconnect()
             raise MpdUnavailable(f"cannot connect to MPD at {self.address}: {exc}") from exc
         self._client = client
+        self.generation += 1
         self.server_version = client.mpd_version or ""
         log.info("connected to MPD %s at %s", self.server_version, self.address)
 
@@ -113,6 +121,8 @@ class MpdLink:
         try:
             yield self._client
         except mpd.CommandError as exc:
+            if exc.errno == mpd.FailureResponseCode.NO_EXIST:
+                raise MpdNoSuchSong(str(exc)) from exc
             raise MpdCommandFailed(str(exc)) from exc
         except (TimeoutError, OSError, mpd.ConnectionError) as exc:
             self.close()
@@ -141,14 +151,11 @@ class MpdLink:
             song = c.currentsong()
         return _entry(song) if song and "id" in song else None
 
-    def add(self, uris: Sequence[str], after_current: bool) -> list[int]:
-        """Add tracks in order, right after the current song or at the end; returns their ids."""
-        ids = []
+    def add_one(self, uri: str, position: str | None = None) -> int:
+        """Add one track (at `position`, e.g. "+0": right after the current song; MPD >= 0.23)
+        and return its queue id. MpdNoSuchSong if MPD does not know the URI."""
         with self._call() as c:
-            for i, uri in enumerate(uris):
-                # "+i" is relative to the current song (MPD >= 0.23): the new tracks come next.
-                ids.append(int(c.addid(uri, f"+{i}") if after_current else c.addid(uri)))
-        return ids
+            return int(c.addid(uri, position) if position is not None else c.addid(uri))
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         """Delete these queue entries, ignoring ones already gone; returns how many went."""

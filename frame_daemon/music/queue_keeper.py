@@ -1,29 +1,62 @@
 """Put chosen tracks in MPD's queue without losing the user's music, and notice a person's changes.
 
-The keeper remembers the queue ids it added. It only ever deletes those (and only ones that have
-not played yet), and after each of its own edits it takes a snapshot of the queue and player. When
-MPD reports a change, comparing against the snapshot tells a person's edit (a track added from
-another client, a jump, a pause) from MPD's own progress (the next track starting, consume mode
-removing the finished one).
+The keeper remembers the queue entries it added, each as its id *and* its URI. It only ever
+deletes those (and only ones that have not played yet), and after each of its own edits it takes a
+snapshot of the queue and player. When MPD reports a change, comparing against the snapshot tells
+a person's edit (a track added from another client, a jump, a pause) from MPD's own progress (the
+next track starting, consume mode removing the finished one).
+
+Why id + URI + a check after reconnecting (and not MPD's `prio` or a tag): MPD renumbers every
+queue id when it restarts and restores the queue from its state file, so a remembered id may then
+name one of the user's entries. Priorities change what random mode plays and a person may set
+them; tags can only be added to remote streams. So an entry counts as ours only while its id still
+holds the URI we added; and after any new connection the queue must be, URI by URI, the queue we
+last saw, in which case our entries are found again by position. On any doubt the keeper forgets
+which entries were ours: it then removes nothing, and the user's music is safe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from frame_daemon.music.mpd_player import MpdLink, PlayerStatus, QueueEntry
+from frame_daemon.music.mpd_player import (
+    MpdLink,
+    MpdNoSuchSong,
+    MpdUnavailable,
+    PlayerStatus,
+    QueueEntry,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_REMEMBERED = 500  # our ids kept for pruning; a queue rarely holds more of ours
+MAX_REMEMBERED = 500  # our entries kept for pruning; a queue rarely holds more of ours
 
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     status: PlayerStatus
-    ids: tuple[int, ...]
+    entries: tuple[tuple[int, str], ...]  # (id, uri) in queue order
+    generation: int  # the link's connection count when taken
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(song_id for song_id, _ in self.entries)
+
+    @property
+    def uris(self) -> list[str]:
+        return [uri for _, uri in self.entries]
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """What one `apply` did: the ids added (in order) and the URIs MPD refused to add."""
+
+    ids: list[int] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (uri, MPD's reason)
+    removed: int = 0
 
 
 class QueueKeeper:
@@ -32,56 +65,114 @@ class QueueKeeper:
     def __init__(self, link: MpdLink, autoplay: bool = True) -> None:
         self.link = link
         self.autoplay = autoplay
-        self.ours: list[int] = []
+        self._ours: dict[int, str] = {}  # queue id -> the URI we added there, oldest first
         self._snapshot: _Snapshot | None = None
+
+    @property
+    def ours(self) -> list[int]:
+        return list(self._ours)
 
     def snapshot(self) -> None:
         """Remember the queue and player as they are now (after our edits, or on reconnect)."""
         status = self.link.status()
-        ids = tuple(e.id for e in self.link.queue())
-        self._snapshot = _Snapshot(status, ids)
-        present = set(ids)
-        self.ours = [i for i in self.ours if i in present][-MAX_REMEMBERED:]
+        entries = tuple((e.id, e.uri) for e in self.link.queue())
+        previous = self._snapshot
+        if previous is not None and previous.generation != self.link.generation:
+            self._recognise_after_reconnect(previous, entries)
+        else:
+            self._keep_consistent(entries)
+        self._snapshot = _Snapshot(status, entries, self.link.generation)
 
-    def apply(self, uris: Sequence[str], play_now: bool) -> list[int]:
+    def _keep_consistent(self, entries: tuple[tuple[int, str], ...]) -> None:
+        """Drop our entries that are gone; forget them all if an id now holds another URI."""
+        now = dict(entries)
+        if any(song_id in now and now[song_id] != uri for song_id, uri in self._ours.items()):
+            self._forget("a queue id we added now holds another track")
+            return
+        kept = [(i, uri) for i, uri in self._ours.items() if i in now][-MAX_REMEMBERED:]
+        self._ours = dict(kept)
+
+    def _recognise_after_reconnect(self, before: _Snapshot,
+                                   entries: tuple[tuple[int, str], ...]) -> None:
+        """After a new connection (MPD may have restarted and renumbered its queue): find our
+        entries again by position if the queue is still the one we last saw, else forget them."""
+        if not self._ours:
+            return
+        if before.uris != [uri for _, uri in entries]:
+            self._forget("the queue changed while we were away from MPD")
+            return
+        renumbered = {new_id: uri for (old_id, uri), (new_id, _) in zip(before.entries, entries,
+                                                                         strict=True)
+                      if self._ours.get(old_id) == uri}
+        if renumbered.keys() != self._ours.keys():
+            log.info("MPD renumbered its queue; %d of our entries found again by position",
+                     len(renumbered))
+        self._ours = renumbered
+
+    def _forget(self, why: str) -> None:
+        if self._ours:
+            log.warning("%s: forgetting which %d queue entries were ours, so none of them will be "
+                        "removed", why, len(self._ours))
+        self._ours = {}
+
+    def apply(self, uris: Sequence[str], play_now: bool) -> Queued:
         """Replace our not-yet-played tracks with `uris`, right after the current track.
 
         play_now: skip to the first new track at once (a big mood jump in follow mode). When MPD
-        is stopped, start playing if `autoplay`.
+        is stopped, start playing if `autoplay`. A track MPD refuses to add (gone from its
+        database) is skipped and reported in `missing`; each added id is remembered at once, so a
+        failure half-way leaves no entry of ours unaccounted for.
         """
         if not uris:
-            return []
-        status = self.link.status()
+            return Queued()
+        status = self.link.status()  # (re)connects if need be
+        if self._snapshot is None or self._snapshot.generation != self.link.generation:
+            self.snapshot()  # a new connection: check which entries are still ours first
+            status = self.link.status()
         queue = self.link.queue()
+        self._keep_consistent(tuple((e.id, e.uri) for e in queue))
         upcoming = self._our_upcoming(queue, status)
         if upcoming:
             self.link.delete_ids(upcoming)
             status = self.link.status()
-        # With a current song (playing, paused or stopped on one) "+0" means right after it;
-        # with none, append.
-        new_ids = self.link.add(uris, after_current=status.song_id is not None)
-        self.ours.extend(new_ids)
-        if play_now or (status.state == "stop" and self.autoplay):
-            self.link.play_id(new_ids[0])
-        self.snapshot()
+        # With a current song (playing, paused or stopped on one) "+N" means N after it; with
+        # none, append.
+        after_current = status.song_id is not None
+        new_ids: list[int] = []
+        missing: list[tuple[str, str]] = []
+        try:
+            for uri in uris:
+                try:
+                    song_id = self.link.add_one(uri, f"+{len(new_ids)}" if after_current else None)
+                except MpdNoSuchSong as exc:
+                    log.warning("MPD does not know %s (%s); skipping it", uri, exc)
+                    missing.append((uri, str(exc)))
+                    continue
+                self._ours[song_id] = uri
+                new_ids.append(song_id)
+            if new_ids and (play_now or (status.state == "stop" and self.autoplay)):
+                self.link.play_id(new_ids[0])
+        finally:
+            # Even after a refusal half-way (a full queue): what we added is ours, not a person's.
+            with contextlib.suppress(MpdUnavailable):
+                self.snapshot()
         log.info("queued %d tracks%s (removed %d of ours not yet played)", len(new_ids),
-                 ", playing the first now" if play_now else "", len(upcoming))
-        return new_ids
+                 ", playing the first now" if play_now and new_ids else "", len(upcoming))
+        return Queued(new_ids, missing, len(upcoming))
 
     def _our_upcoming(self, queue: list[QueueEntry], status: PlayerStatus) -> list[int]:
-        ours = set(self.ours)
         current = status.song_pos if status.song_pos is not None else -1
-        return [e.id for e in queue if e.id in ours and e.pos > current]
+        return [e.id for e in queue if self._ours.get(e.id) == e.uri and e.pos > current]
 
     def is_ours(self, song_id: int | None) -> bool:
-        return song_id is not None and song_id in self.ours
+        return song_id is not None and song_id in self._ours
 
     def external_change(self) -> str | None:
         """Describe a change a person made since our last snapshot, or None; re-snapshots."""
         before = self._snapshot
         self.snapshot()
         after = self._snapshot
-        if before is None or after is None:
+        if before is None or after is None or before.generation != after.generation:
             return None
         return describe_external_change(before.status, before.ids, after.status, after.ids)
 

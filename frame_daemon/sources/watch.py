@@ -22,7 +22,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from frame_daemon.events import Event, PhotoShown
+from frame_daemon.events import AdapterFailed, Event, PhotoShown
+from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,15 @@ class _Signature:
 
 
 def _signature(path: Path) -> _Signature | None:
+    """None if nothing is there; a broken symlink gets size -1 and its own path."""
     try:
         st = path.stat()  # follows the symlink: a repointed link has a new signature
         return _Signature(str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        pass
+    try:  # a dangling or looping symlink: the frame shows nothing we can read, say so
+        st = path.lstat()
+        return _Signature(str(path), st.st_ino, -1, st.st_mtime_ns) if path.is_symlink() else None
     except OSError:
         return None
 
@@ -157,6 +164,13 @@ class PhotoWatcher:
             self._observer = None
 
     def _run(self) -> None:
+        def report(message: str) -> None:
+            self._stop_observer()  # started afresh by the next round
+            self._post(AdapterFailed("photo watcher", message))
+
+        run_supervised("the photo watcher", self._watch, self._stop, report)
+
+    def _watch(self) -> None:
         # Whatever is on show at start-up counts as a change: the music should fit it at once.
         self._note_change()
         while not self._stop.is_set():
@@ -186,20 +200,22 @@ class PhotoWatcher:
     def _current_photo(self) -> Path | None:
         if self.kind == "folder":
             return newest_image(self.folder)
-        return self.path if self.path.exists() else None
+        return self.path if self.path.exists() or self.path.is_symlink() else None
 
     def _check(self, complete: bool) -> None:
         photo = self._current_photo()
         if photo is None:
             return
         sig = _signature(photo)
-        if sig is None or sig.size == 0:
-            return  # vanished or still empty: a later write wakes us again
+        if sig is None:
+            return  # vanished: a later write wakes us again
         if sig == self._last_posted:
             return  # touched or re-announced, but the same photo: score once per change
-        if not complete:
-            # A writer that pauses longer than settle_s would leave a partial file: confirm the
-            # size is stable over one more short poll before handing it over.
+        if not complete or sig.size <= 0:
+            # Empty, a FIFO or a broken link may be a file still being made: if it stays so,
+            # it is handed over all the same, so the loader names the problem in the log and in
+            # Home Assistant. A writer that pauses longer than settle_s would leave a partial
+            # file: confirm the size is stable over one more short poll before handing it over.
             self._stop.wait(self._poll_s)
             if _signature(photo) != sig:
                 self._note_change()

@@ -1,13 +1,26 @@
-"""Turn a photo file into the RGB pixels the mood model sees, safely and cheaply."""
+"""Turn a photo file into the RGB pixels the mood model sees, safely and cheaply.
+
+A photo is decoded once per change (`decode_photo`), from one open file: the mood model's input,
+the thumbnail and the EXIF date all come from that one decode, so a file swapped in the meantime
+cannot mix two photos or slip past the size guard.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import io
 import os
+import stat
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from frame_daemon.errors import PhotoError
 
@@ -15,8 +28,33 @@ from frame_daemon.errors import PhotoError
 # refuse to decode. Pillow's own bomb guard only warns below 2x its limit, and a warning is easy to
 # miss, so its limit is set to ours and its warning raised as an error.
 DEFAULT_MAX_PIXELS = 150_000_000
+# JPEGs decode at a reduced scale, other formats (PNG, TIFF, WebP, GIF) only in full: their pixels
+# must fit this many bytes, or a 1 MB PNG of 144 MP (288 MB as 16-bit grey, 576 MB as RGBA) takes
+# a Pi's memory. With the rest of the process this keeps `score` under 300 MB.
+DEFAULT_MAX_DECODE_BYTES = 160 * 1024 * 1024
+
+# EXIF orientation -> the transpose that makes the photo upright (as ImageOps.exif_transpose,
+# which also re-serialises the EXIF block and so fails on crafted tags; we only need the pixels).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+_EXIF_IFD, _DATETIME_ORIGINAL, _DATETIME, _ORIENTATION = 0x8769, 0x9003, 0x0132, 0x0112
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
 
 _heif_registered: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedPhoto:
+    """Everything the daemon needs from one photo, read from one open file in one decode."""
+
+    path: Path
+    image: Image.Image  # upright 8-bit RGB; short side >= the size asked for (if the photo has it)
+    taken: str | None  # EXIF DateTimeOriginal (or DateTime) as ISO text
+    format: str  # the file's format as Pillow names it: JPEG, PNG, ...
+    size: tuple[int, int]  # width, height as stored in the file (before orientation)
 
 
 def _register_heif() -> bool:
@@ -33,74 +71,223 @@ def _register_heif() -> bool:
     return _heif_registered
 
 
-def _looks_like_heif(path: Path) -> bool:
+def _looks_like_heif(path: Path, head: bytes) -> bool:
     if path.suffix.lower() in {".heic", ".heif", ".avif"}:
         return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-    except OSError:
-        return False
     return head[4:8] == b"ftyp" and head[8:12] in {b"heic", b"heix", b"mif1", b"msf1", b"hevc"}
 
 
-def load_photo(path: str | os.PathLike[str], target_short_side: int = 224,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open a photo as an upright 8-bit RGB image whose short side is at least `target_short_side`.
+def _open_regular_file(path: Path) -> IO[bytes]:
+    """Open a photo for reading, refusing what is not a regular file with the reason why.
 
-    JPEGs are decoded with `draft()` at a reduced scale (a 6000x4000 photo decodes as 750x500), so
-    large photos cost little. Raises `PhotoError` with a one-line reason for anything unreadable.
+    O_NONBLOCK: opening a FIFO must not hang the loop until someone writes to it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise PhotoError(path, f"dangling symlink (points to {os.readlink(path)}, which does "
+                                   "not exist)") from None
+        raise PhotoError(path, "file not found") from None
+    except PermissionError:
+        raise PhotoError(path, "permission denied (the daemon's user cannot read it)") from None
+    except IsADirectoryError:
+        raise PhotoError(path, "is a directory, not a photo") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PhotoError(path, "symlink loop (the link points back to itself)") from None
+        raise PhotoError(path, f"cannot open: {exc.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise PhotoError(path, "is a directory, not a photo")
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            raise PhotoError(path, f"is {kind}, not a photo file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def decode_photo(path: str | os.PathLike[str], min_short_side: int = 224,
+                 max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES) -> DecodedPhoto:
+    """Decode a photo once: upright 8-bit RGB with a short side of at least `min_short_side`.
+
+    JPEGs are decoded with `draft()` at a reduced scale (a 6000x4000 photo decodes as 750x500 for
+    224), and large decodes are shrunk before any conversion, so large photos cost little memory.
+    Raises `PhotoError` with a one-line reason for anything unreadable: whatever goes wrong inside
+    the decoders (crafted files reach code paths that raise TypeError, struct.error, IndexError,
+    ...) the caller gets a PhotoError, never another exception.
     """
     path = Path(path)
-    if not path.exists():
-        raise PhotoError(path, "file not found")
-    if path.is_dir():
-        raise PhotoError(path, "is a directory, not a photo")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise PhotoError(path, f"cannot read: {exc.strerror}") from exc
-    if size == 0:
-        raise PhotoError(path, "empty file (0 bytes)")
-    if _looks_like_heif(path) and not _register_heif():
-        raise PhotoError(path, "HEIC/HEIF photo needs the optional 'pillow-heif' package "
-                               "(pip install 'frame-daemon[heif]')")
+    with _open_regular_file(path) as f:
+        try:
+            head = f.read(12)
+            if not head:
+                raise PhotoError(path, "empty file (0 bytes)")
+            if _looks_like_heif(path, head) and not _register_heif():
+                raise PhotoError(path, "HEIC/HEIF photo needs the optional 'pillow-heif' "
+                                       "package (pip install 'frame-daemon[heif]')")
+            f.seek(0)
+            return _decode(path, f, min_short_side, max_pixels, max_decode_bytes)
+        except PhotoError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise PhotoError(path, f"image too large, refused by the decompression-bomb guard "
+                                   f"({exc})") from None
+        except UnidentifiedImageError:
+            raise PhotoError(path, "not a readable image (unknown format or corrupt header)") \
+                from None
+        except (OSError, SyntaxError, EOFError) as exc:
+            # Pillow reports truncated and corrupt data as OSError/SyntaxError with terse messages.
+            raise PhotoError(path, f"corrupt or truncated image ({exc})") from None
+        except MemoryError:
+            raise PhotoError(path, "image too large to decode in memory") from None
+        except Exception as exc:
+            # Decoder bugs reached by damaged or crafted files: the photo is unreadable, the
+            # daemon is fine.
+            raise PhotoError(path, f"corrupt image ({type(exc).__name__}: {exc})") from exc
+        finally:
+            _release_freed_memory()
+
+
+def load_photo(path: str | os.PathLike[str], target_short_side: int = 224,
+               max_pixels: int = DEFAULT_MAX_PIXELS,
+               max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES) -> Image.Image:
+    """Open a photo as an upright 8-bit RGB image whose short side is at least `target_short_side`.
+
+    The image of `decode_photo`; raises `PhotoError` with a one-line reason for anything unreadable.
+    """
+    return decode_photo(path, target_short_side, max_pixels, max_decode_bytes).image
+
+
+def _decode(path: Path, f: IO[bytes], min_short_side: int, max_pixels: int,
+            max_decode_bytes: int) -> DecodedPhoto:
     Image.MAX_IMAGE_PIXELS = max_pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow warns about odd but readable files (a truncated EXIF tag...): not our concern.
+        warnings.simplefilter("ignore", UserWarning)
+        with Image.open(f) as im:
+            stored_size = im.size
+            if getattr(im, "is_animated", False):
+                im.seek(0)
+            if im.format == "JPEG":
+                # draft() picks the largest 1/2^k scale that still covers the request;
+                # orientation may swap the axes, so ask for the short side on both.
+                im.draft("RGB", (min_short_side, min_short_side))
+            _check_decode_budget(path, im, stored_size, max_decode_bytes)
+            im.load()
+            # After load(): a PNG looks for EXIF behind its pixels, and would decode them all
+            # before the budget check.
+            taken, orientation = _exif_facts(im)
+            small = _shrink(im, min_short_side)
+        if orientation in _UPRIGHT:
+            small = small.transpose(_UPRIGHT[orientation])
+        return DecodedPhoto(path, _to_rgb8(small), taken, im.format or "", stored_size)
+
+
+def _exif_facts(im: Image.Image) -> tuple[str | None, int]:
+    """(date taken as ISO text or None, EXIF orientation or 1); a broken EXIF block is no error."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                return _normalise(im, target_short_side)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PhotoError(path, f"image too large, refused by the decompression-bomb guard "
-                               f"({exc})") from None
-    except UnidentifiedImageError:
-        raise PhotoError(path, "not a readable image (unknown format or corrupt header)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Pillow reports truncated and corrupt data as OSError/SyntaxError with terse messages.
-        raise PhotoError(path, f"corrupt or truncated image ({exc})") from None
-    except MemoryError:
-        raise PhotoError(path, "image too large to decode in memory") from None
+        exif = im.getexif()
+        orientation = exif.get(_ORIENTATION, 1)
+        raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    except Exception:  # the EXIF block is a second, crafted file format of its own
+        return None, 1
+    orientation = orientation if isinstance(orientation, int) else 1
+    if not isinstance(raw, str) or len(raw) < 19:
+        return None, orientation
+    # EXIF writes "YYYY:MM:DD HH:MM:SS".
+    return raw[:10].replace(":", "-") + "T" + raw[11:19], orientation
 
 
-def _normalise(im: Image.Image, target_short_side: int) -> Image.Image:
-    """Draft-decode, take the first frame, apply EXIF orientation and convert to 8-bit RGB."""
-    if getattr(im, "is_animated", False):
-        im.seek(0)
-    if im.format == "JPEG":
-        # draft() picks the largest 1/2^k scale that still covers the request; orientation may swap
-        # the axes, so ask for the short side on both.
-        im.draft("RGB", (target_short_side, target_short_side))
-    im.load()
-    im = ImageOps.exif_transpose(im)
-    return _to_rgb8(im)
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow keeps in memory per pixel: 1 byte for 8-bit single-band modes ("1" too),
+    2 for 16-bit grey, 4 for 32-bit modes and every multi-band mode (RGB is stored as 4)."""
+    if mode in {"1", "L", "P"}:
+        return 1
+    if mode in _SIXTEEN_BIT:
+        return 2
+    return 4
+
+
+def decode_cost(im: Image.Image, stored_size: tuple[int, int]) -> int:
+    """Bytes the decode of an opened (and drafted) image will hold, known before decoding."""
+    width, height = im.size
+    cost = width * height * _bytes_per_pixel(im.mode)
+    if im.format == "WEBP":
+        # Pillow's WebP decoder holds the frame as RGBA about four times over (libwebp's buffer,
+        # a bytes copy, a stream over it, the image): 15 bytes a pixel measured.
+        cost = width * height * 16
+    if im.format == "JPEG" and (im.info.get("progressive") or im.info.get("progression")):
+        # libjpeg keeps every DCT coefficient of a progressive JPEG, at the stored size whatever
+        # the draft scale: 2 bytes a sample, ~1.5 samples a pixel with 4:2:0 chroma.
+        cost += stored_size[0] * stored_size[1] * 3
+    return cost
+
+
+def _check_decode_budget(path: Path, im: Image.Image, stored_size: tuple[int, int],
+                         max_decode_bytes: int) -> None:
+    cost = decode_cost(im, stored_size)
+    if cost > max_decode_bytes:
+        width, height = stored_size
+        raise PhotoError(path, f"image too large to decode here: {width}x{height} {im.mode} "
+                               f"needs {cost / 2**20:.0f} MB, the limit is "
+                               f"{max_decode_bytes / 2**20:.0f} MB (model.max_decode_mb)")
+
+
+def _shrink(im: Image.Image, min_short_side: int) -> Image.Image:
+    """Shrink a large decode by a whole factor first, so that mode conversions (alpha
+    compositing, 16-bit scaling) work on a small image. Keeps twice the short side asked for, so
+    the final resize still has detail to work with (as Pillow's own reducing_gap=2)."""
+    width, height = im.size
+    factor = min(width, height) // (2 * max(min_short_side, 1))
+    if factor < 2:
+        return im
+    if im.mode in {"1", "P"}:  # no box filter for these; nearest neighbour keeps the palette
+        return im.resize((width // factor, height // factor), Image.Resampling.NEAREST)
+    if im.mode in _SIXTEEN_BIT:
+        return _reduce_sixteen_bit(im, factor)
+    return _reduce_in_strips(im, factor)
+
+
+def _reduce_in_strips(im: Image.Image, factor: int, rows: int = 256) -> Image.Image:
+    """`im.reduce(factor)` a strip at a time: Pillow premultiplies RGBA and LA into a full-size
+    copy before reducing, which would double the memory of the decode."""
+    width, height = im.size
+    step = max(1, rows // factor) * factor
+    out = Image.new(im.mode, (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, step):
+        strip = im.crop((0, top, width, min(top + step, height))).reduce(factor)
+        out.paste(strip, (0, top // factor))
+    return out
+
+
+def _reduce_sixteen_bit(im: Image.Image, factor: int, rows: int = 256) -> Image.Image:
+    """Box-average 16-bit grey (Pillow cannot reduce it) strip by strip into a 32-bit image."""
+    width, height = im.size
+    out_w, out_h = width // factor, height // factor
+    step = max(1, rows // factor) * factor
+    out = np.empty((out_h, out_w), dtype=np.float32)
+    done = 0
+    for top in range(0, out_h * factor, step):
+        bottom = min(top + step, out_h * factor)
+        strip = np.asarray(im.crop((0, top, out_w * factor, bottom)), dtype=np.float32)
+        blocks = strip.reshape((bottom - top) // factor, factor, out_w, factor).mean(axis=(1, 3))
+        out[done:done + len(blocks)] = blocks
+        done += len(blocks)
+    return Image.fromarray(np.round(out).astype(np.int32), mode="I")
 
 
 def _to_rgb8(im: Image.Image) -> Image.Image:
     mode = im.mode
     if mode == "RGB":
         return im
-    if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I"}:
+    if mode in _SIXTEEN_BIT | {"I"}:
         # 16/32-bit greyscale: scale the used range to 8 bits instead of clipping it white.
         arr = np.asarray(im, dtype=np.float64)
         hi = arr.max() if arr.size else 0.0
@@ -123,6 +310,21 @@ def _to_rgb8(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
+_libc = None
+
+
+def _release_freed_memory() -> None:
+    """Hand the big decode's freed memory back to the system (glibc keeps it otherwise, and a
+    daemon that once showed a 100 MP photo would stay 400 MB large)."""
+    global _libc
+    if _libc is None:
+        name = ctypes.util.find_library("c")
+        _libc = ctypes.CDLL(name) if name else False
+    if _libc and hasattr(_libc, "malloc_trim"):
+        with contextlib.suppress(OSError):
+            _libc.malloc_trim(0)
+
+
 def center_square(im: Image.Image, size: int) -> np.ndarray:
     """Resize so the short side is `size`, crop the centre square; uint8 array (size, size, 3)."""
     width, height = im.size
@@ -134,23 +336,19 @@ def center_square(im: Image.Image, size: int) -> np.ndarray:
 
 
 def photo_taken(path: str | os.PathLike[str]) -> str | None:
-    """The EXIF DateTimeOriginal (or DateTime) of a photo as ISO text, if it has one."""
+    """The EXIF DateTimeOriginal (or DateTime) of a photo as ISO text, if it has one.
+
+    For a photo being shown, use `decode_photo(...).taken` instead: it reads the same open file.
+    """
     try:
         with Image.open(path) as im:
-            exif = im.getexif()
-            raw = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)
-    except (OSError, ValueError, SyntaxError):
+            return _exif_facts(im)[0]
+    except Exception:
         return None
-    if not isinstance(raw, str) or len(raw) < 19:
-        return None
-    # EXIF writes "YYYY:MM:DD HH:MM:SS".
-    return raw[:10].replace(":", "-") + "T" + raw[11:19]
 
 
 def thumbnail_jpeg(im: Image.Image, long_side: int = 640, quality: int = 85) -> bytes:
     """A small JPEG of the photo, for publishing (long side at most `long_side`)."""
-    import io
-
     thumb = im.copy()
     thumb.thumbnail((long_side, long_side), Image.Resampling.BILINEAR)
     buf = io.BytesIO()

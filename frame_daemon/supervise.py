@@ -1,0 +1,47 @@
+"""Keep an adapter thread's work alive: whatever kills it is logged with its traceback (once per
+kind), reported, and the work starts again after a backoff that grows up to `longest_s`.
+
+The adapters already handle the failures they expect (MPD gone, a file vanished); this is the net
+under the ones nobody expected, so that no thread dies silently and for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
+                   report: Callable[[str], None], first_s: float = 1.0,
+                   longest_s: float = 300.0,
+                   explain: Callable[[Exception], str] | None = None) -> int:
+    """Run `work()` until it returns or `stop` is set; returns how often it was restarted.
+
+    explain: says what a failure means in words (and may repair what caused it) before the
+    restart; by default the exception's type and message.
+    """
+    backoff = first_s
+    seen: set[tuple[str, str]] = set()
+    restarts = 0
+    while not stop.is_set():
+        try:
+            work()
+            return restarts
+        except Exception as exc:
+            kind = (type(exc).__name__, str(exc))
+            what = explain(exc) if explain else f"{type(exc).__name__}: {exc}"
+            message = f"{name} failed ({what}); restarting in {backoff:.0f} s"
+            log.error("%s", message, exc_info=exc if kind not in seen else None)
+            seen.add(kind)
+            try:
+                report(message)
+            except Exception:
+                log.exception("could not report the failure of %s", name)
+            if stop.wait(backoff):
+                break
+            backoff = min(backoff * 2, longest_s)
+            restarts += 1
+    return restarts

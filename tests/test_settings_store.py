@@ -1,0 +1,71 @@
+"""Settings set from Home Assistant: saved in the state directory, checked by the config's rules."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from frame_daemon.config import FollowConfig
+from frame_daemon.settings_store import SettingRejected, SettingsStore
+
+
+def test_set_values_survive_a_new_store_and_reset_forgets_them(tmp_path):
+    defaults = FollowConfig(mode="gentle", threshold=0.3)
+    store = SettingsStore.in_directory(tmp_path, defaults)
+    assert store.load() == defaults
+    store.set("mode", "off")
+    store.set("include_genres", ("Jazz", "Blues"))
+    store.set("threshold", 0.6)
+    again = SettingsStore.in_directory(tmp_path, defaults).load()
+    assert (again.mode, again.include_genres, again.threshold) == ("off", ("Jazz", "Blues"), 0.6)
+    assert again.dwell_s == defaults.dwell_s  # the config still gives everything else
+    store.reset()
+    assert SettingsStore.in_directory(tmp_path, defaults).load() == defaults
+
+
+def test_values_are_checked_by_the_config_rules(tmp_path):
+    store = SettingsStore.in_directory(tmp_path, FollowConfig(jump=0.9))
+    store.load()
+    with pytest.raises(SettingRejected, match=r"above follow\.jump"):
+        store.set("threshold", 1.0)
+    with pytest.raises(SettingRejected, match="must be one of"):
+        store.set("mode", "loud")
+    with pytest.raises(SettingRejected, match="not a setting"):
+        store.set("jump", 2.0)
+    assert store.effective == FollowConfig(jump=0.9)
+    assert not (tmp_path / "settings.json").exists()
+
+
+def test_a_bad_or_stale_file_never_stops_the_daemon(tmp_path, caplog):
+    path = tmp_path / "settings.json"
+    # Saved when jump was larger: now above it. Plus junk a hand edit may leave.
+    path.write_text(json.dumps({"threshold": 1.5, "diversity": 0.7, "colour": "red",
+                                "mode": 3}))
+    follow = SettingsStore(path, FollowConfig(jump=0.9)).load()
+    assert follow == FollowConfig(jump=0.9, diversity=0.7)
+    assert "threshold = 1.5 ignored" in caplog.text and "'colour' ignored" in caplog.text
+    path.write_text("{not json")
+    assert SettingsStore(path, FollowConfig()).load() == FollowConfig()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_state_directory_says_so_and_the_value_still_holds(tmp_path):
+    tmp_path.chmod(0o555)
+    try:
+        store = SettingsStore.in_directory(tmp_path, FollowConfig())
+        store.load()
+        assert store.set("diversity", 0.9).diversity == 0.9
+        assert "settings not saved" in store.save_error
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_a_full_state_directory_says_so_and_the_value_still_holds(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full to stand in for a full disk")
+    store = SettingsStore(tmp_path / "settings.json", FollowConfig())
+    (tmp_path / ".settings.json.tmp").symlink_to("/dev/full")  # every write: ENOSPC
+    assert store.set("diversity", 0.9).diversity == 0.9
+    assert "No space left on device" in store.save_error
