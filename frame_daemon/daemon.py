@@ -61,7 +61,7 @@ from frame_daemon.settings_store import SettingRejected, SettingsStore
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.systemd_notify import SystemdNotifier
 from frame_daemon.vision.model import MoodModel, PhotoMood
-from frame_daemon.vision.photo import DecodedPhoto, center_square, decode_photo, thumbnail_jpeg
+from frame_daemon.vision.photo import DecodedPhoto, decode_photo, thumbnail_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ class Daemon:
             log.warning("photo %s could not be read: %s", path, exc.reason)
             self._set_error(str(exc))  # the music keeps playing
             return
-        result = self.model.score_pixels(center_square(photo.image, self.model.size), str(path))
+        result = self.model.score_image(photo.image, str(path))
         st = self.state
         st.photo, st.photo_path, st.photo_taken = result, str(path), photo.taken
         if st.mpd_up or not (st.error and "MPD" in st.error):
