@@ -17,12 +17,15 @@ from dataclasses import dataclass
 # NEUTRAL_WORD, sits at the origin.
 MOOD_SYNONYMS: dict[str, tuple[str, ...]] = {
     "joyful": ("joyful", "happy", "cheerful", "joy", "glad"),
-    "excited": ("excited", "energetic", "exhilarated", "thrilled", "lively"),
+    "excited": ("excited", "energetic", "exhilarated", "thrilled", "ecstatic"),
+    "lively": ("lively", "active", "curious", "bustling", "playful"),
     "tense": ("anxious", "nervous", "stressed", "afraid", "tension"),
     "angry": ("angry", "aggressive", "furious", "rage", "hostile"),
+    "uneasy": ("uneasy", "unsettled", "uncertain", "awkward"),
     "gloomy": ("gloomy", "dismal", "bleak", "dreary", "grim"),
     "melancholic": ("melancholic", "sad", "sorrowful", "wistful", "lonely"),
     "weary": ("weary", "tired", "bored", "sleepy", "dull"),
+    "pensive": ("pensive", "thoughtful", "reflective", "sentimental", "wistful"),
     "calm": ("calm", "relaxed", "peaceful", "quiet"),
     "serene": ("serene", "tranquil", "content", "dreamy", "gentle"),
     "tender": ("tender", "romantic", "loving", "affectionate", "warm"),
@@ -33,12 +36,15 @@ NEUTRAL_WORD = "neutral"
 
 MOOD_WORDS: dict[str, tuple[float, float]] = {
     "joyful": (0.96, 0.51),
-    "excited": (0.76, 0.76),
+    "excited": (0.77, 0.74),
+    "lively": (0.48, 0.47),
     "tense": (-0.60, 0.61),
     "angry": (-0.77, 0.80),
+    "uneasy": (-0.51, 0.20),
     "gloomy": (-0.57, -0.10),
     "melancholic": (-0.59, -0.30),
     "weary": (-0.49, -0.60),
+    "pensive": (0.11, -0.35),
     "calm": (0.70, -0.80),
     "serene": (0.67, -0.51),
     "tender": (0.69, -0.04),

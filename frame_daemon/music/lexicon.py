@@ -23,7 +23,7 @@ from frame_daemon.music.track import MoodEstimate, MoodSource
 TAG_WORDS: tuple[str, ...] = (
     "happy", "cheerful", "fun", "playful", "funny", "party", "upbeat", "sunny", "optimistic",
     "hopeful", "uplifting", "triumphant", "heroic", "majestic", "epic", "powerful", "exciting",
-    "energetic", "lively", "euphoric", "passionate", "sexy", "sensual", "romantic", "love", "sweet",
+    "energetic", "euphoric", "passionate", "sexy", "sensual", "romantic", "love", "sweet",
     "warm", "smooth", "soft", "gentle", "mellow", "chill", "relaxing", "relaxed", "peaceful",
     "quiet", "soothing", "meditative", "spiritual", "carefree", "dreamy", "ethereal", "sleepy",
     "reflective", "introspective", "sentimental", "bittersweet", "emotional", "cinematic",
@@ -74,7 +74,6 @@ LEXICON_TAG_POINTS: dict[str, tuple[float, float]] = {
     "powerful": (0.73, 0.66),
     "exciting": (0.90, 0.58),
     "energetic": (0.69, 0.74),
-    "lively": (0.69, 0.62),
     "euphoric": (0.49, 0.81),
     "passionate": (0.98, 0.65),
     "sexy": (0.73, 0.89),

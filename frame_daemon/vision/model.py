@@ -20,6 +20,7 @@ from frame_daemon.vision.runtime import make_interpreter
 
 METADATA_FORMAT = 1
 OUTPUT_NAMES = ("va", "emotion", "imagenet")
+OPTIONAL_OUTPUTS = ("uncertainty",)  # mood-v2: the expected valence-arousal error
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "mood-v1.json"
 
 
@@ -30,6 +31,7 @@ class RawOutput:
     va: np.ndarray  # (2,) valence, arousal in [-1, 1]
     emotion: np.ndarray  # (7,) Emotion6 emotion distribution
     imagenet: np.ndarray  # (1000,) ImageNet class probabilities
+    uncertainty: float | None = None  # expected distance from people's ratings, when the model has it
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +77,13 @@ def build_metadata(tflite_path: Path, *, input_size: int, mean: float, std: floa
     inputs = interp.get_input_details()
     outputs = {d["name"]: d for d in interp.get_output_details()}
     by_shape = {int(d["shape"][-1]): d for d in outputs.values()}
-    wanted = {"va": 2, "emotion": len(emotions), "imagenet": len(class_names)}
+    wanted = {"va": 2, "emotion": len(emotions), "imagenet": len(class_names), "uncertainty": 1}
     out_meta = {}
     for name, width in wanted.items():
-        if width not in by_shape:
+        if width in by_shape:
+            out_meta[name] = _tensor_quant(by_shape[width])
+        elif name not in OPTIONAL_OUTPUTS:
             raise ModelError(f"{tflite_path}: no output of width {width} for {name!r}")
-        out_meta[name] = _tensor_quant(by_shape[width])
     return {
         "format": METADATA_FORMAT,
         "name": tflite_path.stem,
@@ -94,8 +97,9 @@ def build_metadata(tflite_path: Path, *, input_size: int, mean: float, std: floa
         },
         "outputs": out_meta | {
             "meaning": {
-                "va": "valence and arousal in [-1, 1] (Emotion6 head blended with an ImageNet-class "
-                      "lexicon prior)",
+                "va": "valence and arousal (a linear head on pooled features and an ImageNet-class "
+                      "lexicon prior), before the face blend and the calibration",
+                "uncertainty": "the expected distance of va from people's ratings (confidence)",
                 "emotion": "probability of each Emotion6 emotion: " + ", ".join(emotions),
                 "imagenet": "ImageNet-1k class probabilities (what the model saw)",
             },
@@ -124,6 +128,8 @@ class MoodModel:
             self.labels: list[str] = list(meta["imagenet_labels"])
             self.post = PostProcess.from_meta(meta)
             out_meta = {name: meta["outputs"][name] for name in OUTPUT_NAMES}
+            out_meta |= {name: meta["outputs"][name] for name in OPTIONAL_OUTPUTS
+                         if name in meta["outputs"]}
             scaling = self.input_meta["scaling"]
             mean, std = float(scaling["mean"]), float(scaling["std"])
             in_scale, in_zp = float(self.input_meta["scale"]), int(self.input_meta["zero_point"])
@@ -178,7 +184,9 @@ class MoodModel:
         for name, (index, scale, zp) in self._outputs.items():
             q = self.interpreter.get_tensor(index)[0].astype(np.float32)
             out[name] = (q - zp) * scale
-        return RawOutput(va=out["va"], emotion=out["emotion"], imagenet=out["imagenet"])
+        uncertainty = float(out["uncertainty"][0]) if "uncertainty" in out else None
+        return RawOutput(va=out["va"], emotion=out["emotion"], imagenet=out["imagenet"],
+                         uncertainty=uncertainty)
 
     def score_pixels(self, pixels: np.ndarray, photo: str = "",
                      faces: tuple[list[Face], int] = ([], 0)) -> PhotoMood:
@@ -294,23 +302,16 @@ def peakedness(emotion: np.ndarray) -> float:
     return 1.0 - entropy / math.log(len(emo))
 
 
-def confidence_terms(raw: RawOutput, face_weight: float) -> list[float]:
-    """The signals the confidence is made of: emotion peakedness, scene clarity, face weight."""
-    return [peakedness(raw.emotion), float(np.max(raw.imagenet)), face_weight]
+def confidence(raw: RawOutput, params: dict[str, float]) -> float:
+    """How much to trust a photo's mood, in [0, 1]; 0.5 for the median photo.
 
-
-def confidence(raw: RawOutput, face_weight: float, params: dict[str, float]) -> float:
-    """How much to trust a photo's mood, in [0, 1]; 0.5 for a typical photo.
-
-    The training script regresses the out-of-fold error on human ratings on `confidence_terms`;
-    the weights in the JSON turn the predicted error into a confidence. mood-v1's JSON holds only
-    a `scale`: its confidence was the emotion peakedness alone.
+    The network's `uncertainty` output predicts how far its reading lies from people's ratings
+    (fitted to the out-of-fold error on OASIS-dev); a logistic turns the predicted error into a
+    confidence. Without it (an older model), how peaked the emotion output is stands in.
     """
-    if set(params) == {"scale"}:
-        return peakedness(raw.emotion) / max(params["scale"], 1e-6)
-    peaked, scene, faces = confidence_terms(raw, face_weight)
-    score = (params.get("emotion", 0.0) * peaked + params.get("scene", 0.0) * scene
-             + params.get("faces", 0.0) * faces + params.get("bias", 0.0))
+    if raw.uncertainty is None or "error_centre" not in params:
+        return peakedness(raw.emotion) / max(params.get("scale", 1.0), 1e-6)
+    score = (params["error_centre"] - raw.uncertainty) / max(params.get("error_scale", 1.0), 1e-6)
     return 1 / (1 + math.exp(-max(-60.0, min(60.0, score))))
 
 
@@ -323,14 +324,12 @@ def interpret(raw: RawOutput, photo: str, emotion_names: list[str], labels: list
     emo = emo / emo.sum() if emo.sum() > 0 else np.full_like(emo, 1 / len(emo))
     va = raw.va.astype(np.float64).copy()
     examined, count = faces
-    face_weight = 0.0
     if post.faces and examined:
         for axis in range(2):
             value, weight = post.faces.pull(examined, axis)
             va[axis] += weight * (value - va[axis])
-            face_weight = max(face_weight, weight)
     valence, arousal = post.calibration.apply(va)
-    mood = Mood.clipped(valence, arousal, confidence(raw, face_weight, post.confidence))
+    mood = Mood.clipped(valence, arousal, confidence(raw, post.confidence))
     top = np.argsort(raw.imagenet)[::-1][:top_scenes]
     scenes = [(labels[i], float(raw.imagenet[i])) for i in top if raw.imagenet[i] > 0]
     return PhotoMood(photo=photo, mood=mood, word=mood.word,
