@@ -25,7 +25,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from frame_daemon.vision.model import DEFAULT_MODEL, MoodModel  # noqa: E402
+from frame_daemon.vision.model import MoodModel  # noqa: E402
+from frame_daemon.vision.model_files import DEFAULT_MOOD_MODEL, model_path  # noqa: E402
 
 MEASURE_CHILD = """
 import os, subprocess, sys
@@ -79,9 +80,10 @@ def summary(label: str, samples_s: list[float]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--model", type=Path, default=None, help="model metadata JSON (default: the shipped one)")
     ap.add_argument("--runs", type=int, default=200, help="invoke repetitions")
     args = ap.parse_args()
+    args.model = args.model or model_path(DEFAULT_MOOD_MODEL)
 
     model = MoodModel.load(args.model, threads=1)
     print(f"model {args.model.name}, runtime {model.runtime}, 1 thread", flush=True)

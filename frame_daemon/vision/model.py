@@ -13,12 +13,12 @@ import numpy as np
 
 from frame_daemon.errors import ModelError
 from frame_daemon.mood import Mood
+from frame_daemon.vision import model_files
 from frame_daemon.vision.photo import DEFAULT_MAX_PIXELS, center_square, load_photo
 from frame_daemon.vision.runtime import make_interpreter
 
 METADATA_FORMAT = 1
 OUTPUT_NAMES = ("va", "emotion", "imagenet")
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "mood-v1.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ class MoodModel:
     @classmethod
     def load(cls, json_path: str | os.PathLike[str] | None = None, threads: int = 1,
              runtime: str = "auto") -> MoodModel:
-        json_path = Path(json_path) if json_path else DEFAULT_MODEL
+        json_path = Path(json_path) if json_path else model_files.model_path(model_files.DEFAULT_MOOD_MODEL)
         if json_path.suffix == ".tflite":
             json_path = json_path.with_suffix(".json")
         try:
