@@ -27,7 +27,7 @@ fi
 
 unmount_all() {
     # Everything this script or a check mounted below DIR, deepest first.
-    grep -o " $DIR/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+    { grep -o " $DIR/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
 }
 
 if [ -e "$DIR" ]; then
