@@ -46,7 +46,7 @@ mount -t proc proc "$ROOT_DIR/proc"
 mount --rbind /sys "$ROOT_DIR/sys"
 mount --rbind /dev "$ROOT_DIR/dev"
 cp /etc/resolv.conf "$ROOT_DIR/etc/resolv.conf"
-# pip inside trusts what this machine trusts (a proxy's CA included).
+# pip inside trusts what this machine trusts (a TLS-inspecting proxy's CA included).
 cp /etc/ssl/certs/ca-certificates.crt "$ROOT_DIR/etc/ssl/certs/ca-certificates.crt"
 mkdir -p "$ROOT_DIR/wheels" "$ROOT_DIR/smoke/photos"
 cp "$WHEELS"/*.whl "$ROOT_DIR/wheels/"

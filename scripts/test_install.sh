@@ -22,7 +22,10 @@ PY=$HERE/.venv/bin/python
 
 step() { echo; echo "== $*"; }
 fail() { echo "test_install.sh: FAILED: $*" >&2; exit 1; }
-in_root() { chroot "$ROOT_DIR" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+in_root() {
+    chroot "$ROOT_DIR" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+        PIP_CERT=/etc/ssl/certs/ca-certificates.crt "$@"
+}
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 retained() {  # the retained payload on topic $2 of the broker at port $1, or nothing
     "$PY" - "$1" "$2" <<'EOF'
@@ -33,7 +36,10 @@ got, done = [], threading.Event()
 c = paho.Client(CallbackAPIVersion.VERSION2)
 c.on_connect = lambda c, u, f, rc, p: c.subscribe(sys.argv[2])
 c.on_message = lambda c, u, m: (got.append(m.payload), done.set())
-c.connect("127.0.0.1", int(sys.argv[1]))
+try:
+    c.connect("127.0.0.1", int(sys.argv[1]))
+except OSError:
+    sys.exit()  # not up (yet): nothing retained
 c.loop_start()
 done.wait(3)  # a retained message arrives right after subscribing
 c.loop_stop()
@@ -41,7 +47,7 @@ print(got[0].decode() if got and got[0] else "")
 EOF
 }
 cleanup() {
-    for pid_file in "$ROOT_DIR/run/test-mosquitto.pid" "$ROOT_DIR/run/test-mpd.pid" "$ROOT_DIR/run/test-daemon.pid"; do
+    for pid_file in "$ROOT_DIR/run/mosquitto/test.pid" "$ROOT_DIR/run/test-mpd.pid" "$ROOT_DIR/run/test-daemon.pid"; do
         [ -s "$pid_file" ] && kill "$(cat "$pid_file")" 2>/dev/null || true
     done
     sleep 1
@@ -55,6 +61,10 @@ mount -t proc proc "$ROOT_DIR/proc"
 mount --rbind /sys "$ROOT_DIR/sys"
 mount --rbind /dev "$ROOT_DIR/dev"
 cp /etc/resolv.conf "$ROOT_DIR/etc/resolv.conf"
+[ -e "$ROOT_DIR/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost\n' > "$ROOT_DIR/etc/hosts"
+# This machine may reach PyPI through a TLS-inspecting proxy: the root trusts what it trusts.
+cp /usr/local/share/ca-certificates/*.crt "$ROOT_DIR/usr/local/share/ca-certificates/" 2>/dev/null || true
+in_root update-ca-certificates >/dev/null 2>&1
 # The checkout as a user would have it after git clone (tracked and new files, no venvs or builds).
 mkdir -p "$ROOT_DIR/root/frame-daemon"
 git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$ROOT_DIR/root/frame-daemon"
@@ -65,7 +75,8 @@ in_root /root/frame-daemon/scripts/install.sh --with-mpd --with-mosquitto
 first_s=$((SECONDS - start))
 in_root id frame-daemon
 [ -f "$ROOT_DIR/etc/frame-daemon/frame-daemon.toml" ] || fail "no config"
-[ "$(stat -c '%a %G' "$ROOT_DIR/etc/frame-daemon/frame-daemon.toml")" = "640 frame-daemon" ] || fail "config mode"
+mode=$(in_root stat -c '%a %G' /etc/frame-daemon/frame-daemon.toml)
+[ "$mode" = "640 frame-daemon" ] || fail "config mode is $mode"
 for unit in frame-daemon mpd mosquitto; do
     [ -L "$ROOT_DIR/etc/systemd/system/multi-user.target.wants/$unit.service" ] || fail "$unit not enabled"
 done
@@ -89,8 +100,9 @@ mpd_port=$(free_port)
 cat > "$ROOT_DIR/etc/mosquitto-test.conf" <<EOF
 listener $mqtt_port 127.0.0.1
 allow_anonymous true
-pid_file /run/test-mosquitto.pid
+pid_file /run/mosquitto/test.pid
 EOF
+in_root install -d -o mosquitto /run/mosquitto  # it writes its pid file after dropping root
 in_root mosquitto -d -c /etc/mosquitto-test.conf
 cat > "$ROOT_DIR/etc/mpd-test.conf" <<EOF
 music_directory "/var/lib/mpd/music"
@@ -106,6 +118,10 @@ audio_output {
 }
 EOF
 in_root mpd /etc/mpd-test.conf
+wait_port() { for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done
+              fail "nothing listens on port $1"; }
+wait_port "$mqtt_port"
+wait_port "$mpd_port"
 conf=$ROOT_DIR/etc/frame-daemon/frame-daemon.toml
 sed -i -e "s|^path = \"/run/frame/current.jpg\"|path = \"/srv/frame/current.jpg\"|" \
        -e "s|^port = 6600|port = $mpd_port|" -e "s|^port = 1883|port = $mqtt_port|" \
