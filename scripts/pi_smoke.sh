@@ -58,12 +58,13 @@ echo "root ready after $((SECONDS - start)) s; $(in_root uname -m), $(in_root py
 step "install the wheel in a venv (pip --no-index: only the wheels checked above)"
 start=$SECONDS
 in_root python3 -m venv /opt/smoke
-in_root /opt/smoke/bin/pip install -q --no-index --find-links /wheels /wheels/frame_daemon-*.whl pytest
+in_root /opt/smoke/bin/pip install -q --no-index --find-links /wheels \
+    "/wheels/$(basename "$WHEELS"/frame_daemon-*.whl)" pytest
 echo "installed in $((SECONDS - start)) s (emulated)"
 in_root /opt/smoke/bin/pip list 2>/dev/null | grep -i -E "^(frame-daemon|ai-edge-litert|tflite-runtime|numpy|pillow) "
 
 score() {  # runtime: score the demo photos, then time the model's invoke
-    in_root /usr/bin/env FRAME_DAEMON_RUNTIME="$1" /opt/smoke/bin/frame-daemon score /smoke/photos/*.jpg &&
+    in_root /usr/bin/env FRAME_DAEMON_RUNTIME="$1" sh -c '/opt/smoke/bin/frame-daemon score /smoke/photos/*.jpg' &&
     in_root /usr/bin/env FRAME_DAEMON_RUNTIME="$1" /opt/smoke/bin/python -c '
 import platform, statistics, time
 from importlib import metadata
