@@ -32,7 +32,7 @@ step "the wheels, fetched here for cp311 aarch64"
 scripts/check_pi_wheels.sh > build/pi-wheels.md
 plats=()
 for n in $(seq 17 36); do plats+=(--platform "manylinux_2_${n}_aarch64"); done
-.venv/bin/pip download -q --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
+.venv/bin/pip download -qq --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
     "${plats[@]}" -d "$WHEELS" pytest 'tflite-runtime==2.14.0' 'numpy<2'
 rm -f "$WHEELS"/frame_daemon-*.whl
 .venv/bin/pip wheel -q --no-deps -w "$WHEELS" . >/dev/null
@@ -86,6 +86,9 @@ if score ai-edge-litert; then
     ran="ai-edge-litert $(in_root /opt/smoke/bin/pip show ai-edge-litert 2>/dev/null | sed -n 's/^Version: //p')"
 else
     echo "ai-edge-litert failed under emulation (exit $?); falling back to tflite-runtime 2.14"
+    # As on 32-bit Pi OS: tflite-runtime with NumPy 1.x, and no ai-edge-litert (its ml-dtypes
+    # wants NumPy 2).
+    in_root /opt/smoke/bin/pip uninstall -q -y ai-edge-litert ml-dtypes
     in_root /opt/smoke/bin/pip install -q --no-index --find-links /wheels 'tflite-runtime==2.14.0' 'numpy<2'
     step "frame-daemon score on the demo photos (tflite-runtime)"
     score tflite-runtime
@@ -94,7 +97,7 @@ fi
 
 step "unit tests that need no servers, on arm64 (emulated)"
 start=$SECONDS
-in_root /usr/bin/env FRAME_DAEMON_RUNTIME="${ran%% *}" sh -c 'cd /smoke && /opt/smoke/bin/python -m pytest -q -p no:cacheprovider \
+in_root /usr/bin/env FRAME_DAEMON_RUNTIME="${ran%% *}" sh -c 'cd /smoke && /opt/smoke/bin/python -m pytest -q -rs -p no:cacheprovider \
     tests/test_mood.py tests/test_photo.py tests/test_model.py tests/test_score_cli.py \
     tests/test_follow.py tests/test_tags.py tests/test_analyse.py'
 echo
