@@ -1,8 +1,8 @@
 """`frame-daemon doctor`: check an installation end to end, one line per check with its fix.
 
 Each check is a small function that returns a `Finding`; none of them changes anything (the MQTT
-check connects and disconnects without publishing, the state check writes and removes one temp
-file). FAIL makes the exit code 1; WARN is something to know about that does not stop the frame.
+check connects and disconnects without publishing, the state check creates and removes one empty
+folder). FAIL makes the exit code 1; WARN is something to know about that does not stop the frame.
 """
 
 from __future__ import annotations

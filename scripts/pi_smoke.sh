@@ -87,7 +87,7 @@ if score ai-edge-litert; then
 else
     echo "ai-edge-litert failed under emulation (exit $?); falling back to tflite-runtime 2.14"
     # As on 32-bit Pi OS: tflite-runtime with NumPy 1.x, and no ai-edge-litert (its ml-dtypes
-    # wants NumPy 2).
+    # wants NumPy 2). pip then says frame-daemon lacks ai-edge-litert: removed on purpose.
     in_root /opt/smoke/bin/pip uninstall -q -y ai-edge-litert ml-dtypes
     in_root /opt/smoke/bin/pip install -q --no-index --find-links /wheels 'tflite-runtime==2.14.0' 'numpy<2'
     step "frame-daemon score on the demo photos (tflite-runtime)"
