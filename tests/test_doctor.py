@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,29 @@ from pathlib import Path
 from conftest import gradient_photo
 from harness import ROOT, make_servers, write_config
 from servers import Mosquitto
+
+
+class TlsMosquitto(Mosquitto):
+    """A broker that only speaks TLS, with a certificate from a throwaway CA."""
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        d = self.workdir
+        openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        subprocess.run([*openssl, "-keyout", d / "ca.key", "-out", d / "ca.pem", "-subj", "/CN=test-ca"],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", d / "server.key",
+                        "-out", d / "server.csr", "-subj", "/CN=localhost"], check=True, capture_output=True)
+        (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        subprocess.run(["openssl", "x509", "-req", "-in", d / "server.csr", "-CA", d / "ca.pem",
+                        "-CAkey", d / "ca.key", "-CAcreateserial", "-days", "1", "-out", d / "server.pem",
+                        "-extfile", d / "san.ext"], check=True, capture_output=True)
+        conf = d / "mosquitto.conf"
+        # Run as whoever we are: mosquitto started by root would switch to a user that cannot
+        # read the test's private temp folder.
+        conf.write_text(conf.read_text() + f"cafile {d / 'ca.pem'}\ncertfile {d / 'server.pem'}\n"
+                        f"keyfile {d / 'server.key'}\nuser {getpass.getuser()}\n")
+        return cmd
 
 
 class LockedMosquitto(Mosquitto):
@@ -87,3 +111,29 @@ def test_doctor_with_a_bad_config_skips_what_needs_it(tmp_path) -> None:
     assert code == 1
     assert lines["config"].startswith("FAIL") and "did you mean 'port'" in lines["config"]
     assert lines["mpd"].startswith("SKIP") and lines["model"].startswith("SKIP")
+
+
+def test_doctor_checks_mqtt_over_tls_with_the_configured_ca(tmp_path) -> None:
+    broker = TlsMosquitto(tmp_path / "tls-broker")
+    broker.start()
+    mpd, _ = make_servers(tmp_path)
+    photo = tmp_path / "current.jpg"
+    gradient_photo(320, 240, 5).save(photo)
+    other_ca = TlsMosquitto(tmp_path / "other-ca")  # a CA the broker's certificate is not from
+    other_ca.command()
+    try:
+        results = {}
+        for name, ca in {"right": broker.workdir / "ca.pem", "wrong": other_ca.workdir / "ca.pem"}.items():
+            config = write_config(tmp_path / f"{name}.toml", photo=photo, mpd=mpd, mqtt=broker,
+                                  state_dir=tmp_path / "state",
+                                  extra="").read_text().replace(
+                "keepalive_s = 5", f'keepalive_s = 5\ntls = true\nca_file = "{ca}"')
+            (tmp_path / f"{name}.toml").write_text(config)
+            results[name] = doctor(tmp_path / f"{name}.toml")
+    finally:
+        broker.stop()
+        mpd.stop()
+    code, lines = results["right"]
+    assert lines["mqtt"].startswith("OK") and "(TLS)" in lines["mqtt"], lines["mqtt"]
+    code, lines = results["wrong"]
+    assert code == 1 and lines["mqtt"].startswith("FAIL") and "certificate" in lines["mqtt"], lines["mqtt"]
