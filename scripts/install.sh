@@ -28,7 +28,8 @@ say() { echo "install.sh: $*"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
-action=install wheel="" with_mpd=0 with_mosquitto=0 purge=0
+action=install wheel="" built_dir="" with_mpd=0 with_mosquitto=0 purge=0
+all_args="$*"
 while [ $# -gt 0 ]; do
     case "$1" in
         --wheel) [ $# -ge 2 ] || die "--wheel needs a file"; wheel=$(realpath "$2"); shift ;;
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0 $*)"
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0 $all_args)"
 
 # systemd may not be running (an image being prepared in a chroot): then the unit is enabled
 # for the next boot but not started.
@@ -86,12 +87,12 @@ do_uninstall() {
 }
 
 build_wheel() {
-    # The wheel of this checkout, built in a temporary folder (the checkout stays untouched).
-    local out
-    out=$(mktemp -d)
+    # The wheel of this checkout, built in a temporary folder (removed at exit).
+    built_dir=$(mktemp -d)
+    trap 'rm -rf "$built_dir"' EXIT
     say "building the wheel from $SRC"
-    "$VENV/bin/python" -m pip wheel -q --no-deps -w "$out" "$SRC" >/dev/null
-    wheel=$(ls "$out"/frame_daemon-*.whl)
+    "$VENV/bin/python" -m pip wheel -q --no-deps -w "$built_dir" "$SRC" >/dev/null
+    wheel=$(ls "$built_dir"/frame_daemon-*.whl)
 }
 
 do_install() {
