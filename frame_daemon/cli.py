@@ -15,6 +15,7 @@ from pathlib import Path
 from frame_daemon import __version__
 from frame_daemon.config import EX_CONFIG, Config, ConfigError, load_config
 from frame_daemon.errors import FrameDaemonError, ModelError, PhotoError
+from frame_daemon.vision.model_files import DEFAULT_MOOD_MODEL
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("frame_daemon")
@@ -190,6 +191,12 @@ def _format_line(result: dict) -> str:
             + (f"; looks like {scenes}" if scenes else ""))
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from frame_daemon.doctor import run_doctor
+
+    return run_doctor(args.config)
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from frame_daemon.vision.model import MoodModel
 
@@ -224,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("photos", nargs="+", metavar="PHOTO")
     score.add_argument("--json", action="store_true", help="one JSON object per line")
     score.add_argument("--model", type=Path, default=None,
-                       help="model metadata JSON (default: the shipped models/mood-v1.json)")
+                       help=f"model metadata JSON (default: the shipped {DEFAULT_MOOD_MODEL})")
     score.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     score.add_argument("--runtime", choices=["auto", "ai-edge-litert", "tflite-runtime"],
                        default="auto", help="TFLite runtime (default: auto)")
@@ -261,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     remove.set_defaults(func=cmd_ha_remove)
     check = with_config("check-config", "validate a config file; exit 78 if it has problems")
     check.set_defaults(func=cmd_check_config)
+    doctor = with_config("doctor", "check the installation: config, model, photo source, MPD, "
+                                   "music folder, MQTT, state folder, service, ffmpeg; exit 1 if "
+                                   "anything failed")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 

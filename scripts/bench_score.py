@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the mood model: invoke time, full-photo latency and `score` peak memory.
 
-    python scripts/bench_score.py [--model models/mood-v1.json] [--runs 200] [--no-big]
+    python scripts/bench_score.py [--model models/mood-v2.json] [--runs 200] [--no-big]
 
 Prints medians (and p90) of:
 - invoke: the int8 model alone, 1 thread, the runtime `auto` picks (ai-edge-litert by default);
@@ -33,7 +33,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from frame_daemon.vision.model import DEFAULT_MODEL, MoodModel  # noqa: E402
+from frame_daemon.vision.model import MoodModel  # noqa: E402
+from frame_daemon.vision.model_files import DEFAULT_MOOD_MODEL, model_path  # noqa: E402
 
 MEASURE_CHILD = """
 import os, subprocess, sys
@@ -167,10 +168,11 @@ def summary(label: str, samples_s: list[float]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--model", type=Path, default=None, help="model metadata JSON (default: the shipped one)")
     ap.add_argument("--runs", type=int, default=200, help="invoke repetitions")
     ap.add_argument("--no-big", action="store_true", help="skip the big-photo memory cases")
     args = ap.parse_args()
+    args.model = args.model or model_path(DEFAULT_MOOD_MODEL)
 
     model = MoodModel.load(args.model, threads=1)
     print(f"model {args.model.name}, runtime {model.runtime}, 1 thread", flush=True)

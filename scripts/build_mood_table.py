@@ -5,7 +5,7 @@ Each mood word is the centroid of a few synonyms' (valence, arousal) in NRC-VAD 
 ACL 2018), rescaled to [-1, 1] with 2x - 1. Re-run after changing the synonym sets and paste the
 printed table into mood.py; the lexicon itself is not shipped.
 
-    python scripts/build_mood_table.py [--lexicon ../shared/data/lexicon/NRC-VAD-Lexicon-v1.txt]
+    python scripts/build_mood_table.py --lexicon PATH/NRC-VAD-Lexicon-v1.txt
 """
 
 from __future__ import annotations
@@ -16,18 +16,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from build_music_tables import mean_points, print_table, read_lexicon  # noqa: E402
+from build_music_tables import (  # noqa: E402
+    lexicon_argument,
+    mean_points,
+    print_table,
+    read_lexicon_or_exit,
+)
 
 from frame_daemon.mood import MOOD_SYNONYMS, NEUTRAL_WORD  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--lexicon", type=Path,
-                    default=ROOT.parent / "shared/data/lexicon/NRC-VAD-Lexicon-v1.txt")
+    lexicon_argument(ap)
     args = ap.parse_args()
     missing: list[str] = []
-    table = mean_points(read_lexicon(args.lexicon), MOOD_SYNONYMS, missing)
+    table = mean_points(read_lexicon_or_exit(args.lexicon), MOOD_SYNONYMS, missing)
     for word in missing:
         print(f"# not in lexicon: {word}", file=sys.stderr)
     table[NEUTRAL_WORD] = (0.0, 0.0)  # the centre of the plane, by definition

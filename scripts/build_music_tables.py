@@ -6,7 +6,7 @@ GENRE_DESCRIPTORS. Values are NRC-VAD v1 (S. Mohammad, ACL 2018; research and no
 rescaled to [-1, 1] with 2x - 1. Re-run after changing the word sets and paste the printed tables
 into lexicon.py; the lexicon itself is not shipped. Exits non-zero if a word is not in the lexicon.
 
-    python scripts/build_music_tables.py [--lexicon ../shared/data/lexicon/NRC-VAD-Lexicon-v1.txt]
+    python scripts/build_music_tables.py --lexicon PATH/NRC-VAD-Lexicon-v1.txt
 """
 
 from __future__ import annotations
@@ -19,6 +19,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from frame_daemon.music.lexicon import GENRE_DESCRIPTORS, TAG_SYNONYMS, TAG_WORDS  # noqa: E402
+
+LEXICON_HELP = ("the NRC Valence, Arousal, and Dominance Lexicon v1 (NRC-VAD-Lexicon-v1.txt; "
+                "S. Mohammad, ACL 2018; free for research from "
+                "https://saifmohammad.com/WebPages/nrc-vad.html)")
+
+
+def lexicon_argument(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--lexicon", type=Path, default=None, help=f"path of {LEXICON_HELP}")
+
+
+def read_lexicon_or_exit(path: Path | None) -> dict[str, tuple[float, float]]:
+    """The lexicon, or one line saying what it is and where it comes from (no traceback)."""
+    if path is None or not path.is_file():
+        where = f"not found at {path}" if path else "not given"
+        sys.exit(f"{Path(sys.argv[0]).name}: lexicon {where}: pass --lexicon with {LEXICON_HELP}")
+    try:
+        return read_lexicon(path)
+    except (OSError, UnicodeDecodeError, ValueError, StopIteration) as exc:
+        sys.exit(f"{Path(sys.argv[0]).name}: {path}: not a readable NRC-VAD lexicon ({exc!r}): "
+                 f"expected {LEXICON_HELP}")
 
 
 def read_lexicon(path: Path) -> dict[str, tuple[float, float]]:
@@ -52,10 +72,9 @@ def print_table(name: str, table: Mapping[str, tuple[float, float]]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--lexicon", type=Path,
-                    default=ROOT.parent / "shared/data/lexicon/NRC-VAD-Lexicon-v1.txt")
+    lexicon_argument(ap)
     args = ap.parse_args()
-    lex = read_lexicon(args.lexicon)
+    lex = read_lexicon_or_exit(args.lexicon)
     missing: list[str] = []
     tag_sets = {w: (w,) for w in TAG_WORDS} | dict(TAG_SYNONYMS)
     print_table("LEXICON_TAG_POINTS", mean_points(lex, tag_sets, missing))

@@ -8,8 +8,8 @@ other seeds to show how much the split matters), fits ridge regressions on all e
 the coefficient block of audio_model.py, or writes it there with --write. The data is read in place,
 never copied into the repository.
 
-    python scripts/calibrate_audio_model.py [--data ../shared/data/emotify-dev] [--seed 0] [--write]
-                                            [--lexicon ../shared/data/lexicon/NRC-VAD-Lexicon-v1.txt]
+    python scripts/calibrate_audio_model.py --data EMOTIFY_DIR [--seed 0] [--write]
+                                            [--lexicon PATH/NRC-VAD-Lexicon-v1.txt]
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ def print_gems_points(lexicon: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/emotify-dev")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="Emotify excerpts: a folder with annotations.csv and audio/<genre>/<n>.mp3")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true", help="write the coefficients into audio_model.py")
@@ -159,8 +160,11 @@ def main() -> int:
     args = ap.parse_args()
     if args.lexicon:
         print_gems_points(args.lexicon)
-    if not (args.data / "annotations.csv").is_file():
-        print(f"no annotations.csv in {args.data}", file=sys.stderr)
+    if args.data is None or not (args.data / "annotations.csv").is_file():
+        where = f"no annotations.csv in {args.data}" if args.data else "no --data given"
+        print(f"calibrate_audio_model.py: {where}: pass --data with the Emotify excerpts (Aljanaki, "
+              "Wiering, Veltkamp 2015; listeners' GEMS tags for one-minute excerpts; free for "
+              "research from the authors' Emotify page at Utrecht University)", file=sys.stderr)
         return 1
     targets = read_targets(args.data)
     names, inputs = analyse_all(args.data, sorted(targets))

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a fresh machine for the demo and the tests (idempotent; quick when all is in place):
-# Debian packages (mosquitto, mpd), the project venv .venv with ai-edge-litert, and a second
-# small venv .venv-tflite with tflite-runtime 2.14 for the runtime-agreement test.
+# every Debian package the tests use (mosquitto, mpd, ffmpeg for the decoder fallback,
+# systemd-analyze for the unit check), the project venv .venv (its TFLite runtime comes with the
+# package), and a second small venv .venv-tflite with tflite-runtime 2.14 for the
+# runtime-agreement test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,8 @@ PY=${PYTHON:-python3}
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v mpd >/dev/null 2>&1 || need_apt+=(mpd)
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     SUDO=""
@@ -26,10 +30,13 @@ stamp_ok() { [ -f "$1/.frame-daemon-stamp" ] && [ "$(cat "$1/.frame-daemon-stamp
 deps_hash=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 
 if ! stamp_ok .venv "$deps_hash"; then
-    echo "setup: creating .venv (project, ai-edge-litert, dev tools)"
+    echo "setup: creating .venv (project with its TFLite runtime, dev tools)"
     "$PY" -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e '.[litert,dev]'
+    # setuptools warns on every editable install that maps models/ into the package; keep its
+    # output in a log and show it only when the install fails.
+    .venv/bin/pip install -q -e '.[dev]' > .venv/pip-install.log 2>&1 || {
+        cat .venv/pip-install.log >&2; exit 1; }
     echo "$deps_hash" > .venv/.frame-daemon-stamp
 fi
 if ! stamp_ok .venv-tflite "$deps_hash"; then

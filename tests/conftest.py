@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_JSON = ROOT / "models" / "mood-v1.json"
 
 
 def gradient_photo(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -26,8 +25,10 @@ def gradient_photo(width: int, height: int, seed: int = 0) -> Image.Image:
 
 @pytest.fixture(scope="session")
 def model_json() -> Path:
-    assert MODEL_JSON.exists(), f"{MODEL_JSON} missing: the trained model ships in models/"
-    return MODEL_JSON
+    """The default mood model's metadata, found the way the installed package finds it."""
+    from frame_daemon.vision.model_files import DEFAULT_MOOD_MODEL, model_path
+
+    return model_path(DEFAULT_MOOD_MODEL)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from PIL import Image
 
 from frame_daemon.errors import ModelError
 from frame_daemon.mood import Mood
+from frame_daemon.vision import model_files
 from frame_daemon.vision.faces import Face, FaceReader
 from frame_daemon.vision.photo import DEFAULT_MAX_PIXELS, center_square, load_photo
 from frame_daemon.vision.runtime import make_interpreter
@@ -21,7 +22,6 @@ from frame_daemon.vision.runtime import make_interpreter
 METADATA_FORMAT = 1
 OUTPUT_NAMES = ("va", "emotion", "imagenet")
 OPTIONAL_OUTPUTS = ("uncertainty",)  # mood-v2: the expected valence-arousal error
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "mood-v1.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,8 @@ class MoodModel:
     @classmethod
     def load(cls, json_path: str | os.PathLike[str] | None = None, threads: int = 1,
              runtime: str = "auto", faces: bool = True) -> MoodModel:
-        json_path = Path(json_path) if json_path else DEFAULT_MODEL
+        json_path = (Path(json_path) if json_path
+                     else model_files.model_path(model_files.DEFAULT_MOOD_MODEL))
         if json_path.suffix == ".tflite":
             json_path = json_path.with_suffix(".json")
         try:

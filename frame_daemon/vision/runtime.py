@@ -70,4 +70,4 @@ def make_interpreter(model_path: Path, threads: int = 1, runtime: str = "auto") 
             raise ModelError(f"{model_path}: not a loadable TFLite model ({exc})") from exc
         return interp, name
     raise ModelError(f"no TFLite runtime installed (tried {', '.join(missing)}): "
-                     "pip install 'frame-daemon[litert]' or 'frame-daemon[tflite]'")
+                     "pip install ai-edge-litert (64-bit), or tflite-runtime==2.14.0 'numpy<2' (32-bit)")

@@ -1,0 +1,303 @@
+"""`frame-daemon doctor`: check an installation end to end, one line per check with its fix.
+
+Each check is a small function that returns a `Finding`; none of them changes anything (the MQTT
+check connects and disconnects without publishing, the state check creates and removes one empty
+folder). FAIL makes the exit code 1; WARN is something to know about that does not stop the frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from frame_daemon.config import Config, ConfigError, load_config
+from frame_daemon.errors import FrameDaemonError
+
+OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
+UNIT = "frame-daemon.service"
+NETWORK_TIMEOUT_S = 5.0
+# CPU features the TFLite kernels (XNNPACK, ruy) use for int8 models, by /proc/cpuinfo name.
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni",  # x86-64
+                "asimd", "asimddp", "i8mm", "neon", "vfpv4")  # 64-bit and 32-bit ARM
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    status: str  # OK | WARN | FAIL | SKIP
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f" -> fix: {self.fix}" if self.fix else ""
+        return f"{self.status:<4}  {self.check:<12}  {self.detail}{fix}"
+
+
+def check_config(path: Path) -> tuple[Finding, Config | None]:
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        problems = "; ".join(exc.problems)
+        return Finding("config", FAIL, f"{exc.source}: {problems}",
+                       f"edit the file ('frame-daemon check-config --config {path}' lists every "
+                       "problem)"), None
+    return Finding("config", OK, f"{cfg.file} is valid"), cfg
+
+
+def cpu_description() -> str:
+    """Machine, CPU model and the int8-relevant features the kernel reports."""
+    model, flags = "", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key == "model name" or (key == "model" and not value.strip().isdigit()):
+                model = model or value.strip()
+            elif key in ("flags", "features"):
+                flags.update(value.split())
+    with contextlib.suppress(OSError):  # "Raspberry Pi 4 Model B Rev 1.4" on a Pi
+        model = Path("/proc/device-tree/model").read_text(errors="replace").strip("\0\n ") or model
+    features = [f for f in CPU_FEATURES if f in flags]
+    return (f"{platform.machine()}, {os.cpu_count()} cores" + (f", {model}" if model else "")
+            + f"; features: {' '.join(features) or 'none of ' + '/'.join(CPU_FEATURES[:4])}")
+
+
+def check_model(cfg: Config, runs: int = 20) -> Finding:
+    import numpy as np
+
+    from frame_daemon.vision.model import MoodModel
+
+    try:
+        model = MoodModel.load(cfg.model.path or None, threads=cfg.model.threads)
+    except FrameDaemonError as exc:
+        return Finding("model", FAIL, str(exc),
+                       "reinstall frame-daemon (the model ships in the package), or fix model.path")
+    pixels = np.full((model.size, model.size, 3), 128, dtype=np.uint8)
+    model.infer(pixels)  # the first invoke prepares the kernels
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.infer(pixels)
+        times.append(time.perf_counter() - start)
+    try:
+        version = metadata.version(model.runtime)
+    except metadata.PackageNotFoundError:
+        version = "?"
+    invoke_ms = 1000 * statistics.median(times)
+    return Finding("model", OK, f"{model.meta.get('name', '?')} loads with {model.runtime} {version}, "
+                                f"{cfg.model.threads} thread(s); invoke {invoke_ms:.1f} ms (median of "
+                                f"{runs}); CPU {cpu_description()}")
+
+
+def check_photo_source(cfg: Config) -> Finding:
+    from frame_daemon.sources.watch import newest_image
+    from frame_daemon.vision.photo import load_photo
+
+    path = Path(cfg.source.path).expanduser()
+    folder = path if cfg.source.kind == "folder" else path.parent
+    if not folder.is_dir():
+        return Finding("photo source", FAIL, f"{folder}: no such folder to watch",
+                       "set source.path to where the frame software writes its photo")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return Finding("photo source", FAIL, f"{folder}: not readable by this user",
+                       "make it readable (chmod o+rx) or add the service user to its group")
+    photo = newest_image(folder) if cfg.source.kind == "folder" else path
+    if photo is None or not photo.exists():
+        return Finding("photo source", WARN, f"{folder} is readable but holds no photo yet",
+                       "show a photo on the frame, then run doctor again")
+    try:
+        load_photo(photo, 224, cfg.model.max_pixels)
+    except FrameDaemonError as exc:
+        return Finding("photo source", FAIL, str(exc), "check the frame software writes whole images")
+    return Finding("photo source", OK, f"{photo} is a readable photo")
+
+
+def check_mpd(cfg: Config) -> Finding:
+    import mpd
+
+    address = cfg.mpd.host if cfg.mpd.host.startswith("/") else f"{cfg.mpd.host}:{cfg.mpd.port}"
+    client = mpd.MPDClient()
+    client.timeout = min(cfg.mpd.timeout_s, NETWORK_TIMEOUT_S)
+    try:
+        client.connect(cfg.mpd.host, cfg.mpd.port)
+    except (OSError, mpd.ConnectionError) as exc:
+        return Finding("mpd", FAIL, f"cannot reach MPD at {address}: {exc}",
+                       "start MPD (sudo systemctl enable --now mpd) or fix mpd.host/mpd.port")
+    try:
+        if cfg.mpd.password:
+            client.password(cfg.mpd.password)
+        version = client.mpd_version or "?"
+        commands = set(client.commands())
+        tags = {t.lower() for t in client.tagtypes()}
+        songs = client.stats().get("songs", "?")
+    except mpd.CommandError as exc:
+        return Finding("mpd", FAIL, f"MPD at {address} refused us: {exc}", "check mpd.password")
+    except (OSError, mpd.ConnectionError) as exc:
+        return Finding("mpd", FAIL, f"lost MPD at {address}: {exc}", "check MPD's log")
+    finally:
+        with contextlib.suppress(OSError, mpd.ConnectionError):
+            client.disconnect()
+    detail = (f"MPD {version} at {address}, {songs} songs; Mood tag: "
+              f"{'yes' if 'mood' in tags else 'no'}; stickers: {'yes' if 'sticker' in commands else 'no'}")
+    fixes = []
+    if "mood" not in tags:
+        fixes.append("MPD 0.24+ knows the Mood tag; with an older MPD set mpd.music_directory so "
+                     "frame-daemon reads the files' mood tags itself")
+    if "sticker" not in commands:
+        fixes.append("set sticker_file in mpd.conf to enable stickers")
+    return Finding("mpd", WARN if fixes else OK, detail, "; ".join(fixes))
+
+
+def check_music_folder(cfg: Config) -> Finding:
+    if not cfg.mpd.music_directory:
+        return Finding("music folder", OK, "not set: moods come from MPD's tags and genres only",
+                       "")
+    folder = Path(cfg.mpd.music_directory).expanduser()
+    if not folder.is_dir():
+        return Finding("music folder", FAIL, f"{folder}: no such folder here",
+                       "set mpd.music_directory to MPD's music_directory as seen from this machine")
+    try:
+        entries = sum(1 for _ in zip(os.scandir(folder), range(1000), strict=False))
+    except OSError as exc:
+        return Finding("music folder", FAIL, f"{folder}: not readable ({exc.strerror})",
+                       "make it readable or add the service user to its group (SupplementaryGroups=)")
+    return Finding("music folder", OK, f"{folder} readable ({entries}{'+' if entries == 1000 else ''} "
+                                       "entries at the top)")
+
+
+def check_mqtt(cfg: Config) -> Finding:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from frame_daemon.mqtt_link import broker_password
+
+    where = f"{cfg.mqtt.host}:{cfg.mqtt.port}" + (" (TLS)" if cfg.mqtt.tls else "")
+    answered = threading.Event()
+    result: list[object] = []
+
+    def on_connect(client, userdata, flags, reason_code, properties) -> None:  # paho's thread
+        result.append(reason_code)
+        answered.set()
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"frame-daemon-doctor-{os.getpid()}")
+    client.on_connect = on_connect
+    try:
+        if cfg.mqtt.username:
+            client.username_pw_set(cfg.mqtt.username, broker_password(cfg.mqtt) or None)
+        if cfg.mqtt.tls:
+            client.tls_set(ca_certs=cfg.mqtt.ca_file or None, certfile=cfg.mqtt.cert_file or None,
+                           keyfile=cfg.mqtt.key_file or None)
+        client.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s)
+    except FrameDaemonError as exc:
+        return Finding("mqtt", FAIL, str(exc), "fix mqtt.password_file")
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        return Finding("mqtt", FAIL, f"cannot reach the broker at {where}: {exc}",
+                       "start the broker or fix mqtt.host/mqtt.port/mqtt.tls/mqtt.ca_file")
+    client.loop_start()
+    try:
+        if not answered.wait(NETWORK_TIMEOUT_S):
+            return Finding("mqtt", FAIL, f"the broker at {where} did not answer the MQTT handshake",
+                           "check mqtt.port is an MQTT listener (and mqtt.tls matches it)")
+        reason = result[0]
+        if getattr(reason, "is_failure", False):
+            return Finding("mqtt", FAIL, f"the broker at {where} refused us: {reason}",
+                           "check mqtt.username and the password (password_file or "
+                           "FRAME_DAEMON_MQTT_PASSWORD) against the broker's accounts")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    user = f" as '{cfg.mqtt.username}'" if cfg.mqtt.username else " (anonymous)"
+    return Finding("mqtt", OK, f"broker at {where} accepted us{user}")
+
+
+def check_state_folder(cfg: Config) -> Finding:
+    folder = cfg.state_directory
+    # The daemon creates a missing state folder: then its nearest existing parent must be writable.
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+    try:
+        probe = tempfile.mkdtemp(dir=existing, prefix=".frame-daemon-doctor-")
+        os.rmdir(probe)
+    except OSError as exc:
+        where = folder if existing == folder else f"{existing} (to create {folder})"
+        return Finding("state folder", FAIL, f"{where}: not writable ({exc.strerror})",
+                       "chown it to the user the daemon runs as, or set state.directory")
+    return Finding("state folder", OK, f"{folder} writable" if existing == folder
+                   else f"{folder} will be created in {existing} (writable)")
+
+
+def _systemctl(*args: str) -> str:
+    out = subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=10)
+    return out.stdout.strip()
+
+
+def check_service() -> Finding:
+    if shutil.which("systemctl") is None or not Path("/run/systemd/system").is_dir():
+        return Finding("service", WARN, "systemd is not running here: no service to check", "")
+    enabled = _systemctl("is-enabled", UNIT) or "not installed"
+    if enabled in ("not installed", "not-found", ""):
+        return Finding("service", WARN, f"{UNIT} is not installed (fine when you run "
+                                        "'frame-daemon run' yourself)", "sudo scripts/install.sh")
+    active = _systemctl("is-active", UNIT)
+    detail = f"{UNIT} {enabled}, {active}"
+    if active != "active":
+        return Finding("service", FAIL, detail, f"journalctl -u {UNIT} -n 50 shows why; then "
+                                                f"sudo systemctl restart {UNIT}")
+    if enabled != "enabled":
+        return Finding("service", WARN, detail, f"sudo systemctl enable {UNIT} (start at boot)")
+    return Finding("service", OK, detail)
+
+
+def check_ffmpeg(cfg: Config) -> Finding:
+    import soundfile
+
+    if not cfg.mpd.music_directory:
+        return Finding("ffmpeg", OK, "not needed (no music folder to analyse)")
+    found = shutil.which("ffmpeg")
+    if found:
+        return Finding("ffmpeg", OK, f"{found} (decodes what libsndfile cannot: AAC/M4A, WMA, ...)")
+    has_mp3 = "MP3" in soundfile.available_formats()
+    return Finding("ffmpeg", WARN if has_mp3 else FAIL,
+                   "not installed: AAC/M4A, ALAC and WMA tracks are not analysed"
+                   + ("" if has_mp3 else "; this libsndfile cannot decode MP3 either"),
+                   "sudo apt install ffmpeg")
+
+
+def run_doctor(config_path: Path, out: Callable[[str], None] = print) -> int:
+    """Print one line per check; 0 when nothing failed, 1 otherwise."""
+    out(f"frame-daemon doctor ({sys.executable})")
+    finding, cfg = check_config(config_path)
+    out(finding.line())
+    findings = [finding]
+    checks: list[tuple[str, Callable[[], Finding]]]
+    if cfg is None:
+        for name in ("model", "photo source", "mpd", "music folder", "mqtt", "state folder", "ffmpeg"):
+            out(Finding(name, SKIP, "needs a valid config").line())
+        checks = [("service", check_service)]
+    else:
+        checks = [("model", lambda: check_model(cfg)), ("photo source", lambda: check_photo_source(cfg)),
+                  ("mpd", lambda: check_mpd(cfg)), ("music folder", lambda: check_music_folder(cfg)),
+                  ("mqtt", lambda: check_mqtt(cfg)), ("state folder", lambda: check_state_folder(cfg)),
+                  ("service", check_service), ("ffmpeg", lambda: check_ffmpeg(cfg))]
+    for name, check in checks:
+        try:
+            finding = check()
+        except Exception as exc:  # a doctor reports, it never dies with a traceback
+            finding = Finding(name, FAIL, f"the check itself failed: {exc!r}",
+                              "please report this with the output of 'frame-daemon -v doctor'")
+        findings.append(finding)
+        out(finding.line())
+    failed = sum(f.status == FAIL for f in findings)
+    out("all is well" if not failed else f"{failed} check(s) failed")
+    return 1 if failed else 0

@@ -1,0 +1,40 @@
+"""Where the shipped model files are: package data of frame_daemon.models, via importlib.resources.
+
+The top-level `models/` folder of the repository is installed as the package `frame_daemon.models`
+(see pyproject.toml), so the same lookup works from a wheel, an editable install or a checkout.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from frame_daemon.errors import ModelError
+
+MODELS_PACKAGE = "frame_daemon.models"
+# The mood model `score`, `match` and the daemon use unless told otherwise (metadata JSON name).
+DEFAULT_MOOD_MODEL = "mood-v2.json"
+
+
+def models_dir() -> Path:
+    """The folder that holds the shipped models (inside site-packages once installed)."""
+    try:
+        root = resources.files(MODELS_PACKAGE)
+    except ModuleNotFoundError as exc:
+        raise ModelError(f"the package {MODELS_PACKAGE} is not installed: reinstall frame-daemon "
+                         "(pip install frame-daemon, or pip install -e . in a checkout)") from exc
+    # Installed packages are plain folders (wheels install unzipped): the runtimes need real paths.
+    return Path(str(root))
+
+
+def model_path(name: str) -> Path:
+    """The path of a shipped model file by name, e.g. "mood-v2.json" or "mood-v2.tflite".
+
+    Raises ModelError naming the file and what is there when it is missing.
+    """
+    path = models_dir() / name
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.name for p in models_dir().iterdir()
+                                   if p.suffix in (".json", ".tflite"))) or "none"
+        raise ModelError(f"{path}: no such model file (shipped: {shipped})")
+    return path
