@@ -69,12 +69,17 @@ class Action(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FollowParams:
-    """Tuning of the follow policy; the defaults suit a slideshow of roughly 10 s per photo."""
+    """Tuning of the follow policy.
 
-    smoothing: float = 0.6  # EMA weight of a new, fully confident photo (0 < w <= 1; 1 = none)
+    The defaults were chosen by simulating slideshows of the OASIS development photos (random,
+    themed and alternating order, 10-60 s per photo) through this policy: `scripts/tune_follow.py`
+    prints the table; docs/follow-tuning.md explains the choice.
+    """
+
+    smoothing: float = 1.0  # EMA weight of a new, fully confident photo (0 < w <= 1; 1 = none)
     threshold: float = 0.35  # plane distance the smoothed mood must move from `music_for`
-    dwell_s: float = 15.0  # how long it must stay moved
-    jump: float = 0.9  # distance of a single photo from `music_for` that counts as a jump
+    dwell_s: float = 30.0  # how long it must stay moved
+    jump: float = 1.2  # distance of a single photo from `music_for` that counts as a jump
     min_interval_s: float = 30.0  # no two changes closer than this
 
     def __post_init__(self) -> None:
