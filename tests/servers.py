@@ -180,14 +180,16 @@ LIBRARY: list[tuple[str, str, str, str, str, int, float]] = [
 ]
 
 
-def write_library(music_dir: Path, seconds: float = 60.0, rate: int = 8000) -> list[Path]:
-    """Write LIBRARY as real tagged FLAC files (a quiet tone each) into music_dir/<artist>/."""
+def write_library(music_dir: Path, seconds: float = 60.0, rate: int = 8000,
+                  library: list[tuple[str, str, str, str, str, int, float]] | None = None) -> list[Path]:
+    """Write a library (LIBRARY unless given) as real tagged FLAC files (a quiet tone each) into
+    music_dir/<artist>/."""
     import mutagen.flac
     import soundfile
 
     paths = []
     t = np.arange(int(seconds * rate)) / rate
-    for stem, title, artist, genre, mood, bpm, hz in LIBRARY:
+    for stem, title, artist, genre, mood, bpm, hz in library or LIBRARY:
         folder = music_dir / artist.replace(" ", "_")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{stem}.flac"
