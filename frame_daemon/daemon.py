@@ -110,6 +110,13 @@ class LoopState:
     announce_at: float | None = None  # when to re-announce discovery (HA came back online)
 
 
+def _pick_line(pick: Pick, choice: Choice) -> str:
+    """'Title – Artist' (its mood's source) for the photo, and how near the target it lies."""
+    line = (f"'{pick.track.label}' ({pick.track.why}) for {choice.placement.describe()}, "
+            f"{pick.distance:.2f} from the target")
+    return line if pick.fits else line + " (nothing fits better)"
+
+
 def follow_params(cfg: Config) -> FollowParams:
     f = cfg.follow
     return FollowParams(smoothing=f.smoothing, threshold=f.threshold, dwell_s=f.dwell_s,
@@ -627,29 +634,27 @@ class Daemon:
 
     def _why(self) -> str | None:
         """Why this music: the playing track's reason if the last change chose it, else what
-        comes next and when. Always about the same change as `queued`."""
+        comes next and when. Always about the same change as `queued`; short, since Home
+        Assistant keeps 255 characters of a state."""
         st = self.state
         choice = st.choice
         if choice is None:
             return st.why or None
-        earlier = ("" if choice.photo_seq == st.photo_seq
-                   else f"; chosen for an earlier photo, kept: {st.follow_reason}")
+        # The music was chosen for an earlier photo and kept for this one: say so first.
+        kept = ("" if choice.photo_seq == st.photo_seq
+                else f"kept ({st.follow_reason.removesuffix(' → keep')}): ")
         uri = st.track.get("uri")
         playing = next((p for p in choice.picks if p.track.uri == uri), None)
         if playing is not None:
-            return f"playing '{playing.track.label}' for {choice.placement.describe()}: " \
-                   f"{playing.why}{earlier}"
-        first = choice.picks[0]
+            return f"{kept}playing {_pick_line(playing, choice)}"
         if self.fader.active:
             when = f"after a {self.cfg.follow.fade_s:.1f} s fade-out"
         elif st.player == "play" and st.track:
-            current = st.track.get("title") or uri
             left = f", in about {st.remaining_s:.0f} s" if st.remaining_s is not None else ""
-            when = f"after '{current}' ends{left}"
+            when = f"after '{st.track.get('title') or uri}' ends{left}"
         else:
             when = "when playback starts"
-        return (f"next, {when}: '{first.track.label}' for {choice.placement.describe()}: "
-                f"{first.why}{earlier}")
+        return f"{kept}next, {when}: {_pick_line(choice.picks[0], choice)}"
 
     def _publish_state(self) -> None:
         if self.mqtt is not None:

@@ -15,9 +15,10 @@ The policy, in the order it is applied:
   mood the music was chosen for (`music_for`) for `dwell_s`; coming back inside resets the wait. The
   new target is the confidence-weighted mean of the photos shown while it stayed away, so a slideshow
   that alternates between moods lands on their average, not on whichever photo happened to be last.
-- **Varied slideshows.** `volatility` is a moving average of how far each photo lands from the smoothed
-  mood. While photos disagree with each other the dwell stretches by `volatility / threshold` (never
-  shrinks), so the music follows the slideshow's average instead of each photo.
+- **Varied slideshows.** `volatility` is a moving average (weight VOLATILITY_WEIGHT, by confidence as
+  above) of how far each photo lands from the smoothed mood. While photos disagree with each other
+  the dwell stretches by `volatility / threshold` (never shrinks), so the music follows the
+  slideshow's average instead of each photo.
 - **Jumps.** A confident photo (confidence >= 0.5) at least `jump` away from `music_for`, arriving after
   photos that agreed with each other (volatility < threshold), is a scene change: it skips the dwell.
   Jumps are not taken while photos disagree: in an alternating slideshow every photo is "far" from
@@ -46,6 +47,8 @@ from frame_daemon.mood import NO_MOOD, Mood
 
 # Below this a photo can move the smoothed mood but never count as a scene change on its own.
 JUMP_MIN_CONFIDENCE = 0.5
+# EMA weight of a fully confident photo in `volatility`: about the last three photos count.
+VOLATILITY_WEIGHT = 0.4
 # The farthest two points of the plane can be apart.
 MAX_DISTANCE = 2 * math.sqrt(2)
 
@@ -140,7 +143,10 @@ def on_photo(state: FollowState, mood: Mood, now: float, mode: FollowMode,
         smoothed, volatility = mood, 0.0
     else:
         weight = photo_weight(params.smoothing, mood.confidence)
-        volatility = state.volatility + weight * (mood.distance(prior) - state.volatility)
+        # Its own memory of a few photos, whatever `smoothing` is: with smoothing 1 the mood has
+        # none, but one far photo after agreeing ones must not look like a disagreeing slideshow.
+        spread = photo_weight(VOLATILITY_WEIGHT, mood.confidence)
+        volatility = state.volatility + spread * (mood.distance(prior) - state.volatility)
         confidence = prior.confidence + params.smoothing * (mood.confidence - prior.confidence)
         smoothed = _lerp(prior, mood, weight, confidence=confidence)
     # The photos before this one agreed with each other: only then can this one be a scene change.

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Tune the follow policy's defaults by simulating slideshows through it (pure code, no servers).
 
-    .venv/bin/python scripts/tune_follow.py OASIS_DIR [--hours 1] [--top 12]
+    .venv/bin/python scripts/tune_follow.py OASIS_DIR [--hours 1] [--seeds 3] [--top 12]
 
 OASIS_DIR: photos with human ratings (`ratings.csv`, `images/`), for development
 `../shared/data/oasis-dev`. Every photo is read once by the mood model (the configured default,
 or --model); the slideshows below then run through `frame_daemon.follow` with the loop's tick,
 for every combination of threshold, dwell_s, min_interval_s, jump and smoothing in the grid.
 
-Slideshows (each `--hours` long, seeded, photos shown for 10, 20, 30 or 60 s):
+Slideshows (each `--hours` long, photos shown for 10, 20, 30 or 60 s; every figure is the mean over
+`--seeds` differently shuffled sets of them):
 - random: photos in random order. The mood moves all the time; the music should not chase it.
 - themed: blocks of 6-12 photos from one theme (the photos grouped by their human valence and
   arousal into six themes), theme after theme. The mood really moves at each new theme.
@@ -157,18 +158,24 @@ def simulate(show: list[Shown], params: FollowParams) -> Outcome:
                    followed / theme_changes if theme_changes else 1.0)
 
 
+def mean_outcome(outcomes: list[Outcome]) -> Outcome:
+    n = len(outcomes)
+    return Outcome(sum(o.changes_per_hour for o in outcomes) / n, sum(o.distance for o in outcomes) / n,
+                   sum(o.followed for o in outcomes) / n)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("oasis", type=Path, help="photos with human ratings (ratings.csv, images/)")
     ap.add_argument("--hours", type=float, default=1.0, help="length of each slideshow")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=3, help="slideshow sets to average over")
     ap.add_argument("--top", type=int, default=12, help="rows to print (best themed distance first)")
     ap.add_argument("--model", type=Path, default=None, help="model metadata JSON (default: shipped)")
     args = ap.parse_args()
     if not (args.oasis / "ratings.csv").is_file():
         ap.error(f"{args.oasis}: no ratings.csv here")
     photos = read_photos(args.oasis, args.model)
-    shows = slideshows(photos, args.hours, args.seed)
+    sets = [slideshows(photos, args.hours, seed) for seed in range(1, args.seeds + 1)]
     default = FollowParams()
     results = []
     combos = list(itertools.product(*GRID.values()))
@@ -177,7 +184,8 @@ def main() -> int:
         if kwargs["jump"] < kwargs["threshold"]:
             continue
         params = FollowParams(**kwargs)
-        outcome = {name: simulate(show, params) for name, show in shows.items()}
+        outcome = {name: mean_outcome([simulate(shows[name], params) for shows in sets])
+                   for name in sets[0]}
         results.append((params, outcome))
         if (i + 1) % 40 == 0:
             print(f"  simulated {i + 1}/{len(combos)} settings", file=sys.stderr, flush=True)
@@ -197,7 +205,7 @@ def main() -> int:
     for extra in (default, choice):
         if extra is not None and all(p != extra for p, _ in rows):
             rows += [r for r in results if r[0] == extra]
-    print(f"\n{len(results)} settings, slideshows of {args.hours:g} h each, photos every "
+    print(f"\n{len(results)} settings, {args.seeds} x slideshows of {args.hours:g} h each, photos every "
           f"{'/'.join(f'{p:.0f}' for p in PERIODS_S)} s; changes per hour and mean distance to the "
           f"photo on show")
     print(f"{'threshold':>9} {'dwell_s':>7} {'min_int':>7} {'jump':>5} {'smooth':>6} | "

@@ -102,11 +102,11 @@ class Placement:
     library_fit: float  # the weight actually used (0 when the library is too small)
 
     def describe(self) -> str:
+        """E.g. "the tender photo (v 0.92, a -0.05; in this library: joyful)"."""
+        photo = f"the {self.photo.word} photo (v {self.photo.valence:.2f}, a {self.photo.arousal:.2f}"
         if self.library_fit == 0:
-            return f"{self.photo.word} (v {self.photo.valence:.2f}, a {self.photo.arousal:.2f})"
-        return (f"{self.photo.word} photo (v {self.photo.valence:.2f}, a {self.photo.arousal:.2f}), "
-                f"in this library {self.relative.word} (v {self.relative.valence:.2f}, "
-                f"a {self.relative.arousal:.2f})")
+            return photo + ")"
+        return f"{photo}; in this library: {self.relative.word})"
 
 
 def place(photo: Mood, shape: LibraryShape, library_fit: float,
