@@ -120,14 +120,14 @@ class FollowConfig:
                               "out, the new music starts; a track a person put on always "
                               "finishes); gentle: the new music starts after the current track; "
                               "off: only publish the mood", one_of("follow", "gentle", "off"))
-    threshold: float = opt(0.35, "how far (plane distance) the mood must move before the music "
+    threshold: float = opt(0.45, "how far (plane distance) the mood must move before the music "
                                  "changes", between(0.05, 2.0))
-    dwell_s: float = opt(30.0, "how long the mood must stay moved before the music changes",
+    dwell_s: float = opt(15.0, "how long the mood must stay moved before the music changes",
                          between(0.0, 3600.0))
-    jump: float = opt(1.2, "a single confident photo this far from the music's mood is a jump: "
+    jump: float = opt(0.9, "a single confident photo this far from the music's mood is a jump: "
                            "it skips the dwell",
                       between(0.1, 2.9))
-    min_interval_s: float = opt(30.0, "never change the music more often than this",
+    min_interval_s: float = opt(60.0, "never change the music more often than this",
                                 between(0.0, 3600.0))
     smoothing: float = opt(1.0, "weight of a new, fully confident photo in the smoothed mood; a "
                                 "photo counts as its confidence (1 = no smoothing)",

@@ -80,10 +80,10 @@ class FollowParams:
     """
 
     smoothing: float = 1.0  # EMA weight of a new, fully confident photo (0 < w <= 1; 1 = none)
-    threshold: float = 0.35  # plane distance the smoothed mood must move from `music_for`
-    dwell_s: float = 30.0  # how long it must stay moved
-    jump: float = 1.2  # distance of a single photo from `music_for` that counts as a jump
-    min_interval_s: float = 30.0  # no two changes closer than this
+    threshold: float = 0.45  # plane distance the smoothed mood must move from `music_for`
+    dwell_s: float = 15.0  # how long it must stay moved
+    jump: float = 0.9  # distance of a single photo from `music_for` that counts as a jump
+    min_interval_s: float = 60.0  # no two changes closer than this
 
     def __post_init__(self) -> None:
         for name in ("smoothing", "threshold", "dwell_s", "jump", "min_interval_s"):

@@ -2,7 +2,7 @@
 
 A 12-track library tagged by mood (4 calm, 4 lively and happy, 2 sad, 2 angry), the shipped default
 follow settings, a slideshow of 3 calm pleasant photos and then 3 lively pleasant ones (OASIS
-development photos, 10 s each), a real MPD (software mixer) and mosquitto. Calm photos must get at
+development photos, 20 s each), a real MPD (software mixer) and mosquitto. Calm photos must get at
 least 60% calm tracks, lively ones at least 60% lively tracks, and a lively track must be *playing*
 within dwell_s + 10 s of the first lively photo in follow mode, or right after the current track in
 gentle mode. Home Assistant's `why` must name the track that plays.
@@ -34,7 +34,7 @@ from servers import Mosquitto, Mpd, MqttRecorder, write_library
 ROOT = Path(__file__).resolve().parents[1]
 OASIS = ROOT.parent / "shared" / "data" / "oasis-dev"
 STATE = "frame-daemon/frame/state"
-PHOTO_S = 10.0
+PHOTO_S = 20.0
 TRACK_S = 20.0
 
 # (file stem, title, artist, genre, mood tag, bpm, tone Hz): the kind is the stem's first word.
