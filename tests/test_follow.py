@@ -377,7 +377,7 @@ def test_noisy_varied_slideshow_changes_rarely():
     ({"threshold": 0.0}, "threshold must lie in"),
     ({"threshold": 3.0, "jump": 3.5}, "threshold must lie in"),
     ({"threshold": math.nan}, "threshold must be a number"),
-    ({"jump": 0.2}, "jump (0.2) must be >= threshold (0.35)"),
+    ({"threshold": 0.35, "jump": 0.2}, "jump (0.2) must be >= threshold (0.35)"),
     ({"dwell_s": -1.0}, "dwell_s must be a finite number >= 0"),
     ({"dwell_s": math.inf}, "dwell_s must be a finite number >= 0"),
     ({"min_interval_s": -5}, "min_interval_s must be a finite number >= 0"),
