@@ -14,7 +14,8 @@ replaced atomically with one of a different mood, and kept on show until the mus
   Run twice, saying which is which:
   - test settings (the tests' [follow]: dwell 0, minimum interval 0, fade 1 s): every photo
     changes the music at once, `--changes` times;
-  - shipped defaults (`frame_daemon.config.FollowConfig`): the music changes when the dwell is
+  - shipped defaults (`frame_daemon.config.FollowConfig`): each photo is replaced once the
+    minimum interval since the last change has passed, and the music changes when the dwell is
     over, so photo -> playing includes the dwell by design; `--default-changes` times.
 - memory: the daemon's RSS (from /proc) after 50 and after `--soak` photo changes (test settings).
 """
@@ -89,7 +90,7 @@ def stats(label: str, values: list[float], unit: str = "s") -> str:
 
 
 def run_changes(label: str, follow: str | None, n: int, deadline_s: float, big: list[Path],
-                soak: int = 0) -> None:
+                soak: int = 0, pause_s: float = 0.0) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
         work = Path(tmp)
         mpd, broker = make_servers(work, mixer="software")
@@ -105,8 +106,10 @@ def run_changes(label: str, follow: str | None, n: int, deadline_s: float, big: 
         try:
             wait_for(lambda: (s := recorder.json(STATE)) and s.get("queued"), 60,
                      what="first tracks queued")
-            changes = [measure(i, current, big, mpd, recorder, daemon, deadline_s)
-                       for i in range(1, n + 1)]
+            changes = []
+            for i in range(1, n + 1):
+                time.sleep(pause_s)  # the scenario: the minimum interval has passed
+                changes.append(measure(i, current, big, mpd, recorder, daemon, deadline_s))
             timed_out = sum(c.timed_out for c in changes)
             print(f"\n[{label}]", flush=True)
             print("  " + stats("photo replaced -> new tracks in MPD's queue",
@@ -209,8 +212,9 @@ def main() -> int:
     if args.default_changes:
         f = FollowConfig()
         deadline = f.dwell_s * 4 + f.min_interval_s + f.fade_s + 15
-        run_changes(f"shipped defaults: {defaults_block().replace(chr(10), ', ')}",
-                    "", args.default_changes, deadline, big)
+        run_changes(f"shipped defaults: {defaults_block().replace(chr(10), ', ')}; each photo "
+                    f"replaced {f.min_interval_s:.0f} s after the last change",
+                    "", args.default_changes, deadline, big, pause_s=f.min_interval_s)
     return 0
 
 
