@@ -171,7 +171,11 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3, help="slideshow sets to average over")
     ap.add_argument("--top", type=int, default=12, help="rows to print (best themed distance first)")
     ap.add_argument("--model", type=Path, default=None, help="model metadata JSON (default: shipped)")
+    ap.add_argument("--show", action="append", default=[], metavar="T,D,I,J,S",
+                    help="also print this setting (threshold,dwell_s,min_interval_s,jump,smoothing)")
     args = ap.parse_args()
+    shown = [FollowParams(**dict(zip(GRID, map(float, v.split(",")), strict=True)))
+             for v in args.show]
     if not (args.oasis / "ratings.csv").is_file():
         ap.error(f"{args.oasis}: no ratings.csv here")
     photos = read_photos(args.oasis, args.model)
@@ -202,7 +206,7 @@ def main() -> int:
         near = [r for r in good if r[1]["themed"].distance <= best * (1 + NEAR_BEST)]
         choice = min(near, key=lambda r: (r[1]["themed"].changes_per_hour, r[1]["themed"].distance))[0]
     rows = sorted(results, key=lambda r: (not qualifies(r[1]), r[1]["themed"].distance))[:args.top]
-    for extra in (default, choice):
+    for extra in (default, choice, *shown):
         if extra is not None and all(p != extra for p, _ in rows):
             rows += [r for r in results if r[0] == extra]
     print(f"\n{len(results)} settings, {args.seeds} x slideshows of {args.hours:g} h each, photos every "
