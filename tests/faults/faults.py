@@ -10,7 +10,7 @@ import os
 import signal
 
 from harness import mpd_queue
-from rig import STATE, show, wait_state
+from rig import STATE, show
 from servers import wait_for
 
 # How long MPD stays frozen in the SIGSTOP test. CI runs the full two minutes; a developer may
@@ -46,8 +46,7 @@ def requeue(rig, uris: list[str]) -> None:
 
 
 def change_photo(rig, name: str, timeout: float = 30.0) -> dict:
-    """Show photo `name` and wait until the daemon has published a state about it (any state
-    published after the change whose photo was scored anew)."""
+    """Show photo `name` and wait until the daemon publishes a state after it; returns that."""
     before = rig.recorder.count(STATE)
     show(rig, name)
     wait_for(lambda: rig.recorder.count(STATE) > before, timeout,
@@ -60,7 +59,3 @@ def kill(server) -> None:
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(10)
     server.proc = None
-
-
-def wait_mpd_back(rig, timeout: float = 60.0) -> dict:
-    return wait_state(rig, lambda s: s["mpd"] == "connected", "MPD connected again", timeout)
