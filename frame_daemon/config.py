@@ -34,7 +34,9 @@ class ConfigError(FrameDaemonError):
 
 def opt(default: Any, help: str, check: Check | None = None, secret: bool = False) -> Any:
     """A config key: its default, help text, check, and whether its value must never be shown."""
-    return field(default=default, metadata={"help": help, "check": check, "secret": secret})
+    # A secret is left out of the config's repr, so no log line or traceback can show it.
+    return field(default=default, repr=not secret,
+                 metadata={"help": help, "check": check, "secret": secret})
 
 
 def one_of(*choices: str) -> Check:

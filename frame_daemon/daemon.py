@@ -33,6 +33,7 @@ from frame_daemon.events import (
     Event,
     IndexRefreshed,
     MpdConnection,
+    MpdSessionChanged,
     PhotoShown,
     PlayerChanged,
     Stop,
@@ -55,7 +56,8 @@ from frame_daemon.music.index import TrackIndex
 from frame_daemon.music.index_file import open_index, reopen_if_replaced
 from frame_daemon.music.index_worker import IndexWorker
 from frame_daemon.music.mpd_idle import MpdIdleWatcher
-from frame_daemon.music.mpd_player import MpdLink, MpdUnavailable
+from frame_daemon.music.mpd_player import MpdUnavailable
+from frame_daemon.music.mpd_session import MpdSession
 from frame_daemon.music.placement import PhotoReference, Placement, place
 from frame_daemon.music.queue_keeper import QueueKeeper
 from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
@@ -73,6 +75,9 @@ ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frame
 # The one decode of a photo serves the model (224 px), the 640 px thumbnail and face detection:
 # a 6000x4000 JPEG still decodes at 1/8 scale (750x500).
 PHOTO_SHORT_SIDE = 480
+# At start-up, how long a healthy MPD gets to answer before the first photo is handled without it
+# (a frozen or absent one is then left to the MPD session's thread).
+MPD_START_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -158,15 +163,15 @@ class Daemon:
         self.model: MoodModel | None = None
         self.index: TrackIndex | None = None
         self.pool = TrackPool.from_tracks([])
-        self.mpd = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
+        self.session = MpdSession(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, self.post,
+                                  timeout_s=cfg.mpd.timeout_s)
+        self.mpd = self.session.link  # connected only by the session, never on the loop
         self.keeper = QueueKeeper(self.mpd)
         self.fader = Fader(self.mpd, cfg.follow.fade_s)
         self._fade_step_at = 0.0
         self.reference = PhotoReference()
         self.mqtt: MqttLink | None = None
         self.worker: IndexWorker | None = None
-        self._mpd_retry_at = 0.0
-        self._mpd_backoff = 0.5
         self._internal_errors_seen: set[tuple[str, str, str]] = set()
         self._missing_tracks: set[str] = set()  # indexed, but MPD refused to queue them
         self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow)
@@ -230,8 +235,10 @@ class Daemon:
         self.mqtt.start()
         started.append(self.mqtt.stop)
 
-        self._connect_mpd()
-        started.append(self.mpd.close)
+        self.session.start()
+        started.append(self.session.stop)
+        self.session.wait_first_attempt(MPD_START_WAIT_S)
+        self._adopt_mpd()  # if MPD answered; otherwise when the session gets through
         started.append(self._give_volume_back)  # before closing: a fade cut short by a stop
         idle = MpdIdleWatcher(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, self.post,
                               timeout_s=cfg.mpd.timeout_s)
@@ -321,6 +328,8 @@ class Daemon:
                 self._publish_state()
         elif isinstance(event, MpdConnection):
             self.on_mpd_connection(event)
+        elif isinstance(event, MpdSessionChanged):
+            self.on_mpd_session(event)
         elif isinstance(event, Command):
             self.on_command(event)
         elif isinstance(event, AdapterFailed):
@@ -335,8 +344,6 @@ class Daemon:
         if st.suspended_until is not None and now >= st.suspended_until:
             log.info("resuming following after the suspension timeout")
             self._resume()
-        if not self.mpd.connected and now >= self._mpd_retry_at:
-            self._connect_mpd()
         st.follow, decision = on_tick(st.follow, now, self._effective_mode(), self.params)
         self._act(decision)
 
@@ -486,19 +493,16 @@ class Daemon:
             log.warning("could not restore the volume to %s: %s", self.fader.owed_volume, exc)
 
     # ------------------------------------------------------------------ MPD
-    def _connect_mpd(self) -> None:
-        try:
-            self.mpd.connect()
-            self.keeper.snapshot()
-        except MpdUnavailable as exc:
-            self._mpd_lost(str(exc))
+    def _adopt_mpd(self) -> None:
+        """Take the connection the MPD session made (if one waits) and catch up with MPD."""
+        if not self.session.adopt():
             return
         try:
+            self.keeper.snapshot()
             self.fader.restore()  # a fade that MPD or the connection cut short
         except MpdUnavailable as exc:
             self._mpd_lost(str(exc))
             return
-        self._mpd_backoff = 0.5
         was_up, self.state.mpd_up = self.state.mpd_up, True
         if self.state.error and "MPD" in self.state.error:
             self.state.error = None
@@ -515,18 +519,22 @@ class Daemon:
         first = self.state.mpd_up or self.state.error != message
         self.state.mpd_up = False
         self.fader.lost()
-        self.mpd.close()
-        self._mpd_retry_at = self.clock() + self._mpd_backoff
-        self._mpd_backoff = min(self._mpd_backoff * 2, 15.0)
+        self.session.lost()  # its thread reconnects, with backoff
         if first:
             log.warning("%s; retrying with backoff", message)
             self._set_error(message)
 
     def on_mpd_connection(self, event: MpdConnection) -> None:
         if event.connected and not self.mpd.connected:
-            self._connect_mpd()
+            self.session.retry_now()  # MPD answers again: no need to wait out the backoff
         elif not event.connected and self.mpd.connected:
             # The idle link noticed first; our command link will find out on its next use.
+            self._mpd_lost(event.error)
+
+    def on_mpd_session(self, event: MpdSessionChanged) -> None:
+        if event.ready:
+            self._adopt_mpd()
+        elif not self.mpd.connected:  # a failure reported before a connection was adopted is old
             self._mpd_lost(event.error)
 
     def on_player_changed(self) -> None:
@@ -624,7 +632,7 @@ class Daemon:
             log.info("settings reset to the config's")
         elif cmd.name == "clear_error":
             st.error = st.last_error = None
-        elif cmd.name == "next":
+        elif cmd.name == "next" and self.mpd.connected:
             try:
                 self.mpd.next()
                 self.keeper.snapshot()

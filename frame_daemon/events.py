@@ -38,6 +38,15 @@ class MpdConnection:
 
 
 @dataclass(frozen=True, slots=True)
+class MpdSessionChanged:
+    """The MPD session's thread connected (a connection waits for the loop to adopt) or failed
+    to (with why)."""
+
+    ready: bool
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class IndexRefreshed:
     """The index worker finished a refresh, with the new track pool built in the worker (so the
     loop never spends a second reading 100,000 tracks); None after an error."""
@@ -71,5 +80,5 @@ class Stop:
     reason: str
 
 
-Event = (PhotoShown | PlayerChanged | DatabaseChanged | MpdConnection | IndexRefreshed | Command
-         | AdapterFailed | Stop)
+Event = (PhotoShown | PlayerChanged | DatabaseChanged | MpdConnection | MpdSessionChanged
+         | IndexRefreshed | Command | AdapterFailed | Stop)

@@ -17,11 +17,12 @@ log = logging.getLogger(__name__)
 def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
                    report: Callable[[str], None], first_s: float = 1.0,
                    longest_s: float = 300.0,
-                   explain: Callable[[Exception], str] | None = None) -> int:
+                   explain: Callable[[Exception], str | None] | None = None) -> int:
     """Run `work()` until it returns or `stop` is set; returns how often it was restarted.
 
     explain: says what a failure means in words (and may repair what caused it) before the
-    restart; by default the exception's type and message.
+    restart. A failure it explains is logged without a traceback (a full disk needs a sentence,
+    not a stack); one it returns None for, with the exception's type, message and traceback.
     """
     backoff = first_s
     seen: set[tuple[str, str]] = set()
@@ -32,9 +33,10 @@ def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
             return restarts
         except Exception as exc:
             kind = (type(exc).__name__, str(exc))
-            what = explain(exc) if explain else f"{type(exc).__name__}: {exc}"
+            explained = explain(exc) if explain else None
+            what = explained or f"{type(exc).__name__}: {exc}"
             message = f"{name} failed ({what}); restarting in {backoff:.0f} s"
-            log.error("%s", message, exc_info=exc if kind not in seen else None)
+            log.error("%s", message, exc_info=exc if kind not in seen and not explained else None)
             seen.add(kind)
             try:
                 report(message)

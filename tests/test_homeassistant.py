@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from conftest import score_as_the_daemon
 from frame_daemon.homeassistant import (
     COMMANDS,
     CommandError,
@@ -194,7 +195,7 @@ def test_a_flood_of_commands_does_not_hold_back_the_next_photo(rig, mood_model):
         rig.recorder.client.publish("frame-daemon/frame/set/rescore", "PRESS", qos=0)
     rig.recorder.publish("frame-daemon/frame/set/mode", "gentle")  # after the flood
     show(rig, "bright.jpg")
-    bright = mood_model.score(rig.photos / "bright.jpg").mood.valence
+    bright = score_as_the_daemon(mood_model, rig.photos / "bright.jpg").mood.valence
     # Each re-score costs a decode and an inference: 3,000 of them would take minutes.
     wait_state(rig, lambda s: abs(s["valence"] - bright) < 0.005 and s["mode"] == "gentle",
                "the new photo scored soon after the flood", timeout=30)

@@ -318,7 +318,8 @@ class TrackIndex:
             self._recombine(uri)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite already rolled back after "disk is full"
+                self._db.execute("ROLLBACK")
             raise
 
     # --- audio analysis bookkeeping --------------------------------------------------------------

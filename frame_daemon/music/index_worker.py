@@ -82,12 +82,12 @@ class IndexWorker:
         run_supervised("the index worker", self._work, self._stop, report, first, longest,
                        explain=self._explain)
 
-    def _explain(self, exc: Exception) -> str:
+    def _explain(self, exc: Exception) -> str | None:
         """What a failure means; a corrupt index is moved aside here, so the restart rebuilds."""
         if is_corruption(exc):
             aside = move_aside(self.index_path)
             return f"the track index was corrupt ({exc}); moved to {aside.name}, rebuilding"
-        return describe_storage_error(exc) or f"{type(exc).__name__}: {exc}"
+        return describe_storage_error(exc)  # None: unexpected, logged with its traceback
 
     def _work(self) -> None:
         link = MpdLink(self.mpd.host, self.mpd.port, self.mpd.password, self.mpd.timeout_s)

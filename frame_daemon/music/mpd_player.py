@@ -74,6 +74,23 @@ def _volume(value: object) -> int | None:
     return volume if 0 <= volume <= 100 else None  # MPD says -1 without a mixer
 
 
+def open_client(host: str, port: int, password: str, timeout_s: float) -> mpd.MPDClient:
+    """A new, authenticated python-mpd2 client; MpdUnavailable if MPD cannot be reached. May take
+    up to `timeout_s` (a frozen MPD accepts the connection but never greets)."""
+    address = host if host.startswith("/") else f"{host}:{port}"
+    client = mpd.MPDClient()
+    client.timeout = timeout_s
+    try:
+        client.connect(host, port)
+        if password:
+            client.password(password)
+    except (OSError, mpd.ConnectionError, mpd.CommandError) as exc:
+        with contextlib.suppress(OSError, mpd.ConnectionError):
+            client.disconnect()
+        raise MpdUnavailable(f"cannot connect to MPD at {address}: {exc or type(exc).__name__}") from exc
+    return client
+
+
 def _entry(song: dict) -> QueueEntry:
     return QueueEntry(int(song["id"]), int(song["pos"]), _first(song.get("file")),
                       _first(song.get("title")), _first(song.get("artist")))
@@ -82,9 +99,13 @@ def _entry(song: dict) -> QueueEntry:
 class MpdLink:
     """One python-mpd2 client, used only from the thread that owns it (the loop or a worker)."""
 
-    def __init__(self, host: str, port: int, password: str = "", timeout_s: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, password: str = "", timeout_s: float = 10.0, *,
+                 autoconnect: bool = True) -> None:
         self.host, self.port, self.password = host, port, password
         self.timeout_s = timeout_s
+        # Without autoconnect (the loop's link) a command with no connection fails at once: the
+        # MPD session connects in its own thread and hands the connection over with `adopt`.
+        self.autoconnect = autoconnect
         self._client: mpd.MPDClient | None = None
         self.server_version = ""
         # Counts successful connects: queue ids are only comparable within one connection (MPD
@@ -101,16 +122,11 @@ class MpdLink:
 
     def connect(self) -> None:
         self.close()
-        client = mpd.MPDClient()
-        client.timeout = self.timeout_s
-        try:
-            client.connect(self.host, self.port)
-            if self.password:
-                client.password(self.password)
-        except (OSError, mpd.ConnectionError, mpd.CommandError) as exc:
-            with contextlib.suppress(OSError, mpd.ConnectionError):
-                client.disconnect()
-            raise MpdUnavailable(f"cannot connect to MPD at {self.address}: {exc}") from exc
+        self.adopt(open_client(self.host, self.port, self.password, self.timeout_s))
+
+    def adopt(self, client: mpd.MPDClient) -> None:
+        """Use a client already connected (and authenticated) elsewhere."""
+        self.close()
         self._client = client
         self.generation += 1
         self.server_version = client.mpd_version or ""
@@ -125,6 +141,8 @@ class MpdLink:
     @contextmanager
     def _call(self) -> Iterator[mpd.MPDClient]:
         if self._client is None:
+            if not self.autoconnect:
+                raise MpdUnavailable(f"not connected to MPD at {self.address}")
             self.connect()
         assert self._client is not None
         try:
