@@ -70,10 +70,30 @@ def default_state_directory() -> str:
 @dataclass(frozen=True)
 class SourceConfig:
     kind: str = opt("file", "file: a file or symlink the frame rewrites; folder: the newest "
-                            "image in a folder", one_of("file", "folder"))
-    path: str = opt("/run/frame/current.jpg", "the watched file, symlink or folder", nonempty)
+                            "image in a folder; slideshow: frame-daemon shows the photos itself "
+                            "(needs the 'slideshow' extra: pygame)",
+                    one_of("file", "folder", "slideshow"))
+    path: str = opt("/run/frame/current.jpg", "the watched file, symlink or folder; slideshow: "
+                                              "the photo folder (searched recursively)", nonempty)
     settle_s: float = opt(0.3, "quiet time after the last write before the photo is read "
                                "(debounces bursts, waits for complete files)", between(0.0, 30.0))
+    paths: tuple[str, ...] = opt((), "slideshow: more photo folders besides path")
+    interval_s: float = opt(30.0, "slideshow: seconds each photo shows", between(2.0, 86400.0))
+    fade_s: float = opt(1.0, "slideshow: cross-fade between photos (0: none)", between(0.0, 10.0))
+    fit: str = opt("fill", "slideshow: fit: the whole photo, black bars; fill: the whole photo "
+                           "on a blurred copy of itself", one_of("fit", "fill"))
+    order: str = opt("shuffle", "slideshow: shuffle (every photo once before any repeats), "
+                                "date or name", one_of("shuffle", "date", "name"))
+    fullscreen: bool = opt(True, "slideshow: full screen (without a desktop: SDL's KMS/DRM); "
+                                 "false: a window")
+    width: int = opt(0, "slideshow: window width; 0: the screen's (1920 in a window)",
+                     between(0, 16384))
+    height: int = opt(0, "slideshow: window height; 0: the screen's (1080 in a window)",
+                      between(0, 16384))
+    overlay: bool = opt(True, "slideshow: show the photo's name and date, the music and its "
+                              "mood word on each change")
+    overlay_s: float = opt(8.0, "slideshow: seconds the overlay shows before it fades",
+                           between(1.0, 3600.0))
 
 
 @dataclass(frozen=True)
