@@ -68,10 +68,23 @@ def walk_photos(root: Path) -> Iterator[tuple[str, float]]:
                 continue
 
 
+def albums_in(roots: Iterable[Path]) -> list[str]:
+    """The choices of album: every photo folder's subfolders (by name), and all photos."""
+    names: set[str] = set()
+    for root in roots:
+        try:
+            names.update(e.name for e in os.scandir(root)
+                         if e.is_dir() and is_candidate_name(e.name))
+        except OSError:
+            continue
+    return [ALL_ALBUMS, *sorted(names, key=str.casefold)]
+
+
 class PhotoLibrary:
     """Thread-safe (one lock): the scan thread, the watchdog thread and the render thread use it."""
 
-    def __init__(self, db_path: Path, roots: Iterable[Path], *, seed: int | None = None) -> None:
+    def __init__(self, db_path: Path, roots: Iterable[Path], *, order: str = "shuffle",
+                 seed: int | None = None) -> None:
         self.roots = [Path(r).expanduser().absolute() for r in roots]
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -80,7 +93,10 @@ class PhotoLibrary:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self.order = self._meta("order", "shuffle")
+        # Set from Home Assistant before a restart: wins over the config's order.
+        self.order = self._meta("order", order)
+        if self.order not in ORDERS:
+            self.order = order
         self.album = self._meta("album", ALL_ALBUMS)
 
     def close(self) -> None:
@@ -95,6 +111,22 @@ class PhotoLibrary:
     def _set_meta(self, name: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
+    def setting(self, name: str) -> str | None:
+        """A slideshow setting saved with the library (the caller checks it is still valid)."""
+        with self._lock:
+            return self._meta(f"setting.{name}", "") or None
+
+    def save_setting(self, name: str, value: str) -> None:
+        with self._lock:
+            self._set_meta(f"setting.{name}", value)
+
+    def forget_settings(self, order: str) -> None:
+        """Back to the config's settings: `order`, every photo, nothing saved."""
+        with self._lock:
+            self._db.execute("DELETE FROM meta WHERE name LIKE 'setting.%' OR name IN "
+                             "('order', 'album')")
+            self.order, self.album = order, ALL_ALBUMS
+
     def set_order(self, order: str) -> None:
         if order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}")
@@ -103,15 +135,7 @@ class PhotoLibrary:
             self._set_meta("order", order)
 
     def albums(self) -> list[str]:
-        """The choices of album: every configured folder's subfolders (by name), and all."""
-        names: set[str] = set()
-        for root in self.roots:
-            try:
-                names.update(e.name for e in os.scandir(root)
-                             if e.is_dir() and is_candidate_name(e.name))
-            except OSError:
-                continue
-        return [ALL_ALBUMS, *sorted(names, key=str.casefold)]
+        return albums_in(self.roots)
 
     def set_album(self, album: str) -> None:
         if album not in self.albums():

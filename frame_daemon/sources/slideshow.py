@@ -101,9 +101,8 @@ class Slideshow:
                  *, seed: int | None = None) -> None:
         self.options = options
         self._post = post
-        self.library = PhotoLibrary(state_dir / "slideshow.sqlite", options.folders, seed=seed)
-        if options.order != self.library.order and self.library.order == "shuffle":
-            self.library.set_order(options.order)
+        self.library = PhotoLibrary(state_dir / "slideshow.sqlite", options.folders,
+                                    order=options.order, seed=seed)
         self.interval_s = options.interval_s
         self.paused = False
         self.screen_on = True
