@@ -261,9 +261,14 @@ def cmd_album(args: argparse.Namespace) -> int:
 
 def _format_line(result: dict) -> str:
     scenes = ", ".join(s["label"] for s in result["scenes"])
+    faces = result.get("faces", {})
+    count = faces.get("count", 0)
+    shown = ", ".join(f["expression"] for f in faces.get("examined", []))
+    people = (f"; {count} face{'s' if count != 1 else ''}" + (f" ({shown})" if shown else "")
+              if count else "")
     return (f"{result['photo']}: {result['mood']} (valence {result['valence']:+.2f}, "
             f"arousal {result['arousal']:+.2f}, confidence {result['confidence']:.2f})"
-            + (f"; looks like {scenes}" if scenes else ""))
+            + (f"; looks like {scenes}" if scenes else "") + people)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
