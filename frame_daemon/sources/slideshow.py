@@ -85,7 +85,9 @@ class _FolderHandler(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         src = os.fsdecode(event.src_path)
-        if event.event_type in ("created", "closed"):
+        # A file is added when it is closed after writing, not when it is created: the render
+        # thread must not try (and mark bad) a photo still being copied.
+        if event.event_type == "closed" or (event.event_type == "created" and event.is_directory):
             self._added(src)
         elif event.event_type == "deleted":
             self._library.remove(src)
