@@ -15,6 +15,7 @@ from pathlib import Path
 from frame_daemon import __version__
 from frame_daemon.config import EX_CONFIG, Config, ConfigError, load_config
 from frame_daemon.errors import FrameDaemonError, ModelError, PhotoError
+from frame_daemon.mood import Mood
 from frame_daemon.vision.model_files import DEFAULT_MOOD_MODEL
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -151,37 +152,62 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     from frame_daemon.daemon import selection_params
+    from frame_daemon.music.placement import PhotoReference, place
     from frame_daemon.music.select import TrackPool, select
     from frame_daemon.vision.model import MoodModel
 
     cfg = _load_config_or_exit(args.config, "match")
     try:
         model = MoodModel.load(args.model or cfg.model.path or None, threads=cfg.model.threads)
-        result = model.score(args.photo, max_pixels=cfg.model.max_pixels)
         with _open_index(cfg) as index:
             pool = TrackPool.from_tracks(index.tracks())
-    except FrameDaemonError as exc:  # PhotoError and ModelError included
+    except FrameDaemonError as exc:  # ModelError included
         print(f"frame-daemon match: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    reference = PhotoReference.from_model_meta(model.meta)
     params = selection_params(cfg, seed=args.seed)
     if args.n:
         params = dataclasses.replace(params, count=args.n)
-    picks = select(pool, result.mood, params)
-    if args.json:
-        print(json.dumps({**result.as_dict(), "tracks": [
-            {"uri": p.track.uri, "title": p.track.title, "artist": p.track.artist,
-             "genre": p.track.genre, "valence": round(p.track.mood.valence, 3),
-             "arousal": round(p.track.mood.arousal, 3),
-             "confidence": round(p.track.mood.confidence, 3), "source": str(p.track.source),
-             "distance": round(p.distance, 3), "why": p.why} for p in picks]}))
-    else:
+    failed = False
+    for photo in args.photos:
+        try:
+            result = model.score(photo, max_pixels=cfg.model.max_pixels)
+        except FrameDaemonError as exc:  # PhotoError: this photo only
+            print(f"frame-daemon match: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        placement = place(result.mood, pool.shape, cfg.follow.library_fit, reference)
+        picks = sorted(select(pool, placement.target, params), key=lambda p: p.distance)
+        if args.json:
+            print(json.dumps({**result.as_dict(), "target": {
+                "photo": _point(placement.photo), "library": _point(placement.relative),
+                "blend": _point(placement.target), "library_fit": placement.library_fit,
+                "max_distance": params.max_distance}, "tracks": [
+                {"uri": p.track.uri, "title": p.track.title, "artist": p.track.artist,
+                 "genre": p.track.genre, "valence": round(p.track.mood.valence, 3),
+                 "arousal": round(p.track.mood.arousal, 3),
+                 "confidence": round(p.track.mood.confidence, 3), "source": str(p.track.source),
+                 "distance": round(p.distance, 3), "fits": p.fits, "why": p.why}
+                for p in picks]}), flush=True)
+            continue
         print(_format_line(result.as_dict()))
+        t = placement.target
+        print(f"  target: photo (v {placement.photo.valence:+.2f}, a {placement.photo.arousal:+.2f}); "
+              f"its rank in this library (v {placement.relative.valence:+.2f}, "
+              f"a {placement.relative.arousal:+.2f}); blend {placement.library_fit:.2f} -> "
+              f"{t.word} (v {t.valence:+.2f}, a {t.arousal:+.2f}); tracks within "
+              f"{params.max_distance:.2f}")
         if not picks:
             print("  (no tracks in the index: run 'frame-daemon index' first)")
         for p in picks:
             print(f"  {p.distance:.2f}  {p.track.label}  (v {p.track.mood.valence:+.2f}, "
-                  f"a {p.track.mood.arousal:+.2f}; {p.track.why})")
-    return EXIT_OK
+                  f"a {p.track.mood.arousal:+.2f}; {p.track.why})"
+                  + ("" if p.fits else "  [beyond the cap: nothing nearer]"))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _point(mood: Mood) -> dict[str, float | str]:
+    return {"valence": round(mood.valence, 3), "arousal": round(mood.arousal, 3), "mood": mood.word}
 
 
 def cmd_album(args: argparse.Namespace) -> int:
@@ -336,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyse.add_argument("files", nargs="+", type=Path, metavar="AUDIO")
     analyse.add_argument("--json", action="store_true", help="one JSON object per line")
     analyse.set_defaults(func=cmd_analyse)
-    match = with_config("match", "show what would be queued for a photo (touches nothing)")
-    match.add_argument("photo", type=Path, metavar="PHOTO")
+    match = with_config("match", "show what would be queued for each photo, nearest first "
+                                 "(touches nothing)")
+    match.add_argument("photos", type=Path, nargs="+", metavar="PHOTO")
     match.add_argument("-n", type=int, default=0, help="how many tracks (default: follow.tracks)")
     match.add_argument("--json", action="store_true", help="one JSON object")
     match.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")

@@ -142,20 +142,31 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class FollowConfig:
-    mode: str = opt("follow", "follow: new tracks right after the current one, skip to them on a "
-                              "big mood jump; gentle: start after the current track; off: only "
-                              "publish", one_of("follow", "gentle", "off"))
-    threshold: float = opt(0.35, "how far (plane distance) the mood must move before the music "
+    mode: str = opt("follow", "follow: every change is heard at once (the playing track fades "
+                              "out, the new music starts; a track a person put on always "
+                              "finishes); gentle: the new music starts after the current track; "
+                              "off: only publish the mood", one_of("follow", "gentle", "off"))
+    threshold: float = opt(0.45, "how far (plane distance) the mood must move before the music "
                                  "changes", between(0.05, 2.0))
     dwell_s: float = opt(15.0, "how long the mood must stay moved before the music changes",
                          between(0.0, 3600.0))
-    jump: float = opt(0.9, "a move this far is a jump: follow mode changes at once",
+    jump: float = opt(0.9, "a single confident photo this far from the music's mood is a jump: "
+                           "it skips the dwell",
                       between(0.1, 2.9))
-    min_interval_s: float = opt(30.0, "never change the music more often than this",
+    min_interval_s: float = opt(60.0, "never change the music more often than this",
                                 between(0.0, 3600.0))
-    smoothing: float = opt(0.6, "weight of a new photo in the smoothed mood (1 = no smoothing)",
+    smoothing: float = opt(1.0, "weight of a new, fully confident photo in the smoothed mood; a "
+                                "photo counts as its confidence (1 = no smoothing)",
                            between(0.05, 1.0))
-    tracks: int = opt(5, "tracks queued per change", between(1, 50))
+    fade_s: float = opt(2.5, "follow mode: fade the playing track out over this long before the "
+                             "new music starts (a volume ramp; the volume is set back exactly); "
+                             "0: cut at once", between(0.0, 10.0))
+    tracks: int = opt(5, "tracks queued per change (fewer when fewer fit)", between(1, 50))
+    max_distance: float = opt(0.5, "only tracks this near the target mood (plane distance) are "
+                                   "queued; when none is, the single nearest", between(0.05, 2.9))
+    library_fit: float = opt(0.5, "0: match the photo's mood as it is; 1: match its rank among "
+                                  "photos to the same rank in this library; between: a blend",
+                             between(0.0, 1.0))
     diversity: float = opt(0.3, "0: always the nearest tracks; 1: a wide random pick of good "
                                 "matches", between(0.0, 1.0))
     no_repeat: int = opt(50, "recently queued tracks not picked again", between(0, 10000))

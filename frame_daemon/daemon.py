@@ -50,11 +50,13 @@ from frame_daemon.homeassistant import (
 )
 from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
+from frame_daemon.music.fade import FADE_STEP_S, Fader
 from frame_daemon.music.index import TrackIndex
 from frame_daemon.music.index_file import open_index, reopen_if_replaced
 from frame_daemon.music.index_worker import IndexWorker
 from frame_daemon.music.mpd_idle import MpdIdleWatcher
 from frame_daemon.music.mpd_player import MpdLink, MpdUnavailable
+from frame_daemon.music.placement import PhotoReference, Placement, place
 from frame_daemon.music.queue_keeper import QueueKeeper
 from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
 from frame_daemon.settings_store import SettingRejected, SettingsStore
@@ -75,6 +77,20 @@ ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frame
 PHOTO_SHORT_SIDE = 480
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The last music change carried out: for which photo, which tracks, and why each."""
+
+    photo_seq: int  # LoopState.photo_seq when it was made
+    reason: str  # the follow policy's line
+    placement: Placement
+    picks: tuple[Pick, ...]
+
+    @property
+    def uris(self) -> list[str]:
+        return [p.track.uri for p in self.picks]
+
+
 @dataclass
 class LoopState:
     """Everything the loop knows; owned by the loop thread alone."""
@@ -85,11 +101,15 @@ class LoopState:
     suspended_reason: str = ""
     photo: PhotoMood | None = None
     photo_path: str = ""
-    queued: list[str] = field(default_factory=list)
-    why: str = ""
+    photo_seq: int = 0  # counts photos scored, so a choice knows which photo it was made for
+    follow_reason: str = ""  # the follow policy's line for the latest photo
+    choice: Choice | None = None  # the music change `queued`, `why` and `track` describe
+    why: str = ""  # what to say while there is no choice (no tracks yet, MPD away)
     pending: Decision | None = None  # a decision MPD was not there to receive
     history: deque[str] = field(default_factory=lambda: deque(maxlen=HISTORY))
     track: dict[str, str] = field(default_factory=dict)
+    player: str = "stop"  # MPD's play | pause | stop
+    remaining_s: float | None = None  # of the current track, when last looked
     error: str | None = None
     last_error: str | None = None
     mpd_up: bool = False
@@ -99,6 +119,13 @@ class LoopState:
     include_genres: tuple[str, ...] = ()
     exclude_genres: tuple[str, ...] = ()
     announce_at: float | None = None  # when to re-announce discovery (HA came back online)
+
+
+def _pick_line(pick: Pick, choice: Choice) -> str:
+    """'Title – Artist' (its mood's source) for the photo, and how near the target it lies."""
+    line = (f"'{pick.track.label}' ({pick.track.why}) for {choice.placement.describe()}, "
+            f"{pick.distance:.2f} from the target")
+    return line if pick.fits else line + " (nothing fits better)"
 
 
 def follow_params(cfg: Config) -> FollowParams:
@@ -111,7 +138,8 @@ def selection_params(cfg: Config, seed: int | None = None) -> SelectionParams:
     f = cfg.follow
     return SelectionParams(count=f.tracks, diversity=f.diversity, no_repeat=f.no_repeat,
                            include_genres=frozenset(f.include_genres),
-                           exclude_genres=frozenset(f.exclude_genres), seed=seed)
+                           exclude_genres=frozenset(f.exclude_genres), seed=seed,
+                           max_distance=f.max_distance)
 
 
 class Daemon:
@@ -138,6 +166,9 @@ class Daemon:
         self.pool = TrackPool.from_tracks([])
         self.mpd = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
         self.keeper = QueueKeeper(self.mpd)
+        self.fader = Fader(self.mpd, cfg.follow.fade_s)
+        self._fade_step_at = 0.0
+        self.reference = PhotoReference()
         self.mqtt: MqttLink | None = None
         self.worker: IndexWorker | None = None
         self._mpd_retry_at = 0.0
@@ -185,6 +216,7 @@ class Daemon:
         log.info("frame-daemon %s starting (config %s)", __version__, cfg.file)
         self.model = MoodModel.load(cfg.model.path or None, threads=cfg.model.threads)
         log.info("mood model %s loaded (runtime %s)", self.model.meta.get("name"), self.model.runtime)
+        self.reference = PhotoReference.from_model_meta(self.model.meta)
         state_dir = cfg.state_directory
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -206,6 +238,7 @@ class Daemon:
 
         self._connect_mpd()
         started.append(self.mpd.close)
+        started.append(self._give_volume_back)  # before closing: a fade cut short by a stop
         idle = MpdIdleWatcher(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, self.post,
                               timeout_s=cfg.mpd.timeout_s)
         idle.start()
@@ -231,7 +264,8 @@ class Daemon:
             if self._signalled:
                 log.info("stopping (%s)", self._signalled)
                 break
-            timeout = max(0.0, next_tick - self.clock())
+            wake = min(next_tick, self._fade_step_at) if self.fader.active else next_tick
+            timeout = max(0.0, wake - self.clock())
             try:
                 event = self.events.get(timeout=timeout)
             except queue.Empty:
@@ -247,6 +281,8 @@ class Daemon:
                 except Exception as exc:  # a bug in one handler must not stop the frame
                     self._internal_error(type(event).__name__, exc)
             now = self.clock()
+            if self.fader.active and now >= self._fade_step_at:
+                self._fade_step(now)
             if now >= next_tick:
                 next_tick = now + TICK_S
                 try:
@@ -331,12 +367,14 @@ class Daemon:
         st.photo, st.photo_path, st.photo_taken = result, str(path), photo.taken
         if st.mpd_up or not (st.error and "MPD" in st.error):
             st.error = None  # a good photo ends a photo error, not an MPD outage
+        st.photo_seq += 1
         scenes = ", ".join(label for label, _ in result.scenes[:3])
         log.info("photo %s: %s (v %+.2f, a %+.2f, conf %.2f; %s) in %.0f ms", path.name,
                  result.word, result.mood.valence, result.mood.arousal, result.mood.confidence,
                  scenes, (time.perf_counter() - started) * 1000)
         st.follow, decision = on_photo(st.follow, result.mood, self.clock(),
                                        self._effective_mode(), self.params)
+        st.follow_reason = decision.reason
         if not self._act(decision):
             self._publish_state()
         self._publish_photo(photo)  # after the music: the thumbnail is not urgent
@@ -357,7 +395,7 @@ class Daemon:
                         reason=decision.reason)
         return True
 
-    def _queue_for(self, target: Mood, play_now: bool, reason: str) -> None:
+    def _queue_for(self, target: Mood, play_now: bool, reason: str, fade: bool = True) -> None:
         st = self.state
         params = dataclasses.replace(
             selection_params(self.cfg, self._rng.randrange(2**31)), diversity=st.diversity,
@@ -366,7 +404,8 @@ class Daemon:
             # In a small library a window of 50 would soon leave only the worst matches: never
             # keep more than a third of it out.
             no_repeat=min(self.cfg.follow.no_repeat, len(self.pool) // 3))
-        picks = select(self.pool, target, params, history=st.history,
+        placement = place(target, self.pool.shape, self.cfg.follow.library_fit, self.reference)
+        picks = select(self.pool, placement.target, params, history=st.history,
                        last_artist=st.track.get("artist"))
         decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)
         if not picks:
@@ -379,19 +418,33 @@ class Daemon:
             st.pending = decision
             self._publish_state()
             return
-        st.why = picks[0].why
         if not self.mpd.connected:
             st.pending = decision
+            st.why = f"{reason}; MPD unavailable, will queue when it is back"
             log.info("MPD unavailable; will apply the decision when it is back")
             self._publish_state()
             return
-        self._apply(picks, decision)
+        self._apply(Choice(st.photo_seq, reason, placement, tuple(picks)), decision, fade)
 
-    def _apply(self, picks: list[Pick], decision: Decision) -> None:
+    def _apply(self, choice: Choice, decision: Decision, fade: bool) -> None:
+        """Queue the choice's tracks; for PLAY_NOW fade out what plays and start them.
+
+        A track a person put on is never cut short: the new music waits until it ends."""
         st = self.state
-        uris = [p.track.uri for p in picks]
+        uris = choice.uris
         try:
-            queued = self.keeper.apply(uris, decision.action == Action.PLAY_NOW)
+            status = self.mpd.status()
+            persons_track = status.state == "play" and not self.keeper.is_ours(status.song_id)
+            skip = decision.action == Action.PLAY_NOW and not persons_track
+            fade = (skip and fade and status.state == "play" and self.cfg.follow.fade_s > 0
+                    and (status.volume is not None or self.fader.active))
+            if self.fader.active and not skip:
+                self.fader.cancel()
+            queued = self.keeper.apply(uris, play_now=skip and not fade)
+            fade = fade and bool(queued.ids)  # nothing to fade to when MPD refused every track
+            if fade:
+                self.fader.begin(queued.ids[0], self.clock(), status.volume or 0)
+                self._fade_step_at = self.clock()
         except MpdUnavailable as exc:
             st.pending = decision  # applied when MPD is back
             self._mpd_lost(str(exc))
@@ -401,19 +454,53 @@ class Daemon:
         if missing:
             self._drop_missing_tracks(missing)
         st.pending = None
-        st.queued = [u for u in uris if u not in missing]
+        if missing:  # what is published describes what MPD actually holds
+            kept = tuple(p for p in choice.picks if p.track.uri not in missing)
+            choice = dataclasses.replace(choice, picks=kept)
+        st.choice = choice
         st.history.extend(uris)
-        for p in picks:
-            if p.track.uri not in missing:
-                log.info("queued %s (%s)", p.track.label, p.why)
+        log.info("%s %d tracks for %s", "fading to" if fade else "playing" if skip else "queued",
+                 len(choice.picks), choice.placement.describe())
+        for p in choice.picks:
+            log.info("  %s (%s)", p.track.label, p.why)
         self._refresh_track()
         self._publish_state()
+
+    def _fade_step(self, now: float) -> None:
+        try:
+            started = self.fader.step(now)
+            if started:
+                self.keeper.snapshot()  # our own skip, not a person's
+        except MpdUnavailable as exc:
+            # The new tracks may be gone with MPD: choose again when it is back, without a fade.
+            if self.state.choice is not None:
+                self.state.pending = Decision(Action.PLAY_NOW, self.state.choice.placement.photo,
+                                              self.state.choice.reason)
+            self._mpd_lost(str(exc))
+            self._publish_state()
+            return
+        self._fade_step_at = now + FADE_STEP_S
+        if started:
+            self._refresh_track()
+            self._publish_state()
+
+    def _give_volume_back(self) -> None:
+        """On stop: a fade cut short must not leave the user's music quiet."""
+        try:
+            self.fader.cancel()
+        except MpdUnavailable as exc:
+            log.warning("could not restore the volume to %s: %s", self.fader.owed_volume, exc)
 
     # ------------------------------------------------------------------ MPD
     def _connect_mpd(self) -> None:
         try:
             self.mpd.connect()
             self.keeper.snapshot()
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+            return
+        try:
+            self.fader.restore()  # a fade that MPD or the connection cut short
         except MpdUnavailable as exc:
             self._mpd_lost(str(exc))
             return
@@ -425,13 +512,15 @@ class Daemon:
         if self.state.pending is not None:
             pending = self.state.pending
             log.info("MPD is back; applying the last decision")
-            self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason)
+            self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason,
+                            fade=False)
         elif not was_up:
             self._publish_state()
 
     def _mpd_lost(self, message: str) -> None:
         first = self.state.mpd_up or self.state.error != message
         self.state.mpd_up = False
+        self.fader.lost()
         self.mpd.close()
         self._mpd_retry_at = self.clock() + self._mpd_backoff
         self._mpd_backoff = min(self._mpd_backoff * 2, 15.0)
@@ -462,14 +551,23 @@ class Daemon:
     def _refresh_track(self) -> None:
         try:
             current = self.mpd.current()
+            status = self.mpd.status()
         except MpdUnavailable as exc:
             self._mpd_lost(str(exc))
             return
         self.state.track = ({"uri": current.uri, "title": current.title, "artist": current.artist}
                             if current else {})
+        self.state.player = status.state
+        self.state.remaining_s = (max(0.0, status.duration - status.elapsed)
+                                  if current and status.duration > 0 else None)
 
     # ------------------------------------------------------------------ following and commands
     def _suspend(self, reason: str, until_resumed: bool = False) -> None:
+        if self.fader.active:
+            try:
+                self.fader.cancel()  # a person took over: the new music waits, their volume is back
+            except MpdUnavailable as exc:
+                self._mpd_lost(str(exc))
         suspend_s = 0.0 if until_resumed else self.cfg.follow.suspend_s
         self.state.suspended_until = self.clock() + suspend_s if suspend_s > 0 else float("inf")
         self.state.suspended_reason = reason
@@ -646,8 +744,8 @@ class Daemon:
             "suspended_reason": st.suspended_reason or None,
             "track": st.track or None,
             "now_playing": clip_state(now_playing),
-            "queued": st.queued,
-            "why": clip_state(st.why or None),
+            "queued": st.choice.uris if st.choice else [],
+            "why": clip_state(self._why()),
             "error": st.error,
             "last_error": clip_state(st.last_error) or "",
             "threshold": self.params.threshold,
@@ -659,6 +757,30 @@ class Daemon:
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             **(self.slideshow.state() if self.slideshow is not None else {}),
         }
+
+    def _why(self) -> str | None:
+        """Why this music: the playing track's reason if the last change chose it, else what
+        comes next and when. Always about the same change as `queued`; short, since Home
+        Assistant keeps 255 characters of a state."""
+        st = self.state
+        choice = st.choice
+        if choice is None:
+            return st.why or None
+        # The music was chosen for an earlier photo and kept for this one: say so first.
+        kept = ("" if choice.photo_seq == st.photo_seq
+                else f"kept ({st.follow_reason.removesuffix(' → keep')}): ")
+        uri = st.track.get("uri")
+        playing = next((p for p in choice.picks if p.track.uri == uri), None)
+        if playing is not None:
+            return f"{kept}playing {_pick_line(playing, choice)}"
+        if self.fader.active:
+            when = f"after a {self.cfg.follow.fade_s:.1f} s fade-out"
+        elif st.player == "play" and st.track:
+            left = f", in about {st.remaining_s:.0f} s" if st.remaining_s is not None else ""
+            when = f"after '{st.track.get('title') or uri}' ends{left}"
+        else:
+            when = "when playback starts"
+        return f"{kept}next, {when}: {_pick_line(choice.picks[0], choice)}"
 
     def _publish_state(self) -> None:
         payload = self.state_payload()

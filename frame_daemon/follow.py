@@ -5,28 +5,35 @@ The loop feeds every scored photo to `on_photo`, calls `on_tick` periodically, a
 music. Nothing here reads a clock or does I/O: `now` (seconds, monotonic) is passed in.
 
 The policy, in the order it is applied:
-- **Smoothing.** `smoothed` is an exponential moving average of the photo moods; a photo's weight is
-  `smoothing * photo.confidence`, so a low-confidence photo moves it less.
+- **Smoothing.** `smoothed` is an exponential moving average of the photo moods. A photo counts as
+  `confidence` of a whole observation: its weight is `1 - (1 - smoothing) ** confidence`, so a fully
+  confident photo moves the mood by `smoothing`, a doubtful one less, and `smoothing = 1` means no
+  smoothing at all (every photo with any confidence replaces the mood).
 - **First mood.** With no music chosen yet (first photo, or follow switched back on), queue for the
   smoothed mood (QUEUE_NEXT, also in FOLLOW mode: nothing was playing for a photo to interrupt).
 - **Hysteresis.** The music changes when the smoothed mood stays at least `threshold` away from the
   mood the music was chosen for (`music_for`) for `dwell_s`; coming back inside resets the wait. The
   new target is the confidence-weighted mean of the photos shown while it stayed away, so a slideshow
   that alternates between moods lands on their average, not on whichever photo happened to be last.
-- **Varied slideshows.** `volatility` is a moving average of how far each photo lands from the smoothed
-  mood. While photos disagree with each other the dwell stretches by `volatility / threshold` (never
-  shrinks), so the music follows the slideshow's average instead of each photo.
+- **Varied slideshows.** `volatility` is a moving average (weight VOLATILITY_WEIGHT, by confidence as
+  above) of how far each photo lands from the smoothed mood. While photos disagree with each other
+  the dwell stretches by `volatility / threshold` (never shrinks), so the music follows the
+  slideshow's average instead of each photo.
 - **Jumps.** A confident photo (confidence >= 0.5) at least `jump` away from `music_for`, arriving after
   photos that agreed with each other (volatility < threshold), is a scene change: it skips the dwell.
-  FOLLOW plays it now (PLAY_NOW), GENTLE queues it after the current track (QUEUE_NEXT). The smoothed
-  mood snaps to that photo, since the old average no longer describes what is on show. Jumps are not
-  taken while photos disagree: in an alternating slideshow every photo is "far" from the last one.
+  Jumps are not taken while photos disagree: in an alternating slideshow every photo is "far" from
+  the last one.
+- **One decision per change.** Every change snaps the smoothed mood to the target it chose, since the
+  music now stands for it: without a new photo nothing can move the mood again, so one photo never
+  causes a second change a moment after the first.
+- **Modes.** FOLLOW plays every change now (PLAY_NOW: the loop fades the current track out and starts
+  the new music); GENTLE queues it after the current track (QUEUE_NEXT). The first music for a
+  photo is always QUEUE_NEXT: nothing was chosen before it for it to interrupt.
 - **Minimum interval.** No two changes, jumps included, come closer than `min_interval_s`: bypassing
   the dwell is what makes a jump quick, and letting it bypass the interval too would let a slideshow
   of far-apart photos rewrite the queue with every photo. A jump held back by the interval is not
   lost: it stays pending while the photos that follow agree with it (within `threshold`) and fires
-  at the first tick or photo the interval allows; a photo that disagrees cancels it. A dwell change
-  is also played now in FOLLOW mode when its target is `jump` or more away from `music_for`.
+  at the first tick or photo the interval allows; a photo that disagrees cancels it.
 - **Off.** OFF publishes the mood (PUBLISH_ONLY) and keeps tracking it, but never touches the music.
 """
 
@@ -40,6 +47,8 @@ from frame_daemon.mood import NO_MOOD, Mood
 
 # Below this a photo can move the smoothed mood but never count as a scene change on its own.
 JUMP_MIN_CONFIDENCE = 0.5
+# EMA weight of a fully confident photo in `volatility`: about the last three photos count.
+VOLATILITY_WEIGHT = 0.4
 # The farthest two points of the plane can be apart.
 MAX_DISTANCE = 2 * math.sqrt(2)
 
@@ -47,7 +56,7 @@ MAX_DISTANCE = 2 * math.sqrt(2)
 class FollowMode(StrEnum):
     """How closely the music follows the photo."""
 
-    FOLLOW = "follow"  # change after the dwell; a jump skips to new music at once
+    FOLLOW = "follow"  # every change is heard at once: fade out, play the new music
     GENTLE = "gentle"  # always let the current track finish
     OFF = "off"  # publish the mood, leave the music alone
 
@@ -63,13 +72,18 @@ class Action(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FollowParams:
-    """Tuning of the follow policy; the defaults suit a slideshow of roughly 10 s per photo."""
+    """Tuning of the follow policy.
 
-    smoothing: float = 0.6  # EMA weight of a new, fully confident photo (0 < w <= 1)
-    threshold: float = 0.35  # plane distance the smoothed mood must move from `music_for`
+    The defaults were chosen by simulating slideshows of the OASIS development photos (random,
+    themed and alternating order, 10-60 s per photo) through this policy: `scripts/tune_follow.py`
+    prints the table; docs/follow-tuning.md explains the choice.
+    """
+
+    smoothing: float = 1.0  # EMA weight of a new, fully confident photo (0 < w <= 1; 1 = none)
+    threshold: float = 0.45  # plane distance the smoothed mood must move from `music_for`
     dwell_s: float = 15.0  # how long it must stay moved
     jump: float = 0.9  # distance of a single photo from `music_for` that counts as a jump
-    min_interval_s: float = 30.0  # no two changes closer than this
+    min_interval_s: float = 60.0  # no two changes closer than this
 
     def __post_init__(self) -> None:
         for name in ("smoothing", "threshold", "dwell_s", "jump", "min_interval_s"):
@@ -128,8 +142,11 @@ def on_photo(state: FollowState, mood: Mood, now: float, mode: FollowMode,
     if prior is None:
         smoothed, volatility = mood, 0.0
     else:
-        weight = params.smoothing * mood.confidence
-        volatility = state.volatility + weight * (mood.distance(prior) - state.volatility)
+        weight = photo_weight(params.smoothing, mood.confidence)
+        # Its own memory of a few photos, whatever `smoothing` is: with smoothing 1 the mood has
+        # none, but one far photo after agreeing ones must not look like a disagreeing slideshow.
+        spread = photo_weight(VOLATILITY_WEIGHT, mood.confidence)
+        volatility = state.volatility + spread * (mood.distance(prior) - state.volatility)
         confidence = prior.confidence + params.smoothing * (mood.confidence - prior.confidence)
         smoothed = _lerp(prior, mood, weight, confidence=confidence)
     # The photos before this one agreed with each other: only then can this one be a scene change.
@@ -142,7 +159,7 @@ def on_photo(state: FollowState, mood: Mood, now: float, mode: FollowMode,
                                f"follow off: mood {_describe(smoothed)} published only")
     if state.music_for is None:
         return _change(state, smoothed, now, Action.QUEUE_NEXT,
-                       f"first photo: {_describe(smoothed)} → queue {smoothed.word} tracks", params)
+                       f"first photo: {_describe(smoothed)} → queue {smoothed.word} tracks")
 
     jumped = mood.distance(state.music_for)
     is_jump = jumped >= params.jump and mood.confidence >= JUMP_MIN_CONFIDENCE
@@ -154,20 +171,18 @@ def on_photo(state: FollowState, mood: Mood, now: float, mode: FollowMode,
     if not _interval_ok(state, now, params):
         state = replace(state, jump_pending=mood)
         return _dwell_decision(state, now, mode, params)
-    return _jump(state, mood, now, mode, params)
+    return _jump(state, mood, now, mode)
 
 
-def _jump(state: FollowState, photo: Mood, now: float, mode: FollowMode,
-          params: FollowParams) -> tuple[FollowState, Decision]:
+def _jump(state: FollowState, photo: Mood, now: float,
+          mode: FollowMode) -> tuple[FollowState, Decision]:
     assert state.music_for is not None
     jumped = photo.distance(state.music_for)
     action = Action.PLAY_NOW if mode == FollowMode.FOLLOW else Action.QUEUE_NEXT
     verb = "play" if action is Action.PLAY_NOW else "queue"
-    # The old average no longer describes what is on show.
-    state = replace(state, smoothed=photo)
     return _change(state, photo, now, action,
                    f"photo jumped {jumped:.2f} from {state.music_for.word} to {photo.word} "
-                   f"→ {verb} {photo.word} tracks{' now' if verb == 'play' else ''}", params)
+                   f"→ {verb} {photo.word} tracks{' now' if verb == 'play' else ''}")
 
 
 def on_tick(state: FollowState, now: float, mode: FollowMode,
@@ -181,10 +196,9 @@ def on_tick(state: FollowState, now: float, mode: FollowMode,
         return state, Decision(Action.KEEP, state.smoothed, "follow off → keep")
     if state.music_for is None:
         return _change(state, state.smoothed, now, Action.QUEUE_NEXT,
-                       f"follow on again: {_describe(state.smoothed)} → queue {state.smoothed.word} tracks",
-                       params)
+                       f"follow on again: {_describe(state.smoothed)} → queue {state.smoothed.word} tracks")
     if state.jump_pending is not None and _interval_ok(state, now, params):
-        return _jump(state, state.jump_pending, now, mode, params)
+        return _jump(state, state.jump_pending, now, mode)
     return _dwell_decision(state, now, mode, params)
 
 
@@ -199,7 +213,7 @@ def force(state: FollowState, now: float, *, play_now: bool = False) -> tuple[Fo
     verb = "play" if play_now else "queue"
     return _change(state, state.smoothed, now, action,
                    f"re-applied by user: {_describe(state.smoothed)} → {verb} {state.smoothed.word} tracks"
-                   f"{' now' if play_now else ''}", DEFAULT_PARAMS)
+                   f"{' now' if play_now else ''}")
 
 
 def _dwell_decision(state: FollowState, now: float, mode: FollowMode,
@@ -232,12 +246,11 @@ def _dwell_decision(state: FollowState, now: float, mode: FollowMode,
         return state, Decision(Action.KEEP, music_for,
                                f"mood swings {moved:.2f} around {music_for.word}, but its average stayed "
                                f"{target.distance(music_for):.2f} from it → keep")
-    far = target.distance(music_for) >= params.jump
-    action = Action.PLAY_NOW if far and mode == FollowMode.FOLLOW else Action.QUEUE_NEXT
+    action = Action.PLAY_NOW if mode == FollowMode.FOLLOW else Action.QUEUE_NEXT
     verb = "play" if action is Action.PLAY_NOW else "queue"
     return _change(state, target, now, action,
                    f"mood moved {moved:.2f} from {music_for.word} for {held:.0f} s → {verb} "
-                   f"{target.word} tracks{' now' if verb == 'play' else ''}", params)
+                   f"{target.word} tracks{' now' if verb == 'play' else ''}")
 
 
 def _track_moved(state: FollowState, now: float, params: FollowParams,
@@ -257,12 +270,20 @@ def _track_moved(state: FollowState, now: float, params: FollowParams,
     return replace(state, moved_mean=mean, moved_weight=total)
 
 
-def _change(state: FollowState, target: Mood, now: float, action: Action, reason: str,
-            params: FollowParams) -> tuple[FollowState, Decision]:
-    state = replace(state, music_for=target, last_change=now, moved_since=None, moved_mean=None,
-                    moved_weight=0.0, jump_pending=None)
-    # The smoothed mood may already sit outside the threshold around the new target; start that clock.
-    return _track_moved(state, now, params, None), Decision(action, target, reason)
+def _change(state: FollowState, target: Mood, now: float, action: Action,
+            reason: str) -> tuple[FollowState, Decision]:
+    # The music now stands for `target`: the smoothed mood starts from there, so that only a new
+    # photo can move it again (one decision per change, never a second one a tick later).
+    state = replace(state, smoothed=target, music_for=target, last_change=now, moved_since=None,
+                    moved_mean=None, moved_weight=0.0, jump_pending=None)
+    return state, Decision(action, target, reason)
+
+
+def photo_weight(smoothing: float, confidence: float) -> float:
+    """A photo's EMA weight: it counts as `confidence` of a whole observation of weight `smoothing`."""
+    if confidence <= 0.0:
+        return 0.0
+    return 1.0 - (1.0 - smoothing) ** confidence
 
 
 def _interval_ok(state: FollowState, now: float, params: FollowParams) -> bool:

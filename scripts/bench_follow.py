@@ -1,12 +1,23 @@
 #!/usr/bin/env python3
-"""Benchmark the daemon end to end on real servers: photo-to-queue latency and memory over time.
+"""Benchmark the daemon end to end on real servers: photo to music latency, and memory over time.
 
-    .venv/bin/python scripts/bench_follow.py [--changes 20] [--soak 500]
+    .venv/bin/python scripts/bench_follow.py [--changes 20] [--default-changes 5] [--soak 500]
 
-- latency: the frame's photo (a 6000x4000 JPEG) is replaced atomically; we time until MPD's queue
-  holds the newly chosen tracks (seen by polling MPD, the ground truth). Median and p90 over
-  `--changes` changes, alternating two photos of different mood so every change re-queues.
-- memory: the daemon's RSS (from /proc) after 50 and after `--soak` photo changes.
+Real mosquitto and MPD (null output with a software mixer, so follow mode's fade really runs), the
+generated demo library, `frame-daemon run` in follow mode. The frame's photo (a 6000x4000 JPEG) is
+replaced atomically with one of a different mood, and kept on show until the music has changed.
+
+- latency, per change: photo replaced -> MPD's queue holds the newly chosen tracks; photo replaced
+  -> the first of them is *playing* (after the fade); and, from the daemon's log, the follow
+  decision (the hysteresis passed) -> that track playing. A change that does not complete within
+  its deadline counts with the deadline as its time (never dropped) and is reported as timed out.
+  Run twice, saying which is which:
+  - test settings (the tests' [follow]: dwell 0, minimum interval 0, fade 1 s): every photo
+    changes the music at once, `--changes` times;
+  - shipped defaults (`frame_daemon.config.FollowConfig`): each photo is replaced once the
+    minimum interval since the last change has passed, and the music changes when the dwell is
+    over, so photo -> playing includes the dwell by design; `--default-changes` times.
+- memory: the daemon's RSS (from /proc) after 50 and after `--soak` photo changes (test settings).
 """
 
 from __future__ import annotations
@@ -18,13 +29,16 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 from bench_score import contrasting_big_photos, synthetic_photo  # noqa: E402
-from harness import DaemonProcess, make_servers, mpd_queue, show_photo, write_config  # noqa: E402
+from frame_daemon.config import FollowConfig  # noqa: E402
+from harness import DaemonProcess, make_servers, mpd_queue, write_config  # noqa: E402
 from servers import MqttRecorder, wait_for  # noqa: E402
 
 STATE = "frame-daemon/frame/state"
@@ -37,94 +51,170 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--changes", type=int, default=20)
-    ap.add_argument("--soak", type=int, default=500)
-    args = ap.parse_args()
+def defaults_block() -> str:
+    f = FollowConfig()
+    return "\n".join(f"{k} = {getattr(f, k)!r}" for k in
+                     ("threshold", "dwell_s", "min_interval_s", "jump", "smoothing", "fade_s",
+                      "tracks"))
+
+
+@dataclass
+class Change:
+    to_queue_s: float
+    to_playing_s: float
+    decision_to_playing_s: float | None
+    timed_out: bool
+
+
+def decision_times(log_text: str, after: float) -> list[float]:
+    """Wall-clock times of the daemon's follow decisions (its log lines) after `after`."""
+    times = []
+    for line in log_text.splitlines():
+        if " frame_daemon.daemon: follow: " not in line:
+            continue
+        stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        if stamp >= after:
+            times.append(stamp)
+    return times
+
+
+def stats(label: str, values: list[float], unit: str = "s") -> str:
+    if not values:
+        return f"{label}: no samples"
+    scale = 1000 if unit == "ms" else 1
+    xs = sorted(v * scale for v in values)
+    p90 = xs[int(0.9 * (len(xs) - 1))]
+    return (f"{label}: median {statistics.median(xs):.{0 if unit == 'ms' else 2}f} {unit}, "
+            f"p90 {p90:.{0 if unit == 'ms' else 2}f} {unit}, max {xs[-1]:.{0 if unit == 'ms' else 2}f} "
+            f"{unit}, n={len(xs)}")
+
+
+def run_changes(label: str, follow: str | None, n: int, deadline_s: float, big: list[Path],
+                soak: int = 0, pause_s: float = 0.0) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
         work = Path(tmp)
-        mpd, broker = make_servers(work)
-        photos = work / "photos"
-        photos.mkdir()
-        print("preparing two 6000x4000 photos of different mood...", flush=True)
-        big = contrasting_big_photos(ROOT / "build" / "bench-photos")
+        mpd, broker = make_servers(work, mixer="software")
         frame = work / "frame"
         frame.mkdir()
         current = frame / "current.jpg"
         shutil.copy(big[0], current)
         config = write_config(work / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
-                              state_dir=work / "state")
+                              state_dir=work / "state", follow=follow)
         recorder = MqttRecorder(broker.port, [STATE])
         daemon = DaemonProcess(config, work / "daemon.log")
         daemon.start()
         try:
             wait_for(lambda: (s := recorder.json(STATE)) and s.get("queued"), 60,
                      what="first tracks queued")
-
-            def queue_files() -> list[str]:
-                return [e["file"] for e in mpd_queue(mpd)]
-
-            def change(i: int) -> float | None:
-                """Show the next photo; seconds until MPD's queue holds new tracks, or None if
-                the follow policy kept the music (the mood did not move far enough)."""
-                before = queue_files()
-                t0 = show_photo(current, big[i % 2])
-                try:
-                    wait_for(lambda: queue_files() != before, 2.0, interval=0.002,
-                             what=f"queue change {i}")
-                except TimeoutError:
-                    return None
-                took = time.perf_counter() - t0
-                time.sleep(0.5)  # let the loop settle before the next photo
-                return took
-
-            latencies: list[float] = []
-            kept = 0
-            for i in range(1, 4 * args.changes):
-                took = change(i)
-                if took is None:
-                    kept += 1
-                else:
-                    latencies.append(took)
-                if len(latencies) >= args.changes:
-                    break
-            ms = sorted(x * 1000 for x in latencies)
-            print(f"photo replaced -> new tracks in MPD queue (6000x4000 JPEG): median "
-                  f"{statistics.median(ms):.0f} ms, p90 {ms[int(0.9 * (len(ms) - 1))]:.0f} ms, "
-                  f"n={len(ms)} ({kept} changes kept the music)", flush=True)
-
-            pid = daemon.proc.pid
-            small = []
-            for seed in range(2):
-                path = photos / f"small{seed}.jpg"
-                path.write_bytes(synthetic_photo(1600, 1200, 20 + seed))
-                small.append(path)
-            rss = {}
-            done = 0
-            started = time.monotonic()
-            while done < args.soak:
-                # Count before showing: a state published before we looked would be missed.
-                before = recorder.count(STATE)
-                show_photo(current, small[done % 2])
-                # Wait for the daemon to have handled this photo (a new state message).
-                wait_for(lambda b=before: recorder.count(STATE) > b, 10, interval=0.005,
-                         what="state update")
-                done += 1
-                if done in (50, args.soak) or done % 100 == 0:
-                    rss[done] = rss_mb(pid)
-                    print(f"  {done} photo changes: daemon RSS {rss[done]:.1f} MB "
-                          f"({(time.monotonic() - started):.0f} s)", flush=True)
-            if 50 in rss:
-                growth = (rss[args.soak] / rss[50] - 1) * 100
-                print(f"daemon RSS after 50 changes {rss[50]:.1f} MB, after {args.soak} "
-                      f"{rss[args.soak]:.1f} MB ({growth:+.1f}%)", flush=True)
+            changes = []
+            for i in range(1, n + 1):
+                time.sleep(pause_s)  # the scenario: the minimum interval has passed
+                changes.append(measure(i, current, big, mpd, recorder, daemon, deadline_s))
+            timed_out = sum(c.timed_out for c in changes)
+            print(f"\n[{label}]", flush=True)
+            print("  " + stats("photo replaced -> new tracks in MPD's queue",
+                               [c.to_queue_s for c in changes], "ms"))
+            print("  " + stats("photo replaced -> first new track playing (fade included)",
+                               [c.to_playing_s for c in changes]))
+            print("  " + stats("follow decision -> first new track playing",
+                               [c.decision_to_playing_s for c in changes
+                                if c.decision_to_playing_s is not None]))
+            print(f"  {timed_out} of {n} changes timed out after {deadline_s:.0f} s (counted at "
+                  f"{deadline_s:.0f} s above)", flush=True)
+            if soak:
+                soak_memory(daemon, recorder, current, work, soak)
         finally:
             if daemon.alive():
                 daemon.stop(signal.SIGTERM)
             recorder.close()
             mpd.stop()
             broker.stop()
+
+
+def measure(i: int, current: Path, big: list[Path], mpd, recorder: MqttRecorder,
+            daemon: DaemonProcess, deadline_s: float) -> Change:
+    """Show the other photo and keep it on show until its music plays (or the deadline)."""
+    before = recorder.json(STATE) or {}
+    tmp = current.with_name(".incoming.jpg")
+    shutil.copy(big[i % 2], tmp)
+    wall0, t0 = time.time(), time.perf_counter()
+    tmp.replace(current)
+    to_queue = to_playing = None
+    deadline = t0 + deadline_s
+    while time.perf_counter() < deadline:
+        s = recorder.json(STATE) or {}
+        queued = s.get("queued") or []
+        if queued and queued != before.get("queued"):
+            queue = mpd_queue(mpd)
+            files = [e["file"] for e in queue]
+            if to_queue is None and all(u in files for u in queued):
+                to_queue = time.perf_counter() - t0
+            c = mpd.client()
+            try:
+                playing = c.currentsong().get("file")
+            finally:
+                c.disconnect()
+            if to_queue is not None and playing == queued[0]:
+                to_playing = time.perf_counter() - t0
+                break
+        time.sleep(0.002 if to_queue is None else 0.02)
+    timed_out = to_playing is None
+    to_queue = deadline_s if to_queue is None else to_queue
+    to_playing = deadline_s if to_playing is None else to_playing
+    decided = decision_times(daemon.log(), wall0)
+    decision_to_play = (wall0 + to_playing - decided[-1]) if decided and not timed_out else None
+    time.sleep(0.5)  # let the loop settle before the next photo
+    return Change(to_queue, to_playing, decision_to_play, timed_out)
+
+
+def soak_memory(daemon: DaemonProcess, recorder: MqttRecorder, current: Path, work: Path,
+                soak: int) -> None:
+    assert daemon.proc is not None
+    pid = daemon.proc.pid
+    small = []
+    for seed in range(2):
+        path = work / f"small{seed}.jpg"
+        path.write_bytes(synthetic_photo(1600, 1200, 20 + seed))
+        small.append(path)
+    rss: dict[int, float] = {}
+    done, started = 0, time.monotonic()
+    while done < soak:
+        # Count before showing: a state published before we looked would be missed.
+        before = recorder.count(STATE)
+        tmp = current.with_name(".incoming.jpg")
+        shutil.copy(small[done % 2], tmp)
+        tmp.replace(current)
+        wait_for(lambda b=before: recorder.count(STATE) > b, 10, interval=0.005, what="state update")
+        done += 1
+        if done in (50, soak) or done % 100 == 0:
+            rss[done] = rss_mb(pid)
+            print(f"  {done} photo changes: daemon RSS {rss[done]:.1f} MB "
+                  f"({(time.monotonic() - started):.0f} s)", flush=True)
+    if 50 in rss:
+        growth = (rss[soak] / rss[50] - 1) * 100
+        print(f"  daemon RSS after 50 changes {rss[50]:.1f} MB, after {soak} {rss[soak]:.1f} MB "
+              f"({growth:+.1f}%)", flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--changes", type=int, default=20, help="changes with the test settings")
+    ap.add_argument("--default-changes", type=int, default=5,
+                    help="changes with the shipped defaults (each waits for the dwell)")
+    ap.add_argument("--soak", type=int, default=500, help="photo changes for the memory soak")
+    args = ap.parse_args()
+    print("preparing two 6000x4000 photos of different mood...", flush=True)
+    big = contrasting_big_photos(ROOT / "build" / "bench-photos")
+    print("machine: 2 cores shared with other work; figures are medians", flush=True)
+    if args.changes:
+        run_changes("test settings: threshold 0.05, dwell 0 s, min interval 0 s, fade 1 s",
+                    None, args.changes, 20.0, big, soak=args.soak)
+    if args.default_changes:
+        f = FollowConfig()
+        deadline = f.dwell_s * 4 + f.min_interval_s + f.fade_s + 15
+        run_changes(f"shipped defaults: {defaults_block().replace(chr(10), ', ')}; each photo "
+                    f"replaced {f.min_interval_s:.0f} s after the last change",
+                    "", args.default_changes, deadline, big, pause_s=f.min_interval_s)
     return 0
 
 

@@ -14,10 +14,22 @@ from servers import Mosquitto, Mpd, wait_for, write_library
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The tests' follow settings: every photo that moves the mood at all changes the music at once.
+TEST_FOLLOW = """threshold = 0.05
+dwell_s = 0
+min_interval_s = 0
+smoothing = 1.0
+tracks = 3
+suspend_s = 0
+fade_s = 1.0"""
+
 
 def write_config(path: Path, *, photo: Path, mpd: Mpd, mqtt: Mosquitto, state_dir: Path,
                  device_id: str = "frame", kind: str = "file", mode: str = "follow",
-                 extra: str = "") -> Path:
+                 extra: str = "", follow: str | None = None, mpd_port: int | None = None) -> Path:
+    """A config for tests: quick follow settings unless `follow` gives the [follow] keys."""
+    follow = follow if follow is not None else TEST_FOLLOW
+    mpd_port = mpd_port or mpd.port  # another port: a proxy in front of MPD
     path.write_text(f"""
 [source]
 kind = "{kind}"
@@ -26,7 +38,7 @@ settle_s = 0.1
 
 [mpd]
 host = "127.0.0.1"
-port = {mpd.port}
+port = {mpd_port}
 music_directory = "{mpd.music_dir}"
 timeout_s = 5
 
@@ -38,12 +50,7 @@ keepalive_s = 5
 
 [follow]
 mode = "{mode}"
-threshold = 0.05
-dwell_s = 0
-min_interval_s = 0
-smoothing = 1.0
-tracks = 3
-suspend_s = 0
+{follow}
 
 [state]
 directory = "{state_dir}"
@@ -96,10 +103,10 @@ def show_photo(current: Path, source: Path) -> float:
     return t0
 
 
-def make_servers(workdir: Path) -> tuple[Mpd, Mosquitto]:
+def make_servers(workdir: Path, mixer: str = "none") -> tuple[Mpd, Mosquitto]:
     music = workdir / "music"
     write_library(music)
-    mpd = Mpd(workdir / "mpd", music)
+    mpd = Mpd(workdir / "mpd", music, mixer=mixer)
     mpd.start()
     mpd.update_and_wait()
     broker = Mosquitto(workdir / "mosquitto")

@@ -5,6 +5,7 @@ Used by the tests, the demo and the benchmarks, so all three exercise the real t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -107,9 +108,11 @@ class Mosquitto(Server):
 class Mpd(Server):
     name = "mpd"
 
-    def __init__(self, workdir: Path, music_dir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, music_dir: Path, port: int | None = None,
+                 mixer: str = "none") -> None:
         super().__init__(workdir, port)
         self.music_dir = music_dir
+        self.mixer = mixer  # "software": a volume MPD can set (fades), even on the null output
 
     def command(self) -> list[str]:
         conf = self.workdir / "mpd.conf"
@@ -127,7 +130,7 @@ class Mpd(Server):
             "audio_output {",
             '  type "null"',
             '  name "null"',
-            '  mixer_type "none"',
+            f'  mixer_type "{self.mixer}"',
             "}",
             "",
         ]))
@@ -177,14 +180,16 @@ LIBRARY: list[tuple[str, str, str, str, str, int, float]] = [
 ]
 
 
-def write_library(music_dir: Path, seconds: float = 60.0, rate: int = 8000) -> list[Path]:
-    """Write LIBRARY as real tagged FLAC files (a quiet tone each) into music_dir/<artist>/."""
+def write_library(music_dir: Path, seconds: float = 60.0, rate: int = 8000,
+                  library: list[tuple[str, str, str, str, str, int, float]] | None = None) -> list[Path]:
+    """Write a library (LIBRARY unless given) as real tagged FLAC files (a quiet tone each) into
+    music_dir/<artist>/."""
     import mutagen.flac
     import soundfile
 
     paths = []
     t = np.arange(int(seconds * rate)) / rate
-    for stem, title, artist, genre, mood, bpm, hz in LIBRARY:
+    for stem, title, artist, genre, mood, bpm, hz in library or LIBRARY:
         folder = music_dir / artist.replace(" ", "_")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{stem}.flac"
@@ -250,3 +255,58 @@ class MqttRecorder:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+class TcpProxy:
+    """A loopback TCP forwarder in front of a server, whose live connections a test can cut
+    (a network drop as the client sees it) while the server itself keeps running."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Drop every live connection (new ones are accepted again)."""
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        self.cut()

@@ -7,6 +7,7 @@ from conftest import ROOT
 from frame_daemon.config import (
     EX_CONFIG,
     ConfigError,
+    FollowConfig,
     load_config,
     parse_config,
     render_example,
@@ -47,7 +48,7 @@ def test_every_problem_reported_at_once_with_hints():
 def test_ints_accepted_for_floats_and_defaults_fill_in():
     cfg = parse_config({"follow": {"dwell_s": 5}})
     assert cfg.follow.dwell_s == 5.0 and isinstance(cfg.follow.dwell_s, float)
-    assert cfg.follow.threshold == 0.35
+    assert cfg.follow.threshold == FollowConfig().threshold  # a key not given: its default
 
 
 def test_bad_toml_and_missing_file(tmp_path):

@@ -169,7 +169,7 @@ def test_history_excluding_everything_is_relaxed_and_said():
     pool = TrackPool.from_tracks(LINE[:2])
     picks = select(pool, ORIGIN, SelectionParams(count=5, diversity=0), ["t0", "t1"])
     assert uris(picks) == ["t0", "t1"]
-    assert all("played recently, repeated because the filters leave too few tracks" in p.why for p in picks)
+    assert all("played recently, repeated because too few other tracks fit" in p.why for p in picks)
 
 
 # ---------------------------------------------------------------- artists
@@ -265,7 +265,8 @@ def test_why_says_photo_mood_track_distance_and_source():
     t = Track(uri="a.flac", title="Still Water", artist="Lake", mood=Mood(0.62, -0.72, 0.9),
               source=MoodSource.TAG, why="mood tag 'calm'")
     (pick,) = select(TrackPool.from_tracks([t]), Mood(0.7, -0.8), NEAREST)
-    assert pick.why == "calm photo (v 0.70, a -0.80) → 'Still Water – Lake' at distance 0.11; mood tag 'calm'"
+    assert pick.why == ("calm target (v 0.70, a -0.80) → 'Still Water – Lake' at distance 0.11; "
+                        "mood tag 'calm'")
     unsure = Track(uri="b.flac", title="Hum", mood=Mood(0.5, -0.5, 0.3), why="genre 'ambient'")
     (pick,) = select(TrackPool.from_tracks([unsure]), Mood(0.7, -0.8), NEAREST)
     assert pick.why.endswith("→ 'Hum' at distance 0.36; genre 'ambient' (unsure, confidence 0.30)")
@@ -296,3 +297,53 @@ def test_params_normalize_genre_terms():
     assert params.include_genres == frozenset({"hip hop", "jazz", "soul"})
     assert params.exclude_genres == frozenset({"pop"})
     assert SelectionParams() == SelectionParams(5, 0.3, 50, frozenset(), frozenset(), None)
+
+
+# ---------------------------------------------------------------- fit before variety
+
+def mixed_pool() -> TrackPool:
+    """Four lively tracks near 'joyful', and calm and melancholic ones far from it."""
+    lively = [track(f"lively{i}", 0.9 - 0.05 * i, 0.55 + 0.05 * i) for i in range(4)]
+    calm = [track(f"calm{i}", 0.7, -0.8 + 0.05 * i) for i in range(4)]
+    sad = [track(f"sad{i}", -0.6, -0.3 + 0.05 * i) for i in range(2)]
+    return TrackPool.from_tracks(lively + calm + sad)
+
+
+def test_only_tracks_within_the_cap_are_queued_even_if_fewer_than_count():
+    joyful = mood_of_word("joyful")
+    for diversity in (0.0, 0.5, 1.0):
+        for seed in range(10):
+            picks = select(mixed_pool(), joyful, SelectionParams(count=6, diversity=diversity, seed=seed))
+            assert sorted(uris(picks)) == [f"lively{i}" for i in range(4)]
+            assert all(p.distance <= 0.5 and p.fits for p in picks)
+
+
+def test_the_no_repeat_window_yields_oldest_first_instead_of_queueing_misfits():
+    joyful = mood_of_word("joyful")
+    history = ["lively2", "lively0", "lively3", "lively1"]  # lively2 played longest ago
+    picks = select(mixed_pool(), joyful, SelectionParams(count=2, diversity=0), history)
+    assert sorted(uris(picks)) == ["lively0", "lively2"]
+    assert all("played recently" in p.why for p in picks)
+
+
+def test_with_nothing_within_the_cap_the_single_nearest_track_is_taken_and_said():
+    picks = select(mixed_pool(), Mood(-0.9, 0.9), SelectionParams(count=5, diversity=0.5, seed=3))
+    assert len(picks) == 1 and not picks[0].fits
+    assert picks[0].track.uri == "sad1"  # the nearest to "angry" of what there is
+    assert "no track within 0.50" in picks[0].why
+
+
+def test_picks_play_best_first():
+    pool = TrackPool.from_tracks([track(f"t{i}", 0.04 * i, 0.0) for i in range(12)])
+    for seed in range(10):
+        picks = select(pool, ORIGIN, SelectionParams(count=5, diversity=1.0, seed=seed))
+        distances = [p.distance for p in picks]
+        assert distances == sorted(distances)
+
+
+def test_the_cap_is_configurable():
+    wide = SelectionParams(count=6, diversity=0, max_distance=2.9)
+    picks = select(mixed_pool(), mood_of_word("joyful"), wide)
+    assert len(picks) == 6
+    with pytest.raises(ValueError, match="max_distance must be a number > 0"):
+        SelectionParams(max_distance=0)

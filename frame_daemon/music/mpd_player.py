@@ -41,6 +41,7 @@ class PlayerStatus:
     consume: bool
     elapsed: float
     duration: float
+    volume: int | None = None  # 0-100; None when MPD has no mixer to set it with
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,14 @@ def _float(value: object) -> float:
         return float(_first(value))
     except ValueError:
         return 0.0
+
+
+def _volume(value: object) -> int | None:
+    try:
+        volume = int(_first(value))
+    except ValueError:
+        return None
+    return volume if 0 <= volume <= 100 else None  # MPD says -1 without a mixer
 
 
 def _entry(song: dict) -> QueueEntry:
@@ -140,6 +149,7 @@ class MpdLink:
             consume=st.get("consume", "0") not in ("0", "off"),
             elapsed=_float(st.get("elapsed", 0)),
             duration=_float(st.get("duration", 0)),
+            volume=_volume(st.get("volume")),
         )
 
     def queue(self) -> list[QueueEntry]:
@@ -176,6 +186,10 @@ class MpdLink:
     def play(self) -> None:
         with self._call() as c:
             c.play()
+
+    def set_volume(self, volume: int) -> None:
+        with self._call() as c:
+            c.setvol(max(0, min(100, int(volume))))
 
     def next(self) -> None:
         with self._call() as c:

@@ -14,18 +14,23 @@ than a tagged track at the same point: it is still chosen when nothing surer is 
 sure match. An additive penalty (not a multiplier) keeps a no-information track at the centre of the
 plane from winning every query aimed at the centre.
 
-Filters, in order: genres (include/exclude, never relaxed), then the last `no_repeat` URIs of the
-play history. A track's genre may hold several genres separated by ; , / or |; a filter term matches
-a genre when it equals it or appears in it as whole words ("rock" matches "Alternative Rock", not
-"Rockabilly"), case- and hyphen-insensitively. When the history leaves fewer than `count` tracks of
-those the genre filters allow, the no-repeat window shrinks, oldest plays first, and each pick that
-was played recently says so in its `why`.
+Fit before variety. Only tracks within `max_distance` of the target on the plane are candidates,
+so a melancholic track is never queued for a joyful photo just to fill the count. When fewer than
+`count` fit, fewer are queued; when nothing fits at all, the single nearest track is taken (the
+music should still move towards the photo) and its `why` says it lies beyond the cap.
+
+Filters, in order: genres (include/exclude, never relaxed), the distance cap, then the last
+`no_repeat` URIs of the play history. A track's genre may hold several genres separated by ; , / or
+|; a filter term matches a genre when it equals it or appears in it as whole words ("rock" matches
+"Alternative Rock", not "Rockabilly"), case- and hyphen-insensitively. When the history leaves fewer
+than `count` of the fitting tracks, the no-repeat window yields, oldest plays first, and each pick
+that was played recently says so in its `why`.
 
 Diversity 0 takes the nearest tracks. Above 0, picks are drawn without replacement from the best
-`count * (1 + 10 * diversity)` candidates with probability proportional to exp(-score / T),
-T = 0.3 * diversity (Gumbel-top-k sampling). Finally the order avoids the same artist twice in a row,
-also against the artist playing now, by taking the next-best candidate of another artist when one
-is available.
+`count * (1 + 10 * diversity)` fitting candidates with probability proportional to exp(-score / T),
+T = 0.3 * diversity (Gumbel-top-k sampling): diversity only ever chooses among tracks that fit.
+The chosen tracks are then played best first, except that the order avoids the same artist twice
+in a row, also against the artist playing now, when another artist's pick is available.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from frame_daemon.mood import Mood
+from frame_daemon.music.placement import LibraryShape
 from frame_daemon.music.track import Track
 
 # How much farther a track with no confidence in its mood counts than a sure one at the same point.
@@ -49,6 +55,9 @@ MAX_TEMPERATURE = 0.3
 MAX_SPREAD = 10
 # Below this a track's own mood estimate is called out as unsure in `why`.
 UNSURE_CONFIDENCE = 0.5
+# The default cap on a pick's plane distance from the target: about the distance between two
+# neighbouring mood words (calm-serene 0.29, serene-tender 0.47), far below joyful-melancholic (1.75).
+DEFAULT_MAX_DISTANCE = 0.5
 
 _GENRE_SEPARATORS = re.compile(r"[;,/|\x00]")
 
@@ -90,6 +99,7 @@ class SelectionParams:
     include_genres: frozenset[str] = frozenset()  # only tracks of these genres; empty = all
     exclude_genres: frozenset[str] = frozenset()  # never tracks of these genres
     seed: int | None = None  # for reproducible sampling
+    max_distance: float = DEFAULT_MAX_DISTANCE  # only tracks this near the target fit
 
     def __post_init__(self) -> None:
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
@@ -99,6 +109,9 @@ class SelectionParams:
             raise ValueError(f"SelectionParams.diversity must lie in [0, 1], got {self.diversity!r}")
         if isinstance(self.no_repeat, bool) or not isinstance(self.no_repeat, int) or self.no_repeat < 0:
             raise ValueError(f"SelectionParams.no_repeat must be an integer >= 0, got {self.no_repeat!r}")
+        if isinstance(self.max_distance, bool) or not isinstance(self.max_distance, int | float) \
+                or not self.max_distance > 0.0:
+            raise ValueError(f"SelectionParams.max_distance must be a number > 0, got {self.max_distance!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"SelectionParams.seed must be an integer or None, got {self.seed!r}")
         include = _normalize_terms(self.include_genres, "include_genres")
@@ -115,6 +128,7 @@ class Pick:
     distance: float  # plane distance to the target
     score: float  # distance plus the confidence penalty; lower is better
     why: str
+    fits: bool = True  # within max_distance; False only for the nearest-track fallback
 
 
 class TrackPool:
@@ -128,6 +142,8 @@ class TrackPool:
         self.confidence = np.fromiter((t.mood.confidence for t in self.tracks), dtype=np.float64, count=n)
         # Cached once: the doubt penalty does not depend on the query.
         self.penalty = CONFIDENCE_PENALTY * (1.0 - self.confidence)
+        # The library's distribution, for placing a photo's mood in it (music.placement).
+        self.shape = LibraryShape.of(self.valence, self.arousal, self.confidence)
         self.genres: tuple[tuple[str, ...], ...] = tuple(genre_tokens(t.genre) for t in self.tracks)
         members: dict[str, list[int]] = {}
         for i, tokens in enumerate(self.genres):
@@ -169,7 +185,7 @@ class TrackPool:
 
 def select(pool: TrackPool, target: Mood, params: SelectionParams,
            history: Sequence[str] = (), last_artist: str | None = None) -> list[Pick]:
-    """Up to `params.count` tracks for the target mood, best first; see the module docstring."""
+    """Up to `params.count` fitting tracks for the target mood, best first; see the module docstring."""
     n = len(pool)
     if n == 0:
         return []
@@ -178,34 +194,42 @@ def select(pool: TrackPool, target: Mood, params: SelectionParams,
         allowed &= pool.genre_mask(params.include_genres)
     if params.exclude_genres:
         allowed &= ~pool.genre_mask(params.exclude_genres)
-    n_allowed = int(allowed.sum())
-    if n_allowed == 0:
+    if not allowed.any():
         return []
+    distance = np.hypot(pool.valence - target.valence, pool.arousal - target.arousal)
+    fits = allowed & (distance <= params.max_distance)
+    fallback = not fits.any()
+    if fallback:
+        # Nothing fits: the one nearest track (by score) rather than silence or a list of misfits.
+        fits = np.zeros(n, dtype=bool)
+        fits[int(np.argmin(np.where(allowed, distance + pool.penalty, np.inf)))] = True
+    n_fit = int(fits.sum())
 
-    # Recently played tracks that the genre filters allow, most recent first, each once.
+    # Recently played fitting tracks, most recent first, each once.
     recent: list[int] = []
     if params.no_repeat:
         seen: set[int] = set()
         # islice over reversed(): works for a deque too, and reads only the window.
         for uri in itertools.islice(reversed(history), params.no_repeat):
             i = pool.index_of(uri)
-            if i is not None and i not in seen and allowed[i]:
+            if i is not None and i not in seen and fits[i]:
                 seen.add(i)
                 recent.append(i)
-    want = min(params.count, n_allowed)
-    shortfall = want - (n_allowed - len(recent))
-    # Relax the history, never the genres: the oldest plays come back first.
+    want = min(params.count, n_fit)
+    shortfall = want - (n_fit - len(recent))
+    # Relax the history, never the fit or the genres: the oldest plays come back first.
     readmitted = set(recent[len(recent) - shortfall:]) if shortfall > 0 else set()
-    eligible = allowed
+    eligible = fits
     if recent:
-        eligible = allowed.copy()
+        eligible = fits.copy()
         eligible[[i for i in recent if i not in readmitted]] = False
 
-    distance = np.hypot(pool.valence - target.valence, pool.arousal - target.arousal)
     score = np.where(eligible, distance + pool.penalty, np.inf)
     order = _preference_order(score, params)
-    chosen = _avoid_artist_runs(order, pool.artist, pool.artist_code(last_artist), params.count)
-    return [_pick(pool.tracks[i], target, float(distance[i]), float(score[i]), i in readmitted)
+    chosen = sorted(order[:want], key=lambda i: (score[i], i))  # the best fit plays first
+    chosen = _avoid_artist_runs(chosen + order[want:], pool.artist, pool.artist_code(last_artist), want)
+    return [_pick(pool.tracks[i], target, float(distance[i]), float(score[i]), i in readmitted,
+                  params.max_distance, fallback)
             for i in chosen]
 
 
@@ -241,11 +265,14 @@ def _avoid_artist_runs(order: list[int], artists: np.ndarray, last: int, count: 
     return chosen
 
 
-def _pick(track: Track, target: Mood, distance: float, score: float, repeated: bool) -> Pick:
-    why = (f"{target.word} photo (v {target.valence:.2f}, a {target.arousal:.2f}) → '{track.label}' "
+def _pick(track: Track, target: Mood, distance: float, score: float, repeated: bool,
+          max_distance: float, fallback: bool) -> Pick:
+    why = (f"{target.word} target (v {target.valence:.2f}, a {target.arousal:.2f}) → '{track.label}' "
            f"at distance {distance:.2f}; {track.why}")
     if track.mood.confidence < UNSURE_CONFIDENCE:
         why += f" (unsure, confidence {track.mood.confidence:.2f})"
+    if fallback:
+        why += f"; no track within {max_distance:.2f}, so the nearest one"
     if repeated:
-        why += "; played recently, repeated because the filters leave too few tracks"
-    return Pick(track, distance, score, why)
+        why += "; played recently, repeated because too few other tracks fit"
+    return Pick(track, distance, score, why, fits=not fallback)

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""How well the chosen music fits the photo, judged by people on both sides (a dev-data benchmark).
+
+    .venv/bin/python scripts/eval_fit.py OASIS_DIR EMOTIFY_DIR [-n 5] [--library-fit 0,0.5,1]
+
+OASIS_DIR holds photos with human valence/arousal ratings (`ratings.csv`, `images/`), EMOTIFY_DIR
+music excerpts with listeners' GEMS emotion tags (`annotations.csv`, `audio/`): for development,
+`../shared/data/oasis-dev` and `../shared/data/emotify-dev`. The excerpts are served by a real MPD
+(started here on a free loopback port, its files in a temporary folder) and indexed with the
+project's own audio analysis (`frame-daemon index`); then `frame-daemon match --json -n N` picks
+tracks for every photo, with the configured model (the shipped default unless --model).
+
+Printed, per `follow.library_fit` setting:
+- fit r (valence, arousal): Pearson r between the photo's human rating and the mean human-tag
+  position of the picked excerpts (listener shares mapped to the plane by
+  `frame_daemon.music.audio_model.tag_target`; photo ratings 1..7 mapped by (r - 4) / 3);
+- distance ratio: mean distance from the photo's human point to the picked excerpts' human points,
+  over the same for picks made at random (its exact expectation: all excerpts), both axes z-scored
+  over their own set (photos over photos, excerpts over excerpts), so that neither axis nor the two
+  sets' different scales dominate. Below 1 means better than chance.
+Targets on the development data: fit valence r >= 0.45, arousal r >= 0.30, ratio <= 0.90.
+
+A last row feeds the photos' *human* ratings in place of the model's reading (same placement and
+selection code, in-process, same settings): it separates how well the music side matches from how
+well the photo model reads photos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from frame_daemon.music.audio_model import GEMS_POINTS, tag_target  # noqa: E402
+from servers import Mpd  # noqa: E402
+
+TARGETS = {"valence_r": 0.45, "arousal_r": 0.30, "ratio": 0.90}
+
+
+def photo_ratings(oasis: Path) -> dict[Path, tuple[float, float]]:
+    out = {}
+    with open(oasis / "ratings.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            path = oasis / "images" / row["file"]
+            out[path] = ((float(row["Valence_mean"]) - 4) / 3, (float(row["Arousal_mean"]) - 4) / 3)
+    return out
+
+
+def excerpt_targets(emotify: Path) -> dict[str, tuple[float, float]]:
+    """MPD URI (relative to audio/) -> the listeners' mean position on the plane."""
+    ticks: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    listeners: dict[str, int] = defaultdict(int)
+    with open(emotify / "annotations.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            uri = row["file"].strip().removeprefix("audio/")
+            listeners[uri] += 1
+            for emotion in GEMS_POINTS:
+                ticks[uri][emotion] += float(row[emotion])
+    return {uri: tag_target({e: n / listeners[uri] for e, n in t.items()}) for uri, t in ticks.items()}
+
+
+def write_config(path: Path, mpd: Mpd, state: Path, library_fit: float, max_distance: float | None,
+                 model: Path | None) -> Path:
+    cap = f"max_distance = {max_distance}\n" if max_distance else ""
+    model_line = f'[model]\npath = "{model}"\n' if model else ""
+    path.write_text(f'{model_line}[mpd]\nhost = "127.0.0.1"\nport = {mpd.port}\n'
+                    f'music_directory = "{mpd.music_dir}"\n'
+                    f"[follow]\nlibrary_fit = {library_fit}\n{cap}"
+                    f'[state]\ndirectory = "{state}"\n')
+    return path
+
+
+def frame_daemon(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "frame_daemon", *args], capture_output=True,
+                          text=True, cwd=ROOT)
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def evaluate(matches: list[dict], photos: dict[Path, tuple[float, float]],
+             excerpts: dict[str, tuple[float, float]]) -> dict[str, float]:
+    uris = sorted(excerpts)
+    ex = np.array([excerpts[u] for u in uris])
+    ex_z = dict(zip(uris, zscore(ex), strict=True))
+    ph_paths = [Path(m["photo"]) for m in matches]
+    ph = np.array([photos[p] for p in ph_paths])
+    ph_z = zscore(ph)
+    chosen_mean, picked, random_d = [], [], []
+    all_z = np.array([ex_z[u] for u in uris])
+    for m, pz in zip(matches, ph_z, strict=True):
+        tracks = [t["uri"] for t in m["tracks"] if t["uri"] in excerpts]
+        chosen_mean.append(np.mean([excerpts[u] for u in tracks], axis=0))
+        picked.append(np.mean([np.hypot(*(ex_z[u] - pz)) for u in tracks]))
+        random_d.append(np.mean(np.hypot(*(all_z - pz).T)))
+    chosen = np.array(chosen_mean)
+    return {
+        "valence_r": float(np.corrcoef(ph[:, 0], chosen[:, 0])[0, 1]),
+        "arousal_r": float(np.corrcoef(ph[:, 1], chosen[:, 1])[0, 1]),
+        "ratio": float(np.mean(picked) / np.mean(random_d)),
+        "tracks": float(np.mean([len(m["tracks"]) for m in matches])),
+        "distinct": len({t["uri"] for m in matches for t in m["tracks"]}),
+    }
+
+
+def oracle_matches(index_path: Path, photos: dict[Path, tuple[float, float]], n: int,
+                   library_fit: float, max_distance: float | None) -> list[dict]:
+    """What `match` would pick if the model read every photo exactly as people rated it."""
+    import dataclasses
+
+    from frame_daemon.config import Config
+    from frame_daemon.daemon import selection_params
+    from frame_daemon.mood import Mood
+    from frame_daemon.music.index import TrackIndex
+    from frame_daemon.music.placement import place
+    from frame_daemon.music.select import TrackPool, select
+
+    with TrackIndex(index_path) as index:
+        pool = TrackPool.from_tracks(index.tracks())
+    params = dataclasses.replace(selection_params(Config(), seed=0), count=n)
+    if max_distance:
+        params = dataclasses.replace(params, max_distance=max_distance)
+    out = []
+    for path, (v, a) in sorted(photos.items()):
+        target = place(Mood.clipped(v, a), pool.shape, library_fit).target
+        out.append({"photo": str(path),
+                    "tracks": [{"uri": p.track.uri} for p in select(pool, target, params)]})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("oasis", type=Path, help="photos with human ratings (ratings.csv, images/)")
+    ap.add_argument("emotify", type=Path, help="excerpts with listener tags (annotations.csv, audio/)")
+    ap.add_argument("-n", type=int, default=5, help="tracks per photo (match -n)")
+    ap.add_argument("--library-fit", default="0,0.25,0.5,0.75,1",
+                    help="comma-separated follow.library_fit values to compare (default %(default)s; "
+                         "the shipped default is marked)")
+    ap.add_argument("--max-distance", type=float, default=None,
+                    help="follow.max_distance (default: the shipped default)")
+    ap.add_argument("--model", type=Path, default=None, help="model metadata JSON (default: shipped)")
+    ap.add_argument("--workdir", type=Path, default=None, help="keep MPD and the index here")
+    args = ap.parse_args()
+    for folder, needed in ((args.oasis, "ratings.csv"), (args.emotify, "annotations.csv")):
+        if not (folder / needed).is_file():
+            ap.error(f"{folder}: no {needed} here")
+
+    from frame_daemon.config import FollowConfig
+    from frame_daemon.vision.model import MoodModel
+
+    model_name = MoodModel.load(args.model).meta.get("name", "?")
+    default_fit = FollowConfig().library_fit
+    photos = photo_ratings(args.oasis)
+    excerpts = excerpt_targets(args.emotify)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="eval-fit-"))
+    work.mkdir(parents=True, exist_ok=True)
+    mpd = Mpd(work / "mpd", (args.emotify / "audio").resolve())
+    mpd.start()
+    try:
+        songs = mpd.update_and_wait(timeout=120)
+        print(f"MPD serves {songs} excerpts; indexing them with the project's analysis...", flush=True)
+        config = write_config(work / "eval.toml", mpd, work / "state", default_fit,
+                              args.max_distance, args.model)
+        started = time.monotonic()
+        proc = frame_daemon("index", "--config", str(config))
+        if proc.returncode:
+            print(proc.stderr, file=sys.stderr)
+            return 1
+        print(f"  {proc.stdout.strip()} in {time.monotonic() - started:.0f} s", flush=True)
+        rows = []
+        for fit in (float(x) for x in args.library_fit.split(",")):
+            write_config(config, mpd, work / "state", fit, args.max_distance, args.model)
+            proc = frame_daemon("match", "--config", str(config), "--json", "-n", str(args.n),
+                                *map(str, sorted(photos)))
+            if proc.returncode:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            matches = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+            rows.append((fit, evaluate(matches, photos, excerpts), "model"))
+            print(f"  library_fit {fit}: {len(matches)} photos matched", flush=True)
+        oracle = evaluate(oracle_matches(work / "state" / "tracks.sqlite3", photos, args.n,
+                                         default_fit, args.max_distance), photos, excerpts)
+    finally:
+        mpd.stop()
+    print(f"\nfit of `match -n {args.n}` picks to {len(photos)} photos, {len(excerpts)} excerpts "
+          f"(human ratings both sides); photo model {model_name}")
+    print(f"{'library_fit':>11}  {'valence r':>9}  {'arousal r':>9}  {'dist ratio':>10}  "
+          f"{'tracks/photo':>12}  {'distinct':>8}")
+    for fit, r, _ in [*rows, (default_fit, oracle, "oracle")]:
+        mark = ("  <- human photo ratings in place of the model" if _ == "oracle"
+                else "  <- default" if fit == default_fit else "")
+        print(f"{fit:>11.2f}  {r['valence_r']:>9.3f}  {r['arousal_r']:>9.3f}  {r['ratio']:>10.3f}  "
+              f"{r['tracks']:>12.1f}  {r['distinct']:>8d}{mark}")
+    print(f"targets: valence r >= {TARGETS['valence_r']}, arousal r >= {TARGETS['arousal_r']}, "
+          f"ratio <= {TARGETS['ratio']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
