@@ -44,10 +44,12 @@ class AlbumPhoto:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """One track of the soundtrack: where it starts, the photo there, the target and the pick."""
+    """One track of the soundtrack: where it starts, the photo there, the arc's mood there, the
+    target on the library's plane (as the daemon places a photo) and the pick."""
 
     start_s: float
     photo: AlbumPhoto
+    arc: Mood
     target: Mood
     pick: Pick
 
@@ -89,9 +91,30 @@ def mood_arc(photos: Sequence[AlbumPhoto]) -> list[Mood]:
     return arc
 
 
+def _fresh_pick(pool: TrackPool, target: Mood, params: SelectionParams, chosen: list[str],
+                last_artist: str | None) -> Pick | None:
+    """The best fitting track not yet in the playlist. A playlist is heard in one go, so a
+    repeat is worse than a near miss: when every fitting track is used, the distance cap widens
+    step by step before a track is allowed twice."""
+    cap = params.max_distance
+    first: Pick | None = None
+    for widen in (1.0, 1.5, 2.0, 3.0, 6.0):
+        picks = select(pool, target, dataclasses.replace(params, max_distance=cap * widen),
+                       history=chosen, last_artist=last_artist)
+        if not picks:
+            return None
+        first = first or picks[0]
+        if picks[0].track.uri not in chosen:
+            return picks[0]
+    return first
+
+
 def plan_soundtrack(photos: Sequence[AlbumPhoto], pool: TrackPool, length_s: float,
-                    params: SelectionParams) -> list[Choice]:
-    """Tracks until the playlist is `length_s` long, each fitting the arc where it starts."""
+                    params: SelectionParams,
+                    place: Callable[[Mood], Mood] = lambda mood: mood) -> list[Choice]:
+    """Tracks until the playlist is `length_s` long, each fitting the arc where it starts.
+
+    place: where a photo mood lands on the library's plane (the daemon's placement)."""
     if not photos:
         return []
     arc = mood_arc(photos)
@@ -101,13 +124,14 @@ def plan_soundtrack(photos: Sequence[AlbumPhoto], pool: TrackPool, length_s: flo
     start = 0.0
     while start < length_s and len(choices) < MAX_TRACKS:
         i = min(len(photos) - 1, int(start / length_s * len(photos)))
-        picks = select(pool, arc[i], params, history=chosen,
-                       last_artist=choices[-1].pick.track.artist if choices else None)
-        if not picks:
+        target = place(arc[i])
+        pick = _fresh_pick(pool, target, params, chosen,
+                           choices[-1].pick.track.artist if choices else None)
+        if pick is None:
             break
-        choices.append(Choice(start, photos[i], arc[i], picks[0]))
-        chosen.append(picks[0].track.uri)
-        start += picks[0].track.duration or UNKNOWN_DURATION_S
+        choices.append(Choice(start, photos[i], arc[i], target, pick))
+        chosen.append(pick.track.uri)
+        start += pick.track.duration or UNKNOWN_DURATION_S
     return choices
 
 
@@ -167,6 +191,8 @@ def as_json(folder: Path, playlist: str, length_s: float, photos: Sequence[Album
                     "valence": round(p.mood.mood.valence, 3),
                     "arousal": round(p.mood.mood.arousal, 3)} for p in photos],
         "tracks": [{"start_s": round(c.start_s, 1), "photo": c.photo.path.name,
+                    "arc": {"valence": round(c.arc.valence, 3), "arousal": round(c.arc.arousal, 3),
+                            "mood": c.arc.word},
                     "target": {"valence": round(c.target.valence, 3),
                                "arousal": round(c.target.arousal, 3), "mood": c.target.word},
                     "uri": c.pick.track.uri, "title": c.pick.track.title,

@@ -214,6 +214,7 @@ def cmd_album(args: argparse.Namespace) -> int:
     from frame_daemon import album
     from frame_daemon.daemon import selection_params
     from frame_daemon.music.mpd_player import MpdLink
+    from frame_daemon.music.placement import PhotoReference, place
     from frame_daemon.music.select import TrackPool
     from frame_daemon.vision.model import MoodModel
 
@@ -261,8 +262,10 @@ def cmd_album(args: argparse.Namespace) -> int:
         if not photos:
             print(f"frame-daemon album: no readable photos in {folder}", file=sys.stderr)
             return EXIT_FAILED
-        choices = album.plan_soundtrack(photos, pool, args.length * 60.0,
-                                        selection_params(cfg, seed=args.seed))
+        reference = PhotoReference.from_model_meta(model.meta)
+        choices = album.plan_soundtrack(
+            photos, pool, args.length * 60.0, selection_params(cfg, seed=args.seed),
+            lambda mood: place(mood, pool.shape, cfg.follow.library_fit, reference).target)
         link.save_playlist(args.playlist, [c.pick.track.uri for c in choices])
         record.add(args.playlist, folder)
     except FrameDaemonError as exc:  # MPD unavailable, model or index problems
@@ -280,7 +283,7 @@ def cmd_album(args: argparse.Namespace) -> int:
     total = sum(c.pick.track.duration or album.UNKNOWN_DURATION_S for c in choices)
     print(f"playlist '{args.playlist}': {len(choices)} tracks, {album.format_time(total)}:")
     for c in choices:
-        print(f"  {album.format_time(c.start_s):>7}  at {c.photo.path.name} ({c.target.word}): "
+        print(f"  {album.format_time(c.start_s):>7}  at {c.photo.path.name} ({c.arc.word}): "
               f"{c.pick.track.label}  (distance {c.pick.distance:.2f})")
     return EXIT_OK
 

@@ -53,8 +53,8 @@ def test_album_saves_a_playlist_that_follows_the_photos_in_date_order(rig):
     uris = [t["uri"] for t in out["tracks"]]
     assert len(uris) == 5 and len(set(uris)) == 5
     assert stored_playlist(rig, "Summer") == uris
-    # The tracks walk through the album in order, each aimed at the mood where it starts:
-    # its photo's, smoothed only with its neighbours'.
+    # The tracks walk through the album in order, each aimed at the arc where it starts: its
+    # photo's mood, smoothed only with its neighbours' (then placed on the library's plane).
     names = [p["photo"].rsplit("/", 1)[1] for p in out["photos"]]
     at = [names.index(t["photo"]) for t in out["tracks"]]
     assert at == sorted(at) and at[0] == 0 and at[-1] == 2
@@ -62,7 +62,7 @@ def test_album_saves_a_playlist_that_follows_the_photos_in_date_order(rig):
         near = out["photos"][max(0, i - 1): i + 2]
         for axis in ("valence", "arousal"):
             values = [p[axis] for p in near]
-            assert min(values) - 0.002 <= track["target"][axis] <= max(values) + 0.002
+            assert min(values) - 0.002 <= track["arc"][axis] <= max(values) + 0.002
 
     # Made by us: a second run replaces it without --force; the text output names the arc.
     again = frame_daemon("album", str(album), "--config", str(rig.config), "--playlist",
