@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 from frame_daemon.errors import FrameDaemonError
+from frame_daemon.sources.display_schedule import hhmm_check
 
 EX_CONFIG = 78  # sysexits.h: configuration error; systemd shows it as "config"
 
@@ -94,6 +95,10 @@ class SourceConfig:
                               "mood word on each change")
     overlay_s: float = opt(8.0, "slideshow: seconds the overlay shows before it fades",
                            between(1.0, 3600.0))
+    screen_on_at: str = opt("", "slideshow: the screen turns on at this time of day (HH:MM); "
+                                "empty: always on", hhmm_check)
+    screen_off_at: str = opt("", "slideshow: the screen turns off (black) at this time of day "
+                                 "(HH:MM); overnight hours work too", hhmm_check)
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,11 @@ class Rule:
 
 
 RULES: dict[type, tuple[Rule, ...]] = {
+    SourceConfig: (
+        Rule(("screen_on_at", "screen_off_at"), lambda s: None
+             if bool(s.screen_on_at) == bool(s.screen_off_at) else
+             "set both screen_on_at and screen_off_at, or neither"),
+    ),
     FollowConfig: (
         Rule(("threshold", "jump"), lambda f: None if f.threshold <= f.jump else
              f"{f.threshold:g} is above follow.jump ({f.jump:g}): a move the music follows must "

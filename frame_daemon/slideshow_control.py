@@ -74,7 +74,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("album", _album),
     CommandSpec("photo_order", _order),
 )
-NAMES = frozenset(spec.name for spec in COMMANDS)
+# ... and the one the slideshow itself posts when the display schedule turns the screen on or off.
+NAMES = frozenset(spec.name for spec in COMMANDS) | {"screen_schedule"}
 
 
 def slideshow_routes(topics: Topics) -> dict[str, CommandSpec]:
@@ -95,6 +96,7 @@ class SlideshowControl:
 
     def start(self) -> None:
         try:
+            from frame_daemon.sources.display_schedule import DisplaySchedule
             from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions
         except ImportError as exc:
             raise FrameDaemonError(f"source.kind = \"slideshow\" needs pygame ({exc}); install it "
@@ -103,7 +105,9 @@ class SlideshowControl:
         show = Slideshow(SlideshowOptions(
             folders=self.folders, interval_s=src.interval_s, fade_s=src.fade_s, fit=src.fit,
             order=src.order, fullscreen=src.fullscreen, width=src.width, height=src.height,
-            overlay=src.overlay, overlay_s=src.overlay_s, max_pixels=model.max_pixels,
+            overlay=src.overlay, overlay_s=src.overlay_s,
+            schedule=DisplaySchedule.from_config(src.screen_on_at, src.screen_off_at),
+            max_pixels=model.max_pixels,
             max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._post)
         self.show = show
         self._restore()
@@ -151,6 +155,9 @@ class SlideshowControl:
             self.screen = bool(cmd.value)
             lib.save_setting("screen", "ON" if self.screen else "OFF")
             self.show.command("screen", self.screen)
+        elif cmd.name == "screen_schedule":  # the slideshow already turned it on or off
+            self.screen = bool(cmd.value)
+            lib.save_setting("screen", "ON" if self.screen else "OFF")
         elif cmd.name == "interval":
             self.interval_s = float(cmd.value)  # type: ignore[arg-type]
             lib.save_setting("interval_s", repr(self.interval_s))

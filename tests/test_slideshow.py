@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import threading
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from servers import wait_for
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
 
-from frame_daemon.events import PhotoShown
+from frame_daemon.events import Command, PhotoShown
+from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.photo_library import PhotoLibrary
 from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions
 
@@ -31,9 +33,11 @@ class Shown:
 
     def __init__(self) -> None:
         self.paths: list[str] = []
+        self.events: list = []
         self._lock = threading.Lock()
 
     def __call__(self, event) -> None:
+        self.events.append(event)
         if isinstance(event, PhotoShown):
             with self._lock:
                 self.paths.append(event.path.name)
@@ -256,3 +260,32 @@ def test_removed_photos_leave_the_library(tmp_path, show_in):
     wait_for(lambda: show.library.count() == 2, what="the removal (through watchdog)")
     shutil.rmtree(folder / "album")
     wait_for(lambda: show.library.count() == 0, what="the folder's removal")
+
+
+def test_the_display_schedule_turns_the_screen_off_outside_its_hours(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", SCREEN, (220, 30, 30))
+    now = datetime.now()
+    # On from an hour from now until an hour ago (overnight style): now is off hours.
+    schedule = DisplaySchedule.from_config((now + timedelta(hours=1)).strftime("%H:%M"),
+                                           (now - timedelta(hours=1)).strftime("%H:%M"))
+    show, shown = show_in(folder, tmp_path / "state", schedule=schedule)
+    wait_for(lambda: Command("screen_schedule", False) in shown.events, timeout=6.0,
+             what="the schedule turning the screen off")
+    screen = np.asarray(screenshot(show, tmp_path))
+    assert screen.max() == 0, "the screen is not black off hours"
+    show.command("screen", True)  # Home Assistant's switch overrides until the next boundary
+    wait_for(lambda: near(screenshot(show, tmp_path, "on.png").getpixel((320, 180)),
+                          (220, 30, 30)), what="the photo back on screen")
+
+
+def test_schedule_hours_and_overnight_windows():
+    day = DisplaySchedule.from_config("07:00", "23:00")
+    assert day.is_on(time(7, 0)) and day.is_on(time(22, 59))
+    assert not day.is_on(time(23, 0)) and not day.is_on(time(3, 0))
+    night = DisplaySchedule.from_config("18:00", "02:00")
+    assert night.is_on(time(23, 0)) and night.is_on(time(1, 59)) and not night.is_on(time(12, 0))
+    assert DisplaySchedule.from_config("", "") is None
+    with pytest.raises(ValueError, match="HH:MM"):
+        DisplaySchedule.from_config("25:00", "07:00")

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from frame_daemon.errors import PhotoError
-from frame_daemon.events import AdapterFailed, Event, PhotoShown
+from frame_daemon.events import AdapterFailed, Command, Event, PhotoShown
+from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.frame_image import compose
 from frame_daemon.sources.photo_library import PhotoLibrary, is_photo_name, walk_photos
 from frame_daemon.sources.slideshow_overlay import Overlay
@@ -59,6 +61,7 @@ class SlideshowOptions:
     height: int = 0
     overlay: bool = True
     overlay_s: float = 8.0
+    schedule: DisplaySchedule | None = None  # the screen's on hours; None: always on
     max_pixels: int = 150_000_000
     max_decode_bytes: int = 160 * 2**20
 
@@ -124,6 +127,7 @@ class Slideshow:
         self._overlay: Overlay | None = None
         self._observer: Any = None
         self._roots_present = False
+        self._scheduled_on: bool | None = None  # what the schedule said last
         self._thread = threading.Thread(target=self._run, name="slideshow", daemon=True)
 
     # ------------------------------------------------------------------ other threads
@@ -181,6 +185,7 @@ class Slideshow:
             self._overlay = Overlay(self._screen.get_size(), self.options.overlay_s)
         threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
         self._check_roots()
+        self._check_schedule()
         start = self.library.last_current()  # carry on where the frame was
         if not (start and self._display(start)):
             self._advance()
@@ -193,6 +198,7 @@ class Slideshow:
             if now >= next_root_check:
                 next_root_check = now + ROOT_CHECK_S
                 self._check_roots()
+                self._check_schedule()
             if now >= self._due and not self.paused and self.screen_on:
                 self._advance()
             if self._overlay is not None and self._overlay.animating(time.monotonic()):
@@ -269,6 +275,20 @@ class Slideshow:
                 done.set()
         else:
             log.warning("slideshow: unknown command %s", name)
+
+    def _check_schedule(self) -> None:
+        """Turn the screen on or off when the schedule crosses a boundary (and at start); in
+        between, the screen switch in Home Assistant overrides it."""
+        schedule = self.options.schedule
+        if schedule is None:
+            return
+        on = schedule.is_on(datetime.now().time())
+        if on == self._scheduled_on:
+            return
+        self._scheduled_on = on
+        log.info("slideshow: screen %s by the display schedule", "on" if on else "off")
+        self._run_command("screen", on)
+        self._post(Command("screen_schedule", on))  # the loop echoes it to Home Assistant
 
     # ------------------------------------------------------------------ folders
     def _check_roots(self) -> None:
