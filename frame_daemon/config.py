@@ -95,6 +95,10 @@ class SourceConfig:
                               "mood word on each change")
     overlay_s: float = opt(8.0, "slideshow: seconds the overlay shows before it fades",
                            between(1.0, 3600.0))
+    photos_follow_music: bool = opt(False, "slideshow: the reverse direction: when the track "
+                                           "changes, show a photo whose mood fits the music "
+                                           "(photo moods are scored in the background); the "
+                                           "music then no longer follows the photos")
     screen_on_at: str = opt("", "slideshow: the screen turns on at this time of day (HH:MM); "
                                 "empty: always on", hhmm_check)
     screen_off_at: str = opt("", "slideshow: the screen turns off (black) at this time of day "

@@ -154,7 +154,8 @@ class Daemon:
         self.topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
         self.routes = command_routes(self.topics)
         # The built-in slideshow is the photo source, and Home Assistant steers it.
-        self.slideshow = SlideshowControl(cfg, self.post) if cfg.source.kind == "slideshow" else None
+        self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool)
+                          if cfg.source.kind == "slideshow" else None)
         if self.slideshow is not None:
             self.routes.update(slideshow_routes(self.topics))
         self.notifier = SystemdNotifier()
@@ -384,6 +385,8 @@ class Daemon:
             self.mqtt.publish_retained(self.topics.image, thumbnail_jpeg(photo.image))
 
     def _effective_mode(self) -> FollowMode:
+        if self.slideshow is not None and self.slideshow.follow_music:
+            return FollowMode.OFF  # photos follow the music: the music must not follow them back
         return FollowMode.OFF if self.state.suspended_until is not None else self.state.mode
 
     def _act(self, decision: Decision) -> bool:
@@ -787,7 +790,7 @@ class Daemon:
         if self.mqtt is not None:
             self.mqtt.publish_retained(self.topics.state, payload)
         if self.slideshow is not None:  # the overlay shows the music and the mood word
-            self.slideshow.tell(payload["now_playing"], payload["mood"])
+            self.slideshow.tell(payload["now_playing"], payload["mood"], self.state.track.get("uri"))
         self.notifier.status(self._status_line())
 
     def _status_line(self) -> str:

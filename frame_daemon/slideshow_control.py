@@ -19,6 +19,7 @@ from frame_daemon.config import Config, SourceConfig, field_problem
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Command, Event
 from frame_daemon.homeassistant import MAX_STATE_LEN, CommandError, CommandSpec, Topics
+from frame_daemon.music.select import TrackPool
 from frame_daemon.sources.photo_library import ORDERS, albums_in
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("interval", _interval),
     CommandSpec("album", _album),
     CommandSpec("photo_order", _order),
+    CommandSpec("photos_follow_music", _on_off),
 )
 # ... and the one the slideshow itself posts when the display schedule turns the screen on or off.
 NAMES = frozenset(spec.name for spec in COMMANDS) | {"screen_schedule"}
@@ -85,9 +87,13 @@ def slideshow_routes(topics: Topics) -> dict[str, CommandSpec]:
 class SlideshowControl:
     """The slideshow as the loop sees it: start/stop, commands, state and discovery."""
 
-    def __init__(self, cfg: Config, post: Callable[[Event], None]) -> None:
+    def __init__(self, cfg: Config, post: Callable[[Event], None],
+                 pool: Callable[[], TrackPool] = lambda: TrackPool.from_tracks([])) -> None:
         self.cfg = cfg
         self._post = post
+        self._pool = pool  # the daemon's track pool, for the mood of the track playing
+        self.follow_music = cfg.source.photos_follow_music
+        self._track_uri: str | None = None
         self.show: Slideshow | None = None
         self.paused = False
         self.screen = True
@@ -107,7 +113,7 @@ class SlideshowControl:
             order=src.order, fullscreen=src.fullscreen, width=src.width, height=src.height,
             overlay=src.overlay, overlay_s=src.overlay_s,
             schedule=DisplaySchedule.from_config(src.screen_on_at, src.screen_off_at),
-            max_pixels=model.max_pixels,
+            scorer=self._make_scorer, max_pixels=model.max_pixels,
             max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._post)
         self.show = show
         self._restore()
@@ -127,6 +133,11 @@ class SlideshowControl:
                 self.interval_s = _interval(saved)
             except CommandError as exc:
                 log.warning("saved slideshow setting ignored: %s", exc)
+        saved_follow = lib.setting("follow_music")
+        if saved_follow is not None:
+            self.follow_music = saved_follow == "ON"
+        if self.follow_music:
+            self.show.command("follow_music", True)
         self.paused = lib.setting("paused") == "ON"
         self.screen = lib.setting("screen") != "OFF"
         if lib.album not in lib.albums():
@@ -171,6 +182,11 @@ class SlideshowControl:
             self.show.command("album", cmd.value)
         elif cmd.name == "photo_order":
             lib.set_order(str(cmd.value))
+        elif cmd.name == "photos_follow_music":
+            self.follow_music = bool(cmd.value)
+            lib.save_setting("follow_music", "ON" if self.follow_music else "OFF")
+            self.show.command("follow_music", self.follow_music)
+            self._track_uri = None  # the next state tells it the music now
 
     def reset(self) -> None:
         """Back to the config's slideshow settings (the reset_settings button)."""
@@ -178,14 +194,40 @@ class SlideshowControl:
         src = self.cfg.source
         self.show.library.forget_settings(src.order)
         self.paused, self.screen, self.interval_s = False, True, src.interval_s
+        self.follow_music = src.photos_follow_music
+        self.show.command("follow_music", self.follow_music)
         for name, value in (("pause", False), ("screen", True), ("interval", src.interval_s),
                             ("album", self.show.library.albums()[0])):
             self.show.command(name, value)
 
-    def tell(self, now_playing: str | None, mood: str | None) -> None:
-        """The overlay's music lines, from the state the loop publishes."""
-        if self.show is not None:
-            self.show.command("info", tuple(x for x in (now_playing, mood) if x))
+    def tell(self, now_playing: str | None, mood: str | None, track_uri: str | None = None) -> None:
+        """The overlay's music lines, from the state the loop publishes; and, when the track
+        changed, its mood (photos follow music)."""
+        if self.show is None:
+            return
+        self.show.command("info", tuple(x for x in (now_playing, mood) if x))
+        if track_uri != self._track_uri:
+            self._track_uri = track_uri
+            pool = self._pool()
+            i = pool.index_of(track_uri) if track_uri else None
+            track_mood = pool.tracks[i].mood if i is not None else None
+            self.show.command("music", (track_mood.valence, track_mood.arousal)
+                              if track_mood is not None and track_mood.confidence > 0 else None)
+
+    def _make_scorer(self) -> Callable[[Path], tuple[float, float]]:
+        """Runs on the slideshow's scoring thread: a model of its own, as the daemon's."""
+        from frame_daemon.vision.model import MoodModel
+        from frame_daemon.vision.photo import decode_photo
+
+        model = MoodModel.load(self.cfg.model.path or None, threads=1)
+        max_pixels, max_bytes = self.cfg.model.max_pixels, self.cfg.model.max_decode_mb * 2**20
+
+        def score(path: Path) -> tuple[float, float]:
+            photo = decode_photo(path, 224, max_pixels, max_bytes)
+            mood = model.score_image(photo.image, str(path)).mood
+            return mood.valence, mood.arousal
+
+        return score
 
     # ------------------------------------------------------------------ Home Assistant
     def state(self) -> dict[str, Any]:
@@ -196,6 +238,7 @@ class SlideshowControl:
             "interval": self.interval_s,
             "album": lib.album if lib else None,
             "photo_order": lib.order if lib else None,
+            "photos_follow_music": self.follow_music,
         }
 
     def components(self, topics: Topics) -> dict[str, dict[str, Any]]:
@@ -236,6 +279,11 @@ class SlideshowControl:
                                value_template="{{ value_json.album }}",
                                command_topic=topics.command("album"), options=albums,
                                icon="mdi:folder-image"),
+            "photos_follow_music": component("switch", "photos_follow_music",
+                                             "Photos follow music", state_topic=state,
+                                             value_template=on_off("photos_follow_music"),
+                                             command_topic=topics.command("photos_follow_music"),
+                                             icon="mdi:image-music"),
             "photo_order": component("select", "photo_order", "Photo order", state_topic=state,
                                      value_template="{{ value_json.photo_order }}",
                                      command_topic=topics.command("photo_order"),

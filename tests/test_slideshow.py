@@ -4,8 +4,10 @@ decoder, the real watchdog observer and SQLite cache; the screen is saved as PNG
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
+import sqlite3
 import threading
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -289,3 +291,32 @@ def test_schedule_hours_and_overnight_windows():
     assert DisplaySchedule.from_config("", "") is None
     with pytest.raises(ValueError, match="HH:MM"):
         DisplaySchedule.from_config("25:00", "07:00")
+
+
+def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, show_in, mood_model):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for seed in range(6):  # bright and colourful, and dark and murky
+        photo = gradient_photo(320, 240, 30 + seed)
+        (photo if seed % 2 else photo.point(lambda v: v // 5)).save(folder / f"p{seed}.jpg")
+
+    def scorer():  # the real model, as the daemon makes it for the scoring thread
+        def score(path):
+            mood = mood_model.score(path).mood
+            return mood.valence, mood.arousal
+        return score
+
+    show, shown = show_in(folder, tmp_path / "state", scorer=scorer)
+    show.command("follow_music", True)
+    wait_for(lambda: shown.count() >= 1 and not show.library.unscored(), timeout=30,
+             what="every photo scored in the background")
+    with sqlite3.connect(tmp_path / "state" / "slideshow.sqlite") as db:
+        moods = {Path(p).name: (v, a) for p, v, a in
+                 db.execute("SELECT path, valence, arousal FROM photos")}
+    for name in (min(moods, key=lambda n: moods[n][0]), max(moods, key=lambda n: moods[n][0])):
+        music = moods[name]  # a track whose mood is that photo's
+        before = shown.count()
+        show.command("music", music)
+        wait_for(lambda b=before: shown.count() > b, what="a photo for the new track")
+        ranked = sorted(moods, key=lambda n, m=music: math.dist(moods[n], m))
+        assert shown.paths[-1] in ranked[:3], (shown.paths[-1], ranked, moods)

@@ -40,7 +40,7 @@ def test_home_assistant_steers_the_slideshow_and_its_settings_persist(rig):
                          what="discovery")
     cmps = discovery["cmps"]
     assert {"photo_next", "photo_previous", "slideshow_paused", "screen", "interval", "album",
-            "photo_order"} <= set(cmps)
+            "photo_order", "photos_follow_music"} <= set(cmps)
     assert cmps["album"]["options"] == ["All photos", "trip"]
 
     rig.recorder.publish(SET + "photo_next", "PRESS")
@@ -60,9 +60,10 @@ def test_home_assistant_steers_the_slideshow_and_its_settings_persist(rig):
     rig.recorder.publish(SET + "slideshow_paused", "ON")
     rig.recorder.publish(SET + "photo_order", "date")
     rig.recorder.publish(SET + "album", "trip")
+    rig.recorder.publish(SET + "photos_follow_music", "ON")
     wait_state(rig, lambda s: s.get("photo_name") == "beach.jpg" and s["album"] == "trip"
-               and s["interval"] == 45.0 and s["slideshow_paused"] and s["photo_order"] == "date",
-               "the album, interval, pause and order")
+               and s["interval"] == 45.0 and s["slideshow_paused"] and s["photo_order"] == "date"
+               and s["photos_follow_music"], "the album, interval, pause, order and reverse mode")
 
     # A restart keeps what Home Assistant set.
     assert rig.daemon.stop() == 0
@@ -72,5 +73,5 @@ def test_home_assistant_steers_the_slideshow_and_its_settings_persist(rig):
     after = wait_state(rig, lambda s: s.get("photo_name"), "the photo after the restart")
     assert after["album"] == "trip" and after["photo_name"] == "beach.jpg"
     assert after["interval"] == 45.0 and after["slideshow_paused"] is True
-    assert after["photo_order"] == "date"
+    assert after["photo_order"] == "date" and after["photos_follow_music"] is True
     print(json.dumps(after)[:200])

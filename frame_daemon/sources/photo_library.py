@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS photos (
     key REAL NOT NULL,          -- the shuffle key, new each round
     round INTEGER NOT NULL,     -- the shuffle round it was last shown in (0: never)
     bad TEXT,                   -- why it cannot be shown (skipped until the file changes)
-    scan INTEGER NOT NULL       -- the scan that last saw it
+    scan INTEGER NOT NULL,      -- the scan that last saw it
+    valence REAL,               -- its mood, once scored (photos follow music)
+    arousal REAL
 );
 CREATE INDEX IF NOT EXISTS photos_shuffle ON photos (round, key);
 CREATE INDEX IF NOT EXISTS photos_mtime ON photos (mtime, path);
@@ -270,6 +272,30 @@ class PhotoLibrary:
             if row is not None:
                 return row[0]
         return None
+
+    # ------------------------------------------------------------------ moods (photos follow music)
+    def unscored(self, limit: int = 50) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT path FROM photos WHERE valence IS NULL AND bad IS NULL LIMIT ?", (limit,))]
+
+    def set_mood(self, path: str, valence: float, arousal: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE photos SET valence = ?, arousal = ? WHERE path = ?",
+                             (valence, arousal, path))
+
+    def nearest(self, valence: float, arousal: float, avoid: set[str], choose_from: int = 3,
+                ) -> str | None:
+        """A scored photo of the album whose mood is among the `choose_from` nearest to the
+        given one, leaving out `avoid` (recently shown) while others are left."""
+        where, args = self._album_filter()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT path, (valence - ?) * (valence - ?) + (arousal - ?) * (arousal - ?) AS d"
+                f" FROM photos WHERE bad IS NULL AND valence IS NOT NULL{where} ORDER BY d",
+                (valence, valence, arousal, arousal, *args)).fetchall()
+        fresh = [path for path, _ in rows if path not in avoid] or [path for path, _ in rows]
+        return self._rng.choice(fresh[:choose_from]) if fresh else None
 
     def remember_current(self, path: str) -> None:
         with self._lock:

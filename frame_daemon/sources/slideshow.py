@@ -62,6 +62,9 @@ class SlideshowOptions:
     overlay: bool = True
     overlay_s: float = 8.0
     schedule: DisplaySchedule | None = None  # the screen's on hours; None: always on
+    # Photos follow music: makes the photo scorer on the scoring thread (a model of its own:
+    # a TFLite interpreter must not be shared between threads). None: the mode is unavailable.
+    scorer: Callable[[], Callable[[Path], tuple[float, float]]] | None = None
     max_pixels: int = 150_000_000
     max_decode_bytes: int = 160 * 2**20
 
@@ -128,6 +131,9 @@ class Slideshow:
         self._observer: Any = None
         self._roots_present = False
         self._scheduled_on: bool | None = None  # what the schedule said last
+        self.follow_music = False  # photos follow music: choose photos that fit the music
+        self._music: tuple[float, float] | None = None  # the mood of the music playing now
+        self._scoring: threading.Thread | None = None
         self._thread = threading.Thread(target=self._run, name="slideshow", daemon=True)
 
     # ------------------------------------------------------------------ other threads
@@ -262,6 +268,16 @@ class Slideshow:
             self._history.clear()
             self._back = 0
             self._advance()
+        elif name == "follow_music":
+            self.follow_music = bool(value)
+            if self.follow_music:
+                self._start_scoring()
+        elif name == "music":  # the track changed: its mood, or None when nothing is known
+            changed = value != self._music
+            self._music = value
+            if changed and value is not None and self.follow_music and self.screen_on:
+                self._back = 0
+                self._advance()
         elif name == "info":
             if self._overlay is not None:
                 self._overlay.set_music(tuple(value or ()), time.monotonic())
@@ -289,6 +305,44 @@ class Slideshow:
         log.info("slideshow: screen %s by the display schedule", "on" if on else "off")
         self._run_command("screen", on)
         self._post(Command("screen_schedule", on))  # the loop echoes it to Home Assistant
+
+    # ------------------------------------------------------------------ photos follow music
+    def _start_scoring(self) -> None:
+        if self._scoring is None and self.options.scorer is not None:
+            self._scoring = threading.Thread(target=self._score_photos, name="slideshow-score",
+                                             daemon=True)
+            self._scoring.start()
+
+    def _score_photos(self) -> None:
+        """Score every photo's mood in the background, a batch at a time, and keep at it as
+        photos arrive; unreadable photos are left to the render thread to report."""
+        assert self.options.scorer is not None
+        try:
+            score = self.options.scorer()
+            while not self._stop.is_set():
+                batch = self.library.unscored()
+                if not batch:
+                    self._stop.wait(5.0)
+                    continue
+                for path in batch:
+                    if self._stop.is_set():
+                        return
+                    try:
+                        valence, arousal = score(Path(path))
+                    except PhotoError as exc:
+                        self.library.mark_bad(path, exc.reason)
+                        continue
+                    self.library.set_mood(path, valence, arousal)
+        except Exception as exc:
+            log.exception("slideshow: scoring the photos failed")
+            self._post(AdapterFailed("slideshow photo scoring", f"{type(exc).__name__}: {exc}"))
+
+    def _fitting_photo(self) -> str | None:
+        """In photos-follow-music mode, a photo that fits the music (not one shown lately)."""
+        if not (self.follow_music and self._music is not None):
+            return None
+        recent = set(self._history[-max(1, min(50, self.library.count() // 3)):])
+        return self.library.nearest(*self._music, avoid=recent)
 
     # ------------------------------------------------------------------ folders
     def _check_roots(self) -> None:
@@ -349,7 +403,7 @@ class Slideshow:
             self._display(self._history[-1 - self._back], remember=False)
             return
         for _ in range(MAX_SKIPS):
-            path = self.library.next(self.current)
+            path = self._fitting_photo() or self.library.next(self.current)
             if path is None:
                 break
             if self._display(path):
