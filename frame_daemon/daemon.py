@@ -408,8 +408,12 @@ class Daemon:
             # keep more than a third of it out.
             no_repeat=min(self.cfg.follow.no_repeat, len(self.pool) // 3))
         placement = place(target, self.pool.shape, self.cfg.follow.library_fit, self.reference)
-        picks = select(self.pool, placement.target, params, history=st.history,
+        # What plays now counts as the most recent track, and a new choice does not queue it
+        # again (unless it is the only track that fits).
+        playing = [st.track["uri"]] if st.track.get("uri") else []
+        picks = select(self.pool, placement.target, params, history=[*st.history, *playing],
                        last_artist=st.track.get("artist"))
+        picks = [p for p in picks if p.track.uri not in playing] or picks
         decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)
         if not picks:
             if len(self.pool) and (st.include_genres or st.exclude_genres):
@@ -456,7 +460,7 @@ class Daemon:
         missing = {uri for uri, _ in queued.missing}
         if missing:
             self._drop_missing_tracks(missing)
-        st.pending = None
+        st.pending, st.why = None, ""
         if missing:  # what is published describes what MPD actually holds
             kept = tuple(p for p in choice.picks if p.track.uri not in missing)
             choice = dataclasses.replace(choice, picks=kept)
@@ -767,7 +771,8 @@ class Daemon:
         Assistant keeps 255 characters of a state."""
         st = self.state
         choice = st.choice
-        if choice is None:
+        if choice is None or (st.pending is not None and st.why):
+            # A decision waits (no fitting tracks, MPD away): say why, not what the last one was.
             return st.why or None
         # The music was chosen for an earlier photo and kept for this one: say so first.
         kept = ("" if choice.photo_seq == st.photo_seq
