@@ -320,3 +320,13 @@ def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, sho
         wait_for(lambda b=before: shown.count() > b, what="a photo for the new track")
         ranked = sorted(moods, key=lambda n, m=music: math.dist(moods[n], m))
         assert shown.paths[-1] in ranked[:3], (shown.paths[-1], ranked, moods)
+
+
+def test_a_folder_missing_at_start_is_waited_for(tmp_path, show_in):
+    folder = tmp_path / "stick" / "photos"
+    show, shown = show_in(folder, tmp_path / "state")
+    wait_for(lambda: "not there" in show.message, what="the missing-folder message")
+    folder.mkdir(parents=True)
+    solid(folder / "late.jpg", (64, 48), (10, 200, 10))
+    wait_for(lambda: shown.count() == 1, timeout=8.0, what="the photo once the folder is there")
+    assert shown.paths == ["late.jpg"]

@@ -129,7 +129,7 @@ class Slideshow:
         self._base: pygame.Surface | None = None
         self._overlay: Overlay | None = None
         self._observer: Any = None
-        self._roots_present = False
+        self._roots_present: bool | None = None  # None: not looked yet
         self._scheduled_on: bool | None = None  # what the schedule said last
         self.follow_music = False  # photos follow music: choose photos that fit the music
         self._music: tuple[float, float] | None = None  # the mood of the music playing now
@@ -334,6 +334,8 @@ class Slideshow:
                         continue
                     self.library.set_mood(path, valence, arousal)
         except Exception as exc:
+            if self._stop.is_set():
+                return  # the library closed under it at shutdown
             log.exception("slideshow: scoring the photos failed")
             self._post(AdapterFailed("slideshow photo scoring", f"{type(exc).__name__}: {exc}"))
 
@@ -347,15 +349,15 @@ class Slideshow:
     # ------------------------------------------------------------------ folders
     def _check_roots(self) -> None:
         present = any(root.is_dir() for root in self.library.roots)
-        if present and not self._roots_present:
-            if self._history:  # it was gone: catch up with what changed meanwhile
+        if present and self._roots_present is not True:
+            if self._roots_present is False:  # it was gone: catch up with what changed meanwhile
                 log.info("slideshow: photo folder is back; rescanning")
                 self._scanned.clear()
                 threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
             self._start_observer()
             if self.message:
                 self._due = 0.0  # show a photo now instead of the message
-        elif not present and self._roots_present:
+        elif not present and self._roots_present is not False:
             self._stop_observer()
             log.warning("slideshow: photo folder %s is gone (unplugged?); waiting for it",
                         self._folders_text())
