@@ -116,7 +116,8 @@ def evaluate(matches: list[dict], photos: dict[Path, tuple[float, float]],
 
 def oracle_matches(index_path: Path, photos: dict[Path, tuple[float, float]], n: int,
                    library_fit: float, max_distance: float | None) -> list[dict]:
-    """What `match` would pick if the model read every photo exactly as people rated it."""
+    """What `match` would pick if the model read every photo as `photos` says (e.g. as people
+    rated it)."""
     import dataclasses
 
     from frame_daemon.config import Config
@@ -151,6 +152,10 @@ def main() -> int:
                     help="follow.max_distance (default: the shipped default)")
     ap.add_argument("--model", type=Path, default=None, help="model metadata JSON (default: shipped)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep MPD and the index here")
+    ap.add_argument("--photo-moods", type=Path, default=None,
+                    help="JSON {photo file name: [valence, arousal]}: one more row with these moods in "
+                         "place of the model's, e.g. the out-of-fold moods train_mood_model.py writes "
+                         "(the shipped model learnt from OASIS-dev, so its own row there is in-sample)")
     args = ap.parse_args()
     for folder, needed in ((args.oasis, "ratings.csv"), (args.emotify, "annotations.csv")):
         if not (folder / needed).is_file():
@@ -191,14 +196,22 @@ def main() -> int:
             print(f"  library_fit {fit}: {len(matches)} photos matched", flush=True)
         oracle = evaluate(oracle_matches(work / "state" / "tracks.sqlite3", photos, args.n,
                                          default_fit, args.max_distance), photos, excerpts)
+        extra = []
+        if args.photo_moods:
+            given = json.loads(args.photo_moods.read_text())
+            moods = {p: tuple(given[p.name]) for p in photos if p.name in given}
+            picked = oracle_matches(work / "state" / "tracks.sqlite3", moods, args.n, default_fit,
+                                    args.max_distance)
+            extra.append((default_fit, evaluate(picked, photos, excerpts), "given"))
     finally:
         mpd.stop()
     print(f"\nfit of `match -n {args.n}` picks to {len(photos)} photos, {len(excerpts)} excerpts "
           f"(human ratings both sides); photo model {model_name}")
     print(f"{'library_fit':>11}  {'valence r':>9}  {'arousal r':>9}  {'dist ratio':>10}  "
           f"{'tracks/photo':>12}  {'distinct':>8}")
-    for fit, r, _ in [*rows, (default_fit, oracle, "oracle")]:
+    for fit, r, _ in [*rows, *extra, (default_fit, oracle, "oracle")]:
         mark = ("  <- human photo ratings in place of the model" if _ == "oracle"
+                else f"  <- moods from {args.photo_moods.name}" if _ == "given"
                 else "  <- default" if fit == default_fit else "")
         print(f"{fit:>11.2f}  {r['valence_r']:>9.3f}  {r['arousal_r']:>9.3f}  {r['ratio']:>10.3f}  "
               f"{r['tracks']:>12.1f}  {r['distinct']:>8d}{mark}")

@@ -327,6 +327,7 @@ def main() -> int:
                              "matches the mean and spread of the OASIS-dev ratings, fitted on "
                              "out-of-fold predictions"}
     cal = apply_calibration(cv_pred, calibration)
+    write_oof_moods(args.work / "oasis-dev-oof-moods.json", oasis, cal)
     error = np.linalg.norm(cal - y_oa, axis=1)
     error_lambda, error_oof = choose_error_head(x_oa[:, 0], error, args.seed)
     halves_cv = confidence_halves(-error_oof, cal, y_oa)
@@ -419,6 +420,14 @@ def cached(path: Path, compute):
     heads, oof = compute()
     np.savez(path, heads=np.array(heads, dtype=object), oof=oof)
     return heads, oof
+
+
+def write_oof_moods(path: Path, rows: list[Rated], moods: np.ndarray) -> None:
+    """The out-of-fold moods of OASIS-dev, for `scripts/eval_fit.py --photo-moods`: the shipped
+    model learnt from these photos, so only these say how the music fits photos it never saw."""
+    path.write_text(json.dumps({r.path.name: [round(float(v), 4), round(float(a), 4)]
+                                for r, (v, a) in zip(rows, moods, strict=True)}, indent=0) + "\n")
+    log(f"out-of-fold moods written: {path}")
 
 
 def apply_calibration(pred: np.ndarray, calibration: dict) -> np.ndarray:

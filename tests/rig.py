@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -16,19 +17,25 @@ STATE = "frame-daemon/frame/state"
 AVAIL = "frame-daemon/frame/availability"
 
 
-@pytest.fixture
-def rig(tmp_path, model_json):
-    """Servers, a photo folder with contrasting photos, a config and a recorder; cleaned up."""
-    mpd, broker = make_servers(tmp_path)
+def two_photos_and_a_frame(tmp_path: Path) -> tuple[Path, Path]:
+    """A photo folder (dark and murky vs. bright, dark.jpg and bright.jpg) and the frame's
+    current.jpg, showing the dark one."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    # Contrasting photos: dark and murky vs. bright and colourful.
     gradient_photo(800, 600, 11).point(lambda v: v // 5).save(photos / "dark.jpg", quality=92)
     gradient_photo(800, 600, 12).save(photos / "bright.jpg", quality=92)
     frame = tmp_path / "frame"
     frame.mkdir()
     current = frame / "current.jpg"
     shutil.copy(photos / "dark.jpg", current)
+    return photos, current
+
+
+@pytest.fixture
+def rig(tmp_path, model_json):
+    """Servers, a photo folder with two photos, a config and a recorder; cleaned up."""
+    mpd, broker = make_servers(tmp_path)
+    photos, current = two_photos_and_a_frame(tmp_path)
     config = write_config(tmp_path / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
                           state_dir=tmp_path / "state")
     recorder = MqttRecorder(broker.port, ["frame-daemon/#", "homeassistant/#"])

@@ -5,14 +5,12 @@ also when MPD, the connection or the daemon dies mid-fade. Real MPD (software mi
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
 
 import pytest
 
-from conftest import gradient_photo
 from harness import TEST_FOLLOW, DaemonProcess, make_servers, mpd_queue, mpd_status, wait_for, write_config
-from rig import STATE
+from rig import STATE, two_photos_and_a_frame
 from servers import MqttRecorder, TcpProxy
 
 USER_VOLUME = 73
@@ -24,14 +22,7 @@ def fade_rig(tmp_path, model_json):
     """Like `rig`, but MPD has a volume (software mixer) and the daemon reaches it via a proxy."""
     mpd, broker = make_servers(tmp_path, mixer="software")
     proxy = TcpProxy(mpd.port)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    gradient_photo(800, 600, 11).point(lambda v: v // 5).save(photos / "dark.jpg", quality=92)
-    gradient_photo(800, 600, 12).save(photos / "bright.jpg", quality=92)
-    frame = tmp_path / "frame"
-    frame.mkdir()
-    current = frame / "current.jpg"
-    shutil.copy(photos / "dark.jpg", current)
+    photos, current = two_photos_and_a_frame(tmp_path)
     recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
     rig = type("FadeRig", (), dict(mpd=mpd, broker=broker, proxy=proxy, photos=photos,
                                    current=current, recorder=recorder, tmp=tmp_path, daemon=None))
