@@ -210,6 +210,84 @@ def _point(mood: Mood) -> dict[str, float | str]:
     return {"valence": round(mood.valence, 3), "arousal": round(mood.arousal, 3), "mood": mood.word}
 
 
+def cmd_album(args: argparse.Namespace) -> int:
+    from frame_daemon import album
+    from frame_daemon.daemon import selection_params
+    from frame_daemon.music.mpd_player import MpdLink
+    from frame_daemon.music.placement import PhotoReference, place
+    from frame_daemon.music.select import TrackPool
+    from frame_daemon.vision.model import MoodModel
+
+    cfg = _load_config_or_exit(args.config, "album")
+    folder = args.folder.expanduser().absolute()
+    if not folder.is_dir():
+        print(f"frame-daemon album: {folder}: not a folder", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.playlist.strip() or "/" in args.playlist or "\n" in args.playlist:
+        print("frame-daemon album: --playlist: a name without '/' or line breaks", file=sys.stderr)
+        return EXIT_USAGE
+    if args.length <= 0:
+        print("frame-daemon album: --length: minutes, more than 0", file=sys.stderr)
+        return EXIT_USAGE
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            print(f"\rscoring photos: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    def skipped(exc: PhotoError) -> None:
+        print(f"{os.linesep if tty else ''}frame-daemon album: skipped {exc}", file=sys.stderr)
+
+    link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
+    record = album.PlaylistRecord(cfg.state_directory)
+    try:
+        # Refuse before the long work: a name taken by someone else's playlist.
+        problem = album.refuse_to_overwrite(args.playlist, link.stored_playlists(), record.load(),
+                                            args.force)
+        if problem:
+            print(f"frame-daemon album: {problem}", file=sys.stderr)
+            return EXIT_FAILED
+        with _open_index(cfg) as index:
+            pool = TrackPool.from_tracks(index.tracks())
+        if not len(pool):
+            print("frame-daemon album: the track index is empty: run 'frame-daemon index' "
+                  "first", file=sys.stderr)
+            return EXIT_FAILED
+        model = MoodModel.load(cfg.model.path or None, threads=cfg.model.threads)
+        photos = album.score_album(folder, model, max_pixels=cfg.model.max_pixels,
+                                   max_decode_bytes=cfg.model.max_decode_mb * 2**20,
+                                   progress=progress, skipped=skipped)
+        if tty:
+            print(file=sys.stderr)
+        if not photos:
+            print(f"frame-daemon album: no readable photos in {folder}", file=sys.stderr)
+            return EXIT_FAILED
+        reference = PhotoReference.from_model_meta(model.meta)
+        choices = album.plan_soundtrack(
+            photos, pool, args.length * 60.0, selection_params(cfg, seed=args.seed),
+            lambda mood: place(mood, pool.shape, cfg.follow.library_fit, reference).target)
+        link.save_playlist(args.playlist, [c.pick.track.uri for c in choices])
+        record.add(args.playlist, folder)
+    except FrameDaemonError as exc:  # MPD unavailable, model or index problems
+        print(f"frame-daemon album: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        link.close()
+    if args.json:
+        print(json.dumps(album.as_json(folder, args.playlist, args.length * 60.0, photos, choices)))
+        return EXIT_OK
+    print(f"mood arc of {folder} ({len(photos)} photos, by date taken, then name):")
+    for p in photos:
+        print(f"  {p.path.name}  {p.taken or '(no date)'}  {p.mood.word} "
+              f"(v {p.mood.mood.valence:+.2f}, a {p.mood.mood.arousal:+.2f})")
+    total = sum(c.pick.track.duration or album.UNKNOWN_DURATION_S for c in choices)
+    print(f"playlist '{args.playlist}': {len(choices)} tracks, {album.format_time(total)}:")
+    for c in choices:
+        print(f"  {album.format_time(c.start_s):>7}  at {c.photo.path.name} ({c.arc.word}): "
+              f"{c.pick.track.label}  (distance {c.pick.distance:.2f})")
+    return EXIT_OK
+
+
 def _format_line(result: dict) -> str:
     scenes = ", ".join(s["label"] for s in result["scenes"])
     faces = result.get("faces", {})
@@ -295,6 +373,17 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
     match.add_argument("--model", type=Path, default=None, help="model metadata JSON")
     match.set_defaults(func=cmd_match)
+    soundtrack = with_config("album", "make an MPD playlist whose music follows the mood of a "
+                                      "photo album, in photo order (date taken, else name)")
+    soundtrack.add_argument("folder", type=Path, metavar="DIR", help="the album's folder")
+    soundtrack.add_argument("--playlist", required=True, help="the MPD stored playlist to save")
+    soundtrack.add_argument("--length", type=float, default=60.0, metavar="MINUTES",
+                            help="the playlist's length (default 60)")
+    soundtrack.add_argument("--json", action="store_true", help="one JSON object")
+    soundtrack.add_argument("--force", action="store_true",
+                            help="replace a playlist of that name that frame-daemon did not make")
+    soundtrack.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
+    soundtrack.set_defaults(func=cmd_album)
     remove = with_config("ha-remove", "remove this frame's device from Home Assistant (clears "
                                       "its retained discovery and state)")
     remove.set_defaults(func=cmd_ha_remove)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 from frame_daemon.errors import FrameDaemonError
+from frame_daemon.sources.display_schedule import hhmm_check
 
 EX_CONFIG = 78  # sysexits.h: configuration error; systemd shows it as "config"
 
@@ -72,10 +73,38 @@ def default_state_directory() -> str:
 @dataclass(frozen=True)
 class SourceConfig:
     kind: str = opt("file", "file: a file or symlink the frame rewrites; folder: the newest "
-                            "image in a folder", one_of("file", "folder"))
-    path: str = opt("/run/frame/current.jpg", "the watched file, symlink or folder", nonempty)
+                            "image in a folder; slideshow: frame-daemon shows the photos itself "
+                            "(needs the 'slideshow' extra: pygame)",
+                    one_of("file", "folder", "slideshow"))
+    path: str = opt("/run/frame/current.jpg", "the watched file, symlink or folder; slideshow: "
+                                              "the photo folder (searched recursively)", nonempty)
     settle_s: float = opt(0.3, "quiet time after the last write before the photo is read "
                                "(debounces bursts, waits for complete files)", between(0.0, 30.0))
+    paths: tuple[str, ...] = opt((), "slideshow: more photo folders besides path")
+    interval_s: float = opt(30.0, "slideshow: seconds each photo shows", between(2.0, 86400.0))
+    fade_s: float = opt(1.0, "slideshow: cross-fade between photos (0: none)", between(0.0, 10.0))
+    fit: str = opt("fill", "slideshow: fit: the whole photo, black bars; fill: the whole photo "
+                           "on a blurred copy of itself", one_of("fit", "fill"))
+    order: str = opt("shuffle", "slideshow: shuffle (every photo once before any repeats), "
+                                "date or name", one_of("shuffle", "date", "name"))
+    fullscreen: bool = opt(True, "slideshow: full screen (without a desktop: SDL's KMS/DRM); "
+                                 "false: a window")
+    width: int = opt(0, "slideshow: window width; 0: the screen's (1920 in a window)",
+                     between(0, 16384))
+    height: int = opt(0, "slideshow: window height; 0: the screen's (1080 in a window)",
+                      between(0, 16384))
+    overlay: bool = opt(True, "slideshow: show the photo's name and date, the music and its "
+                              "mood word on each change")
+    overlay_s: float = opt(8.0, "slideshow: seconds the overlay shows before it fades",
+                           between(1.0, 3600.0))
+    photos_follow_music: bool = opt(False, "slideshow: the reverse direction: when the track "
+                                           "changes, show a photo whose mood fits the music "
+                                           "(photo moods are scored in the background); the "
+                                           "music then no longer follows the photos")
+    screen_on_at: str = opt("", "slideshow: the screen turns on at this time of day (HH:MM); "
+                                "empty: always on", hhmm_check)
+    screen_off_at: str = opt("", "slideshow: the screen turns off (black) at this time of day "
+                                 "(HH:MM); overnight hours work too", hhmm_check)
 
 
 @dataclass(frozen=True)
@@ -178,6 +207,11 @@ class Rule:
 
 
 RULES: dict[type, tuple[Rule, ...]] = {
+    SourceConfig: (
+        Rule(("screen_on_at", "screen_off_at"), lambda s: None
+             if bool(s.screen_on_at) == bool(s.screen_off_at) else
+             "set both screen_on_at and screen_off_at, or neither"),
+    ),
     FollowConfig: (
         Rule(("threshold", "jump"), lambda f: None if f.threshold <= f.jump else
              f"{f.threshold:g} is above follow.jump ({f.jump:g}): a move the music follows must "

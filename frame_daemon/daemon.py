@@ -62,6 +62,8 @@ from frame_daemon.music.placement import PhotoReference, Placement, place
 from frame_daemon.music.queue_keeper import QueueKeeper
 from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
 from frame_daemon.settings_store import SettingRejected, SettingsStore
+from frame_daemon.slideshow_control import NAMES as slideshow_commands
+from frame_daemon.slideshow_control import SlideshowControl, slideshow_routes
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.systemd_notify import SystemdNotifier
 from frame_daemon.vision.model import MoodModel, PhotoMood
@@ -156,6 +158,11 @@ class Daemon:
         self.params = follow_params(cfg)
         self.topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
         self.routes = command_routes(self.topics)
+        # The built-in slideshow is the photo source, and Home Assistant steers it.
+        self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool)
+                          if cfg.source.kind == "slideshow" else None)
+        if self.slideshow is not None:
+            self.routes.update(slideshow_routes(self.topics))
         self.notifier = SystemdNotifier()
         self._stopping = threading.Event()
         self._signalled = ""  # set by a signal handler: the signal's name
@@ -249,9 +256,13 @@ class Daemon:
         started.append(self.worker.stop)
         self.worker.request()  # catch up with changes made while we were not running
 
-        watcher = PhotoWatcher(cfg.source.kind, cfg.source.path, cfg.source.settle_s, self.post)
-        watcher.start()
-        started.append(watcher.stop)
+        if self.slideshow is not None:
+            self.slideshow.start()
+            started.append(self.slideshow.stop)
+        else:
+            watcher = PhotoWatcher(cfg.source.kind, cfg.source.path, cfg.source.settle_s, self.post)
+            watcher.start()
+            started.append(watcher.stop)
 
     # ------------------------------------------------------------------ the loop
     def _loop(self) -> None:
@@ -381,6 +392,8 @@ class Daemon:
             self.mqtt.publish_retained(self.topics.image, thumbnail_jpeg(photo.image))
 
     def _effective_mode(self) -> FollowMode:
+        if self.slideshow is not None and self.slideshow.follow_music:
+            return FollowMode.OFF  # photos follow the music: the music must not follow them back
         return FollowMode.OFF if self.state.suspended_until is not None else self.state.mode
 
     def _act(self, decision: Decision) -> bool:
@@ -629,6 +642,8 @@ class Daemon:
             self._change_setting(cmd.name, cmd.value)
         elif cmd.name == "reset_settings":
             self._use_settings(self.settings.reset())
+            if self.slideshow is not None:
+                self.slideshow.reset()
             log.info("settings reset to the config's")
         elif cmd.name == "clear_error":
             st.error = st.last_error = None
@@ -643,6 +658,12 @@ class Daemon:
                 self.on_photo(Path(st.photo_path))
         elif cmd.name == "refresh_index" and self.worker:
             self.worker.request()
+        elif self.slideshow is not None and cmd.name in slideshow_commands:
+            try:
+                self.slideshow.on_command(cmd)
+            except CommandError as exc:
+                log.warning("command %s refused: %s", cmd.name, exc)
+                st.last_error = str(exc)
         # Always echo the state, so Home Assistant shows the truth even after a refused command.
         self._publish_state()
 
@@ -705,8 +726,11 @@ class Daemon:
         if self.mqtt is None:
             return
         if self.cfg.mqtt.discovery:
-            self.mqtt.remember(self.topics.discovery, discovery_payload(
-                self.topics, device_display_name(self.cfg.mqtt), threshold_max=self.cfg.follow.jump))
+            discovery = discovery_payload(self.topics, device_display_name(self.cfg.mqtt),
+                                          threshold_max=self.cfg.follow.jump)
+            if self.slideshow is not None:
+                discovery["cmps"].update(self.slideshow.components(self.topics))
+            self.mqtt.remember(self.topics.discovery, discovery)
         self.mqtt.remember(self.topics.state, self.state_payload())
         self.mqtt.republish_retained()  # discovery, state and the photo, each sent once
 
@@ -746,6 +770,7 @@ class Daemon:
             "mpd": "connected" if st.mpd_up else "unavailable",
             "index_size": st.index_size,
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            **(self.slideshow.state() if self.slideshow is not None else {}),
         }
 
     def _why(self) -> str | None:
@@ -774,8 +799,11 @@ class Daemon:
         return f"{kept}next, {when}: {_pick_line(choice.picks[0], choice)}"
 
     def _publish_state(self) -> None:
+        payload = self.state_payload()
         if self.mqtt is not None:
-            self.mqtt.publish_retained(self.topics.state, self.state_payload())
+            self.mqtt.publish_retained(self.topics.state, payload)
+        if self.slideshow is not None:  # the overlay shows the music and the mood word
+            self.slideshow.tell(payload["now_playing"], payload["mood"], self.state.track.get("uri"))
         self.notifier.status(self._status_line())
 
     def _status_line(self) -> str:

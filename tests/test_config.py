@@ -114,3 +114,15 @@ def test_an_unusable_state_directory_is_a_clear_error_not_a_traceback(tmp_path):
     assert proc.returncode == 1
     assert "cannot start: state directory" in proc.stderr and "Not a directory" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_display_schedule_needs_both_times_of_day():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"source": {"screen_on_at": "7:00"}})
+    assert err.value.problems == ["source.screen_on_at: set both screen_on_at and screen_off_at, "
+                                  "or neither"]
+    with pytest.raises(ConfigError) as err:
+        parse_config({"source": {"screen_on_at": "07:00", "screen_off_at": "24:30"}})
+    assert err.value.problems == ["source.screen_off_at: expected a time of day as HH:MM, got "
+                                  "'24:30'"]
+    assert parse_config({"source": {"screen_on_at": "07:00", "screen_off_at": "23:00"}})

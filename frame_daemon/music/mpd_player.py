@@ -221,3 +221,21 @@ class MpdLink:
     def update(self) -> None:
         with self._call() as c:
             c.update()
+
+    def stored_playlists(self) -> list[str]:
+        """The names of MPD's stored playlists."""
+        with self._call() as c:
+            return [p["playlist"] for p in c.listplaylists()]
+
+    def save_playlist(self, name: str, uris: Sequence[str]) -> None:
+        """Write a stored playlist, replacing one of that name: built under a temporary name and
+        renamed at the end, so a failure halfway never leaves a half-written playlist."""
+        temporary = f".{name}.frame-daemon-tmp"
+        with self._call() as c:
+            if temporary in {p["playlist"] for p in c.listplaylists()}:
+                c.rm(temporary)
+            for uri in uris:
+                c.playlistadd(temporary, uri)
+            if name in {p["playlist"] for p in c.listplaylists()}:
+                c.rm(name)
+            c.rename(temporary, name)

@@ -1,0 +1,291 @@
+"""Home Assistant steers the built-in slideshow: buttons, switches, a number and two selects.
+
+The same rules as the follow settings: every payload is checked on paho's thread (the interval by
+the config's own declaration of `source.interval_s`), a refused one becomes `last error`, the
+state is echoed after every command, and what was set survives a restart (saved with the
+slideshow's photo library in the state directory). The loop thread owns this object; the
+slideshow's render thread only receives commands. pygame is imported only when a slideshow is
+configured, so the watched-file frame never needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from frame_daemon.config import Config, SourceConfig, field_problem
+from frame_daemon.errors import FrameDaemonError
+from frame_daemon.events import Command, Event
+from frame_daemon.homeassistant import MAX_STATE_LEN, CommandError, CommandSpec, Topics
+from frame_daemon.music.select import TrackPool
+from frame_daemon.sources.photo_library import ORDERS, albums_in
+
+if TYPE_CHECKING:
+    from frame_daemon.sources.slideshow import Slideshow
+
+log = logging.getLogger(__name__)
+
+
+def _on_off(payload: str) -> bool:
+    value = payload.strip().upper()
+    if value not in ("ON", "OFF"):
+        raise CommandError(f"expected ON or OFF, got {payload[:40]!r}")
+    return value == "ON"
+
+
+def _press(payload: str) -> None:
+    if payload.strip().upper() != "PRESS":
+        raise CommandError(f"expected PRESS, got {payload[:40]!r}")
+
+
+def _interval(payload: str) -> float:
+    try:
+        value = float(payload.strip())
+    except ValueError:
+        raise CommandError(f"interval: expected a number of seconds, got {payload[:40]!r}") \
+            from None
+    problem = field_problem(SourceConfig, "interval_s", value)
+    if problem:
+        raise CommandError(f"interval: {problem}")
+    return value
+
+
+def _order(payload: str) -> str:
+    value = payload.strip().lower()
+    if value not in ORDERS:
+        raise CommandError(f"unknown photo order {payload[:40]!r}; choose {', '.join(ORDERS)}")
+    return value
+
+
+def _album(payload: str) -> str:
+    value = payload.strip()
+    if not value or len(value) > MAX_STATE_LEN:
+        raise CommandError("album: expected the name of one of the photo folders' subfolders")
+    return value  # whether it exists is checked by the loop, against the folders as they are now
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("photo_next", _press),
+    CommandSpec("photo_previous", _press),
+    CommandSpec("slideshow_paused", _on_off),
+    CommandSpec("screen", _on_off),
+    CommandSpec("interval", _interval),
+    CommandSpec("album", _album),
+    CommandSpec("photo_order", _order),
+    CommandSpec("photos_follow_music", _on_off),
+)
+# ... and the one the slideshow itself posts when the display schedule turns the screen on or off.
+NAMES = frozenset(spec.name for spec in COMMANDS) | {"screen_schedule"}
+
+
+def slideshow_routes(topics: Topics) -> dict[str, CommandSpec]:
+    return {topics.command(spec.name): spec for spec in COMMANDS}
+
+
+class SlideshowControl:
+    """The slideshow as the loop sees it: start/stop, commands, state and discovery."""
+
+    def __init__(self, cfg: Config, post: Callable[[Event], None],
+                 pool: Callable[[], TrackPool] = lambda: TrackPool.from_tracks([])) -> None:
+        self.cfg = cfg
+        self._post = post
+        self._pool = pool  # the daemon's track pool, for the mood of the track playing
+        self.follow_music = cfg.source.photos_follow_music
+        self._track_uri: str | None = None
+        self.show: Slideshow | None = None
+        self.paused = False
+        self.screen = True
+        self.interval_s = cfg.source.interval_s
+        self.folders = tuple(Path(p).expanduser() for p in (cfg.source.path, *cfg.source.paths))
+
+    def start(self) -> None:
+        try:
+            from frame_daemon.sources.display_schedule import DisplaySchedule
+            from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions
+        except ImportError as exc:
+            raise FrameDaemonError(f"source.kind = \"slideshow\" needs pygame ({exc}); install it "
+                                   "with: pip install 'frame-daemon[slideshow]'") from None
+        src, model = self.cfg.source, self.cfg.model
+        show = Slideshow(SlideshowOptions(
+            folders=self.folders, interval_s=src.interval_s, fade_s=src.fade_s, fit=src.fit,
+            order=src.order, fullscreen=src.fullscreen, width=src.width, height=src.height,
+            overlay=src.overlay, overlay_s=src.overlay_s,
+            schedule=DisplaySchedule.from_config(src.screen_on_at, src.screen_off_at),
+            scorer=self._make_scorer, max_pixels=model.max_pixels,
+            max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._post)
+        self.show = show
+        self._restore()
+        show.start()
+
+    def stop(self) -> None:
+        if self.show is not None:
+            self.show.stop()
+
+    def _restore(self) -> None:
+        """What Home Assistant set before the restart; a value no longer valid is dropped."""
+        assert self.show is not None
+        lib = self.show.library
+        saved = lib.setting("interval_s")
+        if saved is not None:
+            try:
+                self.interval_s = _interval(saved)
+            except CommandError as exc:
+                log.warning("saved slideshow setting ignored: %s", exc)
+        saved_follow = lib.setting("follow_music")
+        if saved_follow is not None:
+            self.follow_music = saved_follow == "ON"
+        if self.follow_music:
+            self.show.command("follow_music", True)
+        self.paused = lib.setting("paused") == "ON"
+        self.screen = lib.setting("screen") != "OFF"
+        if lib.album not in lib.albums():
+            log.warning("saved album %r is no longer a subfolder; showing all photos", lib.album)
+            lib.set_album(lib.albums()[0])
+        self.show.command("interval", self.interval_s)
+        if self.paused:
+            self.show.command("pause", True)
+        if not self.screen:
+            self.show.command("screen", False)
+
+    # ------------------------------------------------------------------ commands (loop thread)
+    def on_command(self, cmd: Command) -> None:
+        """Carry out one validated command; CommandError if the loop must refuse it."""
+        assert self.show is not None
+        lib = self.show.library
+        if cmd.name == "photo_next":
+            self.show.command("next")
+        elif cmd.name == "photo_previous":
+            self.show.command("previous")
+        elif cmd.name == "slideshow_paused":
+            self.paused = bool(cmd.value)
+            lib.save_setting("paused", "ON" if self.paused else "OFF")
+            self.show.command("pause", self.paused)
+        elif cmd.name == "screen":
+            self.screen = bool(cmd.value)
+            lib.save_setting("screen", "ON" if self.screen else "OFF")
+            self.show.command("screen", self.screen)
+        elif cmd.name == "screen_schedule":  # the slideshow already turned it on or off
+            self.screen = bool(cmd.value)
+            lib.save_setting("screen", "ON" if self.screen else "OFF")
+        elif cmd.name == "interval":
+            self.interval_s = float(cmd.value)  # type: ignore[arg-type]
+            lib.save_setting("interval_s", repr(self.interval_s))
+            self.show.command("interval", self.interval_s)
+        elif cmd.name == "album":
+            albums = lib.albums()
+            if cmd.value not in albums:
+                raise CommandError(f"album: no folder {str(cmd.value)[:60]!r}; choose one of "
+                                   f"{', '.join(albums)[:150]}")
+            lib.set_album(str(cmd.value))
+            self.show.command("album", cmd.value)
+        elif cmd.name == "photo_order":
+            lib.set_order(str(cmd.value))
+        elif cmd.name == "photos_follow_music":
+            self.follow_music = bool(cmd.value)
+            lib.save_setting("follow_music", "ON" if self.follow_music else "OFF")
+            self.show.command("follow_music", self.follow_music)
+            self._track_uri = None  # the next state tells it the music now
+
+    def reset(self) -> None:
+        """Back to the config's slideshow settings (the reset_settings button)."""
+        assert self.show is not None
+        src = self.cfg.source
+        self.show.library.forget_settings(src.order)
+        self.paused, self.screen, self.interval_s = False, True, src.interval_s
+        self.follow_music = src.photos_follow_music
+        self.show.command("follow_music", self.follow_music)
+        for name, value in (("pause", False), ("screen", True), ("interval", src.interval_s),
+                            ("album", self.show.library.albums()[0])):
+            self.show.command(name, value)
+
+    def tell(self, now_playing: str | None, mood: str | None, track_uri: str | None = None) -> None:
+        """The overlay's music lines, from the state the loop publishes; and, when the track
+        changed, its mood (photos follow music)."""
+        if self.show is None:
+            return
+        self.show.command("info", tuple(x for x in (now_playing, mood) if x))
+        if track_uri != self._track_uri:
+            self._track_uri = track_uri
+            pool = self._pool()
+            i = pool.index_of(track_uri) if track_uri else None
+            track_mood = pool.tracks[i].mood if i is not None else None
+            self.show.command("music", (track_mood.valence, track_mood.arousal)
+                              if track_mood is not None and track_mood.confidence > 0 else None)
+
+    def _make_scorer(self) -> Callable[[Path], tuple[float, float]]:
+        """Runs on the slideshow's scoring thread: a model of its own, as the daemon's."""
+        from frame_daemon.vision.model import MoodModel
+        from frame_daemon.vision.photo import decode_photo
+
+        model = MoodModel.load(self.cfg.model.path or None, threads=1)
+        max_pixels, max_bytes = self.cfg.model.max_pixels, self.cfg.model.max_decode_mb * 2**20
+
+        def score(path: Path) -> tuple[float, float]:
+            photo = decode_photo(path, 224, max_pixels, max_bytes)
+            mood = model.score_image(photo.image, str(path)).mood
+            return mood.valence, mood.arousal
+
+        return score
+
+    # ------------------------------------------------------------------ Home Assistant
+    def state(self) -> dict[str, Any]:
+        lib = self.show.library if self.show else None
+        return {
+            "slideshow_paused": self.paused,
+            "screen": self.screen,
+            "interval": self.interval_s,
+            "album": lib.album if lib else None,
+            "photo_order": lib.order if lib else None,
+            "photos_follow_music": self.follow_music,
+        }
+
+    def components(self, topics: Topics) -> dict[str, dict[str, Any]]:
+        """The slideshow's entities, for the device discovery message."""
+        uid = f"frame_daemon_{topics.device_id}".replace("-", "_")
+        obj = topics.device_id.replace("-", "_").lower()
+        state = topics.state
+        albums = albums_in(self.folders)
+
+        def component(platform: str, key: str, name: str, **options: Any) -> dict[str, Any]:
+            return {"p": platform, "unique_id": f"{uid}_{key}",
+                    "default_entity_id": f"{platform}.{obj}_{key}", "name": name, **options}
+
+        def on_off(field: str) -> str:
+            return "{{ 'ON' if value_json." + field + " else 'OFF' }}"
+
+        return {
+            "photo_next": component("button", "photo_next", "Next photo",
+                                    command_topic=topics.command("photo_next"),
+                                    payload_press="PRESS", icon="mdi:image-move"),
+            "photo_previous": component("button", "photo_previous", "Previous photo",
+                                        command_topic=topics.command("photo_previous"),
+                                        payload_press="PRESS", icon="mdi:history"),
+            "slideshow_paused": component("switch", "slideshow_paused", "Pause slideshow",
+                                          state_topic=state, value_template=on_off(
+                                              "slideshow_paused"),
+                                          command_topic=topics.command("slideshow_paused"),
+                                          icon="mdi:pause"),
+            "screen": component("switch", "screen", "Screen", state_topic=state,
+                                value_template=on_off("screen"),
+                                command_topic=topics.command("screen"), icon="mdi:monitor"),
+            "interval": component("number", "interval", "Photo interval", state_topic=state,
+                                  value_template="{{ value_json.interval }}",
+                                  command_topic=topics.command("interval"), min=2, max=3600,
+                                  step=1, unit_of_measurement="s", mode="box",
+                                  entity_category="config"),
+            "album": component("select", "album", "Album", state_topic=state,
+                               value_template="{{ value_json.album }}",
+                               command_topic=topics.command("album"), options=albums,
+                               icon="mdi:folder-image"),
+            "photos_follow_music": component("switch", "photos_follow_music",
+                                             "Photos follow music", state_topic=state,
+                                             value_template=on_off("photos_follow_music"),
+                                             command_topic=topics.command("photos_follow_music"),
+                                             icon="mdi:image-music"),
+            "photo_order": component("select", "photo_order", "Photo order", state_topic=state,
+                                     value_template="{{ value_json.photo_order }}",
+                                     command_topic=topics.command("photo_order"),
+                                     options=list(ORDERS), entity_category="config"),
+        }

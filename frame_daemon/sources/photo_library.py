@@ -1,0 +1,307 @@
+"""The slideshow's photos: folders searched recursively, cached in SQLite, and the order to show.
+
+A library of 50,000 photos must not make the frame wait: the cache from the last run is used at
+once, and a background scan (batches committed as it goes) adds new files and, once it has seen
+every folder, drops the ones that are gone. The first photo can show after the first batch.
+
+Shuffle shows every photo once before any repeats: each photo has a random key and the round it
+was last shown in; the next photo is the lowest key not yet shown in this round. Both live in the
+database, so the frame carries on where it was after a restart. A photo added mid-round joins the
+round. Name and date order walk the sort key from the last photo shown, wrapping at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from frame_daemon.sources.watch import IMAGE_SUFFIXES, is_candidate_name
+
+log = logging.getLogger(__name__)
+
+ORDERS = ("shuffle", "date", "name")
+ALL_ALBUMS = "All photos"
+BATCH = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS photos (
+    path TEXT PRIMARY KEY,
+    mtime REAL NOT NULL,
+    key REAL NOT NULL,          -- the shuffle key, new each round
+    round INTEGER NOT NULL,     -- the shuffle round it was last shown in (0: never)
+    bad TEXT,                   -- why it cannot be shown (skipped until the file changes)
+    scan INTEGER NOT NULL,      -- the scan that last saw it
+    valence REAL,               -- its mood, once scored (photos follow music)
+    arousal REAL
+);
+CREATE INDEX IF NOT EXISTS photos_shuffle ON photos (round, key);
+CREATE INDEX IF NOT EXISTS photos_mtime ON photos (mtime, path);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def is_photo_name(name: str) -> bool:
+    return is_candidate_name(name) and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def walk_photos(root: Path) -> Iterator[tuple[str, float]]:
+    """(path, mtime) of every photo under `root`, depth first; unreadable folders are skipped."""
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            log.warning("cannot read photo folder %s: %s", folder, exc.strerror)
+            continue
+        for entry in sorted(entries, key=lambda e: e.name, reverse=True):
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if is_candidate_name(entry.name):
+                        stack.append(entry.path)
+                elif is_photo_name(entry.name) and entry.is_file():
+                    yield entry.path, entry.stat().st_mtime
+            except OSError:
+                continue
+
+
+def albums_in(roots: Iterable[Path]) -> list[str]:
+    """The choices of album: every photo folder's subfolders (by name), and all photos."""
+    names: set[str] = set()
+    for root in roots:
+        try:
+            names.update(e.name for e in os.scandir(root)
+                         if e.is_dir() and is_candidate_name(e.name))
+        except OSError:
+            continue
+    return [ALL_ALBUMS, *sorted(names, key=str.casefold)]
+
+
+class PhotoLibrary:
+    """Thread-safe (one lock): the scan thread, the watchdog thread and the render thread use it."""
+
+    def __init__(self, db_path: Path, roots: Iterable[Path], *, order: str = "shuffle",
+                 seed: int | None = None) -> None:
+        self.roots = [Path(r).expanduser().absolute() for r in roots]
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        # Set from Home Assistant before a restart: wins over the config's order.
+        self.order = self._meta("order", order)
+        if self.order not in ORDERS:
+            self.order = order
+        self.album = self._meta("album", ALL_ALBUMS)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ state kept in meta
+    def _meta(self, name: str, default: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else default
+
+    def _set_meta(self, name: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    def setting(self, name: str) -> str | None:
+        """A slideshow setting saved with the library (the caller checks it is still valid)."""
+        with self._lock:
+            return self._meta(f"setting.{name}", "") or None
+
+    def save_setting(self, name: str, value: str) -> None:
+        with self._lock:
+            self._set_meta(f"setting.{name}", value)
+
+    def forget_settings(self, order: str) -> None:
+        """Back to the config's settings: `order`, every photo, nothing saved."""
+        with self._lock:
+            self._db.execute("DELETE FROM meta WHERE name LIKE 'setting.%' OR name IN "
+                             "('order', 'album')")
+            self.order, self.album = order, ALL_ALBUMS
+
+    def set_order(self, order: str) -> None:
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}")
+        with self._lock:
+            self.order = order
+            self._set_meta("order", order)
+
+    def albums(self) -> list[str]:
+        return albums_in(self.roots)
+
+    def set_album(self, album: str) -> None:
+        if album not in self.albums():
+            raise ValueError(f"no album {album!r}: it must be a subfolder of the photo folders")
+        with self._lock:
+            self.album = album
+            self._set_meta("album", album)
+
+    def _album_filter(self) -> tuple[str, tuple[str, ...]]:
+        if self.album == ALL_ALBUMS:
+            return "", ()
+        prefixes = tuple(f"{root / self.album}{os.sep}" for root in self.roots)
+        clause = " OR ".join("substr(path, 1, ?) = ?" for _ in prefixes)
+        args: tuple[str | int, ...] = ()
+        for p in prefixes:
+            args += (len(p), p)
+        return f" AND ({clause})", args  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ contents
+    def count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM photos WHERE bad IS NULL").fetchone()[0]
+
+    def add(self, path: str, mtime: float, scan: int = 0) -> None:
+        with self._lock:
+            self._add(path, mtime, scan)
+
+    def _add(self, path: str, mtime: float, scan: int) -> None:
+        # A changed file gets another chance if it was bad; a known one keeps its place.
+        self._db.execute(
+            "INSERT INTO photos (path, mtime, key, round, bad, scan) VALUES (?, ?, ?, 0, NULL, ?)"
+            " ON CONFLICT (path) DO UPDATE SET scan = excluded.scan,"
+            " bad = CASE WHEN photos.mtime = excluded.mtime THEN photos.bad END,"
+            " mtime = excluded.mtime",
+            (path, mtime, self._rng.random(), scan))
+
+    def remove(self, path: str) -> None:
+        """Forget a photo, or every photo under a removed folder."""
+        with self._lock:
+            prefix = path.rstrip(os.sep) + os.sep
+            self._db.execute("DELETE FROM photos WHERE path = ? OR substr(path, 1, ?) = ?",
+                             (path, len(prefix), prefix))
+
+    def mark_bad(self, path: str, reason: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE photos SET bad = ? WHERE path = ?", (reason, path))
+
+    def scan(self, stop: threading.Event | None = None) -> int:
+        """Walk every root that is there, add what is new, drop what is gone. Returns the number
+        of photos seen. A root that is missing (an unplugged stick) keeps its photos cached."""
+        with self._lock:
+            generation = int(self._meta("scan", "0")) + 1
+            self._set_meta("scan", str(generation))
+        seen = 0
+        for root in self.roots:
+            if not root.is_dir():
+                continue
+            batch: list[tuple[str, float]] = []
+            complete = True
+            for item in walk_photos(root):
+                if stop is not None and stop.is_set():
+                    complete = False
+                    break
+                batch.append(item)
+                if len(batch) >= BATCH:
+                    self._add_batch(batch, generation)
+                    seen += len(batch)
+                    batch = []
+            self._add_batch(batch, generation)
+            seen += len(batch)
+            if complete and root.is_dir():
+                prefix = f"{root}{os.sep}"
+                with self._lock:
+                    self._db.execute("DELETE FROM photos WHERE scan < ? AND substr(path, 1, ?) = ?",
+                                     (generation, len(prefix), prefix))
+        return seen
+
+    def _add_batch(self, batch: list[tuple[str, float]], generation: int) -> None:
+        if not batch:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            for path, mtime in batch:
+                self._add(path, mtime, generation)
+            self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ the order
+    def next(self, current: str | None = None) -> str | None:
+        """The next photo to show (and, in shuffle, mark it shown); None if there is none."""
+        with self._lock:
+            if self.order == "shuffle":
+                return self._next_shuffled()
+            return self._next_sorted(current)
+
+    def _next_shuffled(self) -> str | None:
+        where, args = self._album_filter()
+        current_round = int(self._meta("round", "1"))
+        for _ in range(2):
+            row = self._db.execute(
+                f"SELECT path FROM photos WHERE bad IS NULL AND round < ?{where}"
+                " ORDER BY round, key LIMIT 1", (current_round, *args)).fetchone()
+            if row is not None:
+                self._db.execute("UPDATE photos SET round = ? WHERE path = ?",
+                                 (current_round, row[0]))
+                return row[0]
+            # Every photo has been shown: a new round in a new order.
+            current_round += 1
+            self._set_meta("round", str(current_round))
+            self._db.execute("BEGIN")
+            for (path,) in self._db.execute("SELECT path FROM photos").fetchall():
+                self._db.execute("UPDATE photos SET key = ? WHERE path = ?",
+                                 (self._rng.random(), path))
+            self._db.execute("COMMIT")
+        return None
+
+    def _next_sorted(self, current: str | None) -> str | None:
+        where, args = self._album_filter()
+        key = "path" if self.order == "name" else "mtime, path"
+        after_args: tuple[object, ...] = ()
+        if current is not None:
+            row = self._db.execute("SELECT mtime FROM photos WHERE path = ?", (current,)).fetchone()
+            if row is not None or self.order == "name":
+                after_args = (current,) if self.order == "name" else (row[0], row[0], current)
+        after = ""
+        if after_args:
+            after = (" AND path > ?" if self.order == "name"
+                     else " AND (mtime > ? OR (mtime = ? AND path > ?))")
+        for extra, extra_args in ((after, after_args), ("", ())):  # then wrap around
+            row = self._db.execute(
+                f"SELECT path FROM photos WHERE bad IS NULL{where}{extra} ORDER BY {key} LIMIT 1",
+                (*args, *extra_args)).fetchone()
+            if row is not None:
+                return row[0]
+        return None
+
+    # ------------------------------------------------------------------ moods (photos follow music)
+    def unscored(self, limit: int = 50) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT path FROM photos WHERE valence IS NULL AND bad IS NULL LIMIT ?", (limit,))]
+
+    def set_mood(self, path: str, valence: float, arousal: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE photos SET valence = ?, arousal = ? WHERE path = ?",
+                             (valence, arousal, path))
+
+    def nearest(self, valence: float, arousal: float, avoid: set[str], choose_from: int = 3,
+                ) -> str | None:
+        """A scored photo of the album whose mood is among the `choose_from` nearest to the
+        given one, leaving out `avoid` (recently shown) while others are left."""
+        where, args = self._album_filter()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT path, (valence - ?) * (valence - ?) + (arousal - ?) * (arousal - ?) AS d"
+                f" FROM photos WHERE bad IS NULL AND valence IS NOT NULL{where} ORDER BY d",
+                (valence, valence, arousal, arousal, *args)).fetchall()
+        fresh = [path for path, _ in rows if path not in avoid] or [path for path, _ in rows]
+        return self._rng.choice(fresh[:choose_from]) if fresh else None
+
+    def remember_current(self, path: str) -> None:
+        with self._lock:
+            self._set_meta("current", path)
+
+    def last_current(self) -> str | None:
+        with self._lock:
+            value = self._meta("current", "")
+        return value or None

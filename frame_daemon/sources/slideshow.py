@@ -1,0 +1,501 @@
+"""The frame itself: a pygame slideshow that is one more photo source for the daemon.
+
+Everything pygame does happens on this adapter's own render thread (SDL wants one thread for the
+display): it picks the next photo from the `PhotoLibrary`, decodes it with the daemon's own safe
+decoder (EXIF orientation, size guards), lays it out, cross-fades, and posts `PhotoShown` — the
+same event a watched file produces, so the daemon scores it and the music follows as ever. The
+daemon's loop talks to it only through `command()`, a queue the render thread reads; neither side
+ever waits for the other.
+
+Full screen on a Pi without a desktop uses SDL's KMS/DRM driver; in a desktop session it opens a
+window (or full screen). Tests and the benchmark run it with SDL_VIDEODRIVER=dummy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import pygame
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from frame_daemon.errors import PhotoError
+from frame_daemon.events import AdapterFailed, Command, Event, PhotoShown
+from frame_daemon.sources.display_schedule import DisplaySchedule
+from frame_daemon.sources.frame_image import compose
+from frame_daemon.sources.photo_library import PhotoLibrary, is_photo_name, walk_photos
+from frame_daemon.sources.slideshow_overlay import Overlay
+from frame_daemon.supervise import run_supervised
+from frame_daemon.vision.photo import decode_photo
+
+log = logging.getLogger(__name__)
+
+FRAME_RATE = 60  # cap for fades: a dummy or KMS display has no vsync to pace us
+ROOT_CHECK_S = 2.0  # how often a missing photo folder (an unplugged stick) is looked for
+IDLE_WAKE_S = 0.25  # pump the window's events this often while nothing happens
+MAX_SKIPS = 50  # unreadable photos tried in a row before giving up until the next interval
+
+
+@dataclass(frozen=True)
+class SlideshowOptions:
+    """What the slideshow needs from `[source]` (see frame_daemon/config.py for the meanings)."""
+
+    folders: tuple[Path, ...]
+    interval_s: float = 30.0
+    fade_s: float = 1.0
+    fit: str = "fill"
+    order: str = "shuffle"
+    fullscreen: bool = True
+    width: int = 0
+    height: int = 0
+    overlay: bool = True
+    overlay_s: float = 8.0
+    schedule: DisplaySchedule | None = None  # the screen's on hours; None: always on
+    # Photos follow music: makes the photo scorer on the scoring thread (a model of its own:
+    # a TFLite interpreter must not be shared between threads). None: the mode is unavailable.
+    scorer: Callable[[], Callable[[Path], tuple[float, float]]] | None = None
+    max_pixels: int = 150_000_000
+    max_decode_bytes: int = 160 * 2**20
+
+
+class _FolderHandler(FileSystemEventHandler):
+    """Keeps the library in step with the folders (runs on watchdog's thread)."""
+
+    def __init__(self, library: PhotoLibrary, changed: Callable[[], None]) -> None:
+        self._library = library
+        self._changed = changed
+
+    def _added(self, path: str) -> None:
+        if os.path.isdir(path):
+            for photo, mtime in walk_photos(Path(path)):
+                self._library.add(photo, mtime)
+        elif is_photo_name(os.path.basename(path)):
+            try:
+                self._library.add(path, os.stat(path).st_mtime)
+            except OSError:
+                return
+        else:
+            return
+        self._changed()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        src = os.fsdecode(event.src_path)
+        # A file is added when it is closed after writing, not when it is created: the render
+        # thread must not try (and mark bad) a photo still being copied.
+        if event.event_type == "closed" or (event.event_type == "created" and event.is_directory):
+            self._added(src)
+        elif event.event_type == "deleted":
+            self._library.remove(src)
+        elif event.event_type == "moved":
+            self._library.remove(src)
+            self._added(os.fsdecode(event.dest_path))
+
+
+class Slideshow:
+    """`start()`, `stop()`, `command(name, value)`; everything else runs on its own thread."""
+
+    def __init__(self, options: SlideshowOptions, state_dir: Path, post: Callable[[Event], None],
+                 *, seed: int | None = None) -> None:
+        self.options = options
+        self._post = post
+        self.library = PhotoLibrary(state_dir / "slideshow.sqlite", options.folders,
+                                    order=options.order, seed=seed)
+        self.interval_s = options.interval_s
+        self.paused = False
+        self.screen_on = True
+        self.current: str | None = None  # the photo on show
+        self.message = ""  # what the screen says instead of a photo ("" = a photo is on show)
+        self.fade_times_ms: list[float] = []  # frame times of the last cross-fade (for the bench)
+        self.shown = 0  # photos shown since start
+        self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._scanned = threading.Event()
+        self._history: list[str] = []
+        self._back = 0  # how far back in the history we are (previous photo)
+        self._due = 0.0
+        self._screen: pygame.Surface | None = None
+        self._base: pygame.Surface | None = None
+        self._overlay: Overlay | None = None
+        self._observer: Any = None
+        self._roots_present: bool | None = None  # None: not looked yet
+        self._scheduled_on: bool | None = None  # what the schedule said last
+        self.follow_music = False  # photos follow music: choose photos that fit the music
+        self._music: tuple[float, float] | None = None  # the mood of the music playing now
+        self._scoring: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._run, name="slideshow", daemon=True)
+
+    # ------------------------------------------------------------------ other threads
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        self._stop_observer()
+        self.library.close()
+
+    def command(self, name: str, value: Any = None) -> None:
+        """next, previous, pause (bool), screen (bool), interval (s), order, album, info (lines),
+        capture ((png path, threading.Event)). Thread-safe; carried out on the render thread."""
+        self._commands.put((name, value))
+        self._wake.set()
+
+    def capture(self, path: str | os.PathLike[str], timeout: float = 10.0) -> bool:
+        """Save what the screen shows as PNG (the tests and the README's screenshots use it)."""
+        done = threading.Event()
+        self.command("capture", (str(path), done))
+        return done.wait(timeout)
+
+    # ------------------------------------------------------------------ the render thread
+    def _run(self) -> None:
+        def report(message: str) -> None:
+            self._post(AdapterFailed("slideshow", message))
+
+        try:
+            run_supervised("the slideshow", self._show, self._stop, report)
+        finally:
+            pygame.quit()
+
+    def _open_display(self) -> pygame.Surface:
+        o = self.options
+        if not os.environ.get("SDL_VIDEODRIVER") and not (os.environ.get("DISPLAY")
+                                                          or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ["SDL_VIDEODRIVER"] = "kmsdrm"  # a Pi's console without a desktop
+        pygame.display.init()
+        pygame.font.init()
+        pygame.display.set_caption("frame-daemon")
+        if o.fullscreen and os.environ.get("SDL_VIDEODRIVER") != "dummy":
+            screen = pygame.display.set_mode((o.width, o.height), pygame.FULLSCREEN)
+            pygame.mouse.set_visible(False)
+        else:
+            screen = pygame.display.set_mode((o.width or 1920, o.height or 1080))
+        log.info("slideshow on %s display, %dx%d", pygame.display.get_driver(), *screen.get_size())
+        return screen
+
+    def _show(self) -> None:
+        self._screen = self._open_display()
+        if self.options.overlay:
+            self._overlay = Overlay(self._screen.get_size(), self.options.overlay_s)
+        threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
+        self._check_roots()
+        self._check_schedule()
+        start = self.library.last_current()  # carry on where the frame was
+        if not (start and self._display(start)):
+            self._advance()
+        clock = pygame.time.Clock()
+        next_root_check = time.monotonic() + ROOT_CHECK_S
+        while not self._stop.is_set():
+            self._pump_window_events()
+            self._run_commands()
+            now = time.monotonic()
+            if now >= next_root_check:
+                next_root_check = now + ROOT_CHECK_S
+                self._check_roots()
+                self._check_schedule()
+            if now >= self._due and not self.paused and self.screen_on:
+                self._advance()
+            if self._overlay is not None and self._overlay.animating(time.monotonic()):
+                self._present()
+                clock.tick(20)
+                continue
+            wait = min(IDLE_WAKE_S, max(0.0, self._due - time.monotonic()))
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _scan(self) -> None:
+        try:
+            started = time.monotonic()
+            seen = self.library.scan(self._stop)
+            log.info("slideshow: %d photos in %s (scanned in %.1f s)", seen,
+                     ", ".join(map(str, self.library.roots)), time.monotonic() - started)
+        except Exception:
+            log.exception("slideshow: scanning the photo folders failed")
+        finally:
+            self._scanned.set()
+            self._wake.set()
+
+    def _pump_window_events(self) -> None:
+        for event in pygame.event.get():
+            if event.type == pygame.KEYDOWN and event.key in (pygame.K_RIGHT, pygame.K_SPACE):
+                self.command("next")
+            elif event.type == pygame.KEYDOWN and event.key == pygame.K_LEFT:
+                self.command("previous")
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                name, value = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._run_command(name, value)
+            except Exception:
+                log.exception("slideshow command %s failed", name)
+
+    def _run_command(self, name: str, value: Any) -> None:
+        if name == "next":
+            self._advance()
+        elif name == "previous":
+            self._advance(back=True)
+        elif name == "pause":
+            self.paused = bool(value)
+            self._due = time.monotonic() + self.interval_s  # resuming starts a full interval
+        elif name == "screen":
+            self.screen_on = bool(value)
+            if self.screen_on:
+                self._due = time.monotonic() + self.interval_s
+            self._present()
+        elif name == "interval":
+            self.interval_s = float(value)
+            self._due = min(self._due, time.monotonic() + self.interval_s)
+        elif name == "order":
+            self.library.set_order(str(value))
+        elif name == "album":
+            self.library.set_album(str(value))
+            self._history.clear()
+            self._back = 0
+            self._advance()
+        elif name == "follow_music":
+            self.follow_music = bool(value)
+            if self.follow_music:
+                self._start_scoring()
+        elif name == "music":  # the track changed: its mood, or None when nothing is known
+            changed = value != self._music
+            self._music = value
+            if changed and value is not None and self.follow_music and self.screen_on:
+                self._back = 0
+                self._advance()
+        elif name == "info":
+            if self._overlay is not None:
+                self._overlay.set_music(tuple(value or ()), time.monotonic())
+                self._present()
+        elif name == "capture":
+            path, done = value
+            try:
+                assert self._screen is not None
+                pygame.image.save(self._screen, path)
+            finally:
+                done.set()
+        else:
+            log.warning("slideshow: unknown command %s", name)
+
+    def _check_schedule(self) -> None:
+        """Turn the screen on or off when the schedule crosses a boundary (and at start); in
+        between, the screen switch in Home Assistant overrides it."""
+        schedule = self.options.schedule
+        if schedule is None:
+            return
+        on = schedule.is_on(datetime.now().time())
+        if on == self._scheduled_on:
+            return
+        self._scheduled_on = on
+        log.info("slideshow: screen %s by the display schedule", "on" if on else "off")
+        self._run_command("screen", on)
+        self._post(Command("screen_schedule", on))  # the loop echoes it to Home Assistant
+
+    # ------------------------------------------------------------------ photos follow music
+    def _start_scoring(self) -> None:
+        if self._scoring is None and self.options.scorer is not None:
+            self._scoring = threading.Thread(target=self._score_photos, name="slideshow-score",
+                                             daemon=True)
+            self._scoring.start()
+
+    def _score_photos(self) -> None:
+        """Score every photo's mood in the background, a batch at a time, and keep at it as
+        photos arrive; unreadable photos are left to the render thread to report."""
+        assert self.options.scorer is not None
+        try:
+            score = self.options.scorer()
+            while not self._stop.is_set():
+                batch = self.library.unscored()
+                if not batch:
+                    self._stop.wait(5.0)
+                    continue
+                for path in batch:
+                    if self._stop.is_set():
+                        return
+                    try:
+                        valence, arousal = score(Path(path))
+                    except PhotoError as exc:
+                        self.library.mark_bad(path, exc.reason)
+                        continue
+                    self.library.set_mood(path, valence, arousal)
+        except Exception as exc:
+            if self._stop.is_set():
+                return  # the library closed under it at shutdown
+            log.exception("slideshow: scoring the photos failed")
+            self._post(AdapterFailed("slideshow photo scoring", f"{type(exc).__name__}: {exc}"))
+
+    def _fitting_photo(self) -> str | None:
+        """In photos-follow-music mode, a photo that fits the music (not one shown lately)."""
+        if not (self.follow_music and self._music is not None):
+            return None
+        recent = set(self._history[-max(1, min(50, self.library.count() // 3)):])
+        return self.library.nearest(*self._music, avoid=recent)
+
+    # ------------------------------------------------------------------ folders
+    def _check_roots(self) -> None:
+        present = any(root.is_dir() for root in self.library.roots)
+        if present and self._roots_present is not True:
+            if self._roots_present is False:  # it was gone: catch up with what changed meanwhile
+                log.info("slideshow: photo folder is back; rescanning")
+                self._scanned.clear()
+                threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
+            self._start_observer()
+            if self.message:
+                self._due = 0.0  # show a photo now instead of the message
+        elif not present and self._roots_present is not False:
+            self._stop_observer()
+            log.warning("slideshow: photo folder %s is gone (unplugged?); waiting for it",
+                        self._folders_text())
+            self._show_message(f"The photo folder {self._folders_text()} is not there.\n"
+                               "Plugged out? The slideshow goes on when it is back.")
+        self._roots_present = present
+
+    def _folders_text(self) -> str:
+        return ", ".join(map(str, self.library.roots))
+
+    def _start_observer(self) -> None:
+        self._stop_observer()
+        observer = Observer()
+        observer.name = "slideshow-watch"
+        observer.daemon = True
+        handler = _FolderHandler(self.library, self._photos_changed)
+        for root in self.library.roots:
+            if root.is_dir():
+                observer.schedule(handler, str(root), recursive=True)
+        observer.start()
+        self._observer = observer
+
+    def _stop_observer(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(1.0)
+            self._observer = None
+
+    def _photos_changed(self) -> None:
+        if self.message:  # an empty folder got its first photo
+            self._due = 0.0
+            self._wake.set()
+
+    # ------------------------------------------------------------------ photos
+    def _advance(self, back: bool = False) -> None:
+        """Show the previous photo, or the next one (from the history after going back)."""
+        self._due = time.monotonic() + self.interval_s
+        if back:
+            if self._back + 1 < len(self._history):
+                self._back += 1
+                self._display(self._history[-1 - self._back], remember=False)
+            return
+        if self._back > 0:
+            self._back -= 1
+            self._display(self._history[-1 - self._back], remember=False)
+            return
+        for _ in range(MAX_SKIPS):
+            path = self._fitting_photo() or self.library.next(self.current)
+            if path is None:
+                break
+            if self._display(path):
+                return
+            if not self._roots_present:
+                return
+        if not self._roots_present:
+            return
+        if self.library.count() == 0:
+            if self._scanned.is_set():
+                self._show_message(f"No photos in {self._folders_text()} yet.\n"
+                                   "Add some and they appear here.")
+            else:
+                self._show_message(f"Looking for photos in {self._folders_text()} ...")
+                self._due = time.monotonic() + 0.2
+
+    def _display(self, path: str, remember: bool = True) -> bool:
+        """Decode, lay out, fade in and announce one photo; False if it cannot be shown."""
+        assert self._screen is not None
+        size = self._screen.get_size()
+        need = max(size) if self.options.fit == "fill" else min(size)
+        try:
+            photo = decode_photo(path, need, self.options.max_pixels, self.options.max_decode_bytes)
+        except PhotoError as exc:
+            if not os.path.lexists(path):
+                if any(root.is_dir() for root in self.library.roots):
+                    self.library.remove(path)  # deleted: the watcher may not have told us yet
+                return False
+            log.warning("slideshow: skipping %s: %s", path, exc.reason)
+            self.library.mark_bad(path, exc.reason)
+            return False
+        framed = compose(photo.image, size, self.options.fit)
+        surface = pygame.image.frombytes(framed.tobytes(), size, "RGB").convert()
+        self.message = ""
+        self.current = path
+        if remember:
+            self._history.append(path)
+            del self._history[:-100]
+            self.library.remember_current(path)
+        if self._overlay is not None:
+            self._overlay.set_photo(Path(path).stem, photo.taken, time.monotonic())
+        self._fade_to(surface)
+        self.shown += 1
+        self._post(PhotoShown(Path(path)))
+        return True
+
+    def _show_message(self, text: str) -> None:
+        assert self._screen is not None
+        surface = pygame.Surface(self._screen.get_size()).convert()
+        surface.fill((0, 0, 0))
+        font = pygame.font.Font(None, max(24, self._screen.get_height() // 20))
+        lines = text.split("\n")
+        y = (surface.get_height() - len(lines) * font.get_linesize()) // 2
+        for line in lines:
+            rendered = font.render(line, True, (230, 230, 230))
+            surface.blit(rendered, ((surface.get_width() - rendered.get_width()) // 2, y))
+            y += font.get_linesize()
+        self.message = text
+        self.current = None
+        self._base = surface
+        self._present()
+
+    def _fade_to(self, surface: pygame.Surface) -> None:
+        assert self._screen is not None
+        old = self._base
+        self._base = surface
+        self.fade_times_ms = []
+        if old is None or self.options.fade_s <= 0 or not self.screen_on:
+            self._present()
+            return
+        clock = pygame.time.Clock()
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < self.options.fade_s:
+            t0 = time.perf_counter()
+            self._screen.blit(old, (0, 0))
+            surface.set_alpha(round(255 * elapsed / self.options.fade_s))
+            self._screen.blit(surface, (0, 0))
+            pygame.display.flip()
+            self.fade_times_ms.append((time.perf_counter() - t0) * 1000)
+            clock.tick(FRAME_RATE)
+        surface.set_alpha(None)
+        self._present()
+
+    def _present(self) -> None:
+        """Draw the screen: the photo (or message), the overlay over it; black when off."""
+        assert self._screen is not None
+        if not self.screen_on:
+            self._screen.fill((0, 0, 0))
+        elif self._base is not None:
+            self._screen.blit(self._base, (0, 0))
+            if self._overlay is not None and not self.message:
+                self._overlay.draw(self._screen, time.monotonic())
+        pygame.display.flip()

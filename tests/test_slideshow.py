@@ -1,0 +1,332 @@
+"""The built-in slideshow, headless (SDL's dummy video driver): real JPEGs on disk, the real
+decoder, the real watchdog observer and SQLite cache; the screen is saved as PNG and looked at."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import sqlite3
+import threading
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import gradient_photo
+from servers import wait_for
+
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
+
+from frame_daemon.events import Command, PhotoShown
+from frame_daemon.sources.display_schedule import DisplaySchedule
+from frame_daemon.sources.photo_library import PhotoLibrary
+from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions
+
+SCREEN = (640, 360)
+
+
+class Shown:
+    """Collects what the slideshow posts, thread-safely."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.events: list = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event) -> None:
+        self.events.append(event)
+        if isinstance(event, PhotoShown):
+            with self._lock:
+                self.paths.append(event.path.name)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.paths)
+
+
+def solid(path: Path, size: tuple[int, int], colour: tuple[int, int, int]) -> Path:
+    Image.new("RGB", size, colour).save(path, quality=95)
+    return path
+
+
+def start(folder: Path, state: Path, **options) -> tuple[Slideshow, Shown]:
+    shown = Shown()
+    opts = dict(interval_s=3600.0, fade_s=0.0, fit="fit", width=SCREEN[0], height=SCREEN[1],
+                overlay=False)
+    opts.update(options)
+    show = Slideshow(SlideshowOptions(folders=(folder,), **opts), state, shown, seed=3)
+    show.start()
+    return show, shown
+
+
+def screenshot(show: Slideshow, tmp_path: Path, name: str = "screen.png") -> Image.Image:
+    png = tmp_path / name
+    assert show.capture(png), "the render thread did not save the screen"
+    return Image.open(png).convert("RGB")
+
+
+def near(pixel, colour, tolerance: int = 12) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True))
+
+
+@pytest.fixture
+def show_in():
+    """Start slideshows; they are stopped after the test whatever happens."""
+    started: list[Slideshow] = []
+
+    def run(folder: Path, state: Path, **options) -> tuple[Slideshow, Shown]:
+        show, shown = start(folder, state, **options)
+        started.append(show)
+        return show, shown
+
+    yield run
+    for show in started:
+        show.stop()
+
+
+def test_a_landscape_photo_is_centred_between_black_bars(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (800, 600), (220, 30, 30))  # 4:3 on 16:9: bars left and right
+    show, shown = show_in(folder, tmp_path / "state")
+    wait_for(lambda: shown.count() == 1, what="the first photo")
+    screen = screenshot(show, tmp_path)
+    assert screen.size == SCREEN
+    # 480x360 in the middle: x 80..560.
+    assert near(screen.getpixel((320, 180)), (220, 30, 30))
+    assert near(screen.getpixel((90, 10)), (220, 30, 30)) and near(screen.getpixel((550, 350)),
+                                                                   (220, 30, 30))
+    assert screen.getpixel((40, 180)) == (0, 0, 0) and screen.getpixel((600, 180)) == (0, 0, 0)
+
+
+def upright_portrait() -> Image.Image:
+    """600x900, red top half, blue bottom half: which way up it shows is plain to see."""
+    im = Image.new("RGB", (600, 900), (30, 30, 220))
+    im.paste((220, 30, 30), (0, 0, 600, 450))
+    return im
+
+
+def test_exif_orientation_turns_the_photo_upright(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    # Stored on its side, as a phone writes it, with the tag that says "turn me 90° clockwise".
+    stored = upright_portrait().transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(folder / "sideways.jpg", exif=exif, quality=95)
+    show, shown = show_in(folder, tmp_path / "state")
+    wait_for(lambda: shown.count() == 1, what="the photo")
+    screen = screenshot(show, tmp_path)
+    # Upright portrait, fitted: 240x360 in the middle (x 200..440), red above blue.
+    assert near(screen.getpixel((320, 60)), (220, 30, 30))
+    assert near(screen.getpixel((320, 300)), (30, 30, 220))
+    assert screen.getpixel((100, 180)) == (0, 0, 0)
+
+
+def test_fill_puts_a_blurred_copy_behind_a_portrait_photo(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    upright_portrait().save(folder / "portrait.jpg", quality=95)
+    show, shown = show_in(folder, tmp_path / "state", fit="fill")
+    wait_for(lambda: shown.count() == 1, what="the photo")
+    screen = screenshot(show, tmp_path)
+    assert near(screen.getpixel((320, 60)), (220, 30, 30))  # the photo itself, sharp
+    assert near(screen.getpixel((320, 300)), (30, 30, 220))
+    # The sides are filled with the photo's colours, darkened: no black bars.
+    left_top, left_bottom = screen.getpixel((50, 20)), screen.getpixel((50, 340))
+    assert left_top[0] > 60 and left_top[0] > 2 * left_top[2], left_top
+    assert left_bottom[2] > 60 and left_bottom[2] > 2 * left_bottom[0], left_bottom
+    assert max(left_top) < 220 and max(left_bottom) < 220  # darker than the photo
+
+
+def test_the_overlay_shows_the_photo_and_the_music_then_fades(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "green.jpg", SCREEN, (40, 160, 40))  # fills the screen exactly
+    show, shown = show_in(folder, tmp_path / "state", overlay=True, overlay_s=1.0)
+    wait_for(lambda: shown.count() == 1, what="the photo")
+    show.command("info", ("Clair de Lune - Debussy", "calm"))
+    screen = screenshot(show, tmp_path)
+    corner = screen.crop((0, SCREEN[1] * 2 // 3, SCREEN[0] // 2, SCREEN[1]))
+    pixels = np.asarray(corner).reshape(-1, 3)
+    assert (pixels.min(axis=1) > 200).any(), "no light text in the overlay's corner"
+    assert (pixels[:, 1] < 100).any(), "no dark panel behind the text"
+
+    def corner_is_photo() -> bool:
+        later = np.asarray(screenshot(show, tmp_path, "later.png").crop((0, 240, 320, 360)))
+        return bool((np.abs(later.astype(int) - (40, 160, 40)) <= 12).all())
+
+    # Faded after overlay_s (+1 s fade): the corner is the photo again.
+    wait_for(corner_is_photo, timeout=6.0, interval=0.2, what="the overlay to fade out")
+
+
+def test_next_and_previous_walk_the_photos(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(4):
+        solid(folder / f"p{i}.jpg", (64, 48), (60 * i, 20, 20))
+    show, shown = show_in(folder, tmp_path / "state", order="name")
+    wait_for(lambda: shown.count() == 1, what="the first photo")
+    show.command("next")
+    show.command("next")
+    wait_for(lambda: shown.count() == 3, what="two more photos")
+    show.command("previous")
+    wait_for(lambda: shown.count() == 4, what="the previous photo")
+    show.command("next")
+    wait_for(lambda: shown.count() == 5, what="forward again")
+    assert shown.paths == ["p0.jpg", "p1.jpg", "p2.jpg", "p1.jpg", "p2.jpg"]
+
+
+def test_shuffle_shows_every_photo_once_before_repeating_and_across_restarts(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(10):
+        (folder / f"p{i}.jpg").write_bytes(b"x")  # the library only looks at names
+    db = tmp_path / "state" / "slideshow.sqlite"
+    first = PhotoLibrary(db, [folder], seed=1)
+    first.scan()
+    picked = [first.next() for _ in range(6)]
+    first.close()
+    again = PhotoLibrary(db, [folder], seed=2)  # a restart: another random generator
+    picked += [again.next() for _ in range(4)]
+    assert sorted(picked) == sorted(str(p) for p in folder.iterdir())
+    second_round = [again.next() for _ in range(10)]
+    assert sorted(second_round) == sorted(picked)
+    again.close()
+
+
+def test_bad_files_are_skipped_with_one_log_line_each(tmp_path, show_in, photo_dir, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    bad = ["truncated.jpg", "zero.jpg", "notanimage.jpg", "bomb.png"]
+    for name in bad:
+        shutil.copy(photo_dir / name, folder / name)
+    gradient_photo(320, 240, 1).save(folder / "good1.jpg")
+    gradient_photo(320, 240, 2).save(folder / "good2.jpg")
+    (folder / "notes.txt").write_text("not a photo at all")
+    caplog.set_level(logging.WARNING, logger="frame_daemon.sources.slideshow")
+    show, shown = show_in(folder, tmp_path / "state")
+    wait_for(lambda: shown.count() >= 1, what="a good photo")
+    for _ in range(5):  # three rounds of shuffle: the bad ones are not tried again
+        show.command("next")
+    wait_for(lambda: shown.count() >= 6, what="six photos")
+    assert set(shown.paths) == {"good1.jpg", "good2.jpg"}
+    skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    # truncated.jpg decodes (Pillow shows what it has), the other three cannot.
+    for name in ("zero.jpg", "notanimage.jpg", "bomb.png"):
+        assert sum(name in line for line in skipped) == 1, (name, skipped)
+
+
+def test_an_empty_folder_says_so_and_shows_the_first_photo_added(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    show, shown = show_in(folder, tmp_path / "state")
+    wait_for(lambda: "No photos" in show.message, what="the empty-folder message")
+    screen = screenshot(show, tmp_path)
+    assert (np.asarray(screen).min(axis=2) > 200).any(), "the message is not on screen"
+    solid(folder / "arrived.jpg", (64, 48), (10, 200, 10))
+    wait_for(lambda: shown.count() == 1, what="the added photo (through watchdog)")
+    assert shown.paths == ["arrived.jpg"] and show.message == ""
+
+
+def test_a_vanished_folder_shows_a_message_and_recovers(tmp_path, show_in):
+    stick = tmp_path / "stick"
+    folder = stick / "photos"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        solid(folder / f"p{i}.jpg", (64, 48), (60 * i, 20, 20))
+    show, shown = show_in(folder, tmp_path / "state", interval_s=2.0)
+    wait_for(lambda: shown.count() == 1, what="the first photo")
+    stick.rename(tmp_path / "unplugged")
+    wait_for(lambda: "not there" in show.message, timeout=6.0, what="the unplugged message")
+    assert show.library.count() == 3  # the cache is kept for when it comes back
+    before = shown.count()
+    (tmp_path / "unplugged").rename(stick)
+    wait_for(lambda: shown.count() > before, timeout=8.0, what="a photo after the folder is back")
+    assert show.message == ""
+
+
+def test_removed_photos_leave_the_library(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    (folder / "album").mkdir(parents=True)
+    for i in range(3):
+        solid(folder / "album" / f"p{i}.jpg", (64, 48), (60 * i, 20, 20))
+    show, _ = show_in(folder, tmp_path / "state")
+    wait_for(lambda: show.library.count() == 3, what="the scan")
+    (folder / "album" / "p1.jpg").unlink()
+    wait_for(lambda: show.library.count() == 2, what="the removal (through watchdog)")
+    shutil.rmtree(folder / "album")
+    wait_for(lambda: show.library.count() == 0, what="the folder's removal")
+
+
+def test_the_display_schedule_turns_the_screen_off_outside_its_hours(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", SCREEN, (220, 30, 30))
+    now = datetime.now()
+    # On from an hour from now until an hour ago (overnight style): now is off hours.
+    schedule = DisplaySchedule.from_config((now + timedelta(hours=1)).strftime("%H:%M"),
+                                           (now - timedelta(hours=1)).strftime("%H:%M"))
+    show, shown = show_in(folder, tmp_path / "state", schedule=schedule)
+    wait_for(lambda: Command("screen_schedule", False) in shown.events, timeout=6.0,
+             what="the schedule turning the screen off")
+    screen = np.asarray(screenshot(show, tmp_path))
+    assert screen.max() == 0, "the screen is not black off hours"
+    show.command("screen", True)  # Home Assistant's switch overrides until the next boundary
+    wait_for(lambda: near(screenshot(show, tmp_path, "on.png").getpixel((320, 180)),
+                          (220, 30, 30)), what="the photo back on screen")
+
+
+def test_schedule_hours_and_overnight_windows():
+    day = DisplaySchedule.from_config("07:00", "23:00")
+    assert day.is_on(time(7, 0)) and day.is_on(time(22, 59))
+    assert not day.is_on(time(23, 0)) and not day.is_on(time(3, 0))
+    night = DisplaySchedule.from_config("18:00", "02:00")
+    assert night.is_on(time(23, 0)) and night.is_on(time(1, 59)) and not night.is_on(time(12, 0))
+    assert DisplaySchedule.from_config("", "") is None
+    with pytest.raises(ValueError, match="HH:MM"):
+        DisplaySchedule.from_config("25:00", "07:00")
+
+
+def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, show_in, mood_model):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for seed in range(6):  # bright and colourful, and dark and murky
+        photo = gradient_photo(320, 240, 30 + seed)
+        (photo if seed % 2 else photo.point(lambda v: v // 5)).save(folder / f"p{seed}.jpg")
+
+    def scorer():  # the real model, as the daemon makes it for the scoring thread
+        def score(path):
+            mood = mood_model.score(path).mood
+            return mood.valence, mood.arousal
+        return score
+
+    show, shown = show_in(folder, tmp_path / "state", scorer=scorer)
+    show.command("follow_music", True)
+    wait_for(lambda: shown.count() >= 1 and not show.library.unscored(), timeout=30,
+             what="every photo scored in the background")
+    with sqlite3.connect(tmp_path / "state" / "slideshow.sqlite") as db:
+        moods = {Path(p).name: (v, a) for p, v, a in
+                 db.execute("SELECT path, valence, arousal FROM photos")}
+    for name in (min(moods, key=lambda n: moods[n][0]), max(moods, key=lambda n: moods[n][0])):
+        music = moods[name]  # a track whose mood is that photo's
+        before = shown.count()
+        show.command("music", music)
+        wait_for(lambda b=before: shown.count() > b, what="a photo for the new track")
+        ranked = sorted(moods, key=lambda n, m=music: math.dist(moods[n], m))
+        assert shown.paths[-1] in ranked[:3], (shown.paths[-1], ranked, moods)
+
+
+def test_a_folder_missing_at_start_is_waited_for(tmp_path, show_in):
+    folder = tmp_path / "stick" / "photos"
+    show, shown = show_in(folder, tmp_path / "state")
+    wait_for(lambda: "not there" in show.message, what="the missing-folder message")
+    folder.mkdir(parents=True)
+    solid(folder / "late.jpg", (64, 48), (10, 200, 10))
+    wait_for(lambda: shown.count() == 1, timeout=8.0, what="the photo once the folder is there")
+    assert shown.paths == ["late.jpg"]
