@@ -90,6 +90,7 @@ class Choice:
     reason: str  # the follow policy's line
     placement: Placement
     picks: tuple[Pick, ...]
+    ids: tuple[int, ...] = ()  # MPD's queue id of each pick, once queued
 
     @property
     def uris(self) -> list[str]:
@@ -113,6 +114,7 @@ class LoopState:
     pending: Decision | None = None  # a decision MPD was not there to receive
     history: deque[str] = field(default_factory=lambda: deque(maxlen=HISTORY))
     track: dict[str, str] = field(default_factory=dict)
+    track_id: int | None = None  # MPD queue id of what plays
     player: str = "stop"  # MPD's play | pause | stop
     remaining_s: float | None = None  # of the current track, when last looked
     error: str | None = None
@@ -416,7 +418,10 @@ class Daemon:
             no_repeat=min(self.cfg.follow.no_repeat, len(self.pool) // 3))
         placement = place(target, self.pool.shape, self.cfg.follow.library_fit, self.reference)
         # What plays now counts as the most recent track, and a new choice does not queue it
-        # again (unless it is the only track that fits).
+        # again (unless it is the only track that fits). Ask MPD: the idle watcher's news of a
+        # track change may still be on its way.
+        if self.mpd.connected:
+            self._refresh_track()
         playing = [st.track["uri"]] if st.track.get("uri") else []
         picks = select(self.pool, placement.target, params, history=[*st.history, *playing],
                        last_artist=st.track.get("artist"))
@@ -471,6 +476,7 @@ class Daemon:
         if missing:  # what is published describes what MPD actually holds
             kept = tuple(p for p in choice.picks if p.track.uri not in missing)
             choice = dataclasses.replace(choice, picks=kept)
+        choice = dataclasses.replace(choice, ids=tuple(queued.ids))
         st.choice = choice
         st.history.extend(uris)
         log.info("%s %d tracks for %s", "fading to" if fade else "playing" if skip else "queued",
@@ -572,6 +578,7 @@ class Daemon:
             return
         self.state.track = ({"uri": current.uri, "title": current.title, "artist": current.artist}
                             if current else {})
+        self.state.track_id = current.id if current else None
         self.state.player = status.state
         self.state.remaining_s = (max(0.0, status.duration - status.elapsed)
                                   if current and status.duration > 0 else None)
@@ -786,7 +793,12 @@ class Daemon:
         kept = ("" if choice.photo_seq == st.photo_seq
                 else f"kept ({st.follow_reason.removesuffix(' → keep')}): ")
         uri = st.track.get("uri")
-        playing = next((p for p in choice.picks if p.track.uri == uri), None)
+        # The queue entry, not just the file: the same track may also be playing from before.
+        if choice.ids and st.track_id is not None:
+            playing = next((p for p, i in zip(choice.picks, choice.ids, strict=False)
+                            if i == st.track_id), None)
+        else:
+            playing = next((p for p in choice.picks if p.track.uri == uri), None)
         if playing is not None:
             return f"{kept}playing {_pick_line(playing, choice)}"
         if self.fader.active:
