@@ -39,6 +39,7 @@ import random
 import subprocess
 import sys
 import time
+import zlib
 from datetime import date
 from pathlib import Path
 
@@ -310,7 +311,10 @@ def main() -> int:
     folds = kfold(len(oasis), FOLDS, args.seed)
     # Train on both views (the mirror image is a free augmentation); predict the centre crop only,
     # as the runtime sees it.
-    heads, oof = cached(args.work / f"heads-{'-'.join(map(str, POOLED_BLOCKS))}.npz",
+    # The head choice depends on the features, the grids and the folds: all in the cache's name.
+    key = zlib.crc32(repr((POOLED_BLOCKS, RIDGE_LAMBDAS, EMOTION6_WEIGHTS, FOLDS, args.seed,
+                           len(oasis), len(e6_train))).encode())
+    heads, oof = cached(args.work / f"heads-{key:08x}.npz",
                         lambda: choose_head_views(x_oa, y_oa, x_tr, y_tr, folds))
 
     # Faces, calibration and the error the model makes, all on out-of-fold predictions.
