@@ -225,22 +225,13 @@ def fit_emotion_head(x: np.ndarray, target: np.ndarray, seed: int) -> nn.Linear:
     return out
 
 
-def face_pull(faces: list, expression_va: dict[str, tuple[float, float]], max_weight: float,
-              coverage_scale: float, axis: int) -> tuple[float, float]:
-    from frame_daemon.vision.model import FaceBlend
-
-    return FaceBlend(expression_va, (max_weight, max_weight), coverage_scale).pull(faces, axis)
-
-
 def blend_faces(pred: np.ndarray, faces: list[list], expression_va, weights: tuple[float, float],
                 coverage_scale: float) -> np.ndarray:
-    out = pred.copy()
-    for i, fs in enumerate(faces):
-        for axis in range(2):
-            if fs and weights[axis] > 0:
-                value, w = face_pull(fs, expression_va, weights[axis], coverage_scale, axis)
-                out[i, axis] += w * (value - out[i, axis])
-    return out
+    """Each photo's (valence, arousal) moved towards its faces, as the runtime does."""
+    from frame_daemon.vision.model import FaceBlend
+
+    blend = FaceBlend(expression_va, weights, coverage_scale)
+    return np.array([blend.apply(p, fs) for p, fs in zip(pred, faces, strict=True)])
 
 
 def choose_face_blend(oof: np.ndarray, faces: list[list], truth: np.ndarray, expression_va

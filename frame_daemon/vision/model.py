@@ -119,7 +119,7 @@ class MoodModel:
     """
 
     def __init__(self, meta: dict[str, Any], model_path: Path, threads: int = 1,
-                 runtime: str = "auto", faces: bool = True) -> None:
+                 runtime: str = "auto") -> None:
         try:
             self.meta = meta
             self.input_meta = meta["input"]
@@ -151,11 +151,11 @@ class MoodModel:
         info = np.iinfo(dtype)
         self._lut = np.clip(q, info.min, info.max).astype(dtype)
         self.face_reader = (FaceReader(model_path.parent, threads, self.runtime)
-                            if faces and self.post.faces else None)
+                            if self.post.faces else None)
 
     @classmethod
     def load(cls, json_path: str | os.PathLike[str] | None = None, threads: int = 1,
-             runtime: str = "auto", faces: bool = True) -> MoodModel:
+             runtime: str = "auto") -> MoodModel:
         json_path = (Path(json_path) if json_path
                      else model_files.model_path(model_files.DEFAULT_MOOD_MODEL))
         if json_path.suffix == ".tflite":
@@ -172,7 +172,7 @@ class MoodModel:
         model_path = json_path.parent / meta.get("file", json_path.stem + ".tflite")
         if not model_path.exists():
             raise ModelError(f"{model_path}: model file not found")
-        return cls(meta, model_path, threads, runtime, faces)
+        return cls(meta, model_path, threads, runtime)
 
     def infer(self, pixels: np.ndarray) -> RawOutput:
         """Run the model on an RGB uint8 (size, size, 3) array."""
@@ -273,6 +273,14 @@ class FaceBlend:
                   * float(w.sum() / areas.sum()))
         return face_value, weight
 
+    def apply(self, va: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """(valence, arousal) moved towards the faces' mood, axis by axis."""
+        out = np.array(va, dtype=np.float64)
+        for axis in range(2):
+            value, weight = self.pull(faces, axis)
+            out[axis] += weight * (value - out[axis])
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class PostProcess:
@@ -323,12 +331,8 @@ def interpret(raw: RawOutput, photo: str, emotion_names: list[str], labels: list
     post = post or PostProcess(None, Calibration(), {})
     emo = np.clip(raw.emotion, 0, None)
     emo = emo / emo.sum() if emo.sum() > 0 else np.full_like(emo, 1 / len(emo))
-    va = raw.va.astype(np.float64).copy()
     examined, count = faces
-    if post.faces and examined:
-        for axis in range(2):
-            value, weight = post.faces.pull(examined, axis)
-            va[axis] += weight * (value - va[axis])
+    va = post.faces.apply(raw.va, examined) if post.faces else raw.va
     valence, arousal = post.calibration.apply(va)
     mood = Mood.clipped(valence, arousal, confidence(raw, post.confidence))
     top = np.argsort(raw.imagenet)[::-1][:top_scenes]
