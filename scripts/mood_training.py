@@ -8,9 +8,9 @@ quotes, so `tests/test_model_figures.py` recomputes them the same way from the s
 from __future__ import annotations
 
 import csv
-import math
 import random
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,15 +92,10 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def class_va_table(lexicon: Path, names: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Valence/arousal of each class from its names via NRC-VAD ([-1, 1]); and which were found."""
-    lex: dict[str, tuple[float, float]] = {}
-    with open(lexicon, encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) >= 3:
-                lex[parts[0].lower()] = (2 * float(parts[1]) - 1, 2 * float(parts[2]) - 1)
+def class_va_table(lex: Mapping[str, tuple[float, float]], names: list[list[str]]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Valence/arousal of each class from its names via NRC-VAD ([-1, 1], as `read_lexicon` of
+    build_music_tables.py reads it); and which classes were found."""
     table = np.zeros((len(names), 2), dtype=np.float64)
     covered = np.zeros(len(names), dtype=bool)
     for i, synonyms in enumerate(names):
@@ -138,22 +133,6 @@ class Ridge:
         """(weights, bias) in the raw feature space: predict(x) == x @ weights + bias."""
         weights = self.beta / self.sd[:, None] if self.beta.ndim == 2 else self.beta / self.sd
         return weights, self.y_mean - self.mu @ weights
-
-
-def cross_val_predict(x: np.ndarray, y: np.ndarray, folds: np.ndarray, lam: float,
-                      extra_x: np.ndarray | None = None, extra_y: np.ndarray | None = None,
-                      extra_weight: float = 0.0) -> np.ndarray:
-    """Out-of-fold ridge predictions for x; `extra` rows (other data) join every training fold."""
-    pred = np.zeros(y.shape)
-    for k in np.unique(folds):
-        train = folds != k
-        xs, ys, ws = x[train], y[train], np.ones(int(train.sum()))
-        if extra_x is not None and extra_weight > 0:
-            xs = np.vstack([xs, extra_x])
-            ys = np.concatenate([ys, extra_y])
-            ws = np.concatenate([ws, np.full(len(extra_x), extra_weight)])
-        pred[~train] = Ridge(xs, ys, lam, ws).predict(x[~train])
-    return pred
 
 
 # ----------------------------------------------------------------------------- figures
@@ -203,10 +182,6 @@ def confidence_halves(conf: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> 
     half = len(order) // 2
     return {"confident_half_error": float(err[order[:half]].mean()),
             "unsure_half_error": float(err[order[half:]].mean())}
-
-
-def logistic(x: float) -> float:
-    return 1 / (1 + math.exp(-x))
 
 
 def shipped_figures(model, oasis: list[Rated], e6_val: list[Rated]) -> dict:

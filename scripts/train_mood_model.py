@@ -51,6 +51,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+from build_music_tables import read_lexicon  # noqa: E402
 from mood_training import (  # noqa: E402
     EMOTIONS,
     Rated,
@@ -280,9 +281,10 @@ def main() -> int:
     oasis = read_oasis(args.oasis)
     log(f"Emotion6: train {len(e6_train)}, validation {len(e6_val)}; OASIS-dev: {len(oasis)} photos")
     names = imagenet_class_names()
-    class_va, covered = class_va_table(args.lexicon, names)
+    lexicon = read_lexicon(args.lexicon)
+    class_va, covered = class_va_table(lexicon, names)
     log(f"lexicon prior: {covered.sum()} of 1000 ImageNet classes placed via NRC-VAD")
-    word_points = class_va_table(args.lexicon, [[w] for w in EXPRESSION_WORDS_FLAT])[0]
+    word_points = class_va_table(lexicon, [[w] for w in EXPRESSION_WORDS_FLAT])[0]
     flat = iter(word_points)
     expression_va = {expr: tuple(np.mean([next(flat) for _ in words], axis=0).round(3).tolist())
                      for expr, words in EXPRESSION_WORDS.items()}
