@@ -111,14 +111,28 @@ def synthetic_photo(width: int, height: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
-def contrasting_big_photos(folder: Path, size: tuple[int, int] = (6000, 4000)) -> list[Path]:
-    """Two real photos of clearly different mood (an astronaut, a cup of coffee; public domain,
-    from scikit-image's wheel via scripts/demo_photos.py), upscaled to size with sensor-like
-    noise, so that every change between them moves the music."""
+def demo_photos() -> Path:
+    """The demo's public-domain photos (scripts/demo_photos.py), fetched once into build/."""
     demo = ROOT / "build" / "demo" / "photos"
     if not (demo / "astronaut.jpg").exists():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(demo)],
                        check=True)
+    return demo
+
+
+def save_with_sensor_noise(image: Image.Image, path: Path, rng: np.random.Generator) -> Path:
+    """Save as a JPEG with a little noise, as a camera sensor would add (decodes realistically)."""
+    noisy = np.asarray(image, dtype=np.float32)
+    noisy += rng.normal(0, 4, noisy.shape).astype(np.float32)
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return path
+
+
+def contrasting_big_photos(folder: Path, size: tuple[int, int] = (6000, 4000)) -> list[Path]:
+    """Two real photos of clearly different mood (an astronaut, a cup of coffee; public domain,
+    from scikit-image's wheel via scripts/demo_photos.py), upscaled to size with sensor-like
+    noise, so that every change between them moves the music."""
+    demo = demo_photos()
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     rng = np.random.default_rng(0)
@@ -126,21 +140,15 @@ def contrasting_big_photos(folder: Path, size: tuple[int, int] = (6000, 4000)) -
         target = folder / f"{name}-{size[0]}x{size[1]}.jpg"
         if not target.exists():
             with Image.open(demo / f"{name}.jpg") as im:
-                big = np.asarray(im.convert("RGB").resize(size, Image.Resampling.BICUBIC),
-                                 dtype=np.float32)
-            big += rng.normal(0, 4, big.shape).astype(np.float32)
-            Image.fromarray(np.clip(big, 0, 255).astype(np.uint8)).save(target, quality=90)
+                save_with_sensor_noise(im.convert("RGB").resize(size, Image.Resampling.BICUBIC),
+                                       target, rng)
         out.append(target)
     return out
 
 
 def people_photos(folder: Path) -> list[Path]:
     """6000x4000 JPEGs of people: a group of 3 portraits, and a crowd of 40 heads."""
-    demo = ROOT / "build" / "demo" / "photos"
-    if not (demo / "astronaut.jpg").exists():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(demo)],
-                       check=True)
-    with Image.open(demo / "astronaut.jpg") as im:
+    with Image.open(demo_photos() / "astronaut.jpg") as im:
         portrait = im.convert("RGB")
     group = Image.new("RGB", (6000, 4000), (120, 110, 100))
     for i in range(3):
@@ -151,11 +159,7 @@ def people_photos(folder: Path) -> list[Path]:
         crowd.paste(head.resize((700, 800)), ((i % 8) * 750, (i // 8) * 800))
     out = []
     for name, image in (("group-3-faces", group), ("crowd-40-faces", crowd)):
-        noisy = np.asarray(image, dtype=np.float32)
-        noisy += np.random.default_rng(1).normal(0, 4, noisy.shape).astype(np.float32)
-        path = folder / f"{name}.jpg"
-        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path, quality=90)
-        out.append(path)
+        out.append(save_with_sensor_noise(image, folder / f"{name}.jpg", np.random.default_rng(1)))
     return out
 
 

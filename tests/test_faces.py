@@ -23,7 +23,7 @@ POINTS = {"happy": (1.0, 0.4), "sad": (-0.7, -0.4), "angry": (-0.7, 0.7), "disgu
 @pytest.fixture(scope="session")
 def portrait(tmp_path_factory):
     """NASA's public-domain portrait of astronaut Eileen Collins, smiling (scikit-image's sample)."""
-    out = ROOT / "build" / "demo-photos"
+    out = ROOT / "build" / "demo" / "photos"  # the demo's and the benchmarks' cache
     if not (out / "astronaut.jpg").exists():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(out)],
                        check=True, capture_output=True)
