@@ -15,9 +15,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,17 +36,17 @@ from frame_daemon.events import (
     PlayerChanged,
     Stop,
 )
-from frame_daemon.follow import Action, Decision, FollowMode, FollowParams, FollowState, on_photo, on_tick
+from frame_daemon.follow import Action, Decision, FollowMode, FollowParams, on_photo, on_tick
 from frame_daemon.follow import force as follow_force
 from frame_daemon.homeassistant import (
     CommandError,
     Topics,
-    clip_state,
     command_routes,
     device_display_name,
     discovery_payload,
     parse_command,
 )
+from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music.fade import FADE_STEP_S, Fader
@@ -58,21 +56,21 @@ from frame_daemon.music.index_worker import IndexWorker
 from frame_daemon.music.mpd_idle import MpdIdleWatcher
 from frame_daemon.music.mpd_player import MpdUnavailable
 from frame_daemon.music.mpd_session import MpdSession
-from frame_daemon.music.placement import PhotoReference, Placement, place
+from frame_daemon.music.placement import PhotoReference, place
 from frame_daemon.music.queue_keeper import QueueKeeper
-from frame_daemon.music.select import Pick, SelectionParams, TrackPool, select
+from frame_daemon.music.select import SelectionParams, TrackPool, select
 from frame_daemon.settings_store import SettingRejected, SettingsStore
 from frame_daemon.slideshow_control import NAMES as slideshow_commands
 from frame_daemon.slideshow_control import SlideshowControl, slideshow_routes
 from frame_daemon.sources.watch import PhotoWatcher
+from frame_daemon.state_payload import state_payload, status_line
 from frame_daemon.systemd_notify import SystemdNotifier
-from frame_daemon.vision.model import MoodModel, PhotoMood
+from frame_daemon.vision.model import MoodModel
 from frame_daemon.vision.photo import DecodedPhoto, decode_photo, thumbnail_jpeg
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.5
-HISTORY = 1000
 ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frames' replies
 # The one decode of a photo serves the model (224 px), the 640 px thumbnail and face detection:
 # a 6000x4000 JPEG still decodes at 1/8 scale (750x500).
@@ -80,59 +78,6 @@ PHOTO_SHORT_SIDE = 480
 # At start-up, how long a healthy MPD gets to answer before the first photo is handled without it
 # (a frozen or absent one is then left to the MPD session's thread).
 MPD_START_WAIT_S = 2.0
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The last music change carried out: for which photo, which tracks, and why each."""
-
-    photo_seq: int  # LoopState.photo_seq when it was made
-    reason: str  # the follow policy's line
-    placement: Placement
-    picks: tuple[Pick, ...]
-    ids: tuple[int, ...] = ()  # MPD's queue id of each pick, once queued
-
-    @property
-    def uris(self) -> list[str]:
-        return [p.track.uri for p in self.picks]
-
-
-@dataclass
-class LoopState:
-    """Everything the loop knows; owned by the loop thread alone."""
-
-    mode: FollowMode
-    follow: FollowState = field(default_factory=FollowState.initial)
-    suspended_until: float | None = None  # monotonic deadline; inf = until resumed
-    suspended_reason: str = ""
-    photo: PhotoMood | None = None
-    photo_path: str = ""
-    photo_seq: int = 0  # counts photos scored, so a choice knows which photo it was made for
-    follow_reason: str = ""  # the follow policy's line for the latest photo
-    choice: Choice | None = None  # the music change `queued`, `why` and `track` describe
-    why: str = ""  # what to say while there is no choice (no tracks yet, MPD away)
-    pending: Decision | None = None  # a decision MPD was not there to receive
-    history: deque[str] = field(default_factory=lambda: deque(maxlen=HISTORY))
-    track: dict[str, str] = field(default_factory=dict)
-    track_id: int | None = None  # MPD queue id of what plays
-    player: str = "stop"  # MPD's play | pause | stop
-    remaining_s: float | None = None  # of the current track, when last looked
-    error: str | None = None
-    last_error: str | None = None
-    mpd_up: bool = False
-    index_size: int = 0
-    photo_taken: str | None = None
-    diversity: float = 0.3
-    include_genres: tuple[str, ...] = ()
-    exclude_genres: tuple[str, ...] = ()
-    announce_at: float | None = None  # when to re-announce discovery (HA came back online)
-
-
-def _pick_line(pick: Pick, choice: Choice) -> str:
-    """'Title – Artist' (its mood's source) for the photo, and how near the target it lies."""
-    line = (f"'{pick.track.label}' ({pick.track.why}) for {choice.placement.describe()}, "
-            f"{pick.distance:.2f} from the target")
-    return line if pick.fits else line + " (nothing fits better)"
 
 
 def follow_params(cfg: Config) -> FollowParams:
@@ -154,7 +99,8 @@ class Daemon:
         self.cfg = cfg
         self.clock = clock
         self.events = EventQueue()
-        self.state = LoopState(mode=FollowMode(cfg.follow.mode), diversity=cfg.follow.diversity,
+        self.state = LoopState(mode=FollowMode(cfg.follow.mode), threshold=cfg.follow.threshold,
+                               diversity=cfg.follow.diversity,
                                include_genres=cfg.follow.include_genres,
                                exclude_genres=cfg.follow.exclude_genres)
         self.params = follow_params(cfg)
@@ -564,7 +510,7 @@ class Daemon:
         except MpdUnavailable as exc:
             self._mpd_lost(str(exc))
             return
-        if change and self.state.suspended_until is None and self.state.mode != FollowMode.OFF:
+        if change and self.state.following:
             self._suspend(change)
         self._refresh_track()
         self._publish_state()
@@ -690,6 +636,7 @@ class Daemon:
         st.mode = FollowMode(follow.mode)
         st.diversity = follow.diversity
         st.include_genres, st.exclude_genres = follow.include_genres, follow.exclude_genres
+        st.threshold = follow.threshold
         self.params = follow_params(dataclasses.replace(self.cfg, follow=follow))
 
     # ------------------------------------------------------------------ publishing
@@ -741,85 +688,15 @@ class Daemon:
         self.mqtt.remember(self.topics.state, self.state_payload())
         self.mqtt.republish_retained()  # discovery, state and the photo, each sent once
 
-    def follow_label(self) -> str:
-        return "suspended" if self.state.suspended_until is not None else self.state.mode.value
-
-    def state_payload(self) -> dict[str, Any]:
-        st = self.state
-        photo = st.photo
-        track = st.track
-        now_playing = (f"{track.get('title')} – {track.get('artist')}"
-                       if track.get("title") and track.get("artist")
-                       else track.get("title") or track.get("uri"))
-        return {
-            "photo": st.photo_path or None,
-            "photo_name": Path(st.photo_path).name if st.photo_path else None,
-            "photo_taken": st.photo_taken,
-            "valence": round(photo.mood.valence, 3) if photo else None,
-            "arousal": round(photo.mood.arousal, 3) if photo else None,
-            "mood": photo.word if photo else None,
-            "confidence": round(photo.mood.confidence, 3) if photo else None,
-            "scenes": [label for label, _ in photo.scenes] if photo else [],
-            "follow": self.follow_label(),
-            "mode": st.mode.value,
-            "following": st.suspended_until is None and st.mode != FollowMode.OFF,
-            "suspended_reason": st.suspended_reason or None,
-            "track": st.track or None,
-            "now_playing": clip_state(now_playing),
-            "queued": st.choice.uris if st.choice else [],
-            "why": clip_state(self._why()),
-            "error": st.error,
-            "last_error": clip_state(st.last_error) or "",
-            "threshold": self.params.threshold,
-            "diversity": st.diversity,
-            "include_genres": ", ".join(st.include_genres),
-            "exclude_genres": ", ".join(st.exclude_genres),
-            "mpd": "connected" if st.mpd_up else "unavailable",
-            "index_size": st.index_size,
-            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            **(self.slideshow.state() if self.slideshow is not None else {}),
-        }
-
-    def _why(self) -> str | None:
-        """Why this music: the playing track's reason if the last change chose it, else what
-        comes next and when. Always about the same change as `queued`; short, since Home
-        Assistant keeps 255 characters of a state."""
-        st = self.state
-        choice = st.choice
-        if choice is None or (st.pending is not None and st.why):
-            # A decision waits (no fitting tracks, MPD away): say why, not what the last one was.
-            return st.why or None
-        # The music was chosen for an earlier photo and kept for this one: say so first.
-        kept = ("" if choice.photo_seq == st.photo_seq
-                else f"kept ({st.follow_reason.removesuffix(' → keep')}): ")
-        uri = st.track.get("uri")
-        # The queue entry, not just the file: the same track may also be playing from before.
-        if choice.ids and st.track_id is not None:
-            playing = next((p for p, i in zip(choice.picks, choice.ids, strict=False)
-                            if i == st.track_id), None)
-        else:
-            playing = next((p for p in choice.picks if p.track.uri == uri), None)
-        if playing is not None:
-            return f"{kept}playing {_pick_line(playing, choice)}"
-        if self.fader.active:
-            when = f"after a {self.cfg.follow.fade_s:.1f} s fade-out"
-        elif st.player == "play" and st.track:
-            left = f", in about {st.remaining_s:.0f} s" if st.remaining_s is not None else ""
-            when = f"after '{st.track.get('title') or uri}' ends{left}"
-        else:
-            when = "when playback starts"
-        return f"{kept}next, {when}: {_pick_line(choice.picks[0], choice)}"
-
     def _publish_state(self) -> None:
         payload = self.state_payload()
         if self.mqtt is not None:
             self.mqtt.publish_retained(self.topics.state, payload)
         if self.slideshow is not None:  # the overlay shows the music and the mood word
             self.slideshow.tell(payload["now_playing"], payload["mood"], self.state.track.get("uri"))
-        self.notifier.status(self._status_line())
+        self.notifier.status(status_line(self.state))
 
-    def _status_line(self) -> str:
-        st = self.state
-        mood = st.photo.word if st.photo else "no photo yet"
-        track = st.track.get("title") or st.track.get("uri") or "nothing playing"
-        return f"{mood}; {self.follow_label()}; {track}" + (f"; error: {st.error}" if st.error else "")
+    def state_payload(self) -> dict[str, Any]:
+        self.state.fading_s = self.cfg.follow.fade_s if self.fader.active else None
+        return state_payload(self.state, datetime.now(UTC),
+                             self.slideshow.state() if self.slideshow is not None else None)

@@ -1,0 +1,106 @@
+"""What the frame tells the house: the retained MQTT state and systemd's status line.
+
+Pure functions of `LoopState` (and the time, passed in), so what Home Assistant shows can be
+checked for any state without a broker, MPD or model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from frame_daemon.homeassistant import clip_state
+from frame_daemon.loop_state import Choice, LoopState
+from frame_daemon.music.select import Pick
+
+
+def state_payload(st: LoopState, updated: datetime,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The one retained state message every entity reads. `extra`: a source's own fields (the
+    slideshow's)."""
+    photo = st.photo
+    return {
+        "photo": st.photo_path or None,
+        "photo_name": Path(st.photo_path).name if st.photo_path else None,
+        "photo_taken": st.photo_taken,
+        "valence": round(photo.mood.valence, 3) if photo else None,
+        "arousal": round(photo.mood.arousal, 3) if photo else None,
+        "mood": photo.word if photo else None,
+        "confidence": round(photo.mood.confidence, 3) if photo else None,
+        "scenes": [label for label, _ in photo.scenes] if photo else [],
+        "follow": follow_label(st),
+        "mode": st.mode.value,
+        "following": st.following,
+        "suspended_reason": st.suspended_reason or None,
+        "track": st.track or None,
+        "now_playing": clip_state(now_playing(st.track)),
+        "queued": st.choice.uris if st.choice else [],
+        "why": clip_state(why_line(st)),
+        "error": st.error,
+        "last_error": clip_state(st.last_error) or "",
+        "threshold": st.threshold,
+        "diversity": st.diversity,
+        "include_genres": ", ".join(st.include_genres),
+        "exclude_genres": ", ".join(st.exclude_genres),
+        "mpd": "connected" if st.mpd_up else "unavailable",
+        "index_size": st.index_size,
+        "updated": updated.isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+
+
+def follow_label(st: LoopState) -> str:
+    return "suspended" if st.suspended_until is not None else st.mode.value
+
+
+def now_playing(track: Mapping[str, str]) -> str | None:
+    """'Title – Artist', else whichever of them (or the file) MPD knows."""
+    if track.get("title") and track.get("artist"):
+        return f"{track['title']} – {track['artist']}"
+    return track.get("title") or track.get("uri")
+
+
+def why_line(st: LoopState) -> str | None:
+    """Why this music: the playing track's reason if the last change chose it, else what comes
+    next and when. Always about the same change as `queued`; short, since Home Assistant keeps
+    255 characters of a state."""
+    choice = st.choice
+    if choice is None or (st.pending is not None and st.why):
+        # A decision waits (no fitting tracks, MPD away): say why, not what the last one was.
+        return st.why or None
+    # The music was chosen for an earlier photo and kept for this one: say so first.
+    kept = ("" if choice.photo_seq == st.photo_seq
+            else f"kept ({st.follow_reason.removesuffix(' → keep')}): ")
+    uri = st.track.get("uri")
+    # The queue entry, not just the file: the same track may also be playing from before.
+    if choice.ids and st.track_id is not None:
+        playing = next((p for p, i in zip(choice.picks, choice.ids, strict=False)
+                        if i == st.track_id), None)
+    else:
+        playing = next((p for p in choice.picks if p.track.uri == uri), None)
+    if playing is not None:
+        return f"{kept}playing {pick_line(playing, choice)}"
+    if st.fading_s is not None:
+        when = f"after a {st.fading_s:.1f} s fade-out"
+    elif st.player == "play" and st.track:
+        left = f", in about {st.remaining_s:.0f} s" if st.remaining_s is not None else ""
+        when = f"after '{st.track.get('title') or uri}' ends{left}"
+    else:
+        when = "when playback starts"
+    return f"{kept}next, {when}: {pick_line(choice.picks[0], choice)}"
+
+
+def pick_line(pick: Pick, choice: Choice) -> str:
+    """'Title – Artist' (its mood's source) for the photo, and how near the target it lies."""
+    line = (f"'{pick.track.label}' ({pick.track.why}) for {choice.placement.describe()}, "
+            f"{pick.distance:.2f} from the target")
+    return line if pick.fits else line + " (nothing fits better)"
+
+
+def status_line(st: LoopState) -> str:
+    """systemd's one-line status: the mood, whether following, what plays, any error."""
+    mood = st.photo.word if st.photo else "no photo yet"
+    track = st.track.get("title") or st.track.get("uri") or "nothing playing"
+    return f"{mood}; {follow_label(st)}; {track}" + (f"; error: {st.error}" if st.error else "")
