@@ -62,6 +62,16 @@ def nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+def genre_names(v: tuple[str, ...]) -> str | None:
+    for genre in v:
+        if not any(c.isalnum() for c in genre):
+            return f"not a genre name: {genre[:40]!r}"
+    # Home Assistant's text entity shows the list, and keeps at most 255 characters.
+    if len(", ".join(v)) > 255:
+        return "too long (at most 255 characters in all)"
+    return None
+
+
 def default_state_directory() -> str:
     """systemd's StateDirectory when run as a service, else the XDG state folder."""
     if os.environ.get("STATE_DIRECTORY"):
@@ -181,8 +191,9 @@ class FollowConfig:
     diversity: float = opt(0.3, "0: always the nearest tracks; 1: a wide random pick of good "
                                 "matches", between(0.0, 1.0))
     no_repeat: int = opt(50, "recently queued tracks not picked again", between(0, 10000))
-    include_genres: tuple[str, ...] = opt((), "only tracks of these genres (empty: all)")
-    exclude_genres: tuple[str, ...] = opt((), "never tracks of these genres")
+    include_genres: tuple[str, ...] = opt((), "only tracks of these genres (empty: all)",
+                                          genre_names)
+    exclude_genres: tuple[str, ...] = opt((), "never tracks of these genres", genre_names)
     suspend_s: float = opt(1800.0, "after a person changes playback, pause following this long "
                                    "(0: until resumed)", between(0.0, 86400.0))
 

@@ -21,6 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from frame_daemon import __version__
+from frame_daemon.commands import (
+    CommandError,
+    CommandName,
+    CommandRow,
+    CommandTable,
+    on_off,
+    press,
+    setting,
+)
 from frame_daemon.config import Config, FollowConfig
 from frame_daemon.errors import FrameDaemonError, PhotoError
 from frame_daemon.event_queue import EventQueue
@@ -38,14 +47,7 @@ from frame_daemon.events import (
 )
 from frame_daemon.follow import Action, Decision, FollowMode, FollowParams, on_photo, on_tick
 from frame_daemon.follow import force as follow_force
-from frame_daemon.homeassistant import (
-    CommandError,
-    Topics,
-    command_routes,
-    device_display_name,
-    discovery_payload,
-    parse_command,
-)
+from frame_daemon.homeassistant import Topics, device_display_name, discovery_payload
 from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
@@ -60,8 +62,7 @@ from frame_daemon.music.placement import PhotoReference, place
 from frame_daemon.music.queue_keeper import QueueKeeper
 from frame_daemon.music.select import SelectionParams, TrackPool, select
 from frame_daemon.settings_store import SettingRejected, SettingsStore
-from frame_daemon.slideshow_control import NAMES as slideshow_commands
-from frame_daemon.slideshow_control import SlideshowControl, slideshow_routes
+from frame_daemon.slideshow_control import SlideshowControl
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.state_payload import state_payload, status_line
 from frame_daemon.systemd_notify import SystemdNotifier
@@ -95,7 +96,10 @@ def selection_params(cfg: Config, seed: int | None = None) -> SelectionParams:
 
 
 class Daemon:
-    def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.monotonic,
+                 mpd_session: MpdSession | None = None) -> None:
+        """clock: monotonic seconds, for every timer of the loop. mpd_session: where the loop's
+        MPD connection comes from (tests hand in one whose MPD runs in memory)."""
         self.cfg = cfg
         self.clock = clock
         self.events = EventQueue()
@@ -105,12 +109,12 @@ class Daemon:
                                exclude_genres=cfg.follow.exclude_genres)
         self.params = follow_params(cfg)
         self.topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
-        self.routes = command_routes(self.topics)
         # The built-in slideshow is the photo source, and Home Assistant steers it.
         self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool)
                           if cfg.source.kind == "slideshow" else None)
-        if self.slideshow is not None:
-            self.routes.update(slideshow_routes(self.topics))
+        self.commands = CommandTable([*self._command_rows(), *(
+            self.slideshow.command_rows() if self.slideshow is not None else ())])
+        self.routes = {self.topics.command(name): name for name in self.commands.accepted()}
         self.notifier = SystemdNotifier()
         self._stopping = threading.Event()
         self._signalled = ""  # set by a signal handler: the signal's name
@@ -118,12 +122,13 @@ class Daemon:
         self.model: MoodModel | None = None
         self.index: TrackIndex | None = None
         self.pool = TrackPool.from_tracks([])
-        self.session = MpdSession(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, self.post,
-                                  timeout_s=cfg.mpd.timeout_s)
+        self.session = mpd_session or MpdSession(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password,
+                                                 self.post, timeout_s=cfg.mpd.timeout_s)
         self.mpd = self.session.link  # connected only by the session, never on the loop
         self.keeper = QueueKeeper(self.mpd)
         self.fader = Fader(self.mpd, cfg.follow.fade_s)
         self._fade_step_at = 0.0
+        self._tick_at = clock()  # the next periodic tick
         self.reference = PhotoReference()
         self.mqtt: MqttLink | None = None
         self.worker: IndexWorker | None = None
@@ -214,14 +219,12 @@ class Daemon:
 
     # ------------------------------------------------------------------ the loop
     def _loop(self) -> None:
-        next_tick = self.clock()
         next_ping = self.clock()
         while not self._stopping.is_set():
             if self._signalled:
                 log.info("stopping (%s)", self._signalled)
                 break
-            wake = min(next_tick, self._fade_step_at) if self.fader.active else next_tick
-            timeout = max(0.0, wake - self.clock())
+            timeout = max(0.0, self._next_wake() - self.clock())
             try:
                 event = self.events.get(timeout=timeout)
             except queue.Empty:
@@ -230,25 +233,36 @@ class Daemon:
                 if isinstance(event, Stop):
                     log.info("stopping (%s)", event.reason)
                     break
-                try:
-                    self.handle(event)
-                except FrameDaemonError as exc:
-                    self._set_error(str(exc))
-                except Exception as exc:  # a bug in one handler must not stop the frame
-                    self._internal_error(type(event).__name__, exc)
+                self.handle_safely(event)
             now = self.clock()
-            if self.fader.active and now >= self._fade_step_at:
-                self._fade_step(now)
-            if now >= next_tick:
-                next_tick = now + TICK_S
-                try:
-                    self.tick(now)
-                except Exception as exc:
-                    self._internal_error("tick", exc)
+            self.on_time(now)
             interval = self.notifier.watchdog_interval_s
             if interval and now >= next_ping:
                 self.notifier.watchdog()  # from the loop: a stuck loop stops the pings
                 next_ping = now + interval
+
+    def _next_wake(self) -> float:
+        return min(self._tick_at, self._fade_step_at) if self.fader.active else self._tick_at
+
+    def handle_safely(self, event: Event) -> None:
+        """Handle one event; whatever goes wrong is published, and the loop goes on."""
+        try:
+            self.handle(event)
+        except FrameDaemonError as exc:
+            self._set_error(str(exc))
+        except Exception as exc:  # a bug in one handler must not stop the frame
+            self._internal_error(type(event).__name__, exc)
+
+    def on_time(self, now: float) -> None:
+        """The timed work due by `now` (on the loop's clock): a fade step, the periodic tick."""
+        if self.fader.active and now >= self._fade_step_at:
+            self._fade_step(now)
+        if now >= self._tick_at:
+            self._tick_at = now + TICK_S
+            try:
+                self.tick(now)
+            except Exception as exc:
+                self._internal_error("tick", exc)
 
     def _internal_error(self, where: str, exc: Exception) -> None:
         """Log an unexpected exception (the traceback once per kind), publish it, and go on."""
@@ -553,10 +567,10 @@ class Daemon:
         """paho's thread: validate and enqueue; the loop acts."""
         if topic == self.topics.ha_status:
             if payload.strip() == b"online":
-                self.post(Command("ha_online"))
+                self.post(Command(CommandName.HA_ONLINE))
             return
-        spec = self.routes.get(topic)
-        if spec is None:
+        name = self.routes.get(topic)
+        if name is None:
             return
         if retained:
             # Left on the broker by a publisher with the retain flag, it would act again at every
@@ -567,58 +581,82 @@ class Daemon:
                             "-n -t %s", topic, topic)
             return
         try:
-            self.post(Command(spec.name, parse_command(spec, payload)))
+            self.post(self.commands.parse(name, payload))
         except CommandError as exc:
-            self.post(Command("rejected", f"command {spec.name}: {exc}"))
+            self.post(Command(CommandName.REJECTED, f"command {name}: {exc}"))
+
+    def _command_rows(self) -> list[CommandRow]:
+        """The daemon's rows of the command table: name, handler, payload parser."""
+        C = CommandName
+
+        def follow_setting(name: CommandName) -> CommandRow:
+            return CommandRow(name, lambda value: self._change_setting(name.value, value),
+                              setting(FollowConfig, name.value))
+
+        return [
+            CommandRow(C.FOLLOWING, self._set_following, on_off),
+            *(follow_setting(name) for name in (C.MODE, C.THRESHOLD, C.DIVERSITY,
+                                                C.INCLUDE_GENRES, C.EXCLUDE_GENRES)),
+            CommandRow(C.NEXT, lambda _: self._next_track(), press),
+            CommandRow(C.RESCORE, lambda _: self._rescore(), press),
+            CommandRow(C.REFRESH_INDEX, lambda _: self.worker and self.worker.request(), press),
+            CommandRow(C.RESUME, lambda _: self._resume(), press),
+            CommandRow(C.CLEAR_ERROR, lambda _: self._clear_error(), press),
+            CommandRow(C.RESET_SETTINGS, lambda _: self._reset_settings(), press),
+            # Spread the frames' replies to a Home Assistant restart; the announcement says all.
+            CommandRow(C.HA_ONLINE, lambda _: self._announce_soon(), echo=False),
+            CommandRow(C.REJECTED, self._rejected),
+        ]
 
     def on_command(self, cmd: Command) -> None:
-        st = self.state
         log.info("command %s %r", cmd.name, cmd.value)
-        if cmd.name == "rejected":
-            log.warning("%s", cmd.value)
-            st.last_error = str(cmd.value)
-        elif cmd.name == "ha_online":
-            st.announce_at = self.clock() + self._rng.uniform(*ANNOUNCE_DELAY_S)
+        try:
+            echo = self.commands.dispatch(cmd)
+        except CommandError as exc:  # refused in the light of what the loop knows now
+            log.warning("command %s refused: %s", cmd.name, exc)
+            self.state.last_error = str(exc)
+            echo = True
+        if echo:  # so Home Assistant shows the truth even after a refused command
+            self._publish_state()
+
+    def _rejected(self, why: str) -> None:
+        log.warning("%s", why)
+        self.state.last_error = why
+
+    def _announce_soon(self) -> None:
+        self.state.announce_at = self.clock() + self._rng.uniform(*ANNOUNCE_DELAY_S)
+
+    def _set_following(self, on: bool) -> None:
+        if not on:
+            self._suspend("turned off in Home Assistant", until_resumed=True)
             return
-        elif cmd.name == "resume":
-            self._resume()
-        elif cmd.name == "following":
-            if cmd.value:
-                if st.mode == FollowMode.OFF:  # the switch turns following on: set a mode
-                    configured = FollowMode(self.cfg.follow.mode)
-                    self._change_setting("mode", (configured if configured != FollowMode.OFF
-                                                  else FollowMode.FOLLOW).value)
-                self._resume()
-            else:
-                self._suspend("turned off in Home Assistant", until_resumed=True)
-        elif cmd.name in ("mode", "threshold", "diversity", "include_genres", "exclude_genres"):
-            self._change_setting(cmd.name, cmd.value)
-        elif cmd.name == "reset_settings":
-            self._use_settings(self.settings.reset())
-            if self.slideshow is not None:
-                self.slideshow.reset()
-            log.info("settings reset to the config's")
-        elif cmd.name == "clear_error":
-            st.error = st.last_error = None
-        elif cmd.name == "next" and self.mpd.connected:
-            try:
-                self.mpd.next()
-                self.keeper.snapshot()
-            except MpdUnavailable as exc:
-                self._mpd_lost(str(exc))
-        elif cmd.name == "rescore":
-            if st.photo_path:
-                self.on_photo(Path(st.photo_path))
-        elif cmd.name == "refresh_index" and self.worker:
-            self.worker.request()
-        elif self.slideshow is not None and cmd.name in slideshow_commands:
-            try:
-                self.slideshow.on_command(cmd)
-            except CommandError as exc:
-                log.warning("command %s refused: %s", cmd.name, exc)
-                st.last_error = str(exc)
-        # Always echo the state, so Home Assistant shows the truth even after a refused command.
-        self._publish_state()
+        if self.state.mode == FollowMode.OFF:  # the switch turns following on: set a mode
+            configured = FollowMode(self.cfg.follow.mode)
+            self._change_setting("mode", (configured if configured != FollowMode.OFF
+                                          else FollowMode.FOLLOW).value)
+        self._resume()
+
+    def _next_track(self) -> None:
+        if not self.mpd.connected:
+            return
+        try:
+            self.mpd.next()
+            self.keeper.snapshot()
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+
+    def _rescore(self) -> None:
+        if self.state.photo_path:
+            self.on_photo(Path(self.state.photo_path))
+
+    def _clear_error(self) -> None:
+        self.state.error = self.state.last_error = None
+
+    def _reset_settings(self) -> None:
+        self._use_settings(self.settings.reset())
+        if self.slideshow is not None:
+            self.slideshow.reset()
+        log.info("settings reset to the config's")
 
     def _change_setting(self, key: str, value: object) -> None:
         """A setting from Home Assistant: checked by the config's rules, saved, then used."""

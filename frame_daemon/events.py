@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from frame_daemon.commands import CommandName
     from frame_daemon.music.select import TrackPool
 
 
@@ -59,9 +60,9 @@ class IndexRefreshed:
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A validated command from Home Assistant (or another controller)."""
+    """A validated command from Home Assistant (or posted by one of the daemon's threads)."""
 
-    name: str
+    name: CommandName
     value: str | float | bool | None = None
 
 

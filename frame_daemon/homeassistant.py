@@ -1,18 +1,18 @@
-"""Home Assistant over MQTT: the device discovery payload, topics, and validated commands.
+"""Home Assistant over MQTT: the topics and the device discovery payload.
 
-Pure: builds payloads and parses command payloads; `mqtt_link.py` moves the bytes and `daemon.py`
-acts. One device-based discovery message (`<prefix>/device/<device_id>/config`) announces every
-entity; they all read the one retained state topic, so a reconnect republishes everything at once.
+Pure: builds payloads; `mqtt_link.py` moves the bytes, `commands.py` parses what comes back and
+`daemon.py` acts. One device-based discovery message (`<prefix>/device/<device_id>/config`)
+announces every entity; they all read the one retained state topic, so a reconnect republishes
+everything at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from frame_daemon import __version__
-from frame_daemon.config import FollowConfig, MqttConfig, field_problem
+from frame_daemon.config import MqttConfig
 from frame_daemon.follow import FollowMode
 from frame_daemon.mood import MOOD_WORDS
 
@@ -54,91 +54,6 @@ class Topics:
 
     def command(self, name: str) -> str:
         return f"{self.base}/set/{name}"
-
-
-class CommandError(ValueError):
-    """A command payload that cannot be accepted; the message says why, for `last error`."""
-
-
-@dataclass(frozen=True, slots=True)
-class CommandSpec:
-    """How one command topic's payload is parsed into the Command value the loop receives."""
-
-    name: str
-    parse: Callable[[str], Any]
-
-
-def _on_off(payload: str) -> bool:
-    value = payload.strip().upper()
-    if value not in ("ON", "OFF"):
-        raise CommandError(f"expected ON or OFF, got {payload[:40]!r}")
-    return value == "ON"
-
-
-def _mode(payload: str) -> str:
-    value = payload.strip().lower()
-    if value not in {m.value for m in FollowMode}:
-        raise CommandError(f"unknown follow mode {payload[:40]!r}; choose follow, gentle or off")
-    return value
-
-
-def _number(key: str) -> Callable[[str], float]:
-    def parse(payload: str) -> float:
-        try:
-            value = float(payload.strip())
-        except ValueError:
-            raise CommandError(f"{key}: expected a number, got {payload[:40]!r}") from None
-        problem = field_problem(FollowConfig, key, value)
-        if problem:
-            raise CommandError(f"{key}: {problem}")
-        return value
-
-    return parse
-
-
-def _press(payload: str) -> None:
-    if payload.strip().upper() != "PRESS":
-        raise CommandError(f"expected PRESS, got {payload[:40]!r}")
-
-
-def _genres(payload: str) -> tuple[str, ...]:
-    if len(payload) > MAX_STATE_LEN:
-        raise CommandError("genre list too long (at most 255 characters)")
-    genres = tuple(g.strip() for g in payload.replace(";", ",").split(",") if g.strip())
-    for g in genres:
-        if not any(c.isalnum() for c in g):
-            raise CommandError(f"not a genre name: {g[:40]!r}")
-    return genres
-
-
-COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("following", _on_off),
-    CommandSpec("mode", _mode),
-    CommandSpec("threshold", _number("threshold")),
-    CommandSpec("diversity", _number("diversity")),
-    CommandSpec("next", _press),
-    CommandSpec("rescore", _press),
-    CommandSpec("refresh_index", _press),
-    CommandSpec("resume", _press),
-    CommandSpec("clear_error", _press),
-    CommandSpec("reset_settings", _press),
-    CommandSpec("include_genres", _genres),
-    CommandSpec("exclude_genres", _genres),
-)
-
-
-def command_routes(topics: Topics) -> dict[str, CommandSpec]:
-    """The one explicit topic -> command table, built at start-up."""
-    return {topics.command(spec.name): spec for spec in COMMANDS}
-
-
-def parse_command(spec: CommandSpec, payload: bytes) -> Any:
-    """Decode and validate a payload; raises CommandError with a one-line reason."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CommandError(f"{spec.name}: payload is not UTF-8 text") from None
-    return spec.parse(text)
 
 
 def device_display_name(cfg: MqttConfig) -> str:

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from frame_daemon.config import Config, SourceConfig, field_problem
+from frame_daemon.commands import CommandError, CommandName, CommandRow, on_off, press, setting
+from frame_daemon.config import Config, SourceConfig
 from frame_daemon.errors import FrameDaemonError
-from frame_daemon.events import Command, Event
-from frame_daemon.homeassistant import MAX_STATE_LEN, CommandError, CommandSpec, Topics
+from frame_daemon.events import Event
+from frame_daemon.homeassistant import MAX_STATE_LEN, Topics
 from frame_daemon.music.select import TrackPool
 from frame_daemon.sources.photo_library import ORDERS, albums_in
 
@@ -28,35 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _on_off(payload: str) -> bool:
-    value = payload.strip().upper()
-    if value not in ("ON", "OFF"):
-        raise CommandError(f"expected ON or OFF, got {payload[:40]!r}")
-    return value == "ON"
-
-
-def _press(payload: str) -> None:
-    if payload.strip().upper() != "PRESS":
-        raise CommandError(f"expected PRESS, got {payload[:40]!r}")
-
-
-def _interval(payload: str) -> float:
-    try:
-        value = float(payload.strip())
-    except ValueError:
-        raise CommandError(f"interval: expected a number of seconds, got {payload[:40]!r}") \
-            from None
-    problem = field_problem(SourceConfig, "interval_s", value)
-    if problem:
-        raise CommandError(f"interval: {problem}")
-    return value
-
-
-def _order(payload: str) -> str:
-    value = payload.strip().lower()
-    if value not in ORDERS:
-        raise CommandError(f"unknown photo order {payload[:40]!r}; choose {', '.join(ORDERS)}")
-    return value
+_interval = setting(SourceConfig, "interval_s", "interval")
+_order = setting(SourceConfig, "order", "photo order")
 
 
 def _album(payload: str) -> str:
@@ -64,24 +38,6 @@ def _album(payload: str) -> str:
     if not value or len(value) > MAX_STATE_LEN:
         raise CommandError("album: expected the name of one of the photo folders' subfolders")
     return value  # whether it exists is checked by the loop, against the folders as they are now
-
-
-COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("photo_next", _press),
-    CommandSpec("photo_previous", _press),
-    CommandSpec("slideshow_paused", _on_off),
-    CommandSpec("screen", _on_off),
-    CommandSpec("interval", _interval),
-    CommandSpec("album", _album),
-    CommandSpec("photo_order", _order),
-    CommandSpec("photos_follow_music", _on_off),
-)
-# ... and the one the slideshow itself posts when the display schedule turns the screen on or off.
-NAMES = frozenset(spec.name for spec in COMMANDS) | {"screen_schedule"}
-
-
-def slideshow_routes(topics: Topics) -> dict[str, CommandSpec]:
-    return {topics.command(spec.name): spec for spec in COMMANDS}
 
 
 class SlideshowControl:
@@ -150,43 +106,58 @@ class SlideshowControl:
             self.show.command("screen", False)
 
     # ------------------------------------------------------------------ commands (loop thread)
-    def on_command(self, cmd: Command) -> None:
-        """Carry out one validated command; CommandError if the loop must refuse it."""
-        assert self.show is not None
-        lib = self.show.library
-        if cmd.name == "photo_next":
-            self.show.command("next")
-        elif cmd.name == "photo_previous":
-            self.show.command("previous")
-        elif cmd.name == "slideshow_paused":
-            self.paused = bool(cmd.value)
-            lib.save_setting("paused", "ON" if self.paused else "OFF")
-            self.show.command("pause", self.paused)
-        elif cmd.name == "screen":
-            self.screen = bool(cmd.value)
-            lib.save_setting("screen", "ON" if self.screen else "OFF")
-            self.show.command("screen", self.screen)
-        elif cmd.name == "screen_schedule":  # the slideshow already turned it on or off
-            self.screen = bool(cmd.value)
-            lib.save_setting("screen", "ON" if self.screen else "OFF")
-        elif cmd.name == "interval":
-            self.interval_s = float(cmd.value)  # type: ignore[arg-type]
-            lib.save_setting("interval_s", repr(self.interval_s))
-            self.show.command("interval", self.interval_s)
-        elif cmd.name == "album":
-            albums = lib.albums()
-            if cmd.value not in albums:
-                raise CommandError(f"album: no folder {str(cmd.value)[:60]!r}; choose one of "
-                                   f"{', '.join(albums)[:150]}")
-            lib.set_album(str(cmd.value))
-            self.show.command("album", cmd.value)
-        elif cmd.name == "photo_order":
-            lib.set_order(str(cmd.value))
-        elif cmd.name == "photos_follow_music":
-            self.follow_music = bool(cmd.value)
-            lib.save_setting("follow_music", "ON" if self.follow_music else "OFF")
-            self.show.command("follow_music", self.follow_music)
-            self._track_uri = None  # the next state tells it the music now
+    def command_rows(self) -> list[CommandRow]:
+        """The slideshow's rows of the daemon's command table."""
+        C = CommandName
+        return [
+            CommandRow(C.PHOTO_NEXT, lambda _: self._show().command("next"), press),
+            CommandRow(C.PHOTO_PREVIOUS, lambda _: self._show().command("previous"), press),
+            CommandRow(C.SLIDESHOW_PAUSED, self._set_paused, on_off),
+            CommandRow(C.SCREEN, self._set_screen, on_off),
+            CommandRow(C.INTERVAL, self._set_interval, _interval),
+            CommandRow(C.ALBUM, self._set_album, _album),
+            CommandRow(C.PHOTO_ORDER, lambda order: self._show().library.set_order(order), _order),
+            CommandRow(C.PHOTOS_FOLLOW_MUSIC, self._set_follow_music, on_off),
+            # The slideshow itself already turned the screen on or off: remember it.
+            CommandRow(C.SCREEN_SCHEDULE, lambda on: self._remember_screen(bool(on))),
+        ]
+
+    def _show(self) -> Slideshow:
+        assert self.show is not None, "the slideshow takes commands once started"
+        return self.show
+
+    def _set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        self._show().library.save_setting("paused", "ON" if paused else "OFF")
+        self._show().command("pause", paused)
+
+    def _set_screen(self, on: bool) -> None:
+        self._remember_screen(on)
+        self._show().command("screen", on)
+
+    def _remember_screen(self, on: bool) -> None:
+        self.screen = on
+        self._show().library.save_setting("screen", "ON" if on else "OFF")
+
+    def _set_interval(self, seconds: float) -> None:
+        self.interval_s = seconds
+        self._show().library.save_setting("interval_s", repr(seconds))
+        self._show().command("interval", seconds)
+
+    def _set_album(self, album: str) -> None:
+        lib = self._show().library
+        albums = lib.albums()
+        if album not in albums:
+            raise CommandError(f"album: no folder {album[:60]!r}; choose one of "
+                               f"{', '.join(albums)[:150]}")
+        lib.set_album(album)
+        self._show().command("album", album)
+
+    def _set_follow_music(self, on: bool) -> None:
+        self.follow_music = on
+        self._show().library.save_setting("follow_music", "ON" if on else "OFF")
+        self._show().command("follow_music", on)
+        self._track_uri = None  # the next state tells it the music now
 
     def reset(self) -> None:
         """Back to the config's slideshow settings (the reset_settings button)."""

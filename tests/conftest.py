@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,17 @@ def mood_model(model_json):
     from frame_daemon.vision.model import MoodModel
 
     return MoodModel.load(model_json)
+
+
+@pytest.fixture(scope="session")
+def demo_photos() -> Path:
+    """The demo's freely licensed photos (scripts/demo_photos.py), fetched once into build/ (the
+    demo's and the benchmarks' cache): astronaut, cat, coffee, flower, temple, ..."""
+    out = ROOT / "build" / "demo" / "photos"
+    if not (out / "temple.jpg").exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(out)],
+                       check=True, capture_output=True)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
 from frame_daemon.vision.faces import MAX_FACES, Face, FaceReader, ssd_anchors
 from frame_daemon.vision.model import FaceBlend
 
@@ -21,13 +20,9 @@ POINTS = {"happy": (1.0, 0.4), "sad": (-0.7, -0.4), "angry": (-0.7, 0.7), "disgu
 
 
 @pytest.fixture(scope="session")
-def portrait(tmp_path_factory):
+def portrait(demo_photos):
     """NASA's public-domain portrait of astronaut Eileen Collins, smiling (scikit-image's sample)."""
-    out = ROOT / "build" / "demo" / "photos"  # the demo's and the benchmarks' cache
-    if not (out / "astronaut.jpg").exists():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(out)],
-                       check=True, capture_output=True)
-    with Image.open(out / "astronaut.jpg") as im:
+    with Image.open(demo_photos / "astronaut.jpg") as im:
         return im.convert("RGB")
 
 

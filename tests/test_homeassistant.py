@@ -11,14 +11,11 @@ import sys
 import pytest
 
 from conftest import score_as_the_daemon
-from frame_daemon.homeassistant import (
-    COMMANDS,
-    CommandError,
-    Topics,
-    command_routes,
-    discovery_payload,
-    parse_command,
-)
+from frame_daemon.commands import CommandError, CommandName
+from frame_daemon.config import parse_config
+from frame_daemon.daemon import Daemon
+from frame_daemon.events import Command
+from frame_daemon.homeassistant import Topics, discovery_payload
 from frame_daemon.mood import MOOD_WORDS
 from harness import DaemonProcess, mpd_status, wait_for, write_config
 from rig import STATE, show, state, wait_state
@@ -59,10 +56,30 @@ def test_discovery_payload_follows_the_rules():
     payload = discovery_payload(topics, "Living room frame")
     check_discovery(payload, topics)
     json.dumps(payload)  # serialisable
-    # Every announced command topic has a handler in the one routing table.
-    routes = command_routes(topics)
+    # Every announced command topic has a row in the daemon's command table, and every row
+    # taken from outside is announced.
+    daemon = Daemon(parse_config({"mqtt": {"device_id": "living-room"}}))
     announced = {c["command_topic"] for c in payload["cmps"].values() if "command_topic" in c}
-    assert announced == set(routes)
+    assert announced == set(daemon.routes)
+
+
+def test_the_slideshow_announces_exactly_the_commands_it_takes(tmp_path):
+    (tmp_path / "photos" / "Holidays").mkdir(parents=True)
+    daemon = Daemon(parse_config({"source": {"kind": "slideshow", "path": str(tmp_path / "photos")},
+                                  "state": {"directory": str(tmp_path / "state")}}))
+    payload = discovery_payload(daemon.topics, "Frame")
+    payload["cmps"].update(daemon.slideshow.components(daemon.topics))
+    check_discovery(payload, daemon.topics)
+    announced = {c["command_topic"] for c in payload["cmps"].values() if "command_topic" in c}
+    assert announced == set(daemon.routes)
+    assert "Holidays" in payload["cmps"]["album"]["options"]
+    table = daemon.commands
+    assert table.parse(CommandName.INTERVAL, b" 45 ").value == 45.0
+    assert table.parse(CommandName.PHOTO_ORDER, b"Date").value == "date"
+    with pytest.raises(CommandError, match=r"interval: must be between 2\.0 and 86400\.0"):
+        table.parse(CommandName.INTERVAL, b"1")
+    with pytest.raises(CommandError, match="not a command taken from outside"):
+        table.parse(CommandName.SCREEN_SCHEDULE, b"ON")
 
 
 @pytest.mark.parametrize(("name", "payload", "expected"), [
@@ -71,20 +88,20 @@ def test_discovery_payload_follows_the_rules():
     ("include_genres", b"Jazz, Ambient", ("Jazz", "Ambient")), ("exclude_genres", b"", ()),
 ])
 def test_commands_parse(name, payload, expected):
-    spec = next(s for s in COMMANDS if s.name == name)
-    assert parse_command(spec, payload) == expected
+    table = Daemon(parse_config({})).commands
+    assert table.parse(CommandName(name), payload) == Command(CommandName(name), expected)
 
 
 @pytest.mark.parametrize(("name", "payload", "reason"), [
-    ("mode", b"loud", "unknown follow mode"), ("following", b"maybe", "ON or OFF"),
+    ("mode", b"loud", "mode: must be one of follow, gentle, off"), ("following", b"maybe", "ON or OFF"),
     ("threshold", b"abc", "expected a number"), ("threshold", b"9", "between"),
     ("diversity", b"-1", "between"), ("next", b"{}", "PRESS"),
     ("mode", b"\xff\xfe", "not UTF-8"), ("include_genres", b"!!!", "not a genre"),
 ])
 def test_bad_commands_are_refused_with_a_reason(name, payload, reason):
-    spec = next(s for s in COMMANDS if s.name == name)
+    table = Daemon(parse_config({})).commands
     with pytest.raises(CommandError, match=reason):
-        parse_command(spec, payload)
+        table.parse(CommandName(name), payload)
 
 
 def cmd(rig, name: str, payload: str) -> None:
@@ -137,7 +154,7 @@ def test_home_assistant_reads_discovery_and_drives_every_command(rig):
 
     # Garbage: a log line and `last error`, never a crash; the state stays true.
     cmd(rig, "mode", "loud")
-    s = wait_state(rig, lambda s: "unknown follow mode" in s["last_error"], "refused mode")
+    s = wait_state(rig, lambda s: "mode: must be one of" in s["last_error"], "refused mode")
     assert s["mode"] == "gentle"
     cmd(rig, "threshold", "99")
     s = wait_state(rig, lambda s: "threshold" in s["last_error"], "refused threshold")

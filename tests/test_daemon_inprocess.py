@@ -1,0 +1,134 @@
+"""The loop's decisions in-process: the real model, photos and command table, an injected clock
+and an MPD in memory, so timing rules (dwell, fades, suspensions) are checked exactly and fast.
+
+The same behaviour against real servers is in test_daemon.py, test_transitions.py and the story
+tests; these pin the rules to the second.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from frame_daemon.config import parse_config
+from frame_daemon.daemon import TICK_S, Daemon
+from frame_daemon.events import IndexRefreshed, MpdSessionChanged, PhotoShown, PlayerChanged
+from frame_daemon.mood import Mood
+from frame_daemon.music.select import TrackPool
+from frame_daemon.music.track import MoodSource, Track
+from memory_mpd import Clock, MemoryMpd, MemorySession
+
+# The model reads coffee.jpg as pensive (valence ~0.1, arousal ~-0.5) and flower.jpg as serene
+# (~0.9, -0.5): far apart on the valence axis, alike in arousal.
+TRACKS = {
+    "pensive.mp3": ("Grey Morning", "Slow Quartet", Mood(0.05, -0.5, 0.9)),
+    "serene.mp3": ("Open Fields", "Meadow Choir", Mood(0.9, -0.5, 0.9)),
+    "lively.mp3": ("Jump Up", "Brass Band", Mood(0.6, 0.7, 0.9)),
+    "gloomy.mp3": ("Rain Again", "Dark Hours", Mood(-0.7, -0.5, 0.9)),
+}
+SONG_S = 200.0
+PERSON = "person.mp3"  # in MPD's database, not in the index: only a person would queue it
+
+
+def make_daemon(tmp_path, mood_model, **follow) -> tuple[Daemon, MemoryMpd, Clock]:
+    clock = Clock()
+    songs = {uri: (title, artist, SONG_S) for uri, (title, artist, _) in TRACKS.items()}
+    memory = MemoryMpd(clock, songs | {PERSON: ("Their Song", "Someone", SONG_S)})
+    cfg = parse_config({
+        "follow": {"tracks": 1, "diversity": 0.0, "library_fit": 0.0, "max_distance": 0.5,
+                   "threshold": 0.3, "jump": 2.9, "dwell_s": 0.0, "min_interval_s": 0.0,
+                   "smoothing": 1.0, "fade_s": 0.0, "suspend_s": 60.0, **follow},
+        "state": {"directory": str(tmp_path / "state")},
+    })
+    daemon = Daemon(cfg, clock=clock, mpd_session=MemorySession(memory))
+    daemon.model = mood_model
+    pool = TrackPool.from_tracks([Track(uri, title, artist, mood=mood, source=MoodSource.TAG,
+                                        why="tagged") for uri, (title, artist, mood) in TRACKS.items()])
+    daemon.handle(IndexRefreshed(len(pool), "in memory", pool=pool))
+    daemon.handle(MpdSessionChanged(True))  # the session's connection, adopted by the loop
+    assert daemon.state.mpd_up
+    return daemon, memory, clock
+
+
+def run_for(daemon: Daemon, clock: Clock, seconds: float, step: float = TICK_S) -> None:
+    """Let the loop's timers run, on its clock, for this long."""
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.advance(step)
+        daemon.on_time(clock.now)
+
+
+@pytest.fixture
+def photos(demo_photos):
+    return {"pensive": demo_photos / "coffee.jpg", "serene": demo_photos / "flower.jpg"}
+
+
+def test_gentle_mode_waits_out_the_dwell_then_lets_the_track_finish(tmp_path, mood_model, photos):
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="gentle", dwell_s=20.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    assert memory.playing() == "pensive.mp3"  # MPD was stopped: the first choice starts at once
+
+    daemon.handle(PhotoShown(photos["serene"]))
+    run_for(daemon, clock, 19.0)
+    assert memory.uris() == ["pensive.mp3"]  # the mood moved, but not for long enough yet
+    run_for(daemon, clock, 2.0)
+    assert memory.uris() == ["pensive.mp3", "serene.mp3"]
+    assert memory.playing() == "pensive.mp3"  # gentle: queued after the track, not cut
+    why = daemon.state_payload()["why"]
+    assert why.startswith("next, after 'Grey Morning' ends, in about 180 s: 'Open Fields")
+
+    clock.advance(SONG_S - 21.0)  # the track ends on its own (it began at 0; now is 21)
+    daemon.handle(PlayerChanged(frozenset({"player"})))
+    assert memory.playing() == "serene.mp3" and daemon.state.following  # not a person's change
+    assert daemon.state_payload()["why"].startswith("playing 'Open Fields – Meadow Choir'")
+
+
+def test_follow_mode_fades_out_then_plays_and_gives_the_volume_back(tmp_path, mood_model, photos):
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))
+    began, volumes = clock.now, []
+    while memory.playing() == "pensive.mp3" and clock.now - began < 5.0:
+        volumes.append(memory.volume)
+        run_for(daemon, clock, 0.25, step=0.25)
+    assert memory.playing() == "serene.mp3" and memory.volume == 80  # the user's volume back
+    assert 2.0 <= clock.now - began <= 2.25  # fade_s, on the loop's clock
+    assert volumes == sorted(volumes, reverse=True) and volumes[0] == 80 and volumes[-1] < 20
+    assert daemon.state.following  # our own skip is not a person's
+
+
+def test_a_persons_track_suspends_following_until_the_timeout(tmp_path, mood_model, photos):
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", suspend_s=60.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    memory.playid(int(memory.addid(PERSON)))  # someone puts on their own music
+    daemon.handle(PlayerChanged(frozenset({"player", "playlist"})))
+    assert not daemon.state.following and daemon.state_payload()["follow"] == "suspended"
+
+    daemon.handle(PhotoShown(photos["serene"]))
+    run_for(daemon, clock, 59.0)
+    assert memory.uris() == ["pensive.mp3", PERSON]  # nothing added while suspended
+    run_for(daemon, clock, 2.0)
+    assert daemon.state.following
+    # Following again, for the photo on show now; their track plays to its end.
+    assert memory.uris() == ["pensive.mp3", PERSON, "serene.mp3"] and memory.playing() == PERSON
+
+
+def test_the_last_decision_made_while_mpd_was_away_is_applied_when_it_is_back(tmp_path, mood_model,
+                                                                             photos):
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    memory.up = False
+    daemon.handle(PhotoShown(photos["serene"]))
+    assert not daemon.state.mpd_up
+    assert "MPD unavailable, will queue when it is back" in daemon.state_payload()["why"]
+    clock.advance(5.0)
+    daemon.handle(PhotoShown(photos["pensive"]))  # the photo changes back while MPD is away
+    clock.advance(5.0)
+    memory.up = True
+    daemon.handle(MpdSessionChanged(True))
+    # The decision for the photo on show (pensive), not the one made for serene; no fade, since
+    # the track playing may have been cut by MPD's restart anyway.
+    assert memory.playing() == "pensive.mp3" and "serene.mp3" not in memory.uris()
+    assert memory.queue[memory.current].id == daemon.state.choice.ids[0]  # the new entry, at once
+    assert memory.volume == 80
+    assert daemon.state.pending is None and daemon.state.mpd_up
