@@ -12,7 +12,6 @@ import logging
 import queue
 import random
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -53,8 +52,8 @@ from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music.fade import FADE_STEP_S, Fader
 from frame_daemon.music.index import TrackIndex
-from frame_daemon.music.index_file import open_index, reopen_if_replaced
 from frame_daemon.music.index_worker import IndexWorker
+from frame_daemon.music.live_pool import LivePool
 from frame_daemon.music.mpd_idle import MpdIdleWatcher
 from frame_daemon.music.mpd_player import MpdUnavailable
 from frame_daemon.music.mpd_session import MpdSession
@@ -120,8 +119,7 @@ class Daemon:
         self._signalled = ""  # set by a signal handler: the signal's name
         self._rng = random.Random()
         self.model: MoodModel | None = None
-        self.index: TrackIndex | None = None
-        self.pool = TrackPool.from_tracks([])
+        self.tracks = LivePool()
         self.session = mpd_session or MpdSession(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password,
                                                  self.post, timeout_s=cfg.mpd.timeout_s)
         self.mpd = self.session.link  # connected only by the session, never on the loop
@@ -133,9 +131,12 @@ class Daemon:
         self.mqtt: MqttLink | None = None
         self.worker: IndexWorker | None = None
         self._internal_errors_seen: set[tuple[str, str, str]] = set()
-        self._missing_tracks: set[str] = set()  # indexed, but MPD refused to queue them
         self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow)
         self._retained_commands_seen: set[str] = set()
+
+    @property
+    def pool(self) -> TrackPool:
+        return self.tracks.pool
 
     # ------------------------------------------------------------------ lifecycle
     def post(self, event: Event) -> None:
@@ -184,9 +185,9 @@ class Daemon:
                                    f"({exc.strerror}); set state.directory") from exc
         self._use_settings(self.settings.load())  # what Home Assistant set before the restart
         index_path = TrackIndex.default_path(state_dir)
-        self.index = open_index(index_path)  # a corrupt file is moved aside and rebuilt
-        started.append(lambda: self.index.close() if self.index else None)
-        self._reload_pool()
+        self.tracks.open(index_path)
+        started.append(self.tracks.close)
+        self.state.index_size = len(self.tracks)
 
         self.mqtt = MqttLink(cfg.mqtt, self.topics.availability, on_message=self._on_mqtt_message)
         for topic in (*self.routes, self.topics.ha_status):
@@ -291,9 +292,10 @@ class Daemon:
             if event.error:
                 self._set_error(f"index refresh failed: {event.error}")
             if event.pool is not None:
-                self._use_pool(event.pool)
+                self.tracks.use(event.pool)
             else:
-                self._reload_pool()
+                self.tracks.reload()
+            self.state.index_size = len(self.tracks)
             pending = self.state.pending
             if pending is not None and len(self.pool) and self.mpd.connected:
                 self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason)
@@ -367,7 +369,10 @@ class Daemon:
                         reason=decision.reason)
         return True
 
-    def _queue_for(self, target: Mood, play_now: bool, reason: str, fade: bool = True) -> None:
+    def _queue_for(self, target: Mood, play_now: bool, reason: str, fade: bool = True,
+                   retries: int = 2) -> None:
+        """Choose tracks for `target` and hand them to MPD (or remember the decision for when
+        it can be carried out). retries: how often to choose again when MPD refuses them all."""
         st = self.state
         params = dataclasses.replace(
             selection_params(self.cfg, self._rng.randrange(2**31)), diversity=st.diversity,
@@ -403,9 +408,9 @@ class Daemon:
             log.info("MPD unavailable; will apply the decision when it is back")
             self._publish_state()
             return
-        self._apply(Choice(st.photo_seq, reason, placement, tuple(picks)), decision, fade)
+        self._apply(Choice(st.photo_seq, reason, placement, tuple(picks)), decision, fade, retries)
 
-    def _apply(self, choice: Choice, decision: Decision, fade: bool) -> None:
+    def _apply(self, choice: Choice, decision: Decision, fade: bool, retries: int) -> None:
         """Queue the choice's tracks; for PLAY_NOW fade out what plays and start them.
 
         A track a person put on is never cut short: the new music waits until it ends."""
@@ -431,7 +436,20 @@ class Daemon:
             return
         missing = {uri for uri, _ in queued.missing}
         if missing:
-            self._drop_missing_tracks(missing)
+            self.tracks.refuse(missing)
+            self.state.index_size = len(self.tracks)
+            if self.worker:  # let the index catch up with MPD's database
+                self.worker.request()
+            if not queued.ids:  # every track chosen is gone from MPD: choose again without them
+                if retries > 0:
+                    self._queue_for(decision.target, decision.action == Action.PLAY_NOW,
+                                    decision.reason, fade, retries - 1)
+                    return
+                st.pending = decision
+                st.why = (f"{decision.reason}; MPD refused every track chosen, will retry when "
+                          "the index is refreshed")
+                self._publish_state()
+                return
         st.pending, st.why = None, ""
         if missing:  # what is published describes what MPD actually holds
             kept = tuple(p for p in choice.picks if p.track.uri not in missing)
@@ -678,36 +696,6 @@ class Daemon:
         self.params = follow_params(dataclasses.replace(self.cfg, follow=follow))
 
     # ------------------------------------------------------------------ publishing
-    def _drop_missing_tracks(self, uris: set[str]) -> None:
-        """MPD no longer knows these indexed tracks: stop picking them, and let the index catch
-        up with MPD's database."""
-        self._missing_tracks |= uris
-        log.warning("%d indexed track(s) unknown to MPD, no longer picked: %s; refreshing the "
-                    "index", len(uris), ", ".join(sorted(uris)[:5]))
-        self._reload_pool()
-        if self.worker:
-            self.worker.request()
-
-    def _use_pool(self, pool: TrackPool) -> None:
-        """A pool the index worker built; the loop only leaves out tracks MPD refused."""
-        if self._missing_tracks:
-            pool = TrackPool.from_tracks([t for t in pool.tracks
-                                          if t.uri not in self._missing_tracks])
-        self.pool = pool
-        self.state.index_size = len(pool)
-
-    def _reload_pool(self) -> None:
-        assert self.index is not None
-        try:
-            self.index = reopen_if_replaced(self.index)  # the worker may have rebuilt it
-            tracks = [t for t in self.index.tracks() if t.uri not in self._missing_tracks]
-        except (sqlite3.Error, FrameDaemonError) as exc:
-            log.warning("cannot read the track index (%s); following with the %d tracks known",
-                        exc, len(self.pool))
-            return
-        self.pool = TrackPool.from_tracks(tracks)
-        self.state.index_size = len(tracks)
-
     def _set_error(self, message: str) -> None:
         self.state.error = message
         self.state.last_error = message

@@ -29,9 +29,12 @@ SONG_S = 200.0
 PERSON = "person.mp3"  # in MPD's database, not in the index: only a person would queue it
 
 
-def make_daemon(tmp_path, mood_model, **follow) -> tuple[Daemon, MemoryMpd, Clock]:
+def make_daemon(tmp_path, mood_model, tracks=TRACKS, gone=(), **follow
+                ) -> tuple[Daemon, MemoryMpd, Clock]:
+    """The daemon with an index of `tracks`; those in `gone` were since deleted from MPD."""
     clock = Clock()
-    songs = {uri: (title, artist, SONG_S) for uri, (title, artist, _) in TRACKS.items()}
+    songs = {uri: (title, artist, SONG_S) for uri, (title, artist, _) in tracks.items()
+             if uri not in gone}
     memory = MemoryMpd(clock, songs | {PERSON: ("Their Song", "Someone", SONG_S)})
     cfg = parse_config({
         "follow": {"tracks": 1, "diversity": 0.0, "library_fit": 0.0, "max_distance": 0.5,
@@ -42,7 +45,7 @@ def make_daemon(tmp_path, mood_model, **follow) -> tuple[Daemon, MemoryMpd, Cloc
     daemon = Daemon(cfg, clock=clock, mpd_session=MemorySession(memory))
     daemon.model = mood_model
     pool = TrackPool.from_tracks([Track(uri, title, artist, mood=mood, source=MoodSource.TAG,
-                                        why="tagged") for uri, (title, artist, mood) in TRACKS.items()])
+                                        why="tagged") for uri, (title, artist, mood) in tracks.items()])
     daemon.handle(IndexRefreshed(len(pool), "in memory", pool=pool))
     daemon.handle(MpdSessionChanged(True))  # the session's connection, adopted by the loop
     assert daemon.state.mpd_up
@@ -132,3 +135,22 @@ def test_the_last_decision_made_while_mpd_was_away_is_applied_when_it_is_back(tm
     assert memory.queue[memory.current].id == daemon.state.choice.ids[0]  # the new entry, at once
     assert memory.volume == 80
     assert daemon.state.pending is None and daemon.state.mpd_up
+
+
+def test_tracks_deleted_since_the_last_index_are_skipped_and_the_next_best_plays(
+        tmp_path, mood_model, photos):
+    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.8, -0.4, 0.9))}
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks, gone={"serene.mp3"},
+                                        mode="follow")
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))  # serene.mp3 fits best, but MPD lost it
+    assert memory.playing() == "serene-2.mp3" and daemon.state.following
+    payload = daemon.state_payload()
+    assert payload["index_size"] == len(tracks) - 1 and payload["queued"] == ["serene-2.mp3"]
+    assert payload["why"].startswith("playing 'Open Fields II – Meadow Choir'")
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))
+    assert "serene.mp3" not in memory.uris()  # never tried again
