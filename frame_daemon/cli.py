@@ -88,7 +88,7 @@ def _open_index(cfg: Config):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from frame_daemon.music.analysis_runner import AnalysisProgress, analyse_pending
+    from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
     from frame_daemon.music.index_worker import describe, music_folder, refresh_index
     from frame_daemon.music.mpd.client import MpdLink
 
@@ -145,7 +145,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from frame_daemon.music.analyse_cli import run_analyse
+    from frame_daemon.music.audio.cli import run_analyse
 
     return run_analyse([str(p) for p in args.files], args.json)
 
