@@ -88,9 +88,9 @@ def _open_index(cfg: Config):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from frame_daemon.music.analysis_runner import AnalysisProgress, analyse_pending
+    from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
     from frame_daemon.music.index_worker import describe, music_folder, refresh_index
-    from frame_daemon.music.mpd_player import MpdLink
+    from frame_daemon.music.mpd.client import MpdLink
 
     cfg = _load_config_or_exit(args.config, "index")
     link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
@@ -145,7 +145,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from frame_daemon.music.analyse_cli import run_analyse
+    from frame_daemon.music.audio.cli import run_analyse
 
     return run_analyse([str(p) for p in args.files], args.json)
 
@@ -213,7 +213,7 @@ def _point(mood: Mood) -> dict[str, float | str]:
 def cmd_album(args: argparse.Namespace) -> int:
     from frame_daemon import album
     from frame_daemon.daemon import selection_params
-    from frame_daemon.music.mpd_player import MpdLink
+    from frame_daemon.music.mpd.client import MpdLink
     from frame_daemon.music.placement import PhotoReference, place
     from frame_daemon.music.select import TrackPool
     from frame_daemon.vision.model import MoodModel

@@ -50,15 +50,15 @@ from frame_daemon.homeassistant import Topics, device_display_name, discovery_pa
 from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
-from frame_daemon.music.fade import FADE_STEP_S, Fader
 from frame_daemon.music.index import TrackIndex
 from frame_daemon.music.index_worker import IndexWorker
 from frame_daemon.music.live_pool import LivePool
-from frame_daemon.music.mpd_idle import MpdIdleWatcher
-from frame_daemon.music.mpd_player import MpdUnavailable
-from frame_daemon.music.mpd_session import MpdSession
+from frame_daemon.music.mpd.client import MpdUnavailable
+from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader
+from frame_daemon.music.mpd.idle import MpdIdleWatcher
+from frame_daemon.music.mpd.queue_keeper import QueueKeeper
+from frame_daemon.music.mpd.session import MpdSession
 from frame_daemon.music.placement import PhotoReference, place
-from frame_daemon.music.queue_keeper import QueueKeeper
 from frame_daemon.music.select import SelectionParams, TrackPool, select
 from frame_daemon.settings_store import SettingRejected, SettingsStore
 from frame_daemon.slideshow_control import SlideshowControl

@@ -26,7 +26,8 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from frame_daemon.music.analyse import analyse_file, decode_excerpt  # noqa: E402
+from frame_daemon.music.audio.analyse import analyse_file  # noqa: E402
+from frame_daemon.music.audio.decode import decode_excerpt  # noqa: E402
 
 RATE = 44100
 TRACK_SECONDS = 240.0

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Calibrate the audio model (frame_daemon/music/audio_model.py) on the Emotify development excerpts.
+"""Calibrate the audio model (frame_daemon/music/audio/mood.py) on the Emotify development excerpts.
 
-Analyses the 100 excerpts with frame_daemon.music.analyse (the code the daemon runs), builds each
+Analyses the 100 excerpts with frame_daemon.music.audio.analyse (the code the daemon runs), builds each
 excerpt's (valence, arousal) target from its listeners' GEMS tags (audio_model.tag_target), reports
 seeded k-fold cross-validation (pooled out-of-fold r and per-fold r, then the pooled r over ten
 other seeds to show how much the split matters), fits ridge regressions on all excerpts and prints
-the coefficient block of audio_model.py, or writes it there with --write. The data is read in place,
+the coefficient block of audio/mood.py, or writes it there with --write. The data is read in place,
 never copied into the repository.
 
     python scripts/calibrate_audio_model.py --data EMOTIFY_DIR [--seed 0] [--write]
@@ -27,13 +27,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from frame_daemon.errors import TrackError  # noqa: E402
-from frame_daemon.music import audio_model  # noqa: E402
-from frame_daemon.music.analyse import analyse_file  # noqa: E402
+from frame_daemon.music.audio import mood as audio_model  # noqa: E402
+from frame_daemon.music.audio.analyse import analyse_file  # noqa: E402
 
 # Ridge penalty on standardized inputs (80 excerpts per training fold). Chosen on this set's CV, so
 # the CV figures are a little optimistic; the held-out Emotify excerpts are the real judge.
 LAMBDA = {"valence": 10.0, "arousal": 30.0}
-MODEL_FILE = ROOT / "frame_daemon/music/audio_model.py"
+MODEL_FILE = ROOT / "frame_daemon/music/audio/mood.py"
 BEGIN, END = "# --- BEGIN CALIBRATION", "# --- END CALIBRATION ---"
 
 
@@ -154,7 +154,7 @@ def main() -> int:
                     help="Emotify excerpts: a folder with annotations.csv and audio/<genre>/<n>.mp3")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--write", action="store_true", help="write the coefficients into audio_model.py")
+    ap.add_argument("--write", action="store_true", help="write the coefficients into audio/mood.py")
     ap.add_argument("--lexicon", type=Path, default=None,
                     help="also recompute GEMS_POINTS from this NRC-VAD lexicon file")
     args = ap.parse_args()

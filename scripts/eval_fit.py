@@ -13,7 +13,7 @@ tracks for every photo, with the configured model (the shipped default unless --
 Printed, per `follow.library_fit` setting:
 - fit r (valence, arousal): Pearson r between the photo's human rating and the mean human-tag
   position of the picked excerpts (listener shares mapped to the plane by
-  `frame_daemon.music.audio_model.tag_target`; photo ratings 1..7 mapped by (r - 4) / 3);
+  `frame_daemon.music.audio.mood.tag_target`; photo ratings 1..7 mapped by (r - 4) / 3);
 - distance ratio: mean distance from the photo's human point to the picked excerpts' human points,
   over the same for picks made at random (its exact expectation: all excerpts), both axes z-scored
   over their own set (photos over photos, excerpts over excerpts), so that neither axis nor the two
@@ -41,7 +41,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from frame_daemon.music.audio_model import GEMS_POINTS, tag_target  # noqa: E402
+from frame_daemon.music.audio.mood import GEMS_POINTS, tag_target  # noqa: E402
 from servers import Mpd  # noqa: E402
 
 TARGETS = {"valence_r": 0.45, "arousal_r": 0.30, "ratio": 0.90}

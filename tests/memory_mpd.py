@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import mpd
 
-from frame_daemon.music.mpd_player import MpdLink
+from frame_daemon.music.mpd.client import MpdLink
 
 
 class Clock:

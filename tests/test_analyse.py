@@ -12,8 +12,10 @@ import pytest
 import soundfile as sf
 
 from frame_daemon.errors import TrackError
-from frame_daemon.music.analyse import ANALYSIS_RATE, AudioFeatures, analyse_file, decode_excerpt
-from frame_daemon.music.analyse_cli import run_analyse
+from frame_daemon.music.audio.analyse import analyse_file
+from frame_daemon.music.audio.cli import run_analyse
+from frame_daemon.music.audio.decode import ANALYSIS_RATE, decode_excerpt
+from frame_daemon.music.audio.features import AudioFeatures
 from frame_daemon.music.track import MoodSource
 
 RATE = 22050

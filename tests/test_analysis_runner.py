@@ -6,7 +6,7 @@ import mutagen.flac
 import pytest
 from test_analyse import calm, drums, energetic, write_audio
 
-from frame_daemon.music.analysis_runner import analyse_pending
+from frame_daemon.music.audio.runner import analyse_pending
 from frame_daemon.music.index import TrackIndex
 from frame_daemon.music.track import MoodSource
 

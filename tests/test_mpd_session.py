@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from frame_daemon.events import MpdSessionChanged
-from frame_daemon.music.mpd_player import MpdUnavailable
-from frame_daemon.music.mpd_session import MpdSession
+from frame_daemon.music.mpd.client import MpdUnavailable
+from frame_daemon.music.mpd.session import MpdSession
 from servers import Mpd, free_port, wait_for
 
 

@@ -5,14 +5,14 @@ import contextlib
 
 import pytest
 
-from frame_daemon.music.mpd_player import (
+from frame_daemon.music.mpd.client import (
     MpdCommandFailed,
     MpdLink,
     MpdNoSuchSong,
     MpdUnavailable,
     PlayerStatus,
 )
-from frame_daemon.music.queue_keeper import QueueKeeper, describe_external_change
+from frame_daemon.music.mpd.queue_keeper import QueueKeeper, describe_external_change
 from servers import Mpd, write_library
 
 

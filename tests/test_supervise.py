@@ -9,7 +9,7 @@ import socket
 import threading
 
 from frame_daemon.events import MpdConnection
-from frame_daemon.music.mpd_idle import MpdIdleWatcher
+from frame_daemon.music.mpd.idle import MpdIdleWatcher
 from frame_daemon.supervise import run_supervised
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from frame_daemon.config import MpdConfig
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Event, IndexRefreshed
-from frame_daemon.music.analysis_runner import AnalysisProgress, analyse_pending
+from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
 from frame_daemon.music.index import RefreshStats, TrackIndex
 from frame_daemon.music.index_file import describe_storage_error, is_corruption, move_aside, open_index
-from frame_daemon.music.mpd_player import MpdLink
+from frame_daemon.music.mpd.client import MpdLink
 from frame_daemon.music.select import TrackPool
 from frame_daemon.supervise import run_supervised
 

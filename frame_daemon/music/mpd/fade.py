@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from frame_daemon.music.mpd_player import MpdLink
+from frame_daemon.music.mpd.client import MpdLink
 
 log = logging.getLogger(__name__)
 

@@ -80,7 +80,7 @@ def _init_worker(parent_pid: int) -> None:
 
 def _analyse(path: str) -> tuple[MoodEstimate | None, str]:
     """Worker side: (estimate, "") or (None, reason). Imported lazily to keep start-up light."""
-    from frame_daemon.music.analyse import analyse_file
+    from frame_daemon.music.audio.analyse import analyse_file
 
     try:
         return analyse_file(path).estimate, ""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import mpd
 
 from frame_daemon.events import Event, MpdSessionChanged
-from frame_daemon.music.mpd_player import MpdLink, MpdUnavailable, open_client
+from frame_daemon.music.mpd.client import MpdLink, MpdUnavailable, open_client
 from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from frame_daemon.music.mpd_player import (
+from frame_daemon.music.mpd.client import (
     MpdLink,
     MpdNoSuchSong,
     MpdUnavailable,

@@ -31,7 +31,7 @@ def run_analyse(paths: list[str], as_json: bool) -> int:
     still analysed. Returns 1 if any file failed, else 0.
     """
     # Imported here so `frame-daemon --help` and the other verbs do not pay for numpy and soundfile.
-    from frame_daemon.music.analyse import analyse_file
+    from frame_daemon.music.audio.analyse import analyse_file
 
     failed = 0
     for path in paths:
