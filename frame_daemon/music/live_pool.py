@@ -67,4 +67,4 @@ class LivePool:
         self._refused |= uris
         log.warning("%d indexed track(s) unknown to MPD, no longer picked: %s", len(uris),
                     ", ".join(sorted(uris)[:5]))
-        self.use(self.pool)
+        self.pool = TrackPool.from_tracks([t for t in self.pool.tracks if t.uri not in uris])
