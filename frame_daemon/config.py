@@ -176,7 +176,8 @@ class FollowConfig:
     max_distance: float = opt(0.5, "only tracks this near the target mood (plane distance) are "
                                    "queued; when none is, the single nearest", between(0.05, 2.9))
     library_fit: float = opt(0.5, "0: match the photo's mood as it is; 1: match its rank among "
-                                  "photos to the same rank in this library; between: a blend",
+                                  "photos to the same rank in this library; between: a blend "
+                                  "(photos follow music: the same, the other way round)",
                              between(0.0, 1.0))
     diversity: float = opt(0.3, "0: always the nearest tracks; 1: a wide random pick of good "
                                 "matches", between(0.0, 1.0))

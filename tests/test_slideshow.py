@@ -23,9 +23,11 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
 
 from frame_daemon.events import Command, PhotoShown
+from frame_daemon.mood import Mood
+from frame_daemon.music.placement import LibraryShape
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.photo_library import PhotoLibrary
-from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions
+from frame_daemon.sources.slideshow import MusicNow, Slideshow, SlideshowOptions
 
 SCREEN = (640, 360)
 
@@ -313,13 +315,35 @@ def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, sho
     with sqlite3.connect(tmp_path / "state" / "slideshow.sqlite") as db:
         moods = {Path(p).name: (v, a) for p, v, a in
                  db.execute("SELECT path, valence, arousal FROM photos")}
-    for name in (min(moods, key=lambda n: moods[n][0]), max(moods, key=lambda n: moods[n][0])):
-        music = moods[name]  # a track whose mood is that photo's
+    # A library of calm music: even its liveliest track is calmer than any photo, yet it asks
+    # for the liveliest, brightest photos of this collection, as its calmest asks for the calmest.
+    calm_library = LibraryShape.of([0.1 + 0.05 * i for i in range(10)],
+                                   [-0.9 + 0.05 * i for i in range(10)], [0.9] * 10)
+    corner = {"lowest": (min(v for v, _ in moods.values()), min(a for _, a in moods.values())),
+              "highest": (max(v for v, _ in moods.values()), max(a for _, a in moods.values()))}
+    for uri, track, end in (("calmest.flac", Mood(0.1, -0.9, 0.8), "lowest"),
+                            ("liveliest.flac", Mood(0.55, -0.45, 0.8), "highest"),
+                            ("calmest.flac", Mood(0.1, -0.9, 0.8), "lowest")):
         before = shown.count()
-        show.command("music", music)
+        show.command("music", MusicNow(uri, track, calm_library, library_fit=1.0))
         wait_for(lambda b=before: shown.count() > b, what="a photo for the new track")
-        ranked = sorted(moods, key=lambda n, m=music: math.dist(moods[n], m))
-        assert shown.paths[-1] in ranked[:3], (shown.paths[-1], ranked, moods)
+        ranked = sorted(moods, key=lambda n, c=corner[end]: math.dist(moods[n], c))
+        assert shown.paths[-1] in ranked[:3], (end, shown.paths[-1], ranked, moods)
+
+
+def test_a_photo_scored_once_is_scored_again_only_when_its_file_changes(tmp_path):
+    library = PhotoLibrary(tmp_path / "lib.sqlite", [tmp_path])
+    try:
+        library.add(str(tmp_path / "a.jpg"), 100.0)
+        library.add(str(tmp_path / "b.jpg"), 100.0)
+        library.set_mood(str(tmp_path / "a.jpg"), 0.5, -0.2)
+        library.set_mood(str(tmp_path / "b.jpg"), -0.1, 0.3)
+        library.add(str(tmp_path / "a.jpg"), 100.0)  # seen again by a scan: the mood is kept
+        library.add(str(tmp_path / "b.jpg"), 200.0)  # edited: scored again
+        assert library.unscored() == [str(tmp_path / "b.jpg")]
+        assert library.scored()[1:] == ([0.5], [-0.2])
+    finally:
+        library.close()
 
 
 def test_a_folder_missing_at_start_is_waited_for(tmp_path, show_in):

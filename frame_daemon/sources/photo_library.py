@@ -17,7 +17,7 @@ import os
 import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from frame_daemon.sources.watch import IMAGE_SUFFIXES, is_candidate_name
@@ -166,11 +166,14 @@ class PhotoLibrary:
             self._add(path, mtime, scan)
 
     def _add(self, path: str, mtime: float, scan: int) -> None:
-        # A changed file gets another chance if it was bad; a known one keeps its place.
+        # A changed file gets another chance if it was bad, and is scored again; a known one
+        # keeps its place.
         self._db.execute(
             "INSERT INTO photos (path, mtime, key, round, bad, scan) VALUES (?, ?, ?, 0, NULL, ?)"
             " ON CONFLICT (path) DO UPDATE SET scan = excluded.scan,"
             " bad = CASE WHEN photos.mtime = excluded.mtime THEN photos.bad END,"
+            " valence = CASE WHEN photos.mtime = excluded.mtime THEN photos.valence END,"
+            " arousal = CASE WHEN photos.mtime = excluded.mtime THEN photos.arousal END,"
             " mtime = excluded.mtime",
             (path, mtime, self._rng.random(), scan))
 
@@ -284,17 +287,20 @@ class PhotoLibrary:
             self._db.execute("UPDATE photos SET valence = ?, arousal = ? WHERE path = ?",
                              (valence, arousal, path))
 
-    def nearest(self, valence: float, arousal: float, avoid: set[str], choose_from: int = 3,
-                ) -> str | None:
-        """A scored photo of the album whose mood is among the `choose_from` nearest to the
-        given one, leaving out `avoid` (recently shown) while others are left."""
+    def scored(self) -> tuple[list[str], list[float], list[float]]:
+        """The album's scored photos: their paths, valence and arousal."""
         where, args = self._album_filter()
         with self._lock:
-            rows = self._db.execute(
-                "SELECT path, (valence - ?) * (valence - ?) + (arousal - ?) * (arousal - ?) AS d"
-                f" FROM photos WHERE bad IS NULL AND valence IS NOT NULL{where} ORDER BY d",
-                (valence, valence, arousal, arousal, *args)).fetchall()
-        fresh = [path for path, _ in rows if path not in avoid] or [path for path, _ in rows]
+            rows = self._db.execute(f"SELECT path, valence, arousal FROM photos WHERE bad IS NULL"
+                                    f" AND valence IS NOT NULL{where}", args).fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+    def choose_nearest(self, paths: list[str], distances: Sequence[float], avoid: set[str],
+                       choose_from: int = 3) -> str | None:
+        """One of the `choose_from` photos nearest by `distances`, leaving out `avoid` (recently
+        shown) while others are left: a little variety among photos that fit equally well."""
+        ranked = [paths[i] for i in sorted(range(len(paths)), key=distances.__getitem__)]
+        fresh = [path for path in ranked if path not in avoid] or ranked
         return self._rng.choice(fresh[:choose_from]) if fresh else None
 
     def remember_current(self, path: str) -> None:

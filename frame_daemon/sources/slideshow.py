@@ -32,6 +32,8 @@ from watchdog.observers import Observer
 
 from frame_daemon.errors import PhotoError
 from frame_daemon.events import AdapterFailed, Command, Event, PhotoShown
+from frame_daemon.mood import Mood
+from frame_daemon.music.placement import LibraryShape, photo_distances
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.frame_image import compose
 from frame_daemon.sources.photo_library import PhotoLibrary, is_photo_name, walk_photos
@@ -67,6 +69,17 @@ class SlideshowOptions:
     scorer: Callable[[], Callable[[Path], tuple[float, float]]] | None = None
     max_pixels: int = 150_000_000
     max_decode_bytes: int = 160 * 2**20
+
+
+@dataclass(frozen=True)
+class MusicNow:
+    """The track playing, for photos follow music: its mood, and the library's spread that mood
+    is ranked in (`follow.library_fit` weighs rank against the absolute point)."""
+
+    uri: str
+    mood: Mood
+    shape: LibraryShape
+    library_fit: float
 
 
 class _FolderHandler(FileSystemEventHandler):
@@ -132,7 +145,7 @@ class Slideshow:
         self._roots_present: bool | None = None  # None: not looked yet
         self._scheduled_on: bool | None = None  # what the schedule said last
         self.follow_music = False  # photos follow music: choose photos that fit the music
-        self._music: tuple[float, float] | None = None  # the mood of the music playing now
+        self._music: MusicNow | None = None  # the music playing now
         self._scoring: threading.Thread | None = None
         self._thread = threading.Thread(target=self._run, name="slideshow", daemon=True)
 
@@ -272,10 +285,12 @@ class Slideshow:
             self.follow_music = bool(value)
             if self.follow_music:
                 self._start_scoring()
-        elif name == "music":  # the track changed: its mood, or None when nothing is known
-            changed = value != self._music
+        elif name == "music":  # the track changed: MusicNow, or None when nothing is known
+            was = self._music
+            changed = (value is not None) and (was is None or (value.uri, value.mood)
+                                               != (was.uri, was.mood))
             self._music = value
-            if changed and value is not None and self.follow_music and self.screen_on:
+            if changed and self.follow_music and self.screen_on:
                 self._back = 0
                 self._advance()
         elif name == "info":
@@ -340,11 +355,18 @@ class Slideshow:
             self._post(AdapterFailed("slideshow photo scoring", f"{type(exc).__name__}: {exc}"))
 
     def _fitting_photo(self) -> str | None:
-        """In photos-follow-music mode, a photo that fits the music (not one shown lately)."""
-        if not (self.follow_music and self._music is not None):
+        """In photos-follow-music mode, a photo that fits the music (not one shown lately): the
+        track's place in the music library, taken to the same place among this album's photos."""
+        music = self._music
+        if not (self.follow_music and music is not None):
             return None
+        paths, valence, arousal = self.library.scored()
+        distances = photo_distances(music.mood, music.shape, valence, arousal, music.library_fit)
         recent = set(self._history[-max(1, min(50, self.library.count() // 3)):])
-        return self.library.nearest(*self._music, avoid=recent)
+        path = self.library.choose_nearest(paths, list(distances), avoid=recent)
+        log.debug("slideshow: %s (v %+.2f, a %+.2f) picks %s of %d scored photos", music.uri,
+                  music.mood.valence, music.mood.arousal, path, len(paths))
+        return path
 
     # ------------------------------------------------------------------ folders
     def _check_roots(self) -> None:
