@@ -86,7 +86,8 @@ class SourceConfig:
     fit: str = opt("fill", "slideshow: fit: the whole photo, black bars; fill: the whole photo "
                            "on a blurred copy of itself", one_of("fit", "fill"))
     order: str = opt("shuffle", "slideshow: shuffle (every photo once before any repeats), "
-                                "date or name", one_of("shuffle", "date", "name"))
+                                "date (taken, from EXIF; else the file's time) or name",
+                     one_of("shuffle", "date", "name"))
     fullscreen: bool = opt(True, "slideshow: full screen (without a desktop: SDL's KMS/DRM); "
                                  "false: a window")
     width: int = opt(0, "slideshow: window width; 0: the screen's (1920 in a window)",

@@ -202,6 +202,80 @@ def test_shuffle_shows_every_photo_once_before_repeating_and_across_restarts(tmp
     again.close()
 
 
+def exif_dated(path: Path, colour: tuple[int, int, int], original: str | None = None,
+               plain: str | None = None, mtime: str = "2000-01-01T12:00:00") -> Path:
+    """A JPEG with EXIF DateTimeOriginal and/or DateTime, and a file mtime of its own."""
+    exif = Image.Exif()
+    if original:
+        exif.get_ifd(0x8769)[0x9003] = original  # DateTimeOriginal, in the Exif sub-IFD
+    if plain:
+        exif[0x0132] = plain  # DateTime
+    Image.new("RGB", (64, 48), colour).save(path, exif=exif, quality=95)
+    stamp = datetime.fromisoformat(mtime).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_date_order_is_the_date_taken_else_the_files_mtime(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    # Names, mtimes and dates taken all disagree.
+    exif_dated(folder / "a.jpg", (200, 0, 0), original="2019:05:01 10:00:00", mtime="2024-01-01")
+    exif_dated(folder / "b.jpg", (0, 200, 0), original="2015:01:01 10:00:00",
+               plain="2025:03:03 10:00:00", mtime="2025-01-01")  # DateTimeOriginal wins
+    exif_dated(folder / "c.jpg", (0, 0, 200), mtime="2017-01-01")  # no EXIF date: its mtime
+    exif_dated(folder / "d.jpg", (200, 200, 0), plain="2021:07:07 07:00:00", mtime="2010-01-01")
+    show, shown = show_in(folder, tmp_path / "state", order="date")
+    wait_for(lambda: shown.count() == 1 and not show.library.undated(), timeout=15,
+             what="the first photo and every date taken read in the background")
+    for n in range(2, 10):
+        show.command("next")
+        wait_for(lambda n=n: shown.count() == n, what=f"photo {n}")
+    walk = shown.paths[1:]  # the order wraps around: start it at the oldest
+    walk = walk[walk.index("b.jpg"):][:4]
+    assert walk == ["b.jpg", "c.jpg", "a.jpg", "d.jpg"], shown.paths
+
+
+# The photo cache as written before the date taken was kept (a real user's file to upgrade).
+OLD_SCHEMA = """
+CREATE TABLE photos (path TEXT PRIMARY KEY, mtime REAL NOT NULL, key REAL NOT NULL,
+    round INTEGER NOT NULL, bad TEXT, scan INTEGER NOT NULL, valence REAL, arousal REAL);
+CREATE INDEX photos_shuffle ON photos (round, key);
+CREATE INDEX photos_mtime ON photos (mtime, path);
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def test_an_old_cache_is_upgraded_in_place_keeping_the_shuffle_and_settings(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    paths = [str(exif_dated(folder / f"p{i}.jpg", (20 * i, 0, 0), mtime=f"201{i}-01-01"))
+             for i in range(6)]
+    db_path = tmp_path / "state" / "slideshow.sqlite"
+    db_path.parent.mkdir()
+    with sqlite3.connect(db_path) as db:
+        db.executescript(OLD_SCHEMA)
+        # Round 3: p0..p2 shown in it already, p3..p5 still to come (p5 first by its key).
+        db.executemany("INSERT INTO photos VALUES (?, ?, ?, ?, NULL, 1, NULL, NULL)",
+                       [(p, os.stat(p).st_mtime, 1 - i / 10, 3 if i < 3 else 2)
+                        for i, p in enumerate(paths)])
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("round", "3"), ("scan", "1"), ("current", paths[2]), ("order", "shuffle"),
+            ("setting.interval_s", "45.0")])
+    db.close()
+    library = PhotoLibrary(db_path, [folder], order="name", seed=5)
+    try:
+        assert library.order == "shuffle" and library.setting("interval_s") == "45.0"
+        assert library.last_current() == paths[2]
+        assert [library.next() for _ in range(3)] == [paths[5], paths[4], paths[3]]
+        assert len(library.undated(10)) == 6  # dates not read yet
+        library.set_dates([(paths[0], 1.0)])
+        library.set_order("date")
+        assert library.next() == paths[0]  # the date just read: before every mtime
+    finally:
+        library.close()
+
+
 def test_bad_files_are_skipped_with_one_log_line_each(tmp_path, show_in, photo_dir, caplog):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -36,7 +36,12 @@ from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape, photo_distances
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.frame_image import compose
-from frame_daemon.sources.photo_library import PhotoLibrary, is_photo_name, walk_photos
+from frame_daemon.sources.photo_library import (
+    PhotoLibrary,
+    is_photo_name,
+    photo_date,
+    walk_photos,
+)
 from frame_daemon.sources.slideshow_overlay import Overlay
 from frame_daemon.supervise import run_supervised
 from frame_daemon.vision.photo import decode_photo
@@ -47,6 +52,7 @@ FRAME_RATE = 60  # cap for fades: a dummy or KMS display has no vsync to pace us
 ROOT_CHECK_S = 2.0  # how often a missing photo folder (an unplugged stick) is looked for
 IDLE_WAKE_S = 0.25  # pump the window's events this often while nothing happens
 MAX_SKIPS = 50  # unreadable photos tried in a row before giving up until the next interval
+DATES_CHECK_S = 2.0  # how often the date reader looks for photos it has not dated yet
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,8 @@ class Slideshow:
         start = self.library.last_current()  # carry on where the frame was
         if not (start and self._display(start)):
             self._advance()
+        # After the first photo: reading EXIF competes with its decode for the CPU.
+        threading.Thread(target=self._read_dates, name="slideshow-dates", daemon=True).start()
         clock = pygame.time.Clock()
         next_root_check = time.monotonic() + ROOT_CHECK_S
         while not self._stop.is_set():
@@ -239,6 +247,27 @@ class Slideshow:
         finally:
             self._scanned.set()
             self._wake.set()
+
+    def _read_dates(self) -> None:
+        """While the order is by date: read the dates taken (EXIF) of the photos not read yet, a
+        batch at a time, into the cache; a photo sorts by its file's mtime until then."""
+        try:
+            while not self._stop.is_set():
+                batch = self.library.undated() if self.library.order == "date" else []
+                if not batch:
+                    self._stop.wait(DATES_CHECK_S)
+                    continue
+                dates = []
+                for path, mtime in batch:
+                    if self._stop.is_set():
+                        return
+                    dates.append((path, photo_date(path, mtime)))
+                self.library.set_dates(dates)
+        except Exception as exc:
+            if self._stop.is_set():
+                return  # the library closed under it at shutdown
+            log.exception("slideshow: reading the photos' dates failed")
+            self._post(AdapterFailed("slideshow dates", f"{type(exc).__name__}: {exc}"))
 
     def _pump_window_events(self) -> None:
         for event in pygame.event.get():
