@@ -62,6 +62,13 @@ def nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+def command_check(argv: tuple[str, ...]) -> str | None:
+    """For a command to run: empty (none), or a program then its arguments."""
+    if argv and not argv[0].strip():
+        return "the first item must be the program to run (a name on PATH or a full path)"
+    return None
+
+
 def default_state_directory() -> str:
     """systemd's StateDirectory when run as a service, else the XDG state folder."""
     if os.environ.get("STATE_DIRECTORY"):
@@ -106,6 +113,16 @@ class SourceConfig:
                                 "empty: always on", hhmm_check)
     screen_off_at: str = opt("", "slideshow: the screen turns off (black) at this time of day "
                                  "(HH:MM); overnight hours work too", hhmm_check)
+    screen_off_command: tuple[str, ...] = opt(
+        (), "slideshow: also power the display down when the screen turns off: a program and its "
+            "arguments, run without a shell, e.g. [\"vcgencmd\", \"display_power\", \"0\"] "
+            "(see docs/slideshow.md); empty: the screen only shows black", command_check)
+    screen_on_command: tuple[str, ...] = opt(
+        (), "slideshow: power the display back up when the screen turns on, e.g. "
+            "[\"vcgencmd\", \"display_power\", \"1\"]", command_check)
+    screen_command_timeout_s: float = opt(10.0, "slideshow: a screen command still running "
+                                                "after this long is stopped and reported",
+                                          between(0.5, 120.0))
 
 
 @dataclass(frozen=True)
@@ -213,6 +230,10 @@ RULES: dict[type, tuple[Rule, ...]] = {
         Rule(("screen_on_at", "screen_off_at"), lambda s: None
              if bool(s.screen_on_at) == bool(s.screen_off_at) else
              "set both screen_on_at and screen_off_at, or neither"),
+        Rule(("screen_on_command", "screen_off_command"), lambda s: None
+             if bool(s.screen_on_command) == bool(s.screen_off_command) else
+             "set both screen_off_command and screen_on_command, or neither (a display powered "
+             "down must be able to come back)"),
     ),
     FollowConfig: (
         Rule(("threshold", "jump"), lambda f: None if f.threshold <= f.jump else

@@ -114,6 +114,8 @@ class SlideshowControl:
             order=src.order, fullscreen=src.fullscreen, width=src.width, height=src.height,
             overlay=src.overlay, overlay_s=src.overlay_s,
             schedule=DisplaySchedule.from_config(src.screen_on_at, src.screen_off_at),
+            screen_off_command=src.screen_off_command, screen_on_command=src.screen_on_command,
+            screen_command_timeout_s=src.screen_command_timeout_s,
             scorer=self._make_scorer, max_pixels=model.max_pixels,
             max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._post)
         self.show = show

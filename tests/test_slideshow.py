@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from servers import wait_for
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
 
-from frame_daemon.events import Command, PhotoShown
+from frame_daemon.events import AdapterFailed, Command, PhotoShown
 from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape
 from frame_daemon.sources.display_schedule import DisplaySchedule
@@ -356,6 +357,84 @@ def test_the_display_schedule_turns_the_screen_off_outside_its_hours(tmp_path, s
     show.command("screen", True)  # Home Assistant's switch overrides until the next boundary
     wait_for(lambda: near(screenshot(show, tmp_path, "on.png").getpixel((320, 180)),
                           (220, 30, 30)), what="the photo back on screen")
+
+
+def power_script(tmp_path: Path, exit_status: int = 0) -> tuple[Path, Path]:
+    """A real program for screen_*_command: it notes each call's argument in a marker file
+    (and, with an exit status, fails as a display tool does where there is no display)."""
+    marker = tmp_path / "power.log"
+    script = tmp_path / "display-power.sh"
+    script.write_text(f'#!/bin/sh\necho "$1" >> "{marker}"\n'
+                      f'echo "no display here" >&2\nexit {exit_status}\n')
+    script.chmod(0o755)
+    return script, marker
+
+
+def calls(marker: Path) -> list[str]:
+    return marker.read_text().split() if marker.exists() else []
+
+
+def failures(shown: Shown) -> list[str]:
+    return [e.error for e in list(shown.events) if isinstance(e, AdapterFailed)]
+
+
+def test_the_screen_switch_powers_the_display_with_the_configured_commands(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 20, 20))
+    script, marker = power_script(tmp_path)
+    show, shown = show_in(folder, tmp_path / "state", screen_off_command=(str(script), "off"),
+                          screen_on_command=(str(script), "on"))
+    # At start the display is powered up (a stop may have left it off).
+    wait_for(lambda: shown.count() == 1 and calls(marker) == ["on"], what="power on at start")
+    show.command("screen", False)
+    wait_for(lambda: calls(marker) == ["on", "off"], what="the off command")
+    assert near(screenshot(show, tmp_path).getpixel((320, 180)), (0, 0, 0))  # and black
+    show.command("screen", False)  # already off: not run again
+    show.command("screen", True)
+    wait_for(lambda: calls(marker) == ["on", "off", "on"], what="the on command")
+    assert near(screenshot(show, tmp_path).getpixel((320, 180)), (220, 20, 20), 30)
+    assert failures(shown) == []
+
+
+def test_a_failing_display_command_is_reported_once_until_it_works(tmp_path, show_in, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 20, 20))
+    script, marker = power_script(tmp_path, exit_status=3)
+    caplog.set_level(logging.WARNING, logger="frame_daemon.sources.display_power")
+    show, shown = show_in(folder, tmp_path / "state", screen_off_command=(str(script), "off"),
+                          screen_on_command=(str(script), "on"))
+    wait_for(lambda: calls(marker) == ["on"], what="power on at start")
+    for n, on in enumerate((False, True, False, True), start=2):  # each run after the last
+        show.command("screen", on)
+        wait_for(lambda n=n: len(calls(marker)) == n, what=f"call {n}")
+    # Five calls, each failing; the first failure of each command is reported and logged.
+    assert failures(shown) == [
+        f"screen_on_command '{script} on' failed with exit status 3: no display here",
+        f"screen_off_command '{script} off' failed with exit status 3: no display here"]
+    assert len(caplog.records) == 2
+    assert shown.count() == 1 and show.screen_on  # the slideshow carries on (black if off)
+
+
+def test_a_missing_or_hanging_display_command_does_not_hold_up_the_slideshow(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        solid(folder / f"p{i}.jpg", (64, 48), (60 * i, 200, 20))
+    show, shown = show_in(folder, tmp_path / "state", order="name",
+                          screen_on_command=(str(tmp_path / "no-such-program"), "1"),
+                          screen_off_command=(sys.executable, "-c", "import time; time.sleep(30)"),
+                          screen_command_timeout_s=1.0)
+    wait_for(lambda: len(failures(shown)) == 1, what="the missing program reported")
+    assert "no-such-program 1' could not run" in failures(shown)[0]
+    show.command("screen", False)
+    show.command("next")  # while the off command hangs
+    show.command("next")
+    wait_for(lambda: shown.count() == 3, what="two photos while the command hangs")
+    assert len(failures(shown)) == 1
+    wait_for(lambda: len(failures(shown)) == 2, what="the hanging command stopped and reported")
+    assert "did not finish within 1 s" in failures(shown)[1]
 
 
 def test_schedule_hours_and_overnight_windows():

@@ -34,6 +34,7 @@ from frame_daemon.errors import PhotoError
 from frame_daemon.events import AdapterFailed, Command, Event, PhotoShown
 from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape, photo_distances
+from frame_daemon.sources.display_power import DisplayPower
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.frame_image import compose
 from frame_daemon.sources.photo_library import (
@@ -70,6 +71,10 @@ class SlideshowOptions:
     overlay: bool = True
     overlay_s: float = 8.0
     schedule: DisplaySchedule | None = None  # the screen's on hours; None: always on
+    # Commands that power the display down and up with the screen (argv; empty: black only).
+    screen_off_command: tuple[str, ...] = ()
+    screen_on_command: tuple[str, ...] = ()
+    screen_command_timeout_s: float = 10.0
     # Photos follow music: makes the photo scorer on the scoring thread (a model of its own:
     # a TFLite interpreter must not be shared between threads). None: the mode is unavailable.
     scorer: Callable[[], Callable[[Path], tuple[float, float]]] | None = None
@@ -153,10 +158,15 @@ class Slideshow:
         self.follow_music = False  # photos follow music: choose photos that fit the music
         self._music: MusicNow | None = None  # the music playing now
         self._scoring: threading.Thread | None = None
+        self._power = DisplayPower(options.screen_on_command, options.screen_off_command,
+                                   options.screen_command_timeout_s,
+                                   lambda problem: post(AdapterFailed("display power", problem)))
+        self._powered: bool | None = None  # what the display was last switched to
         self._thread = threading.Thread(target=self._run, name="slideshow", daemon=True)
 
     # ------------------------------------------------------------------ other threads
     def start(self) -> None:
+        self._power.start()
         self._thread.start()
 
     def stop(self, timeout: float = 3.0) -> None:
@@ -164,6 +174,7 @@ class Slideshow:
         self._wake.set()
         self._thread.join(timeout)
         self._stop_observer()
+        self._power.stop()
         self.library.close()
 
     def command(self, name: str, value: Any = None) -> None:
@@ -211,6 +222,8 @@ class Slideshow:
         threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
         self._check_roots()
         self._check_schedule()
+        self._run_commands()  # the settings Home Assistant made before a restart
+        self._switch_power()
         start = self.library.last_current()  # carry on where the frame was
         if not (start and self._display(start)):
             self._advance()
@@ -300,6 +313,8 @@ class Slideshow:
             if self.screen_on:
                 self._due = time.monotonic() + self.interval_s
             self._present()
+            if self._powered is not None:  # at start: once the saved settings are in (_show)
+                self._switch_power()
         elif name == "interval":
             self.interval_s = float(value)
             self._due = min(self._due, time.monotonic() + self.interval_s)
@@ -335,6 +350,13 @@ class Slideshow:
                 done.set()
         else:
             log.warning("slideshow: unknown command %s", name)
+
+    def _switch_power(self) -> None:
+        """Power the display down or up to match the screen (a command, if configured; the
+        screen is black either way). Also at start: a display left off by a stop comes back."""
+        if self.screen_on != self._powered:
+            self._powered = self.screen_on
+            self._power.switch(self.screen_on)
 
     def _check_schedule(self) -> None:
         """Turn the screen on or off when the schedule crosses a boundary (and at start); in
