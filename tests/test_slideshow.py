@@ -499,6 +499,36 @@ def test_a_photo_scored_once_is_scored_again_only_when_its_file_changes(tmp_path
         library.close()
 
 
+def test_a_heic_photo_is_shown_and_scored(tmp_path, show_in, mood_model):
+    pillow_heif = pytest.importorskip(
+        "pillow_heif", reason="HEIC needs the optional pillow-heif (pip install 'frame-daemon[heif]')")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    jpeg = tmp_path / "camera.jpg"
+    gradient_photo(640, 480, 8).save(jpeg, quality=92)
+    with Image.open(jpeg) as im:  # a phone's HEIC of the same picture
+        pillow_heif.from_pillow(im).save(folder / "phone.heic", quality=90)
+    assert (folder / "phone.heic").read_bytes()[4:12] == b"ftypheic"
+
+    def scorer():  # the real model, as the daemon makes it for the scoring thread
+        def score(path):
+            mood = mood_model.score(path).mood
+            return mood.valence, mood.arousal
+        return score
+
+    show, shown = show_in(folder, tmp_path / "state", scorer=scorer)
+    show.command("follow_music", True)  # photo moods are scored in the background
+    wait_for(lambda: shown.count() == 1 and show.library.scored()[0], timeout=30,
+             what="the HEIC photo shown and scored")
+    assert shown.paths == ["phone.heic"]
+    with Image.open(jpeg) as im:  # 640x480 fitted to 640x360: the centres meet
+        expected = im.convert("RGB").getpixel((320, 240))
+    assert near(screenshot(show, tmp_path).getpixel((320, 180)), expected, 25)
+    _, valence, arousal = show.library.scored()
+    from_jpeg = mood_model.score(jpeg).mood
+    assert math.dist((valence[0], arousal[0]), (from_jpeg.valence, from_jpeg.arousal)) < 0.1
+
+
 def test_a_folder_missing_at_start_is_waited_for(tmp_path, show_in):
     folder = tmp_path / "stick" / "photos"
     show, shown = show_in(folder, tmp_path / "state")
