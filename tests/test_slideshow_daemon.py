@@ -146,3 +146,27 @@ def test_photos_follow_the_track_mpd_plays(rig, demo_photos):
     # livelier half, and the next calm track a calmer photo again.
     assert shown[0] in calmer and shown[1] in livelier, (shown, moods)
     assert arousal[shown[2]] < arousal[shown[1]], (shown, moods)
+
+
+def test_an_album_folder_added_or_removed_is_offered_in_home_assistant(rig):
+    slideshow_config(rig)
+    rig.daemon.start()
+
+    def album_options() -> list[str]:
+        discovery = rig.recorder.json("homeassistant/device/frame/config") or {}
+        return discovery.get("cmps", {}).get("album", {}).get("options", [])
+
+    wait_for(lambda: album_options() == ["All photos"], what="the first discovery")
+    wait_state(rig, lambda s: s.get("photo_name"), "the first photo")
+    (rig.photos / "garden").mkdir()
+    gradient_photo(320, 240, 5).save(rig.photos / "garden" / "roses.jpg")
+    wait_for(lambda: album_options() == ["All photos", "garden"], timeout=15,
+             what="the new album offered")
+    (rig.photos / "garden").rename(rig.photos / "Garden 2025")
+    wait_for(lambda: album_options() == ["All photos", "Garden 2025"], timeout=15,
+             what="the renamed album offered")
+    shutil.rmtree(rig.photos / "Garden 2025")
+    wait_for(lambda: album_options() == ["All photos"], timeout=15, what="the album gone")
+    rig.recorder.publish(SET + "album", "Garden 2025")
+    wait_state(rig, lambda s: "no folder 'Garden 2025'" in (s.get("last_error") or ""),
+               "the removed album refused")

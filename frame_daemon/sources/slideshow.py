@@ -96,9 +96,11 @@ class MusicNow:
 class _FolderHandler(FileSystemEventHandler):
     """Keeps the library in step with the folders (runs on watchdog's thread)."""
 
-    def __init__(self, library: PhotoLibrary, changed: Callable[[], None]) -> None:
+    def __init__(self, library: PhotoLibrary, changed: Callable[[], None],
+                 folders_changed: Callable[[], None]) -> None:
         self._library = library
         self._changed = changed
+        self._folders_changed = folders_changed
 
     def _added(self, path: str) -> None:
         if os.path.isdir(path):
@@ -114,6 +116,8 @@ class _FolderHandler(FileSystemEventHandler):
         self._changed()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory and event.event_type in ("created", "deleted", "moved"):
+            self._folders_changed()  # perhaps an album came or went
         src = os.fsdecode(event.src_path)
         # A file is added when it is closed after writing, not when it is created: the render
         # thread must not try (and mark bad) a photo still being copied.
@@ -162,6 +166,7 @@ class Slideshow:
                                    options.screen_command_timeout_s,
                                    lambda problem: post(AdapterFailed("display power", problem)))
         self._powered: bool | None = None  # what the display was last switched to
+        self._albums = self.library.albums()  # the album choices Home Assistant was offered
         self._thread = threading.Thread(target=self._run, name="slideshow", daemon=True)
 
     # ------------------------------------------------------------------ other threads
@@ -428,6 +433,7 @@ class Slideshow:
                 self._scanned.clear()
                 threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
             self._start_observer()
+            self._check_albums()  # changed while the folder was away
             if self.message:
                 self._due = 0.0  # show a photo now instead of the message
         elif not present and self._roots_present is not False:
@@ -446,7 +452,7 @@ class Slideshow:
         observer = Observer()
         observer.name = "slideshow-watch"
         observer.daemon = True
-        handler = _FolderHandler(self.library, self._photos_changed)
+        handler = _FolderHandler(self.library, self._photos_changed, self._check_albums)
         for root in self.library.roots:
             if root.is_dir():
                 observer.schedule(handler, str(root), recursive=True)
@@ -458,6 +464,16 @@ class Slideshow:
             self._observer.stop()
             self._observer.join(1.0)
             self._observer = None
+
+    def _check_albums(self) -> None:
+        """When a subfolder of the photo folders came or went, Home Assistant's album select
+        must offer it (or stop offering it): the daemon announces its discovery again, as it
+        does when Home Assistant comes back online."""
+        albums = self.library.albums()
+        if albums != self._albums:
+            self._albums = albums
+            log.info("slideshow: the albums are now %s", ", ".join(albums))
+            self._post(Command("ha_online", "the photo folders' subfolders changed"))
 
     def _photos_changed(self) -> None:
         if self.message:  # an empty folder got its first photo
