@@ -49,7 +49,9 @@ class CommandName(StrEnum):
     PHOTO_ORDER = "photo_order"
     PHOTOS_FOLLOW_MUSIC = "photos_follow_music"
     # Posted by the daemon's own threads, never taken from MQTT
-    HA_ONLINE = "ha_online"  # Home Assistant's birth message: announce again
+    # Announce discovery again, after a short random delay: Home Assistant came back online (its
+    # birth message), or what it offers changed (the slideshow's albums). The value says why.
+    ANNOUNCE = "announce"
     REJECTED = "rejected"  # a payload its parser refused; the value says why
     SCREEN_SCHEDULE = "screen_schedule"  # the display schedule turned the screen on or off
 

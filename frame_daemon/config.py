@@ -72,6 +72,13 @@ def genre_names(v: tuple[str, ...]) -> str | None:
     return None
 
 
+def command_check(argv: tuple[str, ...]) -> str | None:
+    """For a command to run: empty (none), or a program then its arguments."""
+    if argv and not argv[0].strip():
+        return "the first item must be the program to run (a name on PATH or a full path)"
+    return None
+
+
 def default_state_directory() -> str:
     """systemd's StateDirectory when run as a service, else the XDG state folder."""
     if os.environ.get("STATE_DIRECTORY"):
@@ -96,7 +103,8 @@ class SourceConfig:
     fit: str = opt("fill", "slideshow: fit: the whole photo, black bars; fill: the whole photo "
                            "on a blurred copy of itself", one_of("fit", "fill"))
     order: str = opt("shuffle", "slideshow: shuffle (every photo once before any repeats), "
-                                "date or name", one_of("shuffle", "date", "name"))
+                                "date (taken, from EXIF; else the file's time) or name",
+                     one_of("shuffle", "date", "name"))
     fullscreen: bool = opt(True, "slideshow: full screen (without a desktop: SDL's KMS/DRM); "
                                  "false: a window")
     width: int = opt(0, "slideshow: window width; 0: the screen's (1920 in a window)",
@@ -115,6 +123,16 @@ class SourceConfig:
                                 "empty: always on", hhmm_check)
     screen_off_at: str = opt("", "slideshow: the screen turns off (black) at this time of day "
                                  "(HH:MM); overnight hours work too", hhmm_check)
+    screen_off_command: tuple[str, ...] = opt(
+        (), "slideshow: also power the display down when the screen turns off: a program and its "
+            "arguments, run without a shell, e.g. [\"vcgencmd\", \"display_power\", \"0\"] "
+            "(see docs/slideshow.md); empty: the screen only shows black", command_check)
+    screen_on_command: tuple[str, ...] = opt(
+        (), "slideshow: power the display back up when the screen turns on, e.g. "
+            "[\"vcgencmd\", \"display_power\", \"1\"]", command_check)
+    screen_command_timeout_s: float = opt(10.0, "slideshow: a screen command still running "
+                                                "after this long is stopped and reported",
+                                          between(0.5, 120.0))
 
 
 @dataclass(frozen=True)
@@ -186,7 +204,8 @@ class FollowConfig:
     max_distance: float = opt(0.5, "only tracks this near the target mood (plane distance) are "
                                    "queued; when none is, the single nearest", between(0.05, 2.9))
     library_fit: float = opt(0.5, "0: match the photo's mood as it is; 1: match its rank among "
-                                  "photos to the same rank in this library; between: a blend",
+                                  "photos to the same rank in this library; between: a blend "
+                                  "(photos follow music: the same, the other way round)",
                              between(0.0, 1.0))
     diversity: float = opt(0.3, "0: always the nearest tracks; 1: a wide random pick of good "
                                 "matches", between(0.0, 1.0))
@@ -222,6 +241,10 @@ RULES: dict[type, tuple[Rule, ...]] = {
         Rule(("screen_on_at", "screen_off_at"), lambda s: None
              if bool(s.screen_on_at) == bool(s.screen_off_at) else
              "set both screen_on_at and screen_off_at, or neither"),
+        Rule(("screen_on_command", "screen_off_command"), lambda s: None
+             if bool(s.screen_on_command) == bool(s.screen_off_command) else
+             "set both screen_off_command and screen_on_command, or neither (a display powered "
+             "down must be able to come back)"),
     ),
     FollowConfig: (
         Rule(("threshold", "jump"), lambda f: None if f.threshold <= f.jump else

@@ -314,7 +314,7 @@ class Daemon:
         st = self.state
         if st.announce_at is not None and now >= st.announce_at:
             st.announce_at = None
-            log.info("Home Assistant is back online: announcing again")
+            log.info("announcing to Home Assistant again (%s)", st.announce_why)
             self._announce()
         if st.suspended_until is not None and now >= st.suspended_until:
             log.info("resuming following after the suspension timeout")
@@ -586,7 +586,7 @@ class Daemon:
         """paho's thread: validate and enqueue; the loop acts."""
         if topic == self.topics.ha_status:
             if payload.strip() == b"online":
-                self.post(Command(CommandName.HA_ONLINE))
+                self.post(Command(CommandName.ANNOUNCE, "Home Assistant is back online"))
             return
         name = self.routes.get(topic)
         if name is None:
@@ -623,7 +623,7 @@ class Daemon:
             CommandRow(C.CLEAR_ERROR, lambda _: self._clear_error(), press),
             CommandRow(C.RESET_SETTINGS, lambda _: self._reset_settings(), press),
             # Spread the frames' replies to a Home Assistant restart; the announcement says all.
-            CommandRow(C.HA_ONLINE, lambda _: self._announce_soon(), echo=False),
+            CommandRow(C.ANNOUNCE, self._announce_soon, echo=False),
             CommandRow(C.REJECTED, self._rejected),
         ]
 
@@ -642,8 +642,9 @@ class Daemon:
         log.warning("%s", why)
         self.state.last_error = why
 
-    def _announce_soon(self) -> None:
+    def _announce_soon(self, why: str) -> None:
         self.state.announce_at = self.clock() + self._rng.uniform(*ANNOUNCE_DELAY_S)
+        self.state.announce_why = why
 
     def _set_following(self, on: bool) -> None:
         if not on:

@@ -62,7 +62,8 @@ class LoopState:
     diversity: float = 0.3
     include_genres: tuple[str, ...] = ()
     exclude_genres: tuple[str, ...] = ()
-    announce_at: float | None = None  # when to re-announce discovery (HA came back online)
+    announce_at: float | None = None  # when to announce discovery again
+    announce_why: str = ""  # Home Assistant came back online, the albums changed, ...
 
     @property
     def following(self) -> bool:

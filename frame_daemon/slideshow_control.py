@@ -20,11 +20,12 @@ from frame_daemon.config import Config, SourceConfig
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Event
 from frame_daemon.homeassistant import MAX_STATE_LEN, Topics
+from frame_daemon.mood import Mood
 from frame_daemon.music.select import TrackPool
 from frame_daemon.sources.photo_library import ORDERS, albums_in
 
 if TYPE_CHECKING:
-    from frame_daemon.sources.slideshow import Slideshow
+    from frame_daemon.sources.slideshow import MusicNow, Slideshow
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class SlideshowControl:
         self._post = post
         self._pool = pool  # the daemon's track pool, for the mood of the track playing
         self.follow_music = cfg.source.photos_follow_music
-        self._track_uri: str | None = None
+        self._music_key: tuple[str | None, Mood | None] | None = None  # what the show was told
         self.show: Slideshow | None = None
         self.paused = False
         self.screen = True
@@ -69,6 +70,8 @@ class SlideshowControl:
             order=src.order, fullscreen=src.fullscreen, width=src.width, height=src.height,
             overlay=src.overlay, overlay_s=src.overlay_s,
             schedule=DisplaySchedule.from_config(src.screen_on_at, src.screen_off_at),
+            screen_off_command=src.screen_off_command, screen_on_command=src.screen_on_command,
+            screen_command_timeout_s=src.screen_command_timeout_s,
             scorer=self._make_scorer, max_pixels=model.max_pixels,
             max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._post)
         self.show = show
@@ -157,7 +160,7 @@ class SlideshowControl:
         self.follow_music = on
         self._show().library.save_setting("follow_music", "ON" if on else "OFF")
         self._show().command("follow_music", on)
-        self._track_uri = None  # the next state tells it the music now
+        self._music_key = None  # the next state tells it the music now
 
     def reset(self) -> None:
         """Back to the config's slideshow settings (the reset_settings button)."""
@@ -177,13 +180,22 @@ class SlideshowControl:
         if self.show is None:
             return
         self.show.command("info", tuple(x for x in (now_playing, mood) if x))
-        if track_uri != self._track_uri:
-            self._track_uri = track_uri
-            pool = self._pool()
-            i = pool.index_of(track_uri) if track_uri else None
-            track_mood = pool.tracks[i].mood if i is not None else None
-            self.show.command("music", (track_mood.valence, track_mood.arousal)
-                              if track_mood is not None and track_mood.confidence > 0 else None)
+        music = self._music_now(track_uri)
+        # Sent when the track changes, and again once the index knows a track it did not.
+        key = (track_uri, music.mood if music is not None else None)
+        if key != self._music_key:
+            self._music_key = key
+            self.show.command("music", music)
+
+    def _music_now(self, track_uri: str | None) -> MusicNow | None:
+        """The playing track's mood and the library it is ranked in; None if nothing is known."""
+        from frame_daemon.sources.slideshow import MusicNow  # pygame: only with a slideshow
+
+        pool = self._pool()
+        i = pool.index_of(track_uri) if track_uri else None
+        if track_uri is None or i is None or pool.tracks[i].mood.confidence <= 0:
+            return None
+        return MusicNow(track_uri, pool.tracks[i].mood, pool.shape, self.cfg.follow.library_fit)
 
     def _make_scorer(self) -> Callable[[Path], tuple[float, float]]:
         """Runs on the slideshow's scoring thread: a model of its own, as the daemon's."""

@@ -4,8 +4,11 @@
     .venv/bin/python scripts/bench_slideshow.py [--photos 50000] [--runs 3] [--size 1920x1080]
 
 - first photo: from start to the first photo shown, in a library of `--photos` files (hard links
-  of one 4000x3000 camera JPEG in folders of 200), cold (no cache: a new state directory) and
-  warm (the SQLite cache from the last run). Median over `--runs`.
+  of one 4000x3000 camera JPEG with an EXIF date taken, in folders of 200), cold (no cache: a new
+  state directory) and warm (the SQLite cache from the last run), in shuffle and in date order.
+  Median over `--runs`.
+- dates taken: how long the background reader takes to read every photo's EXIF date into the
+  cache in date order (the photos show meanwhile, sorted by mtime until read).
 - memory: the process's RSS with the slideshow running at `--size` after 10 photos, each also
   scored by the mood model on this thread as the daemon's loop does (so: slideshow + model).
 - idle CPU: the process's CPU time over 10 s while a photo shows (after the scan finished), as %
@@ -27,6 +30,8 @@ from pathlib import Path
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from PIL import Image  # noqa: E402
+
 from conftest import gradient_photo  # noqa: E402
 from frame_daemon.events import PhotoShown  # noqa: E402
 from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions  # noqa: E402
@@ -43,7 +48,9 @@ def rss_mb() -> float:
 
 def make_library(folder: Path, count: int) -> None:
     original = folder / "original.jpg"
-    gradient_photo(4000, 3000, 5).save(original, quality=90)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2019:05:01 10:00:00"  # DateTimeOriginal, as a camera writes
+    gradient_photo(4000, 3000, 5).save(original, quality=90, exif=exif)
     for i in range(count):
         sub = folder / f"{i // 200:04d}"
         if i % 200 == 0:
@@ -63,10 +70,11 @@ class Shown:
             self.event.set()
 
 
-def first_photo_s(library: Path, state: Path, size: tuple[int, int]) -> float:
+def first_photo_s(library: Path, state: Path, size: tuple[int, int], order: str = "shuffle",
+                  ) -> float:
     shown = Shown()
     started = time.perf_counter()
-    show = Slideshow(SlideshowOptions(folders=(library,), interval_s=3600, fade_s=0,
+    show = Slideshow(SlideshowOptions(folders=(library,), interval_s=3600, fade_s=0, order=order,
                                       width=size[0], height=size[1], overlay=False), state, shown)
     show.start()
     if not shown.event.wait(60):
@@ -90,12 +98,29 @@ def main() -> int:
         print(f"making {args.photos} photo files (hard links of one 4000x3000 JPEG)...", flush=True)
         make_library(library, args.photos)
 
-        cold = [first_photo_s(library, work / f"state-{i}", size) for i in range(args.runs)]
-        warm = [first_photo_s(library, work / "state-0", size) for _ in range(args.runs)]
-        print(f"first photo, {args.photos} files, {size[0]}x{size[1]}: cold median "
-              f"{statistics.median(cold):.2f} s (runs {', '.join(f'{x:.2f}' for x in cold)}); "
-              f"warm median {statistics.median(warm):.2f} s "
-              f"(runs {', '.join(f'{x:.2f}' for x in warm)})", flush=True)
+        for order in ("shuffle", "date"):
+            cold = [first_photo_s(library, work / f"state-{order}-{i}", size, order)
+                    for i in range(args.runs)]
+            warm = [first_photo_s(library, work / f"state-{order}-0", size, order)
+                    for _ in range(args.runs)]
+            print(f"first photo, {args.photos} files, {size[0]}x{size[1]}, {order} order: cold "
+                  f"median {statistics.median(cold):.2f} s "
+                  f"(runs {', '.join(f'{x:.2f}' for x in cold)}); warm median "
+                  f"{statistics.median(warm):.2f} s (runs {', '.join(f'{x:.2f}' for x in warm)})",
+                  flush=True)
+
+        show = Slideshow(SlideshowOptions(folders=(library,), interval_s=3600, fade_s=0,
+                                          order="date", width=size[0], height=size[1],
+                                          overlay=False), work / "state-dates", Shown())
+        started = time.perf_counter()
+        show.start()
+        while show.library.count() < args.photos or show.library.undated(1):
+            time.sleep(0.2)
+        dated_s = time.perf_counter() - started
+        show.stop()
+        print(f"dates taken (EXIF) of {args.photos} photos read in the background, date order: "
+              f"{dated_s:.1f} s from start ({args.photos / dated_s:.0f} photos/s, scan included)",
+              flush=True)
 
         model = MoodModel.load()
         shown = Shown()

@@ -16,10 +16,12 @@ def frame_daemon(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=180, cwd=ROOT)
 
 
-def dated(image: Image.Image, path, when: str | None) -> None:
+def dated(image: Image.Image, path, when: str | None, original: str | None = None) -> None:
     exif = Image.Exif()
     if when:
         exif[0x0132] = when  # DateTime: the date the decoder falls back on
+    if original:
+        exif.get_ifd(0x8769)[0x9003] = original  # DateTimeOriginal: the date taken
     image.save(path, exif=exif, quality=90)
 
 
@@ -34,10 +36,11 @@ def stored_playlist(rig, name: str) -> list[str]:
 def test_album_saves_a_playlist_that_follows_the_photos_in_date_order(rig):
     album = rig.tmp / "album"
     (album / "day2").mkdir(parents=True)
-    # Names and dates disagree: the date decides, undated photos come last by name.
+    # Names and dates disagree: the date taken decides (DateTimeOriginal over DateTime, which
+    # is when it was last edited), undated photos come last by name.
     dated(gradient_photo(640, 480, 12), album / "a_bright.jpg", "2021:06:01 12:00:00")
     dated(gradient_photo(640, 480, 11).point(lambda v: v // 5), album / "day2" / "b_dark.jpg",
-          "2020:01:01 22:00:00")
+          "2022:02:02 10:00:00", original="2020:01:01 22:00:00")
     dated(gradient_photo(640, 480, 13), album / "c_undated.jpg", None)
     (album / "broken.jpg").write_bytes(b"not a photo")
     assert frame_daemon("index", "--config", str(rig.config), "--no-analysis").returncode == 0

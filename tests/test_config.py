@@ -126,3 +126,22 @@ def test_the_display_schedule_needs_both_times_of_day():
     assert err.value.problems == ["source.screen_off_at: expected a time of day as HH:MM, got "
                                   "'24:30'"]
     assert parse_config({"source": {"screen_on_at": "07:00", "screen_off_at": "23:00"}})
+
+
+def test_the_screen_commands_are_argv_lists_set_in_pairs():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"source": {"screen_off_command": "vcgencmd display_power 0",
+                                 "screen_on_command": ["", "1"],
+                                 "screen_command_timeout_s": 0}})
+    assert err.value.problems == [
+        "source.screen_off_command: expected a list of strings, got 'vcgencmd display_power 0'",
+        "source.screen_on_command: the first item must be the program to run (a name on PATH or "
+        "a full path)",
+        "source.screen_command_timeout_s: must be between 0.5 and 120.0"]
+    with pytest.raises(ConfigError) as err:
+        parse_config({"source": {"screen_off_command": ["vcgencmd", "display_power", "0"]}})
+    assert err.value.problems[0].startswith("source.screen_on_command: set both "
+                                            "screen_off_command and screen_on_command, or neither")
+    cfg = parse_config({"source": {"screen_off_command": ["vcgencmd", "display_power", "0"],
+                                   "screen_on_command": ["vcgencmd", "display_power", "1"]}})
+    assert cfg.source.screen_on_command == ("vcgencmd", "display_power", "1")

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -22,10 +23,12 @@ from servers import wait_for
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
 
-from frame_daemon.events import Command, PhotoShown
+from frame_daemon.events import AdapterFailed, Command, PhotoShown
+from frame_daemon.mood import Mood
+from frame_daemon.music.placement import LibraryShape
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.photo_library import PhotoLibrary
-from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions
+from frame_daemon.sources.slideshow import MusicNow, Slideshow, SlideshowOptions
 
 SCREEN = (640, 360)
 
@@ -200,6 +203,80 @@ def test_shuffle_shows_every_photo_once_before_repeating_and_across_restarts(tmp
     again.close()
 
 
+def exif_dated(path: Path, colour: tuple[int, int, int], original: str | None = None,
+               plain: str | None = None, mtime: str = "2000-01-01T12:00:00") -> Path:
+    """A JPEG with EXIF DateTimeOriginal and/or DateTime, and a file mtime of its own."""
+    exif = Image.Exif()
+    if original:
+        exif.get_ifd(0x8769)[0x9003] = original  # DateTimeOriginal, in the Exif sub-IFD
+    if plain:
+        exif[0x0132] = plain  # DateTime
+    Image.new("RGB", (64, 48), colour).save(path, exif=exif, quality=95)
+    stamp = datetime.fromisoformat(mtime).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_date_order_is_the_date_taken_else_the_files_mtime(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    # Names, mtimes and dates taken all disagree.
+    exif_dated(folder / "a.jpg", (200, 0, 0), original="2019:05:01 10:00:00", mtime="2024-01-01")
+    exif_dated(folder / "b.jpg", (0, 200, 0), original="2015:01:01 10:00:00",
+               plain="2025:03:03 10:00:00", mtime="2025-01-01")  # DateTimeOriginal wins
+    exif_dated(folder / "c.jpg", (0, 0, 200), mtime="2017-01-01")  # no EXIF date: its mtime
+    exif_dated(folder / "d.jpg", (200, 200, 0), plain="2021:07:07 07:00:00", mtime="2010-01-01")
+    show, shown = show_in(folder, tmp_path / "state", order="date")
+    wait_for(lambda: shown.count() == 1 and not show.library.undated(), timeout=15,
+             what="the first photo and every date taken read in the background")
+    for n in range(2, 10):
+        show.command("next")
+        wait_for(lambda n=n: shown.count() == n, what=f"photo {n}")
+    walk = shown.paths[1:]  # the order wraps around: start it at the oldest
+    walk = walk[walk.index("b.jpg"):][:4]
+    assert walk == ["b.jpg", "c.jpg", "a.jpg", "d.jpg"], shown.paths
+
+
+# The photo cache as written before the date taken was kept (a real user's file to upgrade).
+OLD_SCHEMA = """
+CREATE TABLE photos (path TEXT PRIMARY KEY, mtime REAL NOT NULL, key REAL NOT NULL,
+    round INTEGER NOT NULL, bad TEXT, scan INTEGER NOT NULL, valence REAL, arousal REAL);
+CREATE INDEX photos_shuffle ON photos (round, key);
+CREATE INDEX photos_mtime ON photos (mtime, path);
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def test_an_old_cache_is_upgraded_in_place_keeping_the_shuffle_and_settings(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    paths = [str(exif_dated(folder / f"p{i}.jpg", (20 * i, 0, 0), mtime=f"201{i}-01-01"))
+             for i in range(6)]
+    db_path = tmp_path / "state" / "slideshow.sqlite"
+    db_path.parent.mkdir()
+    with sqlite3.connect(db_path) as db:
+        db.executescript(OLD_SCHEMA)
+        # Round 3: p0..p2 shown in it already, p3..p5 still to come (p5 first by its key).
+        db.executemany("INSERT INTO photos VALUES (?, ?, ?, ?, NULL, 1, NULL, NULL)",
+                       [(p, os.stat(p).st_mtime, 1 - i / 10, 3 if i < 3 else 2)
+                        for i, p in enumerate(paths)])
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("round", "3"), ("scan", "1"), ("current", paths[2]), ("order", "shuffle"),
+            ("setting.interval_s", "45.0")])
+    db.close()
+    library = PhotoLibrary(db_path, [folder], order="name", seed=5)
+    try:
+        assert library.order == "shuffle" and library.setting("interval_s") == "45.0"
+        assert library.last_current() == paths[2]
+        assert [library.next() for _ in range(3)] == [paths[5], paths[4], paths[3]]
+        assert len(library.undated(10)) == 6  # dates not read yet
+        library.set_dates([(paths[0], 1.0)])
+        library.set_order("date")
+        assert library.next() == paths[0]  # the date just read: before every mtime
+    finally:
+        library.close()
+
+
 def test_bad_files_are_skipped_with_one_log_line_each(tmp_path, show_in, photo_dir, caplog):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -282,6 +359,84 @@ def test_the_display_schedule_turns_the_screen_off_outside_its_hours(tmp_path, s
                           (220, 30, 30)), what="the photo back on screen")
 
 
+def power_script(tmp_path: Path, exit_status: int = 0) -> tuple[Path, Path]:
+    """A real program for screen_*_command: it notes each call's argument in a marker file
+    (and, with an exit status, fails as a display tool does where there is no display)."""
+    marker = tmp_path / "power.log"
+    script = tmp_path / "display-power.sh"
+    script.write_text(f'#!/bin/sh\necho "$1" >> "{marker}"\n'
+                      f'echo "no display here" >&2\nexit {exit_status}\n')
+    script.chmod(0o755)
+    return script, marker
+
+
+def calls(marker: Path) -> list[str]:
+    return marker.read_text().split() if marker.exists() else []
+
+
+def failures(shown: Shown) -> list[str]:
+    return [e.error for e in list(shown.events) if isinstance(e, AdapterFailed)]
+
+
+def test_the_screen_switch_powers_the_display_with_the_configured_commands(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 20, 20))
+    script, marker = power_script(tmp_path)
+    show, shown = show_in(folder, tmp_path / "state", screen_off_command=(str(script), "off"),
+                          screen_on_command=(str(script), "on"))
+    # At start the display is powered up (a stop may have left it off).
+    wait_for(lambda: shown.count() == 1 and calls(marker) == ["on"], what="power on at start")
+    show.command("screen", False)
+    wait_for(lambda: calls(marker) == ["on", "off"], what="the off command")
+    assert near(screenshot(show, tmp_path).getpixel((320, 180)), (0, 0, 0))  # and black
+    show.command("screen", False)  # already off: not run again
+    show.command("screen", True)
+    wait_for(lambda: calls(marker) == ["on", "off", "on"], what="the on command")
+    assert near(screenshot(show, tmp_path).getpixel((320, 180)), (220, 20, 20), 30)
+    assert failures(shown) == []
+
+
+def test_a_failing_display_command_is_reported_once_until_it_works(tmp_path, show_in, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 20, 20))
+    script, marker = power_script(tmp_path, exit_status=3)
+    caplog.set_level(logging.WARNING, logger="frame_daemon.sources.display_power")
+    show, shown = show_in(folder, tmp_path / "state", screen_off_command=(str(script), "off"),
+                          screen_on_command=(str(script), "on"))
+    wait_for(lambda: calls(marker) == ["on"], what="power on at start")
+    for n, on in enumerate((False, True, False, True), start=2):  # each run after the last
+        show.command("screen", on)
+        wait_for(lambda n=n: len(calls(marker)) == n, what=f"call {n}")
+    # Five calls, each failing; the first failure of each command is reported and logged.
+    assert failures(shown) == [
+        f"screen_on_command '{script} on' failed with exit status 3: no display here",
+        f"screen_off_command '{script} off' failed with exit status 3: no display here"]
+    assert len(caplog.records) == 2
+    assert shown.count() == 1 and show.screen_on  # the slideshow carries on (black if off)
+
+
+def test_a_missing_or_hanging_display_command_does_not_hold_up_the_slideshow(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        solid(folder / f"p{i}.jpg", (64, 48), (60 * i, 200, 20))
+    show, shown = show_in(folder, tmp_path / "state", order="name",
+                          screen_on_command=(str(tmp_path / "no-such-program"), "1"),
+                          screen_off_command=(sys.executable, "-c", "import time; time.sleep(30)"),
+                          screen_command_timeout_s=1.0)
+    wait_for(lambda: len(failures(shown)) == 1, what="the missing program reported")
+    assert "no-such-program 1' could not run" in failures(shown)[0]
+    show.command("screen", False)
+    show.command("next")  # while the off command hangs
+    show.command("next")
+    wait_for(lambda: shown.count() == 3, what="two photos while the command hangs")
+    assert len(failures(shown)) == 1
+    wait_for(lambda: len(failures(shown)) == 2, what="the hanging command stopped and reported")
+    assert "did not finish within 1 s" in failures(shown)[1]
+
+
 def test_schedule_hours_and_overnight_windows():
     day = DisplaySchedule.from_config("07:00", "23:00")
     assert day.is_on(time(7, 0)) and day.is_on(time(22, 59))
@@ -313,13 +468,65 @@ def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, sho
     with sqlite3.connect(tmp_path / "state" / "slideshow.sqlite") as db:
         moods = {Path(p).name: (v, a) for p, v, a in
                  db.execute("SELECT path, valence, arousal FROM photos")}
-    for name in (min(moods, key=lambda n: moods[n][0]), max(moods, key=lambda n: moods[n][0])):
-        music = moods[name]  # a track whose mood is that photo's
+    # A library of calm music: even its liveliest track is calmer than any photo, yet it asks
+    # for the liveliest, brightest photos of this collection, as its calmest asks for the calmest.
+    calm_library = LibraryShape.of([0.1 + 0.05 * i for i in range(10)],
+                                   [-0.9 + 0.05 * i for i in range(10)], [0.9] * 10)
+    corner = {"lowest": (min(v for v, _ in moods.values()), min(a for _, a in moods.values())),
+              "highest": (max(v for v, _ in moods.values()), max(a for _, a in moods.values()))}
+    for uri, track, end in (("calmest.flac", Mood(0.1, -0.9, 0.8), "lowest"),
+                            ("liveliest.flac", Mood(0.55, -0.45, 0.8), "highest"),
+                            ("calmest.flac", Mood(0.1, -0.9, 0.8), "lowest")):
         before = shown.count()
-        show.command("music", music)
+        show.command("music", MusicNow(uri, track, calm_library, library_fit=1.0))
         wait_for(lambda b=before: shown.count() > b, what="a photo for the new track")
-        ranked = sorted(moods, key=lambda n, m=music: math.dist(moods[n], m))
-        assert shown.paths[-1] in ranked[:3], (shown.paths[-1], ranked, moods)
+        ranked = sorted(moods, key=lambda n, c=corner[end]: math.dist(moods[n], c))
+        assert shown.paths[-1] in ranked[:3], (end, shown.paths[-1], ranked, moods)
+
+
+def test_a_photo_scored_once_is_scored_again_only_when_its_file_changes(tmp_path):
+    library = PhotoLibrary(tmp_path / "lib.sqlite", [tmp_path])
+    try:
+        library.add(str(tmp_path / "a.jpg"), 100.0)
+        library.add(str(tmp_path / "b.jpg"), 100.0)
+        library.set_mood(str(tmp_path / "a.jpg"), 0.5, -0.2)
+        library.set_mood(str(tmp_path / "b.jpg"), -0.1, 0.3)
+        library.add(str(tmp_path / "a.jpg"), 100.0)  # seen again by a scan: the mood is kept
+        library.add(str(tmp_path / "b.jpg"), 200.0)  # edited: scored again
+        assert library.unscored() == [str(tmp_path / "b.jpg")]
+        assert library.scored()[1:] == ([0.5], [-0.2])
+    finally:
+        library.close()
+
+
+def test_a_heic_photo_is_shown_and_scored(tmp_path, show_in, mood_model):
+    pillow_heif = pytest.importorskip(
+        "pillow_heif", reason="HEIC needs the optional pillow-heif (pip install 'frame-daemon[heif]')")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    jpeg = tmp_path / "camera.jpg"
+    gradient_photo(640, 480, 8).save(jpeg, quality=92)
+    with Image.open(jpeg) as im:  # a phone's HEIC of the same picture
+        pillow_heif.from_pillow(im).save(folder / "phone.heic", quality=90)
+    assert (folder / "phone.heic").read_bytes()[4:12] == b"ftypheic"
+
+    def scorer():  # the real model, as the daemon makes it for the scoring thread
+        def score(path):
+            mood = mood_model.score(path).mood
+            return mood.valence, mood.arousal
+        return score
+
+    show, shown = show_in(folder, tmp_path / "state", scorer=scorer)
+    show.command("follow_music", True)  # photo moods are scored in the background
+    wait_for(lambda: shown.count() == 1 and show.library.scored()[0], timeout=30,
+             what="the HEIC photo shown and scored")
+    assert shown.paths == ["phone.heic"]
+    with Image.open(jpeg) as im:  # 640x480 fitted to 640x360: the centres meet
+        expected = im.convert("RGB").getpixel((320, 240))
+    assert near(screenshot(show, tmp_path).getpixel((320, 180)), expected, 25)
+    _, valence, arousal = show.library.scored()
+    from_jpeg = mood_model.score(jpeg).mood
+    assert math.dist((valence[0], arousal[0]), (from_jpeg.valence, from_jpeg.arousal)) < 0.1
 
 
 def test_a_folder_missing_at_start_is_waited_for(tmp_path, show_in):

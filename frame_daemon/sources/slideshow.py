@@ -30,11 +30,20 @@ import pygame
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from frame_daemon.commands import CommandName
 from frame_daemon.errors import PhotoError
 from frame_daemon.events import AdapterFailed, Command, Event, PhotoShown
+from frame_daemon.mood import Mood
+from frame_daemon.music.placement import LibraryShape, photo_distances
+from frame_daemon.sources.display_power import DisplayPower
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.frame_image import compose
-from frame_daemon.sources.photo_library import PhotoLibrary, is_photo_name, walk_photos
+from frame_daemon.sources.photo_library import (
+    PhotoLibrary,
+    is_photo_name,
+    photo_date,
+    walk_photos,
+)
 from frame_daemon.sources.slideshow_overlay import Overlay
 from frame_daemon.supervise import run_supervised
 from frame_daemon.vision.photo import decode_photo
@@ -45,6 +54,7 @@ FRAME_RATE = 60  # cap for fades: a dummy or KMS display has no vsync to pace us
 ROOT_CHECK_S = 2.0  # how often a missing photo folder (an unplugged stick) is looked for
 IDLE_WAKE_S = 0.25  # pump the window's events this often while nothing happens
 MAX_SKIPS = 50  # unreadable photos tried in a row before giving up until the next interval
+DATES_CHECK_S = 2.0  # how often the date reader looks for photos it has not dated yet
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,10 @@ class SlideshowOptions:
     overlay: bool = True
     overlay_s: float = 8.0
     schedule: DisplaySchedule | None = None  # the screen's on hours; None: always on
+    # Commands that power the display down and up with the screen (argv; empty: black only).
+    screen_off_command: tuple[str, ...] = ()
+    screen_on_command: tuple[str, ...] = ()
+    screen_command_timeout_s: float = 10.0
     # Photos follow music: makes the photo scorer on the scoring thread (a model of its own:
     # a TFLite interpreter must not be shared between threads). None: the mode is unavailable.
     scorer: Callable[[], Callable[[Path], tuple[float, float]]] | None = None
@@ -69,12 +83,25 @@ class SlideshowOptions:
     max_decode_bytes: int = 160 * 2**20
 
 
+@dataclass(frozen=True)
+class MusicNow:
+    """The track playing, for photos follow music: its mood, and the library's spread that mood
+    is ranked in (`follow.library_fit` weighs rank against the absolute point)."""
+
+    uri: str
+    mood: Mood
+    shape: LibraryShape
+    library_fit: float
+
+
 class _FolderHandler(FileSystemEventHandler):
     """Keeps the library in step with the folders (runs on watchdog's thread)."""
 
-    def __init__(self, library: PhotoLibrary, changed: Callable[[], None]) -> None:
+    def __init__(self, library: PhotoLibrary, changed: Callable[[], None],
+                 folders_changed: Callable[[], None]) -> None:
         self._library = library
         self._changed = changed
+        self._folders_changed = folders_changed
 
     def _added(self, path: str) -> None:
         if os.path.isdir(path):
@@ -90,6 +117,8 @@ class _FolderHandler(FileSystemEventHandler):
         self._changed()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory and event.event_type in ("created", "deleted", "moved"):
+            self._folders_changed()  # perhaps an album came or went
         src = os.fsdecode(event.src_path)
         # A file is added when it is closed after writing, not when it is created: the render
         # thread must not try (and mark bad) a photo still being copied.
@@ -132,12 +161,18 @@ class Slideshow:
         self._roots_present: bool | None = None  # None: not looked yet
         self._scheduled_on: bool | None = None  # what the schedule said last
         self.follow_music = False  # photos follow music: choose photos that fit the music
-        self._music: tuple[float, float] | None = None  # the mood of the music playing now
+        self._music: MusicNow | None = None  # the music playing now
         self._scoring: threading.Thread | None = None
+        self._power = DisplayPower(options.screen_on_command, options.screen_off_command,
+                                   options.screen_command_timeout_s,
+                                   lambda problem: post(AdapterFailed("display power", problem)))
+        self._powered: bool | None = None  # what the display was last switched to
+        self._albums = self.library.albums()  # the album choices Home Assistant was offered
         self._thread = threading.Thread(target=self._run, name="slideshow", daemon=True)
 
     # ------------------------------------------------------------------ other threads
     def start(self) -> None:
+        self._power.start()
         self._thread.start()
 
     def stop(self, timeout: float = 3.0) -> None:
@@ -145,6 +180,7 @@ class Slideshow:
         self._wake.set()
         self._thread.join(timeout)
         self._stop_observer()
+        self._power.stop()
         self.library.close()
 
     def command(self, name: str, value: Any = None) -> None:
@@ -192,9 +228,13 @@ class Slideshow:
         threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
         self._check_roots()
         self._check_schedule()
+        self._run_commands()  # the settings Home Assistant made before a restart
+        self._switch_power()
         start = self.library.last_current()  # carry on where the frame was
         if not (start and self._display(start)):
             self._advance()
+        # After the first photo: reading EXIF competes with its decode for the CPU.
+        threading.Thread(target=self._read_dates, name="slideshow-dates", daemon=True).start()
         clock = pygame.time.Clock()
         next_root_check = time.monotonic() + ROOT_CHECK_S
         while not self._stop.is_set():
@@ -227,6 +267,27 @@ class Slideshow:
             self._scanned.set()
             self._wake.set()
 
+    def _read_dates(self) -> None:
+        """While the order is by date: read the dates taken (EXIF) of the photos not read yet, a
+        batch at a time, into the cache; a photo sorts by its file's mtime until then."""
+        try:
+            while not self._stop.is_set():
+                batch = self.library.undated() if self.library.order == "date" else []
+                if not batch:
+                    self._stop.wait(DATES_CHECK_S)
+                    continue
+                dates = []
+                for path, mtime in batch:
+                    if self._stop.is_set():
+                        return
+                    dates.append((path, photo_date(path, mtime)))
+                self.library.set_dates(dates)
+        except Exception as exc:
+            if self._stop.is_set():
+                return  # the library closed under it at shutdown
+            log.exception("slideshow: reading the photos' dates failed")
+            self._post(AdapterFailed("slideshow dates", f"{type(exc).__name__}: {exc}"))
+
     def _pump_window_events(self) -> None:
         for event in pygame.event.get():
             if event.type == pygame.KEYDOWN and event.key in (pygame.K_RIGHT, pygame.K_SPACE):
@@ -258,6 +319,8 @@ class Slideshow:
             if self.screen_on:
                 self._due = time.monotonic() + self.interval_s
             self._present()
+            if self._powered is not None:  # at start: once the saved settings are in (_show)
+                self._switch_power()
         elif name == "interval":
             self.interval_s = float(value)
             self._due = min(self._due, time.monotonic() + self.interval_s)
@@ -272,10 +335,12 @@ class Slideshow:
             self.follow_music = bool(value)
             if self.follow_music:
                 self._start_scoring()
-        elif name == "music":  # the track changed: its mood, or None when nothing is known
-            changed = value != self._music
+        elif name == "music":  # the track changed: MusicNow, or None when nothing is known
+            was = self._music
+            changed = (value is not None) and (was is None or (value.uri, value.mood)
+                                               != (was.uri, was.mood))
             self._music = value
-            if changed and value is not None and self.follow_music and self.screen_on:
+            if changed and self.follow_music and self.screen_on:
                 self._back = 0
                 self._advance()
         elif name == "info":
@@ -292,6 +357,13 @@ class Slideshow:
         else:
             log.warning("slideshow: unknown command %s", name)
 
+    def _switch_power(self) -> None:
+        """Power the display down or up to match the screen (a command, if configured; the
+        screen is black either way). Also at start: a display left off by a stop comes back."""
+        if self.screen_on != self._powered:
+            self._powered = self.screen_on
+            self._power.switch(self.screen_on)
+
     def _check_schedule(self) -> None:
         """Turn the screen on or off when the schedule crosses a boundary (and at start); in
         between, the screen switch in Home Assistant overrides it."""
@@ -304,7 +376,7 @@ class Slideshow:
         self._scheduled_on = on
         log.info("slideshow: screen %s by the display schedule", "on" if on else "off")
         self._run_command("screen", on)
-        self._post(Command("screen_schedule", on))  # the loop echoes it to Home Assistant
+        self._post(Command(CommandName.SCREEN_SCHEDULE, on))  # the loop echoes it to Home Assistant
 
     # ------------------------------------------------------------------ photos follow music
     def _start_scoring(self) -> None:
@@ -340,11 +412,18 @@ class Slideshow:
             self._post(AdapterFailed("slideshow photo scoring", f"{type(exc).__name__}: {exc}"))
 
     def _fitting_photo(self) -> str | None:
-        """In photos-follow-music mode, a photo that fits the music (not one shown lately)."""
-        if not (self.follow_music and self._music is not None):
+        """In photos-follow-music mode, a photo that fits the music (not one shown lately): the
+        track's place in the music library, taken to the same place among this album's photos."""
+        music = self._music
+        if not (self.follow_music and music is not None):
             return None
+        paths, valence, arousal = self.library.scored()
+        distances = photo_distances(music.mood, music.shape, valence, arousal, music.library_fit)
         recent = set(self._history[-max(1, min(50, self.library.count() // 3)):])
-        return self.library.nearest(*self._music, avoid=recent)
+        path = self.library.choose_nearest(paths, list(distances), avoid=recent)
+        log.debug("slideshow: %s (v %+.2f, a %+.2f) picks %s of %d scored photos", music.uri,
+                  music.mood.valence, music.mood.arousal, path, len(paths))
+        return path
 
     # ------------------------------------------------------------------ folders
     def _check_roots(self) -> None:
@@ -355,6 +434,7 @@ class Slideshow:
                 self._scanned.clear()
                 threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
             self._start_observer()
+            self._check_albums()  # changed while the folder was away
             if self.message:
                 self._due = 0.0  # show a photo now instead of the message
         elif not present and self._roots_present is not False:
@@ -373,7 +453,7 @@ class Slideshow:
         observer = Observer()
         observer.name = "slideshow-watch"
         observer.daemon = True
-        handler = _FolderHandler(self.library, self._photos_changed)
+        handler = _FolderHandler(self.library, self._photos_changed, self._check_albums)
         for root in self.library.roots:
             if root.is_dir():
                 observer.schedule(handler, str(root), recursive=True)
@@ -385,6 +465,16 @@ class Slideshow:
             self._observer.stop()
             self._observer.join(1.0)
             self._observer = None
+
+    def _check_albums(self) -> None:
+        """When a subfolder of the photo folders came or went, Home Assistant's album select
+        must offer it (or stop offering it): the daemon announces its discovery again, as it
+        does when Home Assistant comes back online."""
+        albums = self.library.albums()
+        if albums != self._albums:
+            self._albums = albums
+            log.info("slideshow: the albums are now %s", ", ".join(albums))
+            self._post(Command(CommandName.ANNOUNCE, "the photo folders' subfolders changed"))
 
     def _photos_changed(self) -> None:
         if self.message:  # an empty folder got its first photo
