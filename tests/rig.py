@@ -68,3 +68,12 @@ def wait_state(rig, predicate, what: str, timeout: float = 20.0) -> dict:
         raise
 
 
+def slideshow_config(rig) -> None:
+    """Make the rig's daemon show its photo folder itself (the slideshow, 320x180, name order,
+    one photo an hour unless told otherwise)."""
+    text = rig.config.read_text()
+    text = text.replace('kind = "file"', 'kind = "slideshow"')
+    text = text.replace(f'path = "{rig.current}"', f'path = "{rig.photos}"')
+    text = text.replace("settle_s = 0.1", 'settle_s = 0.1\ninterval_s = 3600\nfade_s = 0\n'
+                                          'width = 320\nheight = 180\norder = "name"')
+    rig.config.write_text(text)

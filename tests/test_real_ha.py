@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from frame_daemon.homeassistant import Topics, discovery_payload
 from harness import ROOT, mpd_status, wait_for
-from rig import wait_state
+from rig import slideshow_config, wait_state
 
 HA_DIR = os.environ.get("FRAME_DAEMON_REAL_HA", "")
 TOOL = Path(os.environ.get("FRAME_DAEMON_REAL_HA_TOOL", ROOT.parent / "shared/tools/real-ha.sh"))
@@ -103,6 +104,58 @@ def test_real_home_assistant(rig, tmp_path):
         assert entities["select.frame_mode"]["state"] == "follow"
         assert entities["sensor.frame_last_error"]["state"] in ("", "unknown")
         assert float(entities["number.frame_threshold"]["attributes"]["max"]) == 0.9
+        assert snap["mqtt_log"] == [], snap["mqtt_log"]
+    finally:
+        subprocess.run([str(TOOL), "stop", HA_DIR], capture_output=True, timeout=60)
+
+
+def test_real_home_assistant_steers_the_slideshow(rig, tmp_path):
+    pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
+    os.environ["SDL_VIDEODRIVER"] = "dummy"  # inherited by the daemon's process
+    (rig.photos / "trip").mkdir()
+    shutil.copy(rig.photos / "dark.jpg", rig.photos / "trip" / "night.jpg")
+    slideshow_config(rig)
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("photo_name") == "bright.jpg", "the first photo")
+    discovery = wait_for(lambda: rig.recorder.json("homeassistant/device/frame/config"),
+                         what="discovery")
+    expected = [c["default_entity_id"] for c in discovery["cmps"].values()]
+    snap_path = Path(os.environ.get("FRAME_DAEMON_REAL_HA_SNAPSHOT", tmp_path / "ha.json"))
+    snap_path = snap_path.with_name(snap_path.stem + "-slideshow.json")
+    try:
+        ha("run", "--broker-port", str(rig.broker.port), "--seconds", "0", "--out",
+           str(snap_path), "--expect", ",".join(expected), "--expect-timeout", "90", timeout=300)
+        snap = json.loads(snap_path.read_text())
+        entities = {e["entity_id"]: e for e in snap["entities"]}
+        assert set(expected) <= set(entities), set(expected) - set(entities)
+        assert snap["mqtt_log"] == [], snap["mqtt_log"]
+        assert entities["sensor.frame_photo"]["state"] == "bright.jpg"  # the photo's own name
+        assert entities["select.frame_album"]["attributes"]["options"] == ["All photos", "trip"]
+
+        call("button", "press", {"entity_id": "button.frame_photo_next"})
+        wait_state(rig, lambda s: s["photo_name"] == "dark.jpg", "next photo via HA")
+        call("select", "select_option", {"entity_id": "select.frame_album", "option": "trip"})
+        wait_state(rig, lambda s: s["album"] == "trip" and s["photo_name"] == "night.jpg",
+                   "album via HA")
+        call("number", "set_value", {"entity_id": "number.frame_interval", "value": 120})
+        wait_state(rig, lambda s: s["interval"] == 120.0, "interval via HA")
+        call("select", "select_option", {"entity_id": "select.frame_photo_order",
+                                         "option": "date"})
+        wait_state(rig, lambda s: s["photo_order"] == "date", "order via HA")
+        call("switch", "turn_on", {"entity_id": "switch.frame_slideshow_paused"})
+        wait_state(rig, lambda s: s["slideshow_paused"] is True, "pause via HA")
+        call("switch", "turn_off", {"entity_id": "switch.frame_screen"})
+        wait_state(rig, lambda s: s["screen"] is False, "screen off via HA")
+        call("switch", "turn_on", {"entity_id": "switch.frame_photos_follow_music"})
+        wait_state(rig, lambda s: s["photos_follow_music"] is True, "photos follow music via HA")
+        ha("snapshot", "--out", str(snap_path), "--json")
+        snap = json.loads(snap_path.read_text())
+        entities = {e["entity_id"]: e for e in snap["entities"]}
+        assert entities["sensor.frame_photo"]["state"] == "night.jpg"
+        assert entities["select.frame_album"]["state"] == "trip"
+        assert float(entities["number.frame_interval"]["state"]) == 120
+        assert entities["switch.frame_screen"]["state"] == "off"
+        assert entities["switch.frame_photos_follow_music"]["state"] == "on"
         assert snap["mqtt_log"] == [], snap["mqtt_log"]
     finally:
         subprocess.run([str(TOOL), "stop", HA_DIR], capture_output=True, timeout=60)

@@ -7,29 +7,18 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, gradient_photo
+from conftest import gradient_photo
 from harness import wait_for
-from rig import STATE, state, wait_state
+from rig import STATE, slideshow_config, state, wait_state
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"  # inherited by the daemon's process
 pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
 
 SET = "frame-daemon/frame/set/"
-
-
-def slideshow_config(rig) -> None:
-    text = rig.config.read_text()
-    text = text.replace('kind = "file"', 'kind = "slideshow"')
-    text = text.replace(f'path = "{rig.current}"', f'path = "{rig.photos}"')
-    text = text.replace("settle_s = 0.1", 'settle_s = 0.1\ninterval_s = 3600\nfade_s = 0\n'
-                                          'width = 320\nheight = 180\norder = "name"')
-    rig.config.write_text(text)
 
 
 def test_home_assistant_steers_the_slideshow_and_its_settings_persist(rig):
@@ -102,19 +91,6 @@ def play(rig, uri: str) -> None:
         c.play(0)
     finally:
         c.disconnect()
-
-
-@pytest.fixture(scope="session")
-def demo_photos() -> Path:
-    """Eight real, freely licensed photos (scripts/demo_photos.py; the demo's cache), from a
-    calm cup of coffee to a smiling astronaut."""
-    out = ROOT / "build" / "demo" / "photos"
-    if len(list(out.glob("*.jpg"))) < 8:
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_photos.py"), str(out)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"the demo photos could not be fetched from PyPI: {done.stderr[-300:]}")
-    return out
 
 
 def test_photos_follow_the_track_mpd_plays(rig, demo_photos):
