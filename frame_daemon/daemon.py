@@ -395,6 +395,9 @@ class Daemon:
         if not picks:
             if len(self.pool) and (st.include_genres or st.exclude_genres):
                 st.why = f"{reason}; no track in the index matches the genre filters"
+            elif not len(self.pool) and self.tracks.refused:
+                st.why = (f"{reason}; MPD has none of the indexed tracks any more "
+                          f"({self.tracks.refused} gone since the last index); refreshing the index")
             else:
                 st.why = f"{reason}; no tracks in the index yet"
             log.warning("no tracks to queue (%s; index has %d); will retry when it changes",

@@ -156,3 +156,13 @@ def test_tracks_deleted_since_the_last_index_are_skipped_and_the_next_best_plays
     clock.advance(30.0)
     daemon.handle(PhotoShown(photos["serene"]))
     assert memory.added.count("serene.mp3") == 1  # never tried again
+
+
+def test_when_mpd_has_none_of_the_indexed_tracks_left_the_why_says_so(tmp_path, mood_model, photos):
+    two = {uri: TRACKS[uri] for uri in ("serene.mp3", "pensive.mp3")}
+    daemon, memory, _ = make_daemon(tmp_path, mood_model, two, gone=set(two), mode="follow")
+    daemon.handle(PhotoShown(photos["serene"]))
+    assert memory.added == ["serene.mp3", "pensive.mp3"] and daemon.state.pending is not None
+    assert daemon.state_payload()["why"].endswith(
+        "; MPD has none of the indexed tracks any more (2 gone since the last index); refreshing "
+        "the index")

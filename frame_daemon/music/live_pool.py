@@ -31,6 +31,11 @@ class LivePool:
     def __len__(self) -> int:
         return len(self.pool)
 
+    @property
+    def refused(self) -> int:
+        """How many indexed tracks are left out because MPD refused them."""
+        return len(self._refused)
+
     def open(self, path: Path) -> None:
         """Open the index (a corrupt file is moved aside and rebuilt) and read the pool."""
         self._index = open_index(path)
