@@ -405,7 +405,8 @@ def test_a_failing_display_command_is_reported_once_until_it_works(tmp_path, sho
     caplog.set_level(logging.WARNING, logger="frame_daemon.sources.display_power")
     show, shown = show_in(folder, tmp_path / "state", screen_off_command=(str(script), "off"),
                           screen_on_command=(str(script), "on"))
-    wait_for(lambda: calls(marker) == ["on"], what="power on at start")
+    wait_for(lambda: shown.count() == 1 and calls(marker) == ["on"],
+             what="the first photo, and power on at start")
     for n, on in enumerate((False, True, False, True), start=2):  # each run after the last
         show.command("screen", on)
         wait_for(lambda n=n: len(calls(marker)) == n, what=f"call {n}")
