@@ -78,9 +78,6 @@ class CommandTable:
                 raise ValueError(f"command {row.name} has two rows")
             self._rows[row.name] = row
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._rows
-
     def accepted(self) -> list[CommandName]:
         """The commands taken from outside (each has a parser), in table order."""
         return [name for name, row in self._rows.items() if row.parse is not None]

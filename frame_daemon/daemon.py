@@ -728,6 +728,6 @@ class Daemon:
         self.notifier.status(status_line(self.state))
 
     def state_payload(self) -> dict[str, Any]:
-        self.state.fading_s = self.cfg.follow.fade_s if self.fader.active else None
         return state_payload(self.state, datetime.now(UTC),
-                             self.slideshow.state() if self.slideshow is not None else None)
+                             self.slideshow.state() if self.slideshow is not None else None,
+                             fading_s=self.cfg.follow.fade_s if self.fader.active else None)

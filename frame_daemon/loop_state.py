@@ -1,7 +1,7 @@
 """What the loop knows, in one place: plain data, owned by the loop thread alone.
 
 `Daemon` changes it as events arrive; `state_payload.py` turns it into what Home Assistant and
-systemd are told, without asking anything else.
+systemd are told.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ class LoopState:
     track_id: int | None = None  # MPD queue id of what plays
     player: str = "stop"  # MPD's play | pause | stop
     remaining_s: float | None = None  # of the current track, when last looked
-    fading_s: float | None = None  # the length of the fade-out under way, if one is
     error: str | None = None
     last_error: str | None = None
     mpd_up: bool = False

@@ -1,7 +1,7 @@
 """What the frame tells the house: the retained MQTT state and systemd's status line.
 
-Pure functions of `LoopState` (and the time, passed in), so what Home Assistant shows can be
-checked for any state without a broker, MPD or model.
+Pure functions of `LoopState` (and the time and any fade under way, passed in), so what Home
+Assistant shows can be checked for any state without a broker, MPD or model.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.music.select import Pick
 
 
-def state_payload(st: LoopState, updated: datetime,
-                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def state_payload(st: LoopState, updated: datetime, extra: Mapping[str, Any] | None = None,
+                  fading_s: float | None = None) -> dict[str, Any]:
     """The one retained state message every entity reads. `extra`: a source's own fields (the
-    slideshow's)."""
+    slideshow's); `fading_s`: the length of the fade-out under way, if one is (the fader's)."""
     photo = st.photo
     return {
         "photo": st.photo_path or None,
@@ -37,7 +37,7 @@ def state_payload(st: LoopState, updated: datetime,
         "track": st.track or None,
         "now_playing": clip_state(now_playing(st.track)),
         "queued": st.choice.uris if st.choice else [],
-        "why": clip_state(why_line(st)),
+        "why": clip_state(why_line(st, fading_s)),
         "error": st.error,
         "last_error": clip_state(st.last_error) or "",
         "threshold": st.threshold,
@@ -62,7 +62,7 @@ def now_playing(track: Mapping[str, str]) -> str | None:
     return track.get("title") or track.get("uri")
 
 
-def why_line(st: LoopState) -> str | None:
+def why_line(st: LoopState, fading_s: float | None = None) -> str | None:
     """Why this music: the playing track's reason if the last change chose it, else what comes
     next and when. Always about the same change as `queued`; short, since Home Assistant keeps
     255 characters of a state."""
@@ -82,8 +82,8 @@ def why_line(st: LoopState) -> str | None:
         playing = next((p for p in choice.picks if p.track.uri == uri), None)
     if playing is not None:
         return f"{kept}playing {pick_line(playing, choice)}"
-    if st.fading_s is not None:
-        when = f"after a {st.fading_s:.1f} s fade-out"
+    if fading_s is not None:
+        when = f"after a {fading_s:.1f} s fade-out"
     elif st.player == "play" and st.track:
         left = f", in about {st.remaining_s:.0f} s" if st.remaining_s is not None else ""
         when = f"after '{st.track.get('title') or uri}' ends{left}"

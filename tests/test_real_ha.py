@@ -36,6 +36,18 @@ def call(domain: str, service: str, data: dict) -> None:
     ha("call", domain, service, json.dumps(data))
 
 
+def start_ha(rig, expected, snap_path: Path) -> tuple[dict, dict[str, dict]]:
+    """Start Home Assistant on the rig's broker; once every expected entity is there, its
+    snapshot and the entities by id. No entity missing, no MQTT warning or error."""
+    ha("run", "--broker-port", str(rig.broker.port), "--seconds", "0", "--out", str(snap_path),
+       "--expect", ",".join(expected), "--expect-timeout", "90", timeout=300)
+    snap = json.loads(snap_path.read_text())
+    entities = {e["entity_id"]: e for e in snap["entities"]}
+    assert set(expected) <= set(entities), set(expected) - set(entities)
+    assert snap["mqtt_log"] == [], snap["mqtt_log"]
+    return snap, entities
+
+
 def test_real_home_assistant(rig, tmp_path):
     rig.daemon.start()
     wait_state(rig, lambda s: s.get("queued"), "first tracks queued")
@@ -43,12 +55,7 @@ def test_real_home_assistant(rig, tmp_path):
     expected = {c["default_entity_id"]: c for c in components.values()}
     snap_path = Path(os.environ.get("FRAME_DAEMON_REAL_HA_SNAPSHOT", tmp_path / "ha.json"))
     try:
-        ha("run", "--broker-port", str(rig.broker.port), "--seconds", "0", "--out",
-           str(snap_path), "--expect", ",".join(expected), "--expect-timeout", "90", timeout=300)
-        snap = json.loads(snap_path.read_text())
-        entities = {e["entity_id"]: e for e in snap["entities"]}
-        assert set(expected) <= set(entities), set(expected) - set(entities)
-        assert snap["mqtt_log"] == [], snap["mqtt_log"]
+        snap, entities = start_ha(rig, expected, snap_path)
         assert len(snap["devices"]) == 1 and snap["devices"][0]["name"] == "Frame"
         for eid, e in entities.items():
             assert e["state"] not in (None, "unavailable"), (eid, e["state"])
@@ -123,12 +130,7 @@ def test_real_home_assistant_steers_the_slideshow(rig, tmp_path):
     snap_path = Path(os.environ.get("FRAME_DAEMON_REAL_HA_SNAPSHOT", tmp_path / "ha.json"))
     snap_path = snap_path.with_name(snap_path.stem + "-slideshow.json")
     try:
-        ha("run", "--broker-port", str(rig.broker.port), "--seconds", "0", "--out",
-           str(snap_path), "--expect", ",".join(expected), "--expect-timeout", "90", timeout=300)
-        snap = json.loads(snap_path.read_text())
-        entities = {e["entity_id"]: e for e in snap["entities"]}
-        assert set(expected) <= set(entities), set(expected) - set(entities)
-        assert snap["mqtt_log"] == [], snap["mqtt_log"]
+        _, entities = start_ha(rig, expected, snap_path)
         assert entities["sensor.frame_photo"]["state"] == "bright.jpg"  # the photo's own name
         assert entities["select.frame_album"]["attributes"]["options"] == ["All photos", "trip"]
 

@@ -449,6 +449,17 @@ def test_schedule_hours_and_overnight_windows():
         DisplaySchedule.from_config("25:00", "07:00")
 
 
+def model_scorer(mood_model):
+    """The slideshow's scorer factory with the real model, as the daemon makes it for the
+    scoring thread."""
+    def scorer():
+        def score(path):
+            mood = mood_model.score(path).mood
+            return mood.valence, mood.arousal
+        return score
+    return scorer
+
+
 def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, show_in, mood_model):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -456,13 +467,7 @@ def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, sho
         photo = gradient_photo(320, 240, 30 + seed)
         (photo if seed % 2 else photo.point(lambda v: v // 5)).save(folder / f"p{seed}.jpg")
 
-    def scorer():  # the real model, as the daemon makes it for the scoring thread
-        def score(path):
-            mood = mood_model.score(path).mood
-            return mood.valence, mood.arousal
-        return score
-
-    show, shown = show_in(folder, tmp_path / "state", scorer=scorer)
+    show, shown = show_in(folder, tmp_path / "state", scorer=model_scorer(mood_model))
     show.command("follow_music", True)
     wait_for(lambda: shown.count() >= 1 and not show.library.unscored(), timeout=30,
              what="every photo scored in the background")
@@ -511,13 +516,7 @@ def test_a_heic_photo_is_shown_and_scored(tmp_path, show_in, mood_model):
         pillow_heif.from_pillow(im).save(folder / "phone.heic", quality=90)
     assert (folder / "phone.heic").read_bytes()[4:12] == b"ftypheic"
 
-    def scorer():  # the real model, as the daemon makes it for the scoring thread
-        def score(path):
-            mood = mood_model.score(path).mood
-            return mood.valence, mood.arousal
-        return score
-
-    show, shown = show_in(folder, tmp_path / "state", scorer=scorer)
+    show, shown = show_in(folder, tmp_path / "state", scorer=model_scorer(mood_model))
     show.command("follow_music", True)  # photo moods are scored in the background
     wait_for(lambda: shown.count() == 1 and show.library.scored()[0], timeout=30,
              what="the HEIC photo shown and scored")

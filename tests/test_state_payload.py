@@ -70,8 +70,8 @@ def test_why_says_when_music_was_kept_and_when_nothing_fits():
 
 
 def test_why_during_a_fade_and_while_a_decision_waits():
-    st = _state(choice=_choice(), track={"uri": "old.mp3"}, player="play", fading_s=2.5)
-    assert why_line(st).startswith("next, after a 2.5 s fade-out: ")
+    st = _state(choice=_choice(), track={"uri": "old.mp3"}, player="play")
+    assert why_line(st, fading_s=2.5).startswith("next, after a 2.5 s fade-out: ")
     st.pending = Decision(Action.PLAY_NOW, SERENE, "mood changed → play now")
     st.why = "mood changed; MPD unavailable, will queue when it is back"
     assert why_line(st) == st.why  # not the last change's line
