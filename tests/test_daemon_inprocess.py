@@ -90,6 +90,7 @@ def test_follow_mode_fades_out_then_plays_and_gives_the_volume_back(tmp_path, mo
     daemon.handle(PhotoShown(photos["pensive"]))
     clock.advance(30.0)
     daemon.handle(PhotoShown(photos["serene"]))
+    assert daemon.state_payload()["why"].startswith("next, after a 2.0 s fade-out: 'Open Fields")
     began, volumes = clock.now, []
     while memory.playing() == "pensive.mp3" and clock.now - began < 5.0:
         volumes.append(memory.volume)
