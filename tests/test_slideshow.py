@@ -427,7 +427,8 @@ def test_a_missing_or_hanging_display_command_does_not_hold_up_the_slideshow(tmp
                           screen_on_command=(str(tmp_path / "no-such-program"), "1"),
                           screen_off_command=(sys.executable, "-c", "import time; time.sleep(30)"),
                           screen_command_timeout_s=1.0)
-    wait_for(lambda: len(failures(shown)) == 1, what="the missing program reported")
+    wait_for(lambda: len(failures(shown)) == 1 and shown.count() == 1,
+             what="the missing program reported, and the first photo")
     assert "no-such-program 1' could not run" in failures(shown)[0]
     show.command("screen", False)
     show.command("next")  # while the off command hangs
