@@ -13,47 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from enum import StrEnum
 from typing import Any, get_origin, get_type_hints
 
 from frame_daemon.config import field_problem
-from frame_daemon.events import Command
+from frame_daemon.events import Command, CommandName
 
 log = logging.getLogger(__name__)
 
 Parser = Callable[[str], Any]  # payload text -> the command's value; CommandError if refused
 Handler = Callable[[Any], None]  # runs on the loop thread with the parsed value
-
-
-class CommandName(StrEnum):
-    # The music and its settings (Home Assistant)
-    FOLLOWING = "following"
-    MODE = "mode"
-    THRESHOLD = "threshold"
-    DIVERSITY = "diversity"
-    INCLUDE_GENRES = "include_genres"
-    EXCLUDE_GENRES = "exclude_genres"
-    NEXT = "next"
-    RESCORE = "rescore"
-    REFRESH_INDEX = "refresh_index"
-    RESUME = "resume"
-    CLEAR_ERROR = "clear_error"
-    RESET_SETTINGS = "reset_settings"
-    # The built-in slideshow (Home Assistant)
-    PHOTO_NEXT = "photo_next"
-    PHOTO_PREVIOUS = "photo_previous"
-    SLIDESHOW_PAUSED = "slideshow_paused"
-    SCREEN = "screen"
-    INTERVAL = "interval"
-    ALBUM = "album"
-    PHOTO_ORDER = "photo_order"
-    PHOTOS_FOLLOW_MUSIC = "photos_follow_music"
-    # Posted by the daemon's own threads, never taken from MQTT
-    # Announce discovery again, after a short random delay: Home Assistant came back online (its
-    # birth message), or what it offers changed (the slideshow's albums). The value says why.
-    ANNOUNCE = "announce"
-    REJECTED = "rejected"  # a payload its parser refused; the value says why
-    SCREEN_SCHEDULE = "screen_schedule"  # the display schedule turned the screen on or off
 
 
 class CommandError(ValueError):

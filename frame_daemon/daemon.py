@@ -22,7 +22,6 @@ from typing import Any
 from frame_daemon import __version__
 from frame_daemon.commands import (
     CommandError,
-    CommandName,
     CommandRow,
     CommandTable,
     on_off,
@@ -35,6 +34,7 @@ from frame_daemon.event_queue import EventQueue
 from frame_daemon.events import (
     AdapterFailed,
     Command,
+    CommandName,
     DatabaseChanged,
     Event,
     IndexRefreshed,

@@ -1,14 +1,49 @@
-"""The events adapter threads put on the loop's queue: small, frozen, one class per kind."""
+"""The loop's vocabulary: the events adapter threads put on its queue (small, frozen, one class
+per kind), and the names of the commands it takes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from frame_daemon.commands import CommandName
     from frame_daemon.music.select import TrackPool
+
+
+class CommandName(StrEnum):
+    """Every command: the value is its MQTT topic's last part. `commands.CommandTable` gives each
+    its payload parser and handler; the slideshow's render thread takes its own ones by name."""
+
+    # The music and its settings (Home Assistant)
+    FOLLOWING = "following"
+    MODE = "mode"
+    THRESHOLD = "threshold"
+    DIVERSITY = "diversity"
+    INCLUDE_GENRES = "include_genres"
+    EXCLUDE_GENRES = "exclude_genres"
+    NEXT = "next"
+    RESCORE = "rescore"
+    REFRESH_INDEX = "refresh_index"
+    RESUME = "resume"
+    CLEAR_ERROR = "clear_error"
+    RESET_SETTINGS = "reset_settings"
+    # The built-in slideshow (Home Assistant)
+    PHOTO_NEXT = "photo_next"
+    PHOTO_PREVIOUS = "photo_previous"
+    SLIDESHOW_PAUSED = "slideshow_paused"
+    SCREEN = "screen"
+    INTERVAL = "interval"
+    ALBUM = "album"
+    PHOTO_ORDER = "photo_order"
+    PHOTOS_FOLLOW_MUSIC = "photos_follow_music"
+    # Posted by the daemon's own threads, never taken from MQTT
+    # Announce discovery again, after a short random delay: Home Assistant came back online (its
+    # birth message), or what it offers changed (the slideshow's albums). The value says why.
+    ANNOUNCE = "announce"
+    REJECTED = "rejected"  # a payload its parser refused; the value says why
+    SCREEN_SCHEDULE = "screen_schedule"  # the display schedule turned the screen on or off
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +102,20 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class ScreenScheduled:
+    """The slideshow's display schedule turned the screen on or off (the slideshow already did)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumsChanged:
+    """A subfolder of the slideshow's photo folders came or went: these are the albums now."""
+
+    albums: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AdapterFailed:
     """An adapter thread's work died unexpectedly; its supervisor restarts it."""
 
@@ -82,4 +131,4 @@ class Stop:
 
 
 Event = (PhotoShown | PlayerChanged | DatabaseChanged | MpdConnection | MpdSessionChanged
-         | IndexRefreshed | Command | AdapterFailed | Stop)
+         | IndexRefreshed | Command | ScreenScheduled | AlbumsChanged | AdapterFailed | Stop)

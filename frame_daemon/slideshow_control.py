@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from frame_daemon.commands import CommandError, CommandName, CommandRow, on_off, press, setting
+from frame_daemon.commands import CommandError, CommandRow, on_off, press, setting
 from frame_daemon.config import Config, SourceConfig
 from frame_daemon.errors import FrameDaemonError
-from frame_daemon.events import Event
+from frame_daemon.events import AlbumsChanged, Command, CommandName, Event, ScreenScheduled
 from frame_daemon.homeassistant import MAX_STATE_LEN, Topics
 from frame_daemon.mood import Mood
 from frame_daemon.music.select import TrackPool
@@ -73,7 +73,7 @@ class SlideshowControl:
             screen_off_command=src.screen_off_command, screen_on_command=src.screen_on_command,
             screen_command_timeout_s=src.screen_command_timeout_s,
             scorer=self._make_scorer, max_pixels=model.max_pixels,
-            max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._post)
+            max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._relay)
         self.show = show
         self._restore()
         show.start()
@@ -81,6 +81,15 @@ class SlideshowControl:
     def stop(self) -> None:
         if self.show is not None:
             self.show.stop()
+
+    def _relay(self, event: Event) -> None:
+        """The slideshow's events, on their way to the loop (on the slideshow's threads): its
+        notices reach the loop as the loop's own commands, which have rows in its table."""
+        if isinstance(event, ScreenScheduled):
+            event = Command(CommandName.SCREEN_SCHEDULE, event.on)
+        elif isinstance(event, AlbumsChanged):
+            event = Command(CommandName.ANNOUNCE, "the photo folders' subfolders changed")
+        self._post(event)
 
     def _restore(self) -> None:
         """What Home Assistant set before the restart; a value no longer valid is dropped."""
@@ -96,25 +105,25 @@ class SlideshowControl:
         if saved_follow is not None:
             self.follow_music = saved_follow == "ON"
         if self.follow_music:
-            self.show.command("follow_music", True)
+            self.show.command(CommandName.PHOTOS_FOLLOW_MUSIC, True)
         self.paused = lib.setting("paused") == "ON"
         self.screen = lib.setting("screen") != "OFF"
         if lib.album not in lib.albums():
             log.warning("saved album %r is no longer a subfolder; showing all photos", lib.album)
             lib.set_album(lib.albums()[0])
-        self.show.command("interval", self.interval_s)
+        self.show.command(CommandName.INTERVAL, self.interval_s)
         if self.paused:
-            self.show.command("pause", True)
+            self.show.command(CommandName.SLIDESHOW_PAUSED, True)
         if not self.screen:
-            self.show.command("screen", False)
+            self.show.command(CommandName.SCREEN, False)
 
     # ------------------------------------------------------------------ commands (loop thread)
     def command_rows(self) -> list[CommandRow]:
         """The slideshow's rows of the daemon's command table."""
         C = CommandName
         return [
-            CommandRow(C.PHOTO_NEXT, lambda _: self._show().command("next"), press),
-            CommandRow(C.PHOTO_PREVIOUS, lambda _: self._show().command("previous"), press),
+            CommandRow(C.PHOTO_NEXT, lambda _: self._show().command(C.PHOTO_NEXT), press),
+            CommandRow(C.PHOTO_PREVIOUS, lambda _: self._show().command(C.PHOTO_PREVIOUS), press),
             CommandRow(C.SLIDESHOW_PAUSED, self._set_paused, on_off),
             CommandRow(C.SCREEN, self._set_screen, on_off),
             CommandRow(C.INTERVAL, self._set_interval, _interval),
@@ -132,11 +141,11 @@ class SlideshowControl:
     def _set_paused(self, paused: bool) -> None:
         self.paused = paused
         self._show().library.save_setting("paused", "ON" if paused else "OFF")
-        self._show().command("pause", paused)
+        self._show().command(CommandName.SLIDESHOW_PAUSED, paused)
 
     def _set_screen(self, on: bool) -> None:
         self._remember_screen(on)
-        self._show().command("screen", on)
+        self._show().command(CommandName.SCREEN, on)
 
     def _remember_screen(self, on: bool) -> None:
         self.screen = on
@@ -145,7 +154,7 @@ class SlideshowControl:
     def _set_interval(self, seconds: float) -> None:
         self.interval_s = seconds
         self._show().library.save_setting("interval_s", repr(seconds))
-        self._show().command("interval", seconds)
+        self._show().command(CommandName.INTERVAL, seconds)
 
     def _set_album(self, album: str) -> None:
         lib = self._show().library
@@ -154,12 +163,12 @@ class SlideshowControl:
             raise CommandError(f"album: no folder {album[:60]!r}; choose one of "
                                f"{', '.join(albums)[:150]}")
         lib.set_album(album)
-        self._show().command("album", album)
+        self._show().command(CommandName.ALBUM, album)
 
     def _set_follow_music(self, on: bool) -> None:
         self.follow_music = on
         self._show().library.save_setting("follow_music", "ON" if on else "OFF")
-        self._show().command("follow_music", on)
+        self._show().command(CommandName.PHOTOS_FOLLOW_MUSIC, on)
         self._music_key = None  # the next state tells it the music now
 
     def reset(self) -> None:
@@ -169,9 +178,10 @@ class SlideshowControl:
         self.show.library.forget_settings(src.order)
         self.paused, self.screen, self.interval_s = False, True, src.interval_s
         self.follow_music = src.photos_follow_music
-        self.show.command("follow_music", self.follow_music)
-        for name, value in (("pause", False), ("screen", True), ("interval", src.interval_s),
-                            ("album", self.show.library.albums()[0])):
+        C = CommandName
+        self.show.command(C.PHOTOS_FOLLOW_MUSIC, self.follow_music)
+        for name, value in ((C.SLIDESHOW_PAUSED, False), (C.SCREEN, True),
+                            (C.INTERVAL, src.interval_s), (C.ALBUM, self.show.library.albums()[0])):
             self.show.command(name, value)
 
     def tell(self, now_playing: str | None, mood: str | None, track_uri: str | None = None) -> None:
@@ -179,13 +189,15 @@ class SlideshowControl:
         changed, its mood (photos follow music)."""
         if self.show is None:
             return
-        self.show.command("info", tuple(x for x in (now_playing, mood) if x))
+        from frame_daemon.sources.slideshow import ShowRequest  # pygame: only with a slideshow
+
+        self.show.command(ShowRequest.INFO, tuple(x for x in (now_playing, mood) if x))
         music = self._music_now(track_uri)
         # Sent when the track changes, and again once the index knows a track it did not.
         key = (track_uri, music.mood if music is not None else None)
         if key != self._music_key:
             self._music_key = key
-            self.show.command("music", music)
+            self.show.command(ShowRequest.MUSIC, music)
 
     def _music_now(self, track_uri: str | None) -> MusicNow | None:
         """The playing track's mood and the library it is ranked in; None if nothing is known."""

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from PIL import Image  # noqa: E402
 
 from conftest import gradient_photo  # noqa: E402
-from frame_daemon.events import PhotoShown  # noqa: E402
+from frame_daemon.events import CommandName, PhotoShown  # noqa: E402
 from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions  # noqa: E402
 from frame_daemon.vision.model import MoodModel  # noqa: E402
 from frame_daemon.vision.photo import decode_photo  # noqa: E402
@@ -137,7 +137,7 @@ def main() -> int:
             if n > 1:
                 fades.extend(show.fade_times_ms)
             if n < 10:
-                show.command("next")
+                show.command(CommandName.PHOTO_NEXT)
         print(f"RSS with the slideshow at {size[0]}x{size[1]} and the mood model, after 10 "
               f"photos: {rss_mb():.0f} MB", flush=True)
         while show.library.count() < args.photos:  # let the background scan finish

@@ -24,7 +24,7 @@ from PIL import Image
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 from frame_daemon.events import PhotoShown
-from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions
+from frame_daemon.sources.slideshow import ShowRequest, Slideshow, SlideshowOptions
 from frame_daemon.vision.model import MoodModel
 
 SIZE = (960, 540)
@@ -57,7 +57,7 @@ def screenshot(photo: Path, out: Path, *, overlay_lines: tuple[str, ...] | None)
             if not shown.wait(30):
                 raise SystemExit(f"{photo}: not shown")
             if overlay_lines:
-                show.command("info", overlay_lines)
+                show.command(ShowRequest.INFO, overlay_lines)
             if not show.capture(out):
                 raise SystemExit("the screen was not saved")
         finally:

@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from conftest import score_as_the_daemon
-from frame_daemon.commands import CommandError, CommandName
+from frame_daemon.commands import CommandError
 from frame_daemon.config import parse_config
 from frame_daemon.daemon import Daemon
-from frame_daemon.events import Command
+from frame_daemon.events import Command, CommandName
 from frame_daemon.homeassistant import Topics, discovery_payload
 from frame_daemon.mood import MOOD_WORDS
 from harness import DaemonProcess, mpd_status, wait_for, write_config

@@ -23,12 +23,14 @@ from servers import wait_for
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
 
-from frame_daemon.events import AdapterFailed, Command, PhotoShown
+from frame_daemon.events import AdapterFailed, CommandName, PhotoShown, ScreenScheduled
 from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.photo_library import PhotoLibrary
-from frame_daemon.sources.slideshow import MusicNow, Slideshow, SlideshowOptions
+from frame_daemon.sources.slideshow import MusicNow, ShowRequest, Slideshow, SlideshowOptions
+
+C, R = CommandName, ShowRequest
 
 SCREEN = (640, 360)
 
@@ -153,7 +155,7 @@ def test_the_overlay_shows_the_photo_and_the_music_then_fades(tmp_path, show_in)
     solid(folder / "green.jpg", SCREEN, (40, 160, 40))  # fills the screen exactly
     show, shown = show_in(folder, tmp_path / "state", overlay=True, overlay_s=1.0)
     wait_for(lambda: shown.count() == 1, what="the photo")
-    show.command("info", ("Clair de Lune - Debussy", "calm"))
+    show.command(R.INFO, ("Clair de Lune - Debussy", "calm"))
     screen = screenshot(show, tmp_path)
     corner = screen.crop((0, SCREEN[1] * 2 // 3, SCREEN[0] // 2, SCREEN[1]))
     pixels = np.asarray(corner).reshape(-1, 3)
@@ -175,12 +177,12 @@ def test_next_and_previous_walk_the_photos(tmp_path, show_in):
         solid(folder / f"p{i}.jpg", (64, 48), (60 * i, 20, 20))
     show, shown = show_in(folder, tmp_path / "state", order="name")
     wait_for(lambda: shown.count() == 1, what="the first photo")
-    show.command("next")
-    show.command("next")
+    show.command(C.PHOTO_NEXT)
+    show.command(C.PHOTO_NEXT)
     wait_for(lambda: shown.count() == 3, what="two more photos")
-    show.command("previous")
+    show.command(C.PHOTO_PREVIOUS)
     wait_for(lambda: shown.count() == 4, what="the previous photo")
-    show.command("next")
+    show.command(C.PHOTO_NEXT)
     wait_for(lambda: shown.count() == 5, what="forward again")
     assert shown.paths == ["p0.jpg", "p1.jpg", "p2.jpg", "p1.jpg", "p2.jpg"]
 
@@ -230,7 +232,7 @@ def test_date_order_is_the_date_taken_else_the_files_mtime(tmp_path, show_in):
     wait_for(lambda: shown.count() == 1 and not show.library.undated(), timeout=15,
              what="the first photo and every date taken read in the background")
     for n in range(2, 10):
-        show.command("next")
+        show.command(C.PHOTO_NEXT)
         wait_for(lambda n=n: shown.count() == n, what=f"photo {n}")
     walk = shown.paths[1:]  # the order wraps around: start it at the oldest
     walk = walk[walk.index("b.jpg"):][:4]
@@ -290,7 +292,7 @@ def test_bad_files_are_skipped_with_one_log_line_each(tmp_path, show_in, photo_d
     show, shown = show_in(folder, tmp_path / "state")
     wait_for(lambda: shown.count() >= 1, what="a good photo")
     for _ in range(5):  # three rounds of shuffle: the bad ones are not tried again
-        show.command("next")
+        show.command(C.PHOTO_NEXT)
     wait_for(lambda: shown.count() >= 6, what="six photos")
     assert set(shown.paths) == {"good1.jpg", "good2.jpg"}
     skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
@@ -350,11 +352,11 @@ def test_the_display_schedule_turns_the_screen_off_outside_its_hours(tmp_path, s
     schedule = DisplaySchedule.from_config((now + timedelta(hours=1)).strftime("%H:%M"),
                                            (now - timedelta(hours=1)).strftime("%H:%M"))
     show, shown = show_in(folder, tmp_path / "state", schedule=schedule)
-    wait_for(lambda: Command("screen_schedule", False) in shown.events, timeout=6.0,
+    wait_for(lambda: ScreenScheduled(False) in shown.events, timeout=6.0,
              what="the schedule turning the screen off")
     screen = np.asarray(screenshot(show, tmp_path))
     assert screen.max() == 0, "the screen is not black off hours"
-    show.command("screen", True)  # Home Assistant's switch overrides until the next boundary
+    show.command(C.SCREEN, True)  # Home Assistant's switch overrides until the next boundary
     wait_for(lambda: near(screenshot(show, tmp_path, "on.png").getpixel((320, 180)),
                           (220, 30, 30)), what="the photo back on screen")
 
@@ -387,11 +389,11 @@ def test_the_screen_switch_powers_the_display_with_the_configured_commands(tmp_p
                           screen_on_command=(str(script), "on"))
     # At start the display is powered up (a stop may have left it off).
     wait_for(lambda: shown.count() == 1 and calls(marker) == ["on"], what="power on at start")
-    show.command("screen", False)
+    show.command(C.SCREEN, False)
     wait_for(lambda: calls(marker) == ["on", "off"], what="the off command")
     assert near(screenshot(show, tmp_path).getpixel((320, 180)), (0, 0, 0))  # and black
-    show.command("screen", False)  # already off: not run again
-    show.command("screen", True)
+    show.command(C.SCREEN, False)  # already off: not run again
+    show.command(C.SCREEN, True)
     wait_for(lambda: calls(marker) == ["on", "off", "on"], what="the on command")
     assert near(screenshot(show, tmp_path).getpixel((320, 180)), (220, 20, 20), 30)
     assert failures(shown) == []
@@ -408,7 +410,7 @@ def test_a_failing_display_command_is_reported_once_until_it_works(tmp_path, sho
     wait_for(lambda: shown.count() == 1 and calls(marker) == ["on"],
              what="the first photo, and power on at start")
     for n, on in enumerate((False, True, False, True), start=2):  # each run after the last
-        show.command("screen", on)
+        show.command(C.SCREEN, on)
         wait_for(lambda n=n: len(calls(marker)) == n, what=f"call {n}")
     # Five calls, each failing; the first failure of each command is reported and logged.
     assert failures(shown) == [
@@ -430,9 +432,9 @@ def test_a_missing_or_hanging_display_command_does_not_hold_up_the_slideshow(tmp
     wait_for(lambda: len(failures(shown)) == 1 and shown.count() == 1,
              what="the missing program reported, and the first photo")
     assert "no-such-program 1' could not run" in failures(shown)[0]
-    show.command("screen", False)
-    show.command("next")  # while the off command hangs
-    show.command("next")
+    show.command(C.SCREEN, False)
+    show.command(C.PHOTO_NEXT)  # while the off command hangs
+    show.command(C.PHOTO_NEXT)
     wait_for(lambda: shown.count() == 3, what="two photos while the command hangs")
     assert len(failures(shown)) == 1
     wait_for(lambda: len(failures(shown)) == 2, what="the hanging command stopped and reported")
@@ -469,7 +471,7 @@ def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, sho
         (photo if seed % 2 else photo.point(lambda v: v // 5)).save(folder / f"p{seed}.jpg")
 
     show, shown = show_in(folder, tmp_path / "state", scorer=model_scorer(mood_model))
-    show.command("follow_music", True)
+    show.command(C.PHOTOS_FOLLOW_MUSIC, True)
     wait_for(lambda: shown.count() >= 1 and not show.library.unscored(), timeout=30,
              what="every photo scored in the background")
     with sqlite3.connect(tmp_path / "state" / "slideshow.sqlite") as db:
@@ -485,7 +487,7 @@ def test_photos_follow_music_shows_a_photo_that_fits_the_new_track(tmp_path, sho
                             ("liveliest.flac", Mood(0.55, -0.45, 0.8), "highest"),
                             ("calmest.flac", Mood(0.1, -0.9, 0.8), "lowest")):
         before = shown.count()
-        show.command("music", MusicNow(uri, track, calm_library, library_fit=1.0))
+        show.command(R.MUSIC, MusicNow(uri, track, calm_library, library_fit=1.0))
         wait_for(lambda b=before: shown.count() > b, what="a photo for the new track")
         ranked = sorted(moods, key=lambda n, c=corner[end]: math.dist(moods[n], c))
         assert shown.paths[-1] in ranked[:3], (end, shown.paths[-1], ranked, moods)
@@ -518,7 +520,7 @@ def test_a_heic_photo_is_shown_and_scored(tmp_path, show_in, mood_model):
     assert (folder / "phone.heic").read_bytes()[4:12] == b"ftypheic"
 
     show, shown = show_in(folder, tmp_path / "state", scorer=model_scorer(mood_model))
-    show.command("follow_music", True)  # photo moods are scored in the background
+    show.command(C.PHOTOS_FOLLOW_MUSIC, True)  # photo moods are scored in the background
     wait_for(lambda: shown.count() == 1 and show.library.scored()[0], timeout=30,
              what="the HEIC photo shown and scored")
     assert shown.paths == ["phone.heic"]
@@ -538,3 +540,16 @@ def test_a_folder_missing_at_start_is_waited_for(tmp_path, show_in):
     solid(folder / "late.jpg", (64, 48), (10, 200, 10))
     wait_for(lambda: shown.count() == 1, timeout=8.0, what="the photo once the folder is there")
     assert shown.paths == ["late.jpg"]
+
+
+def test_the_render_thread_takes_command_names_not_strings(tmp_path):
+    """The loop and the render thread share one vocabulary: a plain string (a name the render
+    thread would not know) is refused where it is sent, not lost on the other thread."""
+    show = Slideshow(SlideshowOptions(folders=(tmp_path,)), tmp_path, Shown())
+    try:
+        with pytest.raises(TypeError, match="not a slideshow command"):
+            show.command("next")
+        show.command(C.PHOTO_NEXT)
+        show.command(R.INFO, ("a track",))
+    finally:
+        show.library.close()

@@ -4,8 +4,10 @@ Everything pygame does happens on this adapter's own render thread (SDL wants on
 display): it picks the next photo from the `PhotoLibrary`, decodes it with the daemon's own safe
 decoder (EXIF orientation, size guards), lays it out, cross-fades, and posts `PhotoShown` — the
 same event a watched file produces, so the daemon scores it and the music follows as ever. The
-daemon's loop talks to it only through `command()`, a queue the render thread reads; neither side
-ever waits for the other.
+daemon's loop talks to it only through `command()`, a queue the render thread reads, with the
+same `CommandName` members Home Assistant's commands have (plus a few `ShowRequest`s of its own);
+it tells the loop what it did itself with events (`ScreenScheduled`, `AlbumsChanged`). Neither
+side ever waits for the other.
 
 Full screen on a Pi without a desktop uses SDL's KMS/DRM driver; in a desktop session it opens a
 window (or full screen). Tests and the benchmark run it with SDL_VIDEODRIVER=dummy.
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +33,15 @@ import pygame
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from frame_daemon.commands import CommandName
 from frame_daemon.errors import PhotoError
-from frame_daemon.events import AdapterFailed, Command, Event, PhotoShown
+from frame_daemon.events import (
+    AdapterFailed,
+    AlbumsChanged,
+    CommandName,
+    Event,
+    PhotoShown,
+    ScreenScheduled,
+)
 from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape, photo_distances
 from frame_daemon.sources.display_power import DisplayPower
@@ -81,6 +90,14 @@ class SlideshowOptions:
     scorer: Callable[[], Callable[[Path], tuple[float, float]]] | None = None
     max_pixels: int = 150_000_000
     max_decode_bytes: int = 160 * 2**20
+
+
+class ShowRequest(StrEnum):
+    """What the render thread is asked that is not a Home Assistant command."""
+
+    MUSIC = "music"  # the track changed: MusicNow, or None when nothing is known
+    INFO = "info"  # the overlay's music lines
+    CAPTURE = "capture"  # save the screen: (png path, threading.Event set when done)
 
 
 @dataclass(frozen=True)
@@ -147,7 +164,7 @@ class Slideshow:
         self.message = ""  # what the screen says instead of a photo ("" = a photo is on show)
         self.fade_times_ms: list[float] = []  # frame times of the last cross-fade (for the bench)
         self.shown = 0  # photos shown since start
-        self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._commands: queue.SimpleQueue[tuple[CommandName | ShowRequest, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._scanned = threading.Event()
@@ -183,16 +200,19 @@ class Slideshow:
         self._power.stop()
         self.library.close()
 
-    def command(self, name: str, value: Any = None) -> None:
-        """next, previous, pause (bool), screen (bool), interval (s), order, album, info (lines),
-        capture ((png path, threading.Event)). Thread-safe; carried out on the render thread."""
+    def command(self, name: CommandName | ShowRequest, value: Any = None) -> None:
+        """A slideshow command with its parsed value (photo_next, photo_previous, slideshow_paused,
+        screen, interval, photo_order, album, photos_follow_music) or a ShowRequest. Thread-safe;
+        carried out on the render thread."""
+        if not isinstance(name, CommandName | ShowRequest):  # a plain string would be lost
+            raise TypeError(f"not a slideshow command: {name!r}")
         self._commands.put((name, value))
         self._wake.set()
 
     def capture(self, path: str | os.PathLike[str], timeout: float = 10.0) -> bool:
         """Save what the screen shows as PNG (the tests and the README's screenshots use it)."""
         done = threading.Event()
-        self.command("capture", (str(path), done))
+        self.command(ShowRequest.CAPTURE, (str(path), done))
         return done.wait(timeout)
 
     # ------------------------------------------------------------------ the render thread
@@ -291,9 +311,9 @@ class Slideshow:
     def _pump_window_events(self) -> None:
         for event in pygame.event.get():
             if event.type == pygame.KEYDOWN and event.key in (pygame.K_RIGHT, pygame.K_SPACE):
-                self.command("next")
+                self.command(CommandName.PHOTO_NEXT)
             elif event.type == pygame.KEYDOWN and event.key == pygame.K_LEFT:
-                self.command("previous")
+                self.command(CommandName.PHOTO_PREVIOUS)
 
     def _run_commands(self) -> None:
         while True:
@@ -306,56 +326,58 @@ class Slideshow:
             except Exception:
                 log.exception("slideshow command %s failed", name)
 
-    def _run_command(self, name: str, value: Any) -> None:
-        if name == "next":
-            self._advance()
-        elif name == "previous":
-            self._advance(back=True)
-        elif name == "pause":
-            self.paused = bool(value)
-            self._due = time.monotonic() + self.interval_s  # resuming starts a full interval
-        elif name == "screen":
-            self.screen_on = bool(value)
-            if self.screen_on:
-                self._due = time.monotonic() + self.interval_s
-            self._present()
-            if self._powered is not None:  # at start: once the saved settings are in (_show)
-                self._switch_power()
-        elif name == "interval":
-            self.interval_s = float(value)
-            self._due = min(self._due, time.monotonic() + self.interval_s)
-        elif name == "order":
-            self.library.set_order(str(value))
-        elif name == "album":
-            self.library.set_album(str(value))
-            self._history.clear()
-            self._back = 0
-            self._advance()
-        elif name == "follow_music":
-            self.follow_music = bool(value)
-            if self.follow_music:
-                self._start_scoring()
-        elif name == "music":  # the track changed: MusicNow, or None when nothing is known
-            was = self._music
-            changed = (value is not None) and (was is None or (value.uri, value.mood)
-                                               != (was.uri, was.mood))
-            self._music = value
-            if changed and self.follow_music and self.screen_on:
+    def _run_command(self, name: CommandName | ShowRequest, value: Any) -> None:
+        C, R = CommandName, ShowRequest
+        match name:
+            case C.PHOTO_NEXT:
+                self._advance()
+            case C.PHOTO_PREVIOUS:
+                self._advance(back=True)
+            case C.SLIDESHOW_PAUSED:
+                self.paused = bool(value)
+                self._due = time.monotonic() + self.interval_s  # resuming starts a full interval
+            case C.SCREEN:
+                self.screen_on = bool(value)
+                if self.screen_on:
+                    self._due = time.monotonic() + self.interval_s
+                self._present()
+                if self._powered is not None:  # at start: once the saved settings are in (_show)
+                    self._switch_power()
+            case C.INTERVAL:
+                self.interval_s = float(value)
+                self._due = min(self._due, time.monotonic() + self.interval_s)
+            case C.PHOTO_ORDER:
+                self.library.set_order(str(value))
+            case C.ALBUM:
+                self.library.set_album(str(value))
+                self._history.clear()
                 self._back = 0
                 self._advance()
-        elif name == "info":
-            if self._overlay is not None:
-                self._overlay.set_music(tuple(value or ()), time.monotonic())
-                self._present()
-        elif name == "capture":
-            path, done = value
-            try:
-                assert self._screen is not None
-                pygame.image.save(self._screen, path)
-            finally:
-                done.set()
-        else:
-            log.warning("slideshow: unknown command %s", name)
+            case C.PHOTOS_FOLLOW_MUSIC:
+                self.follow_music = bool(value)
+                if self.follow_music:
+                    self._start_scoring()
+            case R.MUSIC:
+                was = self._music
+                changed = (value is not None) and (was is None or (value.uri, value.mood)
+                                                   != (was.uri, was.mood))
+                self._music = value
+                if changed and self.follow_music and self.screen_on:
+                    self._back = 0
+                    self._advance()
+            case R.INFO:
+                if self._overlay is not None:
+                    self._overlay.set_music(tuple(value or ()), time.monotonic())
+                    self._present()
+            case R.CAPTURE:
+                path, done = value
+                try:
+                    assert self._screen is not None
+                    pygame.image.save(self._screen, path)
+                finally:
+                    done.set()
+            case _:
+                log.warning("slideshow: no such command %s", name)
 
     def _switch_power(self) -> None:
         """Power the display down or up to match the screen (a command, if configured; the
@@ -375,8 +397,8 @@ class Slideshow:
             return
         self._scheduled_on = on
         log.info("slideshow: screen %s by the display schedule", "on" if on else "off")
-        self._run_command("screen", on)
-        self._post(Command(CommandName.SCREEN_SCHEDULE, on))  # the loop echoes it to Home Assistant
+        self._run_command(CommandName.SCREEN, on)
+        self._post(ScreenScheduled(on))  # the loop remembers it and echoes it to Home Assistant
 
     # ------------------------------------------------------------------ photos follow music
     def _start_scoring(self) -> None:
@@ -474,7 +496,7 @@ class Slideshow:
         if albums != self._albums:
             self._albums = albums
             log.info("slideshow: the albums are now %s", ", ".join(albums))
-            self._post(Command(CommandName.ANNOUNCE, "the photo folders' subfolders changed"))
+            self._post(AlbumsChanged(tuple(albums)))  # Home Assistant's album select must offer them
 
     def _photos_changed(self) -> None:
         if self.message:  # an empty folder got its first photo
