@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from frame_daemon.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 
@@ -24,7 +26,7 @@ def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
     restart. A failure it explains is logged without a traceback (a full disk needs a sentence,
     not a stack); one it returns None for, with the exception's type, message and traceback.
     """
-    backoff = first_s
+    backoff = Backoff(first_s, longest_s)
     seen: set[tuple[str, str]] = set()
     restarts = 0
     while not stop.is_set():
@@ -35,15 +37,15 @@ def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
             kind = (type(exc).__name__, str(exc))
             explained = explain(exc) if explain else None
             what = explained or f"{type(exc).__name__}: {exc}"
-            message = f"{name} failed ({what}); restarting in {backoff:.0f} s"
+            delay = backoff.failed()
+            message = f"{name} failed ({what}); restarting in {delay:.0f} s"
             log.error("%s", message, exc_info=exc if kind not in seen and not explained else None)
             seen.add(kind)
             try:
                 report(message)
             except Exception:
                 log.exception("could not report the failure of %s", name)
-            if stop.wait(backoff):
+            if stop.wait(delay):
                 break
-            backoff = min(backoff * 2, longest_s)
             restarts += 1
     return restarts

@@ -37,7 +37,8 @@ def test_a_stop_ends_the_backoff_wait():
         stop.set()
         raise RuntimeError("dies while stopping")
 
-    assert run_supervised("a worker", work, stop, lambda m: None, first_s=3600) == 0
+    assert run_supervised("a worker", work, stop, lambda m: None, first_s=3600,
+                          longest_s=3600) == 0
 
 
 def garbage_mpd(connections: list) -> socket.socket:

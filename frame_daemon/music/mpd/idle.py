@@ -13,6 +13,7 @@ import socket
 import threading
 from collections.abc import Callable
 
+from frame_daemon.backoff import Backoff
 from frame_daemon.events import DatabaseChanged, Event, MpdConnection, PlayerChanged
 from frame_daemon.supervise import run_supervised
 
@@ -29,7 +30,7 @@ class MpdIdleWatcher:
         self.host, self.port, self.password = host, port, password
         self._post = post
         self._timeout = timeout_s
-        self._backoff_min, self._backoff_max = backoff
+        self._backoff = Backoff(*backoff)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mpd-idle", daemon=True)
 
@@ -65,16 +66,14 @@ class MpdIdleWatcher:
                        lambda message: self._post(MpdConnection(False, message)))
 
     def _watch(self) -> None:
-        delay = self._backoff_min
         while not self._stop.is_set():
             try:
                 sock, reader = self._connect()
             except OSError as exc:
                 self._post(MpdConnection(False, f"cannot reach MPD at {self.host}:{self.port}: {exc}"))
-                self._stop.wait(delay)
-                delay = min(delay * 2, self._backoff_max)
+                self._stop.wait(self._backoff.failed())
                 continue
-            delay = self._backoff_min
+            self._backoff.succeeded()
             self._post(MpdConnection(True))
             try:
                 self._idle_loop(sock, reader)

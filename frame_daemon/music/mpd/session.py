@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import mpd
 
+from frame_daemon.backoff import Backoff
 from frame_daemon.events import Event, MpdSessionChanged
 from frame_daemon.music.mpd.client import MpdLink, MpdUnavailable, open_client
 from frame_daemon.supervise import run_supervised
@@ -33,7 +34,7 @@ class MpdSession:
         # The loop's link never connects by itself: a command without a connection fails at once.
         self.link = MpdLink(host, port, password, timeout_s, autoconnect=False)
         self._post = post
-        self._backoff_min, self._backoff_max = backoff
+        self._backoff = Backoff(*backoff)
         self._lock = threading.Lock()
         self._ready: mpd.MPDClient | None = None  # connected here, not yet adopted by the loop
         self._needed = threading.Event()  # the loop has no connection and wants one
@@ -70,7 +71,6 @@ class MpdSession:
                        lambda message: self._post(MpdSessionChanged(False, message)))
 
     def _connect_when_needed(self) -> None:
-        delay = self._backoff_min
         while not self._stop.is_set():
             self._needed.wait()
             if self._stop.is_set():
@@ -81,11 +81,10 @@ class MpdSession:
             except MpdUnavailable as exc:
                 self._post(MpdSessionChanged(False, str(exc)))
                 self._first_attempt.set()
-                self._wake.wait(delay)
+                self._wake.wait(self._backoff.failed())
                 self._wake.clear()
-                delay = min(delay * 2, self._backoff_max)
                 continue
-            delay = self._backoff_min
+            self._backoff.succeeded()
             with self._lock:
                 self._needed.clear()
                 stale, self._ready = self._ready, client
