@@ -13,11 +13,11 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, replace
+from datetime import time
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 from frame_daemon.errors import FrameDaemonError
-from frame_daemon.sources.display_schedule import hhmm_check
 
 EX_CONFIG = 78  # sysexits.h: configuration error; systemd shows it as "config"
 
@@ -69,6 +69,25 @@ def genre_names(v: tuple[str, ...]) -> str | None:
     # Home Assistant's text entity shows the list, and keeps at most 255 characters.
     if len(", ".join(v)) > 255:
         return "too long (at most 255 characters in all)"
+    return None
+
+
+def parse_hhmm(text: str) -> time:
+    """'07:30' -> 07:30; ValueError with the reason otherwise."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError(f"expected a time of day as HH:MM, got {text!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def hhmm_check(text: str) -> str | None:
+    """'' (no schedule) or a time of day."""
+    if text == "":
+        return None
+    try:
+        parse_hhmm(text)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 

@@ -144,3 +144,9 @@ def test_no_module_imports_itself_back():
     if found:
         pytest.fail("import loops (each module imports the next):\n"
                     + "\n".join("  " + " -> ".join(loop) for loop in found))
+
+
+def test_the_config_depends_on_nothing_but_errors():
+    """The config is read first and by every part (the CLI, doctor, the daemon): it must not pull
+    in a source, a model or a server adapter (the display schedule's time parser lives in it)."""
+    assert import_graph()["frame_daemon.config"] <= {"frame_daemon.errors"}

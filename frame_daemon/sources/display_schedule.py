@@ -6,28 +6,10 @@ Home Assistant can still override the schedule until its next change.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import time
 
-
-def parse_hhmm(text: str) -> time:
-    """'07:30' -> 07:30; ValueError with the reason otherwise."""
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValueError(f"expected a time of day as HH:MM, got {text!r}")
-    return time(int(match[1]), int(match[2]))
-
-
-def hhmm_check(text: str) -> str | None:
-    """For the config: '' (no schedule) or a time of day."""
-    if text == "":
-        return None
-    try:
-        parse_hhmm(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+from frame_daemon.config import parse_hhmm
 
 
 @dataclass(frozen=True, slots=True)
