@@ -255,7 +255,8 @@ def test_newer_schema_is_refused(tmp_path):
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(TrackError, match=r"schema version 2 is newer .* \(1\)") as info:
+    newer = rf"schema version {SCHEMA_VERSION + 1} is newer .* \({SCHEMA_VERSION}\)"
+    with pytest.raises(TrackError, match=newer) as info:
         TrackIndex(path)
     assert info.value.path == path
 
@@ -265,3 +266,54 @@ def test_not_a_database_is_a_clear_error(tmp_path):
     path.write_bytes(b"this is not SQLite" * 100)
     with pytest.raises(TrackError, match="delete it to rebuild"):
         TrackIndex(path)
+
+
+# The track index as version 1 wrote it, before the analysis error was kept (built here, so the
+# test needs no old file): the upgrade must keep its tracks and estimates.
+VERSION_1 = """
+CREATE TABLE tracks (uri TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '',
+    artist TEXT NOT NULL DEFAULT '', album TEXT NOT NULL DEFAULT '', genre TEXT NOT NULL DEFAULT '',
+    duration REAL NOT NULL DEFAULT 0, mpd_modified TEXT NOT NULL DEFAULT '', file_mtime_ns INTEGER,
+    file_size INTEGER, tag_mood TEXT NOT NULL DEFAULT '', tag_bpm REAL,
+    tag_key TEXT NOT NULL DEFAULT '', valence REAL NOT NULL DEFAULT 0,
+    arousal REAL NOT NULL DEFAULT 0, confidence REAL NOT NULL DEFAULT 0,
+    source TEXT NOT NULL DEFAULT 'neutral', why TEXT NOT NULL DEFAULT '');
+CREATE TABLE estimates (uri TEXT NOT NULL REFERENCES tracks(uri) ON DELETE CASCADE,
+    source TEXT NOT NULL, valence REAL NOT NULL, arousal REAL NOT NULL, confidence REAL NOT NULL,
+    detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (uri, source));
+INSERT INTO tracks (uri, title, genre, file_mtime_ns, file_size, valence, arousal, confidence,
+                    source, why)
+    VALUES ('calm.flac', 'Old Title', 'Ambient', 1, 10, -0.2, -0.6, 0.5, 'genre', 'genre Ambient');
+INSERT INTO estimates VALUES ('calm.flac', 'genre', -0.2, -0.6, 0.5, 'Ambient');
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_index_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "tracks.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(VERSION_1)
+    db.close()
+    with TrackIndex(path) as index:
+        track = index.get("calm.flac")
+        assert track is not None and track.title == "Old Title"
+        assert [e.source for e in index.estimates("calm.flac")] == [MoodSource.GENRE]
+        assert index.needs_analysis() == ["calm.flac"]  # reads the new column
+        index.set_analysis_error("calm.flac", "too short")
+        assert index.needs_analysis() == [] and index.analysis_counts() == (0, 1)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def test_a_version_1_index_that_has_the_new_column_already_opens(tmp_path, music):
+    """Version 1 files written after the analysis error came (it had no step of its own)."""
+    path = tmp_path / "tracks.sqlite3"
+    with TrackIndex(path) as index:
+        index.refresh(mpd_songs(music), music)
+        before = index.get("calm.flac")
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    with TrackIndex(path) as index:
+        assert index.get("calm.flac") == before

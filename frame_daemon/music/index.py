@@ -26,13 +26,14 @@ from frame_daemon.mood import Mood
 from frame_daemon.music.lexicon import NEUTRAL, estimates_from_tags
 from frame_daemon.music.tags import FileTags, read_tags
 from frame_daemon.music.track import MoodEstimate, MoodSource, Track
+from frame_daemon.sqlite_schema import SchemaTooNew, Step, add_column, connect, migrate
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = f"""
-BEGIN;
+# The schema, step by step (frame_daemon/sqlite_schema.py): a file's user_version is the number
+# of steps it has; a step is never changed once released, only followed by another.
+_STEPS: tuple[Step, ...] = (
+    f"""
 CREATE TABLE IF NOT EXISTS tracks (
     uri TEXT PRIMARY KEY,
     title TEXT NOT NULL DEFAULT '',
@@ -51,9 +52,7 @@ CREATE TABLE IF NOT EXISTS tracks (
     arousal REAL NOT NULL DEFAULT 0,
     confidence REAL NOT NULL DEFAULT 0,
     source TEXT NOT NULL DEFAULT '{MoodSource.NEUTRAL}',
-    why TEXT NOT NULL DEFAULT '',
-    -- why audio analysis failed for this version of the file ('' = not tried or fine)
-    analysis_error TEXT NOT NULL DEFAULT ''
+    why TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS estimates (
     uri TEXT NOT NULL REFERENCES tracks(uri) ON DELETE CASCADE,
@@ -64,9 +63,12 @@ CREATE TABLE IF NOT EXISTS estimates (
     detail TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (uri, source)
 );
-PRAGMA user_version = {SCHEMA_VERSION};
-COMMIT;
-"""
+""",
+    # Why audio analysis failed for this version of the file ('' = not tried or fine). Files of
+    # version 1 written after the column came (without a step of its own) have it already.
+    add_column("tracks", "analysis_error", "TEXT NOT NULL DEFAULT ''"),
+)
+SCHEMA_VERSION = len(_STEPS)
 
 _PRIORITY = {source: rank for rank, source in enumerate(MoodSource)}
 _TRACK_COLUMNS = "uri, title, artist, album, genre, duration, valence, arousal, confidence, source, why"
@@ -142,8 +144,7 @@ class TrackIndex:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db = connect(self.path)
         except (OSError, sqlite3.Error) as e:
             raise TrackError(self.path, f"cannot open the track index ({e})") from e
         try:
@@ -157,19 +158,16 @@ class TrackIndex:
             raise TrackError(self.path, f"cannot use the track index ({e}); delete it to rebuild") from e
 
     def _open(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise TrackError(self.path, f"track index schema version {version} is newer than this "
-                             f"frame-daemon understands ({SCHEMA_VERSION}); upgrade frame-daemon, "
-                             "or delete the file to rebuild the index")
+        try:
+            migrate(self._db, _STEPS)
+        except SchemaTooNew as exc:
+            raise TrackError(self.path, f"track index {exc}; upgrade frame-daemon, or delete the "
+                             "file to rebuild the index") from None
         # WAL lets a reader (a CLI `match`) look while the daemon writes; NORMAL sync is safe under
         # WAL and spares the Pi's SD card an fsync per commit.
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA busy_timeout = 5000")
-        if version < SCHEMA_VERSION:
-            self._db.executescript(_SCHEMA)
 
     @staticmethod
     def default_path(state_dir: Path) -> Path:

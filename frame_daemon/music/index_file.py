@@ -1,5 +1,6 @@
-"""Open the track index file safely: a corrupt file is moved aside and rebuilt from MPD, and a
-reader follows the file when the worker has replaced it.
+"""Open the track index file safely: a corrupt file is moved aside and rebuilt from MPD (the
+shared `sqlite_schema.open_replacing_corrupt`), and a reader follows the file when the worker has
+replaced it.
 
 The index is a cache of MPD's library plus audio analyses: losing it costs a rescan, never the
 user's music, so a corrupt file must not stop the daemon. It is kept beside the new one (renamed
@@ -10,20 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
-import time
 from pathlib import Path
 
 from frame_daemon.errors import TrackError
 from frame_daemon.music.index import TrackIndex
+from frame_daemon.sqlite_schema import open_replacing_corrupt
 
 log = logging.getLogger(__name__)
-
-
-def is_corruption(exc: BaseException) -> bool:
-    """A damaged file (not a busy, read-only or full one, which a rebuild would not fix)."""
-    cause = exc.__cause__ if isinstance(exc, TrackError) else exc
-    return isinstance(cause, sqlite3.DatabaseError) and not isinstance(cause, sqlite3.OperationalError)
 
 
 def describe_storage_error(exc: BaseException) -> str | None:
@@ -36,26 +30,12 @@ def describe_storage_error(exc: BaseException) -> str | None:
     return None
 
 
-def move_aside(path: Path) -> Path:
-    """Rename a corrupt index (and its WAL files) out of the way; returns the new name."""
-    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-    for suffix in ("", "-wal", "-shm"):
-        old = Path(f"{path}{suffix}")
-        if old.exists():
-            os.replace(old, f"{aside}{suffix}")
-    return aside
-
-
 def open_index(path: Path) -> TrackIndex:
     """Open the index; a corrupt file is moved aside and a new, empty index is made."""
     try:
-        return TrackIndex(path)
+        return open_replacing_corrupt(path, lambda: TrackIndex(path), "track index",
+                                      "rebuilding it from MPD")
     except TrackError as exc:
-        if is_corruption(exc):
-            aside = move_aside(path)
-            log.error("track index %s is corrupt (%s); moved it to %s and rebuilding it from MPD",
-                      path, exc.__cause__, aside.name)
-            return TrackIndex(path)
         storage = describe_storage_error(exc)
         if storage:
             raise TrackError(path, f"cannot open the track index: {storage}") from exc

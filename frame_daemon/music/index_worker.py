@@ -17,9 +17,10 @@ from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Event, IndexRefreshed
 from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
 from frame_daemon.music.index import RefreshStats, TrackIndex
-from frame_daemon.music.index_file import describe_storage_error, is_corruption, move_aside, open_index
+from frame_daemon.music.index_file import describe_storage_error, open_index
 from frame_daemon.music.mpd.client import MpdLink
 from frame_daemon.music.select import TrackPool
+from frame_daemon.sqlite_schema import is_corrupt, move_aside
 from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class IndexWorker:
 
     def _explain(self, exc: Exception) -> str | None:
         """What a failure means; a corrupt index is moved aside here, so the restart rebuilds."""
-        if is_corruption(exc):
+        if is_corrupt(exc):
             aside = move_aside(self.index_path)
             return f"the track index was corrupt ({exc}); moved to {aside.name}, rebuilding"
         return describe_storage_error(exc)  # None: unexpected, logged with its traceback
