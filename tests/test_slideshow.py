@@ -279,6 +279,64 @@ def test_an_old_cache_is_upgraded_in_place_keeping_the_shuffle_and_settings(tmp_
         library.close()
 
 
+# The first cache's schema, before photos had a mood (photos follow music) or a date taken.
+FIRST_SCHEMA = """
+CREATE TABLE photos (path TEXT PRIMARY KEY, mtime REAL NOT NULL, key REAL NOT NULL,
+    round INTEGER NOT NULL, bad TEXT, scan INTEGER NOT NULL);
+CREATE INDEX photos_shuffle ON photos (round, key);
+CREATE INDEX photos_mtime ON photos (mtime, path);
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def test_the_first_cache_format_is_upgraded_in_place_and_counts_its_steps(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = str(solid(folder / "p.jpg", (32, 24), (200, 0, 0)))
+    db_path = tmp_path / "state" / "slideshow.sqlite"
+    db_path.parent.mkdir()
+    with sqlite3.connect(db_path) as db:
+        db.executescript(FIRST_SCHEMA)
+        db.execute("INSERT INTO photos VALUES (?, ?, 0.5, 1, NULL, 1)", (photo, 1.0))
+        db.execute("INSERT INTO meta VALUES ('current', ?)", (photo,))
+    db.close()
+    library = PhotoLibrary(db_path, [folder], seed=5)
+    try:
+        assert library.last_current() == photo and library.count() == 1
+        assert library.unscored() == [photo]
+        library.set_mood(photo, 0.5, -0.5)
+        assert library.scored() == ([photo], [0.5], [-0.5])
+        assert library.undated(10) == [(photo, 1.0)]
+    finally:
+        library.close()
+    with sqlite3.connect(db_path) as db:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    db.close()
+    assert version == 5 and "photos_mtime" not in indexes and "photos_date" in indexes
+    PhotoLibrary(db_path, [folder]).close()  # opened again: nothing left to do
+
+
+def test_a_corrupt_cache_is_moved_aside_with_one_log_line(tmp_path, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = str(solid(folder / "p.jpg", (32, 24), (200, 0, 0)))
+    db_path = tmp_path / "state" / "slideshow.sqlite"
+    db_path.parent.mkdir()
+    db_path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)  # a header, then garbage
+    with caplog.at_level(logging.WARNING):
+        library = PhotoLibrary(db_path, [folder], seed=5)
+    try:
+        assert library.scan() == 1 and library.next() == photo
+    finally:
+        library.close()
+    aside = [p.name for p in db_path.parent.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"photo cache {db_path} is corrupt (file is not a database); moved it to {aside[0]} and "
+        "scanning the photo folders again"]
+
+
 def test_bad_files_are_skipped_with_one_log_line_each(tmp_path, show_in, photo_dir, caplog):
     folder = tmp_path / "photos"
     folder.mkdir()

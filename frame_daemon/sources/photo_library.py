@@ -26,7 +26,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from frame_daemon.errors import FrameDaemonError
 from frame_daemon.sources.watch import IMAGE_SUFFIXES, is_candidate_name
+from frame_daemon.sqlite_schema import (
+    SchemaTooNew,
+    Step,
+    add_column,
+    connect,
+    migrate,
+    open_replacing_corrupt,
+)
 from frame_daemon.vision.photo import photo_taken
 
 log = logging.getLogger(__name__)
@@ -35,28 +44,31 @@ ORDERS = ("shuffle", "date", "name")
 ALL_ALBUMS = "All photos"
 BATCH = 500
 
-_SCHEMA = """
+# The cache's schema, step by step (frame_daemon/sqlite_schema.py): a file's user_version is the
+# number of steps it has; a step is never changed once released, only followed by another. Caches
+# written before the version was kept (0) have some of the columns already: `add_column` leaves
+# those, so the shuffle round, the place in it and the settings stay.
+_STEPS: tuple[Step, ...] = (
+    """
 CREATE TABLE IF NOT EXISTS photos (
     path TEXT PRIMARY KEY,
     mtime REAL NOT NULL,
     key REAL NOT NULL,          -- the shuffle key, new each round
     round INTEGER NOT NULL,     -- the shuffle round it was last shown in (0: never)
     bad TEXT,                   -- why it cannot be shown (skipped until the file changes)
-    scan INTEGER NOT NULL,      -- the scan that last saw it
-    valence REAL,               -- its mood, once scored (photos follow music)
-    arousal REAL,
-    taken REAL                  -- date order: EXIF date taken, else mtime (NULL: not read yet)
+    scan INTEGER NOT NULL       -- the scan that last saw it
 );
 CREATE INDEX IF NOT EXISTS photos_shuffle ON photos (round, key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# Caches written before the date taken was kept lack the column: added in place, so the shuffle
-# round, the place in it and the settings stay.
-_MIGRATIONS = (("taken", "ALTER TABLE photos ADD COLUMN taken REAL"),)
-_INDEXES = """
+""",
+    add_column("photos", "valence", "REAL"),  # its mood, once scored (photos follow music)
+    add_column("photos", "arousal", "REAL"),
+    add_column("photos", "taken", "REAL"),  # date order: EXIF date taken, else mtime (NULL: unread)
+    """
 DROP INDEX IF EXISTS photos_mtime;
 CREATE INDEX IF NOT EXISTS photos_date ON photos (coalesce(taken, mtime), path);
-"""
+""",
+)
 # The date order's sort key: the date taken once read, the file's mtime until then.
 _DATE = "coalesce(taken, mtime)"
 
@@ -71,6 +83,22 @@ def photo_date(path: str, mtime: float) -> float:
         except ValueError:  # "0000:00:00 00:00:00" and other cameras' placeholders
             pass
     return mtime
+
+
+def _open_cache(path: Path) -> sqlite3.Connection:
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(conn, _STEPS)
+    except SchemaTooNew as exc:
+        conn.close()
+        raise FrameDaemonError(f"photo cache {path}: {exc}; upgrade frame-daemon, or delete the "
+                               "file to scan the photos again") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def is_photo_name(name: str) -> bool:
@@ -118,16 +146,8 @@ class PhotoLibrary:
         self.roots = [Path(r).expanduser().absolute() for r in roots]
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(photos)")}
-        for column, statement in _MIGRATIONS:
-            if column not in columns:
-                self._db.execute(statement)
-        self._db.executescript(_INDEXES)
+        self._db = open_replacing_corrupt(db_path, lambda: _open_cache(db_path), "photo cache",
+                                          "scanning the photo folders again")
         # Set from Home Assistant before a restart: wins over the config's order.
         self.order = self._meta("order", order)
         if self.order not in ORDERS:
