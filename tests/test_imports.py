@@ -150,3 +150,18 @@ def test_the_config_depends_on_nothing_but_errors():
     """The config is read first and by every part (the CLI, doctor, the daemon): it must not pull
     in a source, a model or a server adapter (the display schedule's time parser lives in it)."""
     assert import_graph()["frame_daemon.config"] <= {"frame_daemon.errors"}
+
+
+def test_command_names_are_imported_from_where_they_live():
+    """`CommandName` lives in events.py beside `Command`; commands.py only uses it. An import of
+    it from commands would still work (the name is there), and would keep the old circle's shape
+    alive, so every importer in the package, the tests and the scripts takes it from events."""
+    root = PACKAGE_DIR.parent
+    stale = []
+    for folder in ("frame_daemon", "tests", "scripts"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if (isinstance(node, ast.ImportFrom) and node.module == "frame_daemon.commands"
+                        and any(alias.name == "CommandName" for alias in node.names)):
+                    stale.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not stale, f"import CommandName from frame_daemon.events: {', '.join(stale)}"
