@@ -61,8 +61,6 @@ def migrate(conn: sqlite3.Connection, steps: Sequence[Step]) -> int:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    if version < len(steps):
-        log.debug("schema upgraded from version %d to %d", version, len(steps))
     return len(steps)
 
 
