@@ -13,6 +13,8 @@ import contextlib
 import json
 import logging
 import os
+import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 # The follow settings Home Assistant can change (and so the ones worth remembering).
 PERSISTED = ("mode", "threshold", "diversity", "include_genres", "exclude_genres")
 FILE_NAME = "settings.json"
+# A settings file is a few hundred bytes; this leaves room for long genre lists.
+MAX_FILE_BYTES = 64 * 1024
 
 
 class SettingRejected(ValueError):
@@ -44,18 +48,8 @@ class SettingsStore:
         return cls(Path(state_dir) / FILE_NAME, defaults)
 
     def load(self) -> FollowConfig:
-        """Read the saved values; anything unreadable or invalid is logged and left out."""
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raw = {}
-        except (OSError, ValueError) as exc:
-            log.warning("settings file %s unreadable (%s); using the config's settings",
-                        self.path, exc)
-            raw = {}
-        if not isinstance(raw, dict):
-            log.warning("settings file %s is not a JSON object; ignoring it", self.path)
-            raw = {}
+        """Read the saved values. A damaged file is moved aside; an invalid value is left out."""
+        raw = self._read()
         effective = self.defaults
         for key, value in raw.items():
             if key not in PERSISTED:
@@ -72,6 +66,55 @@ class SettingsStore:
         if self._overrides:
             log.info("settings set from Home Assistant restored: %s", self.describe())
         return effective
+
+    def _read(self) -> dict[str, Any]:
+        """The file's object; {} when there is none, or when it is not a settings file (then it
+        is moved aside with one log line, so it cannot stop, hang or crash-loop the start)."""
+        try:
+            # O_NONBLOCK: a FIFO put in its place must not block the start waiting for a writer.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:  # unreadable (permissions, I/O): not ours to move
+            log.warning("settings file %s unreadable (%s); using the config's settings",
+                        self.path, exc.strerror)
+            return {}
+        try:
+            with os.fdopen(fd, "rb") as f:
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    return self._move_aside("not a regular file")
+                if info.st_size > MAX_FILE_BYTES:
+                    return self._move_aside(f"{info.st_size} bytes, more than a settings file "
+                                            f"holds ({MAX_FILE_BYTES})")
+                data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            log.warning("settings file %s unreadable (%s); using the config's settings",
+                        self.path, exc.strerror)
+            return {}
+        if len(data) > MAX_FILE_BYTES:  # grew since the fstat
+            return self._move_aside(f"more than {MAX_FILE_BYTES} bytes")
+        try:
+            # RecursionError: deep nesting ("[[[[..."), which json parses by recursion.
+            raw = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            return self._move_aside(f"not JSON: {type(exc).__name__}: {str(exc)[:80]}")
+        if not isinstance(raw, dict):
+            return self._move_aside("not a JSON object")
+        return raw
+
+    def _move_aside(self, why: str) -> dict[str, Any]:
+        """Rename a file that is not a settings file out of the way (kept for a post-mortem)."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            log.warning("settings file %s is damaged (%s) and cannot be moved aside (%s); using "
+                        "the config's settings", self.path, why, exc.strerror)
+        else:
+            log.warning("settings file %s is damaged (%s); moved it to %s and using the config's "
+                        "settings", self.path, why, aside.name)
+        return {}
 
     def set(self, key: str, value: Any) -> FollowConfig:
         """Change one setting (checked like the config file) and save it; SettingRejected if not."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import threading
 
 import pytest
 
@@ -69,3 +72,57 @@ def test_a_full_state_directory_says_so_and_the_value_still_holds(tmp_path):
     (tmp_path / ".settings.json.tmp").symlink_to("/dev/full")  # every write: ENOSPC
     assert store.set("diversity", 0.9).diversity == 0.9
     assert "No space left on device" in store.save_error
+
+
+def _load_in_thread(store: SettingsStore, timeout: float = 20.0) -> tuple[bool, object]:
+    """store.load() on a thread of its own: (finished in time, its result or exception)."""
+    result: list[object] = []
+
+    def load() -> None:
+        try:
+            result.append(store.load())
+        except BaseException as exc:  # the test reports whatever it was
+            result.append(exc)
+
+    thread = threading.Thread(target=load, name="settings-load", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return not thread.is_alive(), (result[0] if result else None)
+
+
+@pytest.mark.parametrize("content", [
+    "[" * 200_000,  # past the size cap
+    "[" * 20_000,  # under the cap, deeper than the JSON parser's recursion limit
+    b"\xff\xfe{\x00",  # not UTF-8
+    '{"mode": "off"',  # cut short
+    '["mode", "off"]',  # the wrong shape
+], ids=["200k-brackets", "20k-brackets", "not-utf8", "cut-short", "a-list"])
+def test_a_corrupt_file_is_moved_aside_with_one_line_and_the_config_applies(tmp_path, caplog,
+                                                                          content):
+    path = tmp_path / "settings.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    store = SettingsStore(path, FollowConfig(mode="gentle"))
+    assert store.load() == FollowConfig(mode="gentle")
+    aside = [p.name for p in tmp_path.iterdir() if p.name.startswith("settings.json.corrupt-")]
+    assert len(aside) == 1 and not path.exists()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and aside[0] in warnings[0].getMessage()
+    assert store.set("mode", "off").mode == "off"  # and the next save makes a good file
+    assert SettingsStore(path, FollowConfig()).load().mode == "off"
+
+
+def test_a_fifo_in_place_of_the_file_does_not_hang_the_start(tmp_path, caplog):
+    path = tmp_path / "settings.json"
+    os.mkfifo(path)
+    try:
+        finished, result = _load_in_thread(SettingsStore(path, FollowConfig(mode="gentle")))
+        assert finished, "load() blocked on the FIFO"
+        assert result == FollowConfig(mode="gentle")
+        assert not path.exists() and "not a regular file" in caplog.text
+    finally:
+        # A load still blocked in open() gets a writer, so its thread ends.
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
