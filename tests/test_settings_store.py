@@ -6,12 +6,20 @@ import contextlib
 import json
 import logging
 import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
 from frame_daemon.config import FollowConfig
 from frame_daemon.settings_store import SettingRejected, SettingsStore
+
+TESTS = Path(__file__).resolve().parent
 
 
 def test_set_values_survive_a_new_store_and_reset_forgets_them(tmp_path):
@@ -53,16 +61,48 @@ def test_a_bad_or_stale_file_never_stops_the_daemon(tmp_path, caplog):
     assert SettingsStore(path, FollowConfig()).load() == FollowConfig()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def read_only_case(state_dir: Path) -> None:
+    """A setting made while `state_dir` cannot be written: it holds, and the store says why."""
+    store = SettingsStore.in_directory(state_dir, FollowConfig())
+    store.load()
+    assert store.set("diversity", 0.9).diversity == 0.9
+    assert "settings not saved" in store.save_error, "the read-only directory was written"
+    assert not (state_dir / "settings.json").exists()
+    print(f"read-only case ran as uid {os.geteuid()}")
+
+
+def as_nobody() -> list[str]:
+    """The command prefix that runs a program as the unprivileged user `nobody` (root writes into
+    read-only folders, and CI runs the suite as root)."""
+    if shutil.which("setpriv"):
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "nobody", "--"]
+    pytest.skip("running as root, and neither setpriv nor runuser is here to drop to nobody")
+
+
 def test_a_read_only_state_directory_says_so_and_the_value_still_holds(tmp_path):
-    tmp_path.chmod(0o555)
-    try:
-        store = SettingsStore.in_directory(tmp_path, FollowConfig())
-        store.load()
-        assert store.set("diversity", 0.9).diversity == 0.9
-        assert "settings not saved" in store.save_error
-    finally:
-        tmp_path.chmod(0o755)
+    if os.geteuid() != 0:
+        state_dir = tmp_path / "state"
+        state_dir.mkdir(mode=0o555)
+        try:
+            read_only_case(state_dir)
+        finally:
+            state_dir.chmod(0o755)
+        return
+    # As root: in a child process as nobody, in a folder nobody can reach (pytest's tmp_path
+    # is in root's private /tmp/pytest-of-root) but not write.
+    with tempfile.TemporaryDirectory(prefix="frame-settings-") as base:
+        os.chmod(base, 0o755)
+        state_dir = Path(base) / "state"
+        state_dir.mkdir(mode=0o555)
+        code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+                "from test_settings_store import read_only_case; read_only_case(Path(sys.argv[2]))")
+        done = subprocess.run([*as_nobody(), sys.executable, "-c", code, str(TESTS), str(state_dir)],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 0, f"as nobody:\n{done.stdout}{done.stderr[-3000:]}"
+    assert f"read-only case ran as uid {pwd.getpwnam('nobody').pw_uid}" in done.stdout
 
 
 def test_a_full_state_directory_says_so_and_the_value_still_holds(tmp_path):
