@@ -3,8 +3,10 @@
 The config file gives the defaults; a value set at runtime wins until it is reset. Every value is
 checked by the config's own declaration (the key's check and the cross-key rules), on the way in
 and again when read back at start, so a hand-edited or stale file can never stop the daemon: a
-bad entry is logged and dropped. Writes are atomic (temp file, fsync, rename), so a power cut
-leaves the old file or the new one. Owned by the loop thread.
+bad entry is logged and dropped; a file that is not a settings file at all is moved aside. Writes
+are atomic (temp file, fsync, rename), so a power cut leaves the old file or the new one, and
+spaced out: a burst of changes is written once it settles, at most once a second (the loop's tick
+flushes, and the stop writes what is left). Owned by the loop thread.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,9 @@ PERSISTED = ("mode", "threshold", "diversity", "include_genres", "exclude_genres
 FILE_NAME = "settings.json"
 # A settings file is a few hundred bytes; this leaves room for long genre lists.
 MAX_FILE_BYTES = 64 * 1024
+# A flood of commands (a slider dragged, a script gone wrong) must not become a flood of fsynced
+# writes: the file is written at most this often, the last value always.
+MIN_WRITE_INTERVAL_S = 1.0
 
 
 class SettingRejected(ValueError):
@@ -36,16 +42,23 @@ class SettingRejected(ValueError):
 class SettingsStore:
     """The follow settings in effect: the config's, overlaid with the values set at runtime."""
 
-    def __init__(self, path: Path, defaults: FollowConfig) -> None:
+    def __init__(self, path: Path, defaults: FollowConfig, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """clock: monotonic seconds, to space the writes out (the loop's clock)."""
         self.path = path
         self.defaults = defaults
         self._overrides: dict[str, Any] = {}
         self.effective = defaults
         self.save_error = ""  # why the last save failed ('' when saved)
+        self._clock = clock
+        self._pending = False  # a change not written yet
+        self._written_at: float | None = None  # when the file was last written (or tried)
+        self._unreported = ""  # a save error `flush` has not handed to the loop yet
 
     @classmethod
-    def in_directory(cls, state_dir: Path, defaults: FollowConfig) -> SettingsStore:
-        return cls(Path(state_dir) / FILE_NAME, defaults)
+    def in_directory(cls, state_dir: Path, defaults: FollowConfig, *,
+                     clock: Callable[[], float] = time.monotonic) -> SettingsStore:
+        return cls(Path(state_dir) / FILE_NAME, defaults, clock=clock)
 
     def load(self) -> FollowConfig:
         """Read the saved values. A damaged file is moved aside; an invalid value is left out."""
@@ -125,20 +138,49 @@ class SettingsStore:
             raise SettingRejected(f"follow.{key}: {problem}")
         self.effective = changed
         self._overrides[key] = getattr(changed, key)
-        self._save()
+        self._changed()
         return changed
 
     def reset(self) -> FollowConfig:
         """Forget every runtime value: back to the config's settings."""
         self._overrides.clear()
         self.effective = self.defaults
-        self._save()
+        self._changed()
         return self.effective
 
     def describe(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self._overrides.items()) or "none"
 
+    # ------------------------------------------------------------------ writing, spaced out
+    def _changed(self) -> None:
+        """The value in use changed at once; the file follows, at most once a second."""
+        self._pending = True
+        self._save_if_due()
+
+    def _save_if_due(self) -> None:
+        now = self._clock()
+        if self._pending and (self._written_at is None
+                              or now - self._written_at >= MIN_WRITE_INTERVAL_S):
+            self._save()
+
+    def flush(self) -> str:
+        """Write the changes held back (a burst of commands) once a second has passed since the
+        last write; the loop calls this every tick. Returns a save error not yet handed over
+        ('' if none), for `last error`."""
+        self._save_if_due()
+        error, self._unreported = self._unreported, ""
+        return error
+
+    def save_now(self) -> None:
+        """Write what is held back, now (at stop, so nothing set is lost)."""
+        if self._pending:
+            self._save()
+
     def _save(self) -> None:
+        # A failed write is not retried until the next change: a full disk logs once per change,
+        # not once a second.
+        self._pending = False
+        self._written_at = self._clock()
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in self._overrides.items()}
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
@@ -154,6 +196,7 @@ class SettingsStore:
             self.save_error = (f"settings not saved to {self.path} ({exc.strerror}); they hold "
                                "until the daemon restarts")
             log.error("%s", self.save_error)
+            self._unreported = self.save_error
             return
         self.save_error = ""
 

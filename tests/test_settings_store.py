@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from frame_daemon import settings_store
 from frame_daemon.config import FollowConfig
 from frame_daemon.settings_store import SettingRejected, SettingsStore
 
@@ -29,10 +30,12 @@ def test_set_values_survive_a_new_store_and_reset_forgets_them(tmp_path):
     store.set("mode", "off")
     store.set("include_genres", ("Jazz", "Blues"))
     store.set("threshold", 0.6)
+    store.save_now()  # what the daemon does at stop (changes this quick are held back a second)
     again = SettingsStore.in_directory(tmp_path, defaults).load()
     assert (again.mode, again.include_genres, again.threshold) == ("off", ("Jazz", "Blues"), 0.6)
     assert again.dwell_s == defaults.dwell_s  # the config still gives everything else
     store.reset()
+    store.save_now()
     assert SettingsStore.in_directory(tmp_path, defaults).load() == defaults
 
 
@@ -166,3 +169,105 @@ def test_a_fifo_in_place_of_the_file_does_not_hang_the_start(tmp_path, caplog):
         # A load still blocked in open() gets a writer, so its thread ends.
         with contextlib.suppress(OSError):
             os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+class StepClock:
+    """The loop's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def count_writes(monkeypatch, path: Path) -> list[str]:
+    """Every time settings.json is replaced (one fsynced write each), its new text."""
+    written: list[str] = []
+    replace = os.replace
+
+    def counting(src, dst):
+        replace(src, dst)
+        if Path(dst) == path:
+            written.append(path.read_text())
+
+    monkeypatch.setattr(settings_store.os, "replace", counting)
+    return written
+
+
+def test_a_flood_of_changes_is_written_once_a_second_and_the_last_value_survives(tmp_path,
+                                                                               monkeypatch):
+    clock = StepClock()
+    written = count_writes(monkeypatch, tmp_path / "settings.json")
+    store = SettingsStore.in_directory(tmp_path, FollowConfig(), clock=clock)
+    store.load()
+    for i in range(1, 2001):  # 2,000 changes in 10 s, as a script gone wrong would send them
+        clock.now += 0.005
+        assert store.set("diversity", i / 2000).diversity == i / 2000  # in use at once
+        if i % 100 == 0:
+            assert store.flush() == ""  # the loop's tick, every 0.5 s
+    assert 2 <= len(written) <= 11  # the first at once, then at most one a second
+    assert '"diversity": 1.0' not in written[-1]  # the last change waits for the next second
+    store.save_now()  # the daemon stops: nothing set is lost
+    assert len(written) <= 12
+    assert SettingsStore.in_directory(tmp_path, FollowConfig()).load().diversity == 1.0
+
+
+def test_a_change_held_back_is_written_by_the_tick_once_a_second_has_passed(tmp_path, monkeypatch):
+    clock = StepClock()
+    written = count_writes(monkeypatch, tmp_path / "settings.json")
+    store = SettingsStore.in_directory(tmp_path, FollowConfig(), clock=clock)
+    store.set("mode", "off")
+    store.set("threshold", 0.5)
+    assert len(written) == 1 and '"threshold"' not in written[0]
+    clock.now += 0.9
+    store.flush()
+    assert len(written) == 1
+    clock.now += 0.1
+    store.flush()
+    assert len(written) == 2 and '"threshold": 0.5' in written[1]
+    store.flush()
+    store.save_now()
+    assert len(written) == 2  # nothing new: nothing written
+
+
+def test_a_held_back_write_that_fails_is_handed_to_the_loop_once(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full to stand in for a full disk")
+    clock = StepClock()
+    store = SettingsStore.in_directory(tmp_path, FollowConfig(), clock=clock)
+    store.set("mode", "off")
+    assert store.save_error == ""
+    (tmp_path / ".settings.json.tmp").symlink_to("/dev/full")  # from now on: ENOSPC
+    store.set("diversity", 0.9)  # held back
+    assert store.flush() == "" and store.save_error == ""
+    clock.now += 1.0
+    error = store.flush()
+    assert "settings not saved" in error and "No space left on device" in error
+    assert store.save_error == error and store.effective.diversity == 0.9
+    assert store.flush() == ""  # handed over once; save_error still says so
+
+
+def test_a_flood_of_commands_through_the_loop_writes_a_few_times(tmp_path, monkeypatch):
+    from frame_daemon.commands import CommandName
+    from frame_daemon.config import parse_config
+    from frame_daemon.daemon import TICK_S, Daemon
+    from frame_daemon.events import Command
+    from memory_mpd import Clock, MemoryMpd, MemorySession
+
+    clock = Clock()
+    state_dir = tmp_path / "state"
+    cfg = parse_config({"state": {"directory": str(state_dir)}})
+    daemon = Daemon(cfg, clock=clock, mpd_session=MemorySession(MemoryMpd(clock, {})))
+    written = count_writes(monkeypatch, state_dir / "settings.json")
+    state_dir.mkdir()
+    for i in range(1, 2001):  # 2,000 commands in 10 s
+        daemon.handle(Command(CommandName.DIVERSITY, i / 2000))
+        clock.advance(0.005)
+        daemon.on_time(clock.now)
+    assert daemon.state.diversity == 1.0
+    for _ in range(int(2 / TICK_S)):  # the commands stop; the loop ticks on
+        clock.advance(TICK_S)
+        daemon.on_time(clock.now)
+    assert 2 <= len(written) <= 13
+    assert json.loads(written[-1])["diversity"] == 1.0  # written without waiting for a stop
