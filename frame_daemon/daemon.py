@@ -108,8 +108,11 @@ class Daemon:
                                exclude_genres=cfg.follow.exclude_genres)
         self.params = follow_params(cfg)
         self.topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
+        self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow,
+                                                   source=cfg.source, clock=clock)
         # The built-in slideshow is the photo source, and Home Assistant steers it.
-        self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool)
+        self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool,
+                                           settings=self.settings)
                           if cfg.source.kind == "slideshow" else None)
         self.commands = CommandTable([*self._command_rows(), *(
             self.slideshow.command_rows() if self.slideshow is not None else ())])
@@ -131,7 +134,6 @@ class Daemon:
         self.mqtt: MqttLink | None = None
         self.worker: IndexWorker | None = None
         self._internal_errors_seen: set[tuple[str, str, str]] = set()
-        self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow, clock=clock)
         self._retained_commands_seen: set[str] = set()
 
     @property

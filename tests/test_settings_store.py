@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from frame_daemon import settings_store
-from frame_daemon.config import FollowConfig
-from frame_daemon.settings_store import SettingRejected, SettingsStore
+from frame_daemon.config import FollowConfig, SourceConfig
+from frame_daemon.settings_store import SettingRejected, SettingsStore, SlideshowSettings
 
 TESTS = Path(__file__).resolve().parent
 
@@ -139,7 +139,8 @@ def _load_in_thread(store: SettingsStore, timeout: float = 20.0) -> tuple[bool, 
     b"\xff\xfe{\x00",  # not UTF-8
     '{"mode": "off"',  # cut short
     '["mode", "off"]',  # the wrong shape
-], ids=["200k-brackets", "20k-brackets", "not-utf8", "cut-short", "a-list"])
+    '{"follow": {"mode": "off"}, "slideshow": ["date"]}',
+], ids=["200k-brackets", "20k-brackets", "not-utf8", "cut-short", "a-list", "a-section-a-list"])
 def test_a_corrupt_file_is_moved_aside_with_one_line_and_the_config_applies(tmp_path, caplog,
                                                                           content):
     path = tmp_path / "settings.json"
@@ -270,4 +271,56 @@ def test_a_flood_of_commands_through_the_loop_writes_a_few_times(tmp_path, monke
         clock.advance(TICK_S)
         daemon.on_time(clock.now)
     assert 2 <= len(written) <= 13
-    assert json.loads(written[-1])["diversity"] == 1.0  # written without waiting for a stop
+    assert json.loads(written[-1])["follow"]["diversity"] == 1.0  # written without waiting for a stop
+
+
+def test_the_slideshow_settings_are_checked_kept_and_reset_with_the_follow_settings(tmp_path):
+    source = SourceConfig(kind="slideshow", interval_s=30.0, order="shuffle")
+    store = SettingsStore.in_directory(tmp_path, FollowConfig(), source=source)
+    store.load()
+    assert store.slideshow == SlideshowSettings(30.0, "shuffle", False, "All photos", False, True)
+    store.set("mode", "off")
+    for key, value in (("interval_s", 45), ("order", "date"), ("album", "trip"),
+                       ("paused", True), ("screen", False), ("photos_follow_music", True)):
+        store.set_slideshow(key, value)
+    for key, value, why in (("interval_s", 1.0, r"source\.interval_s: .*2"),
+                            ("order", "random", "must be one of"), ("album", " ", "subfolders"),
+                            ("paused", "yes", "true or false"), ("fit", "fill", "not a slideshow")):
+        with pytest.raises(SettingRejected, match=why):
+            store.set_slideshow(key, value)
+    wanted = SlideshowSettings(45.0, "date", True, "trip", True, False)
+    assert store.slideshow == wanted
+    store.save_now()
+    again = SettingsStore.in_directory(tmp_path, FollowConfig(), source=source)
+    assert again.load().mode == "off" and again.slideshow == wanted
+    again.reset()
+    again.save_now()
+    fresh = SettingsStore.in_directory(tmp_path, FollowConfig(), source=source)
+    assert fresh.load() == FollowConfig()
+    assert fresh.slideshow == SlideshowSettings.from_config(source)
+
+
+def test_a_saved_slideshow_value_the_config_no_longer_allows_is_dropped(tmp_path, caplog):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"follow": {"mode": "off"},
+                                "slideshow": {"interval_s": 1, "order": "date", "colour": 1}}))
+    store = SettingsStore(path, FollowConfig(), source=SourceConfig(interval_s=60.0))
+    assert store.load().mode == "off"
+    assert (store.slideshow.interval_s, store.slideshow.order) == (60.0, "date")
+    assert "slideshow interval_s = 1 ignored" in caplog.text and "colour" in caplog.text
+
+
+def test_settings_an_older_version_kept_elsewhere_move_in_once(tmp_path):
+    source = SourceConfig(order="name")
+    store = SettingsStore.in_directory(tmp_path, FollowConfig(), source=source)
+    store.load()
+    assert store.migrate_slideshow({"order": "date", "interval_s": 1.0}, "the photo cache")
+    assert store.slideshow.order == "date" and store.slideshow.interval_s == 30.0  # 1 s: dropped
+    saved = json.loads((tmp_path / "settings.json").read_text())  # written at once
+    assert saved["slideshow"] == {"order": "date"}
+    # A later start: the file has the slideshow's settings, so an old copy left behind loses.
+    later = SettingsStore.in_directory(tmp_path, FollowConfig(), source=source)
+    later.load()
+    later.set_slideshow("order", "shuffle")
+    assert later.migrate_slideshow({"order": "date"}, "the photo cache")
+    assert later.slideshow.order == "shuffle"
