@@ -43,6 +43,11 @@ MIN_WRITE_INTERVAL_S = 1.0
 SECTIONS = ("follow", "slideshow")
 
 
+def _short(text: str) -> str:
+    """For a log line: a hand-edited file may hold a value of 60 KiB."""
+    return text if len(text) <= 100 else f"{text[:100]}…"
+
+
 def _on_off(value: Any) -> str | None:
     return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
 
@@ -113,12 +118,13 @@ class SettingsStore:
         effective = self.defaults
         for key, value in raw.get("follow", {}).items():
             if key not in PERSISTED:
-                log.warning("settings file %s: unknown setting %r ignored", self.path, key)
+                log.warning("settings file %s: unknown setting %s ignored", self.path,
+                            _short(repr(key)))
                 continue
             changed, problem = with_setting(effective, key, value)
             if problem:
-                log.warning("settings file %s: follow.%s = %r ignored: %s", self.path, key, value,
-                            problem)
+                log.warning("settings file %s: follow.%s = %s ignored: %s", self.path, key,
+                            _short(repr(value)), _short(problem))
                 continue
             effective = changed
             self._overrides[key] = getattr(changed, key)
@@ -133,7 +139,8 @@ class SettingsStore:
         for key, value in values.items():
             changed, problem = self._check_slideshow(key, value)
             if problem:
-                log.warning("%s: slideshow %s = %r ignored: %s", origin, key, value, problem)
+                log.warning("%s: slideshow %s = %s ignored: %s", origin, _short(key),
+                            _short(repr(value)), _short(problem))
                 continue
             self.slideshow = changed
             self._slideshow_overrides[key] = getattr(changed, key)
@@ -177,7 +184,8 @@ class SettingsStore:
             return {"follow": raw}  # written before the slideshow's settings joined them
         for name, section in raw.items():
             if name not in SECTIONS:
-                log.warning("settings file %s: unknown section %r ignored", self.path, name)
+                log.warning("settings file %s: unknown section %s ignored", self.path,
+                            _short(repr(name)))
             elif not isinstance(section, dict):
                 return self._move_aside(f"{name} is not a JSON object")
         return {name: raw[name] for name in SECTIONS if name in raw}

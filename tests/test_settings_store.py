@@ -324,3 +324,12 @@ def test_settings_an_older_version_kept_elsewhere_move_in_once(tmp_path):
     later.set_slideshow("order", "shuffle")
     assert later.migrate_slideshow({"order": "date"}, "the photo cache")
     assert later.slideshow.order == "shuffle"
+
+
+def test_a_huge_hand_edited_value_gets_a_short_log_line(tmp_path, caplog):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"follow": {"mode": "x" * 50_000},
+                                "slideshow": {"k" * 30_000: ["a"] * 5_000}}))
+    SettingsStore(path, FollowConfig()).load()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2 and max(map(len, lines)) < 600
