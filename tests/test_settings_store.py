@@ -328,8 +328,8 @@ def test_settings_an_older_version_kept_elsewhere_move_in_once(tmp_path):
 
 def test_a_huge_hand_edited_value_gets_a_short_log_line(tmp_path, caplog):
     path = tmp_path / "settings.json"
-    path.write_text(json.dumps({"follow": {"mode": "x" * 50_000},
-                                "slideshow": {"k" * 30_000: ["a"] * 5_000}}))
+    path.write_text(json.dumps({"follow": {"mode": "x" * 40_000},
+                                "slideshow": {"k" * 5_000: ["a"] * 1_000}}))
     SettingsStore(path, FollowConfig()).load()
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and max(map(len, lines)) < 600
