@@ -108,8 +108,11 @@ class Daemon:
                                exclude_genres=cfg.follow.exclude_genres)
         self.params = follow_params(cfg)
         self.topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
+        self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow,
+                                                   source=cfg.source, clock=clock)
         # The built-in slideshow is the photo source, and Home Assistant steers it.
-        self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool)
+        self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool,
+                                           settings=self.settings)
                           if cfg.source.kind == "slideshow" else None)
         self.commands = CommandTable([*self._command_rows(), *(
             self.slideshow.command_rows() if self.slideshow is not None else ())])
@@ -131,7 +134,6 @@ class Daemon:
         self.mqtt: MqttLink | None = None
         self.worker: IndexWorker | None = None
         self._internal_errors_seen: set[tuple[str, str, str]] = set()
-        self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow)
         self._retained_commands_seen: set[str] = set()
 
     @property
@@ -184,6 +186,7 @@ class Daemon:
             raise FrameDaemonError(f"state directory {state_dir}: cannot create it "
                                    f"({exc.strerror}); set state.directory") from exc
         self._use_settings(self.settings.load())  # what Home Assistant set before the restart
+        started.append(self.settings.save_now)  # the last of a burst of changes, at stop
         index_path = TrackIndex.default_path(state_dir)
         self.tracks.open(index_path)
         started.append(self.tracks.close)
@@ -312,6 +315,9 @@ class Daemon:
 
     def tick(self, now: float) -> None:
         st = self.state
+        if error := self.settings.flush():  # a burst of setting changes, written once settled
+            st.last_error = error
+            self._publish_state()
         if st.announce_at is not None and now >= st.announce_at:
             st.announce_at = None
             log.info("announcing to Home Assistant again (%s)", st.announce_why)

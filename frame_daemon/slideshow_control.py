@@ -2,8 +2,9 @@
 
 The same rules as the follow settings: every payload is checked on paho's thread (the interval by
 the config's own declaration of `source.interval_s`), a refused one becomes `last error`, the
-state is echoed after every command, and what was set survives a restart (saved with the
-slideshow's photo library in the state directory). The loop thread owns this object; the
+state is echoed after every command, and what was set survives a restart (in the settings store,
+with the follow settings; versions before it kept them in the photo cache, and they move over
+once). The loop thread owns this object; the
 slideshow's render thread only receives commands. pygame is imported only when a slideshow is
 configured, so the watched-file frame never needs it.
 """
@@ -22,6 +23,7 @@ from frame_daemon.events import AlbumsChanged, Command, CommandName, Event, Scre
 from frame_daemon.homeassistant import MAX_STATE_LEN, Topics
 from frame_daemon.mood import Mood
 from frame_daemon.music.select import TrackPool
+from frame_daemon.settings_store import SettingRejected, SettingsStore, SlideshowSettings
 from frame_daemon.sources.photo_library import ORDERS, albums_in
 
 if TYPE_CHECKING:
@@ -45,16 +47,16 @@ class SlideshowControl:
     """The slideshow as the loop sees it: start/stop, commands, state and discovery."""
 
     def __init__(self, cfg: Config, post: Callable[[Event], None],
-                 pool: Callable[[], TrackPool] = lambda: TrackPool.from_tracks([])) -> None:
+                 pool: Callable[[], TrackPool] = lambda: TrackPool.from_tracks([]), *,
+                 settings: SettingsStore) -> None:
+        """settings: the daemon's store, loaded before `start` (the slideshow's settings live
+        there with the follow settings)."""
         self.cfg = cfg
         self._post = post
         self._pool = pool  # the daemon's track pool, for the mood of the track playing
-        self.follow_music = cfg.source.photos_follow_music
+        self._settings = settings
         self._music_key: tuple[str | None, Mood | None] | None = None  # what the show was told
         self.show: Slideshow | None = None
-        self.paused = False
-        self.screen = True
-        self.interval_s = cfg.source.interval_s
         self.folders = tuple(Path(p).expanduser() for p in (cfg.source.path, *cfg.source.paths))
 
     def start(self) -> None:
@@ -91,31 +93,35 @@ class SlideshowControl:
             event = Command(CommandName.ANNOUNCE, "the photo folders' subfolders changed")
         self._post(event)
 
+    @property
+    def settings(self) -> SlideshowSettings:
+        return self._settings.slideshow
+
+    @property
+    def follow_music(self) -> bool:
+        return self.settings.photos_follow_music
+
     def _restore(self) -> None:
-        """What Home Assistant set before the restart; a value no longer valid is dropped."""
+        """What Home Assistant set before the restart (the store dropped what is no longer
+        valid), handed to the show before it starts."""
         assert self.show is not None
-        lib = self.show.library
-        saved = lib.setting("interval_s")
-        if saved is not None:
-            try:
-                self.interval_s = _interval(saved)
-            except CommandError as exc:
-                log.warning("saved slideshow setting ignored: %s", exc)
-        saved_follow = lib.setting("follow_music")
-        if saved_follow is not None:
-            self.follow_music = saved_follow == "ON"
-        if self.follow_music:
-            self.show.command(CommandName.PHOTOS_FOLLOW_MUSIC, True)
-        self.paused = lib.setting("paused") == "ON"
-        self.screen = lib.setting("screen") != "OFF"
-        if lib.album not in lib.albums():
-            log.warning("saved album %r is no longer a subfolder; showing all photos", lib.album)
-            lib.set_album(lib.albums()[0])
-        self.show.command(CommandName.INTERVAL, self.interval_s)
-        if self.paused:
-            self.show.command(CommandName.SLIDESHOW_PAUSED, True)
-        if not self.screen:
-            self.show.command(CommandName.SCREEN, False)
+        show, lib = self.show, self.show.library
+        old = lib.old_settings()  # an upgrade: the photo cache held them
+        if old and self._settings.migrate_slideshow(old, "the slideshow's photo cache"):
+            lib.forget_old_settings()
+        s = self.settings
+        if s.album not in lib.albums():
+            log.warning("saved album %r is no longer a subfolder; showing all photos", s.album)
+            s = self._settings.set_slideshow("album", lib.albums()[0])
+        lib.set_order(s.order)
+        lib.set_album(s.album)
+        if s.photos_follow_music:
+            show.command(CommandName.PHOTOS_FOLLOW_MUSIC, True)
+        show.command(CommandName.INTERVAL, s.interval_s)
+        if s.paused:
+            show.command(CommandName.SLIDESHOW_PAUSED, True)
+        if not s.screen:
+            show.command(CommandName.SCREEN, False)
 
     # ------------------------------------------------------------------ commands (loop thread)
     def command_rows(self) -> list[CommandRow]:
@@ -128,7 +134,7 @@ class SlideshowControl:
             CommandRow(C.SCREEN, self._set_screen, on_off),
             CommandRow(C.INTERVAL, self._set_interval, _interval),
             CommandRow(C.ALBUM, self._set_album, _album),
-            CommandRow(C.PHOTO_ORDER, lambda order: self._show().library.set_order(order), _order),
+            CommandRow(C.PHOTO_ORDER, self._set_order, _order),
             CommandRow(C.PHOTOS_FOLLOW_MUSIC, self._set_follow_music, on_off),
             # The slideshow itself already turned the screen on or off: remember it.
             CommandRow(C.SCREEN_SCHEDULE, lambda on: self._remember_screen(bool(on))),
@@ -138,9 +144,15 @@ class SlideshowControl:
         assert self.show is not None, "the slideshow takes commands once started"
         return self.show
 
+    def _store(self, key: str, value: Any) -> None:
+        """Into the settings store, checked by its rules (the config's declarations)."""
+        try:
+            self._settings.set_slideshow(key, value)
+        except SettingRejected as exc:
+            raise CommandError(str(exc)) from None
+
     def _set_paused(self, paused: bool) -> None:
-        self.paused = paused
-        self._show().library.save_setting("paused", "ON" if paused else "OFF")
+        self._store("paused", paused)
         self._show().command(CommandName.SLIDESHOW_PAUSED, paused)
 
     def _set_screen(self, on: bool) -> None:
@@ -148,13 +160,15 @@ class SlideshowControl:
         self._show().command(CommandName.SCREEN, on)
 
     def _remember_screen(self, on: bool) -> None:
-        self.screen = on
-        self._show().library.save_setting("screen", "ON" if on else "OFF")
+        self._store("screen", on)
 
     def _set_interval(self, seconds: float) -> None:
-        self.interval_s = seconds
-        self._show().library.save_setting("interval_s", repr(seconds))
+        self._store("interval_s", seconds)
         self._show().command(CommandName.INTERVAL, seconds)
+
+    def _set_order(self, order: str) -> None:
+        self._store("order", order)
+        self._show().library.set_order(order)
 
     def _set_album(self, album: str) -> None:
         lib = self._show().library
@@ -162,26 +176,24 @@ class SlideshowControl:
         if album not in albums:
             raise CommandError(f"album: no folder {album[:60]!r}; choose one of "
                                f"{', '.join(albums)[:150]}")
+        self._store("album", album)
         lib.set_album(album)
         self._show().command(CommandName.ALBUM, album)
 
     def _set_follow_music(self, on: bool) -> None:
-        self.follow_music = on
-        self._show().library.save_setting("follow_music", "ON" if on else "OFF")
+        self._store("photos_follow_music", on)
         self._show().command(CommandName.PHOTOS_FOLLOW_MUSIC, on)
         self._music_key = None  # the next state tells it the music now
 
     def reset(self) -> None:
         """Back to the config's slideshow settings (the reset_settings button)."""
         assert self.show is not None
-        src = self.cfg.source
-        self.show.library.forget_settings(src.order)
-        self.paused, self.screen, self.interval_s = False, True, src.interval_s
-        self.follow_music = src.photos_follow_music
+        s = self._settings.reset_slideshow()
+        self.show.library.set_order(s.order)
+        self.show.command(CommandName.PHOTOS_FOLLOW_MUSIC, s.photos_follow_music)
         C = CommandName
-        self.show.command(C.PHOTOS_FOLLOW_MUSIC, self.follow_music)
-        for name, value in ((C.SLIDESHOW_PAUSED, False), (C.SCREEN, True),
-                            (C.INTERVAL, src.interval_s), (C.ALBUM, self.show.library.albums()[0])):
+        for name, value in ((C.SLIDESHOW_PAUSED, s.paused), (C.SCREEN, s.screen),
+                            (C.INTERVAL, s.interval_s), (C.ALBUM, s.album)):
             self.show.command(name, value)
 
     def tell(self, now_playing: str | None, mood: str | None, track_uri: str | None = None) -> None:
@@ -226,14 +238,14 @@ class SlideshowControl:
 
     # ------------------------------------------------------------------ Home Assistant
     def state(self) -> dict[str, Any]:
-        lib = self.show.library if self.show else None
+        s, started = self.settings, self.show is not None
         return {
-            "slideshow_paused": self.paused,
-            "screen": self.screen,
-            "interval": self.interval_s,
-            "album": lib.album if lib else None,
-            "photo_order": lib.order if lib else None,
-            "photos_follow_music": self.follow_music,
+            "slideshow_paused": s.paused,
+            "screen": s.screen,
+            "interval": s.interval_s,
+            "album": s.album if started else None,  # checked against the folders at start
+            "photo_order": s.order if started else None,
+            "photos_follow_music": s.photos_follow_music,
         }
 
     def components(self, topics: Topics) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@ decoder, the real watchdog observer and SQLite cache; the screen is saved as PNG
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -23,9 +24,12 @@ from servers import wait_for
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.[slideshow]')")
 
+from frame_daemon.config import parse_config
 from frame_daemon.events import AdapterFailed, CommandName, PhotoShown, ScreenScheduled
 from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape
+from frame_daemon.settings_store import SettingsStore
+from frame_daemon.slideshow_control import SlideshowControl
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.photo_library import PhotoLibrary
 from frame_daemon.sources.slideshow import MusicNow, ShowRequest, Slideshow, SlideshowOptions
@@ -249,7 +253,7 @@ CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-def test_an_old_cache_is_upgraded_in_place_keeping_the_shuffle_and_settings(tmp_path):
+def test_an_old_cache_is_upgraded_in_place_keeping_the_shuffle_and_settings_to_move(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     paths = [str(exif_dated(folder / f"p{i}.jpg", (20 * i, 0, 0), mtime=f"201{i}-01-01"))
@@ -266,9 +270,10 @@ def test_an_old_cache_is_upgraded_in_place_keeping_the_shuffle_and_settings(tmp_
             ("round", "3"), ("scan", "1"), ("current", paths[2]), ("order", "shuffle"),
             ("setting.interval_s", "45.0")])
     db.close()
-    library = PhotoLibrary(db_path, [folder], order="name", seed=5)
+    library = PhotoLibrary(db_path, [folder], order="shuffle", seed=5)
     try:
-        assert library.order == "shuffle" and library.setting("interval_s") == "45.0"
+        # For the settings store (settings.json), which takes them over once.
+        assert library.old_settings() == {"order": "shuffle", "interval_s": 45.0}
         assert library.last_current() == paths[2]
         assert [library.next() for _ in range(3)] == [paths[5], paths[4], paths[3]]
         assert len(library.undated(10)) == 6  # dates not read yet
@@ -335,6 +340,44 @@ def test_a_corrupt_cache_is_moved_aside_with_one_log_line(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records] == [
         f"photo cache {db_path} is corrupt (file is not a database); moved it to {aside[0]} and "
         "scanning the photo folders again"]
+
+
+def test_settings_an_older_version_kept_in_the_photo_cache_move_to_the_settings_store(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "trip").mkdir(parents=True)
+    solid(folder / "home.jpg", (64, 48), (200, 30, 30))
+    solid(folder / "trip" / "beach.jpg", (64, 48), (30, 30, 200))
+    state = tmp_path / "state"
+    PhotoLibrary(state / "slideshow.sqlite", [folder]).close()
+    with sqlite3.connect(state / "slideshow.sqlite") as db:  # as versions before the store left it
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("order", "date"), ("album", "trip"), ("setting.interval_s", "45.0"),
+            ("setting.paused", "ON"), ("setting.screen", "OFF"), ("setting.follow_music", "OFF")])
+    db.close()
+    cfg = parse_config({"source": {"kind": "slideshow", "path": str(folder), "fade_s": 0.0,
+                                   "width": SCREEN[0], "height": SCREEN[1], "overlay": False,
+                                   "photos_follow_music": True},
+                        "state": {"directory": str(state)}})
+    store = SettingsStore.in_directory(state, cfg.follow, source=cfg.source)
+    store.load()
+    control = SlideshowControl(cfg, Shown(), settings=store)
+    control.start()
+    try:
+        moved = {"interval": 45.0, "photo_order": "date", "album": "trip",
+                 "slideshow_paused": True, "screen": False, "photos_follow_music": False}
+        assert control.state() == moved
+        assert (control.show.library.order, control.show.library.album) == ("date", "trip")
+        saved = json.loads((state / "settings.json").read_text())["slideshow"]
+        assert saved == {"interval_s": 45.0, "order": "date", "album": "trip", "paused": True,
+                         "screen": False, "photos_follow_music": False}
+        assert control.show.library.old_settings() == {}  # moved once: the cache has none left
+        control._set_interval(60.0)
+    finally:
+        control.stop()
+    store.save_now()  # as the daemon does at stop
+    again = SettingsStore.in_directory(state, cfg.follow, source=cfg.source)
+    again.load()
+    assert again.slideshow.interval_s == 60.0 and again.slideshow.album == "trip"
 
 
 def test_bad_files_are_skipped_with_one_log_line_each(tmp_path, show_in, photo_dir, caplog):

@@ -69,6 +69,16 @@ def test_home_assistant_steers_the_slideshow_and_its_settings_persist(rig):
     assert after["interval"] == 45.0 and after["slideshow_paused"] is True
     assert after["photo_order"] == "date" and after["photos_follow_music"] is True
     print(json.dumps(after)[:200])
+    # Kept in the one settings store, beside the follow settings.
+    saved = json.loads((rig.tmp / "state" / "settings.json").read_text())["slideshow"]
+    assert saved == {"interval_s": 45.0, "paused": True, "order": "date", "album": "trip",
+                     "photos_follow_music": True}
+
+    # Reset settings: back to the config's, for the slideshow as for the music.
+    rig.recorder.publish(SET + "reset_settings", "PRESS")
+    wait_state(rig, lambda s: s["interval"] == 3600.0 and s["photo_order"] == "name"
+               and s["album"] == "All photos" and not s["slideshow_paused"]
+               and not s["photos_follow_music"], "the config's slideshow settings back")
 
 
 def photo_moods(rig) -> dict[str, tuple[float, float]]:

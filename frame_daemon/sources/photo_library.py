@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.sources.watch import IMAGE_SUFFIXES, is_candidate_name
@@ -69,6 +70,8 @@ DROP INDEX IF EXISTS photos_mtime;
 CREATE INDEX IF NOT EXISTS photos_date ON photos (coalesce(taken, mtime), path);
 """,
 )
+# Where versions before the settings store (settings.json) kept the slideshow's settings.
+_OLD_SETTINGS = "name LIKE 'setting.%' OR name IN ('order', 'album')"
 # The date order's sort key: the date taken once read, the file's mtime until then.
 _DATE = "coalesce(taken, mtime)"
 
@@ -148,11 +151,9 @@ class PhotoLibrary:
         self._lock = threading.Lock()
         self._db = open_replacing_corrupt(db_path, lambda: _open_cache(db_path), "photo cache",
                                           "scanning the photo folders again")
-        # Set from Home Assistant before a restart: wins over the config's order.
-        self.order = self._meta("order", order)
-        if self.order not in ORDERS:
-            self.order = order
-        self.album = self._meta("album", ALL_ALBUMS)
+        # What Home Assistant set lives in the settings store; the slideshow hands it over.
+        self.order = order
+        self.album = ALL_ALBUMS
 
     def close(self) -> None:
         with self._lock:
@@ -166,28 +167,34 @@ class PhotoLibrary:
     def _set_meta(self, name: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
-    def setting(self, name: str) -> str | None:
-        """A slideshow setting saved with the library (the caller checks it is still valid)."""
+    def old_settings(self) -> dict[str, Any]:
+        """The slideshow settings that versions before the settings store kept here, named as
+        the store names them, for their one move there ({} once moved)."""
         with self._lock:
-            return self._meta(f"setting.{name}", "") or None
+            rows = dict(self._db.execute(f"SELECT name, value FROM meta WHERE {_OLD_SETTINGS}"))
+        old: dict[str, Any] = {key: rows[key] for key in ("order", "album") if key in rows}
+        if "setting.interval_s" in rows:
+            try:
+                old["interval_s"] = float(rows["setting.interval_s"])
+            except ValueError:  # left as it is: the store's check names it
+                old["interval_s"] = rows["setting.interval_s"]
+        for name, key in (("paused", "paused"), ("follow_music", "photos_follow_music")):
+            if f"setting.{name}" in rows:
+                old[key] = rows[f"setting.{name}"] == "ON"
+        if "setting.screen" in rows:
+            old["screen"] = rows["setting.screen"] != "OFF"
+        return old
 
-    def save_setting(self, name: str, value: str) -> None:
+    def forget_old_settings(self) -> None:
+        """Once the settings store has them."""
         with self._lock:
-            self._set_meta(f"setting.{name}", value)
-
-    def forget_settings(self, order: str) -> None:
-        """Back to the config's settings: `order`, every photo, nothing saved."""
-        with self._lock:
-            self._db.execute("DELETE FROM meta WHERE name LIKE 'setting.%' OR name IN "
-                             "('order', 'album')")
-            self.order, self.album = order, ALL_ALBUMS
+            self._db.execute(f"DELETE FROM meta WHERE {_OLD_SETTINGS}")
 
     def set_order(self, order: str) -> None:
         if order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}")
         with self._lock:
             self.order = order
-            self._set_meta("order", order)
 
     def albums(self) -> list[str]:
         return albums_in(self.roots)
@@ -197,7 +204,6 @@ class PhotoLibrary:
             raise ValueError(f"no album {album!r}: it must be a subfolder of the photo folders")
         with self._lock:
             self.album = album
-            self._set_meta("album", album)
 
     def _album_filter(self) -> tuple[str, tuple[str, ...]]:
         if self.album == ALL_ALBUMS:
