@@ -167,12 +167,13 @@ def decode_photo(path: str | os.PathLike[str], min_short_side: int = 224,
     ...) the caller gets a PhotoError, never another exception.
     """
     path = Path(path)
-    with _open_regular_file(path) as f:
-        key = refused.key(path, os.fstat(f.fileno()), min_short_side, max_pixels,
-                          max_decode_bytes)
-        reason = refused.recall(key)
+    limits = (min_short_side, max_pixels, max_decode_bytes)
+    with contextlib.suppress(OSError):  # refused before, unchanged since: not even opened
+        reason = refused.recall(refused.key(path, os.stat(path), *limits))
         if reason is not None:
             raise PhotoError(path, reason)
+    with _open_regular_file(path) as f:
+        key = refused.key(path, os.fstat(f.fileno()), *limits)
         try:
             return _decode_open_file(path, f, min_short_side, max_pixels, max_decode_bytes)
         except PhotoError as exc:
