@@ -109,13 +109,12 @@ def big_photos(folder: Path) -> list[tuple[str, Path]]:
 # is its own): decode at PHOTO_SHORT_SIDE, faces and the model, the thumbnail.
 DAEMON_PHOTO = """
 import sys
-from frame_daemon.daemon import PHOTO_SHORT_SIDE
 from frame_daemon.errors import PhotoError
 from frame_daemon.vision.model import MoodModel
 from frame_daemon.vision.photo import decode_photo, thumbnail_jpeg
 model = MoodModel.load(sys.argv[1], threads=1)
 try:
-    photo = decode_photo(sys.argv[2], PHOTO_SHORT_SIDE)
+    photo = decode_photo(sys.argv[2], 480)  # the daemon's PHOTO_SHORT_SIDE
 except PhotoError as exc:
     sys.exit(f"frame-daemon: {exc}")
 model.score_image(photo.image, sys.argv[2])

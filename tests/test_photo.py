@@ -277,6 +277,33 @@ def test_center_square_resamples_only_the_square():
     assert int(done.stdout) < 150  # MB, with Python, numpy and Pillow
 
 
+DAEMON_PHOTO_PEAK = """
+import re, sys
+from frame_daemon.vision.model import MoodModel
+from frame_daemon.vision.photo import decode_photo, thumbnail_jpeg
+model = MoodModel.load(sys.argv[1], threads=1)
+photo = decode_photo(sys.argv[2], 480)  # as Daemon.on_photo: decode, score, thumbnail
+model.score_image(photo.image, sys.argv[2])
+thumbnail_jpeg(photo.image)
+with open("/proc/self/status") as status:
+    print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read())[1]) // 1024)
+"""
+
+
+def test_the_longest_photo_let_through_stays_under_300_mb(tmp_path, model_json):
+    # 20:1 and just too short to be shrunk at the daemon's 480 px: composited and resized whole,
+    # this took 441 MB.
+    import subprocess
+    import sys
+    path = tmp_path / "long.png"
+    im = Image.linear_gradient("L").resize((959, 19180)).convert("RGBA")
+    im.putalpha(200)
+    im.save(path, compress_level=1)
+    done = subprocess.run([sys.executable, "-c", DAEMON_PHOTO_PEAK, str(model_json), str(path)],
+                          capture_output=True, text=True, check=True)
+    assert int(done.stdout) <= 300  # MB
+
+
 def test_center_square_is_the_centre_of_the_resized_photo():
     im = gradient_photo(1000, 333, 7)
     scaled = im.resize((673, 224), Image.Resampling.BILINEAR, reducing_gap=2.0)

@@ -1,4 +1,4 @@
-"""A photo that would take the daemon's loop for minutes is refused at once, and the loop goes on."""
+"""A photo that would hold the daemon's loop for minutes is refused at once; the loop goes on."""
 
 from __future__ import annotations
 
