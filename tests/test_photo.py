@@ -330,6 +330,18 @@ def test_a_progressive_jpeg_of_endless_scans_is_refused_unread(tmp_path, monkeyp
         decode_photo(path)
 
 
+def test_a_large_progressive_jpeg_is_allowed_fewer_scans(tmp_path, monkeypatch):
+    # Each scan costs in proportion to the photo: 100 scans of 48 MP took 3 s of CPU.
+    big = tmp_path / "big.jpg"
+    big.write_bytes(_scan_bomb(8000, 6000, 30))  # 40 scans
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(PhotoError, match="JPEG with more than 31 scans at 8000x6000"):
+        decode_photo(big)
+    monkeypatch.undo()
+    big.write_bytes(_scan_bomb(8000, 6000, 5))  # 15: more than a camera writes, and allowed
+    assert decode_photo(big).image.size == (1000, 750)
+
+
 def test_a_cameras_progressive_jpeg_has_few_scans_and_is_read(tmp_path):
     path = tmp_path / "progressive.jpg"
     gradient_photo(1200, 900, 2).save(path, quality=90, progressive=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import importlib
 import io
 import os
 import stat
@@ -39,14 +40,21 @@ DEFAULT_MAX_DECODE_BYTES = 160 * 1024 * 1024
 MAX_ASPECT_RATIO = 20
 # A progressive JPEG from a camera or an editor has about ten scans (libjpeg's progression for
 # colour writes 10). Each scan is a pass over every coefficient of the photo, whatever the draft
-# scale: a 1.5 MB 8000x6000 file repeating one scan 20,000 times took 77 s of CPU, and 100 scans
-# of a photo as large as the decode budget lets through cost a second or two.
+# scale: a 1.5 MB 8000x6000 file repeating one scan 20,000 times took 77 s of CPU, 100 scans of
+# it 3 s, where a 144 MP baseline JPEG decodes in 0.2 s. So the scans are limited twice: at most
+# 100, and at most 1,500 scans x megapixels (31 scans at 48 MP, the most the decode budget lets
+# through as progressive), never fewer than 16.
 MAX_JPEG_SCANS = 100
+MAX_JPEG_SCAN_WORK = 1500  # scans x megapixels
+MIN_JPEG_SCANS = 16
 # The formats a frame shows. Pillow's other plugins are never tried: EPS would start Ghostscript
 # (`gs`), and PSD, FITS, ... are code a photo frame need not expose to its files. HEIF comes from
 # the optional pillow-heif package and is left out when it is not installed.
 PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")
 FORMATS_TEXT = "JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF"
+_PHOTO_PLUGINS = ("JpegImagePlugin", "MpoImagePlugin", "PngImagePlugin", "GifImagePlugin",
+                  "WebPImagePlugin", "BmpImagePlugin", "TiffImagePlugin", "AvifImagePlugin")
+_plugins_loaded = False
 
 # EXIF orientation -> the transpose that makes the photo upright (as ImageOps.exif_transpose,
 # which also re-serialises the EXIF block and so fails on crafted tags; we only need the pixels).
@@ -95,7 +103,13 @@ def _looks_like_heif(path: Path, head: bytes) -> bool:
 def open_image(fp: str | os.PathLike[str] | IO[bytes]) -> Image.Image:
     """`Image.open` restricted to `PHOTO_FORMATS`: every photo the daemon opens goes through here,
     so no file, whatever its name, reaches a plugin that starts a program."""
-    Image.init()  # registers every plugin; only those named below are tried
+    global _plugins_loaded
+    if not _plugins_loaded:
+        # Only these plugins (importing one registers it): Image.init() would import them all.
+        for plugin in _PHOTO_PLUGINS:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"PIL.{plugin}")
+        _plugins_loaded = True
     return Image.open(fp, formats=[f for f in PHOTO_FORMATS if f in Image.OPEN])
 
 
@@ -300,10 +314,11 @@ def _check_shape(path: Path, im: Image.Image, f: IO[bytes]) -> None:
         raise PhotoError(path, f"{width}x{height} is too long and thin for a photo ({ratio:.0f}:1;"
                                f" the limit is {MAX_ASPECT_RATIO}:1)")
     if im.format in {"JPEG", "MPO"}:
-        scans = count_jpeg_scans(f)
-        if scans > MAX_JPEG_SCANS:
-            raise PhotoError(path, f"JPEG with more than {MAX_JPEG_SCANS} scans (a camera writes "
-                                   "about 10); decoding it would take minutes of CPU")
+        megapixels = width * height / 1e6
+        allowed = min(MAX_JPEG_SCANS, max(MIN_JPEG_SCANS, int(MAX_JPEG_SCAN_WORK / megapixels)))
+        if count_jpeg_scans(f, allowed) > allowed:
+            raise PhotoError(path, f"JPEG with more than {allowed} scans at {width}x{height} (a "
+                                   "camera writes about 10); decoding it would take too long")
 
 
 def _check_decode_budget(path: Path, im: Image.Image, stored_size: tuple[int, int],
