@@ -1,7 +1,10 @@
 import concurrent.futures
+import io
 import os
 import shutil
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from PIL import Image
 from conftest import big_jpeg_bytes, gradient_photo
 from frame_daemon.errors import PhotoError
 from frame_daemon.vision import photo as photo_mod
+from frame_daemon.vision import refused
 from frame_daemon.vision.photo import center_square, decode_photo, load_photo, thumbnail_jpeg
 
 
@@ -89,8 +93,6 @@ def test_heic_without_plugin_names_the_extra(tmp_path, monkeypatch):
 
 def test_thumbnail_is_small_jpeg(photo_dir):
     data = thumbnail_jpeg(load_photo(photo_dir / "good.jpg", target_short_side=640))
-    import io
-
     with Image.open(io.BytesIO(data)) as th:
         assert th.format == "JPEG" and max(th.size) <= 640
 
@@ -224,8 +226,8 @@ def _long_gif(width: int, height: int) -> bytes:
     """A 43-byte GIF: one 1x1 frame on a `width` x `height` canvas (decoded whole)."""
     im = Image.new("P", (1, 1))
     im.putpalette([0, 0, 0] * 256)
-    out = tmp = __import__("io").BytesIO()
-    im.save(tmp, "GIF")
+    out = io.BytesIO()
+    im.save(out, "GIF")
     data = bytearray(out.getvalue())
     data[6:10] = struct.pack("<HH", width, height)  # the logical screen size
     return bytes(data)
@@ -270,8 +272,6 @@ with open("/proc/self/status") as status:
 def test_center_square_resamples_only_the_square():
     # A 1x4000 line took 224x896000 pixels (800 MB) before the crop; asked in a process of its
     # own, so its peak memory is its own.
-    import subprocess
-    import sys
     done = subprocess.run([sys.executable, "-c", CENTER_SQUARE_PEAK, "1", "4000"],
                           capture_output=True, text=True, check=True)
     assert int(done.stdout) < 150  # MB, with Python, numpy and Pillow
@@ -293,8 +293,6 @@ with open("/proc/self/status") as status:
 def test_the_longest_photo_let_through_stays_under_300_mb(tmp_path, model_json):
     # 20:1 and just too short to be shrunk at the daemon's 480 px: composited and resized whole,
     # this took 441 MB.
-    import subprocess
-    import sys
     path = tmp_path / "long.png"
     im = Image.linear_gradient("L").resize((959, 19180)).convert("RGBA")
     im.putalpha(200)
@@ -314,7 +312,7 @@ def test_center_square_is_the_centre_of_the_resized_photo():
 def _scan_bomb(width: int, height: int, repeats: int) -> bytes:
     """A progressive JPEG whose last scan is repeated: each repeat is a pass over every
     coefficient, a dozen bytes each on a flat picture."""
-    buf = __import__("io").BytesIO()
+    buf = io.BytesIO()
     Image.new("RGB", (width, height), (90, 120, 150)).save(buf, "JPEG", progressive=True)
     data = buf.getvalue()
     last = data.rindex(b"\xff\xda")
@@ -381,8 +379,6 @@ except PhotoError as exc:
 
 def test_an_eps_named_jpg_is_refused_without_starting_ghostscript(tmp_path):
     # Pillow's EPS plugin runs `gs --version`: no photo may start a program.
-    import subprocess
-    import sys
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     ran = tmp_path / "gs-ran"
@@ -397,3 +393,13 @@ def test_an_eps_named_jpg_is_refused_without_starting_ghostscript(tmp_path):
                           capture_output=True, text=True, check=True)
     assert not ran.exists()
     assert "not a readable image (unknown format" in done.stdout
+
+
+def test_the_refused_photo_memory_keeps_the_latest_few(tmp_path):
+    stat = tmp_path.stat()
+    keys = [refused.key(tmp_path / f"{i}.jpg", stat, 224, 1, 1) for i in range(refused.CAPACITY + 1)]
+    for k in keys:
+        refused.remember(k, "why")
+    assert refused.recall(keys[0]) is None and refused.recall(keys[1]) == "why"
+    assert refused.recall(keys[-1]) == "why"
+    refused.forget_all()
