@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the mood model: invoke time, full-photo latency and `score` peak memory.
 
-    python scripts/bench_score.py [--model models/mood-v2.json] [--runs 200] [--no-big]
+    python scripts/bench_score.py [--model models/mood-v2.json] [--runs 200] [--no-big] [--odd-only]
 
 Prints medians (and p90) of:
 - invoke: the int8 model alone, 1 thread, the runtime `auto` picks (ai-edge-litert by default);
@@ -15,6 +15,10 @@ Prints medians (and p90) of:
   16-bit PNG and RGBA PNG that the decode budget refuses, and the largest of each kind that it
   lets through (target: <= 300 MB for any photo the guard lets through). Writing these photos
   needs about 1.5 GB of memory and a minute.
+- odd shapes (only these with --odd-only): the peak RSS of `frame-daemon score`, and of the
+  daemon's own handling of a photo (decode at 480 px, faces, model, thumbnail), for lines and
+  long canvases (refused past 20:1) and the longest ones let through, and the CPU time to refuse
+  an 8000x6000 progressive JPEG of 20,000 scans.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from frame_daemon.errors import PhotoError  # noqa: E402
 from frame_daemon.vision.model import MoodModel  # noqa: E402
 from frame_daemon.vision.model_files import DEFAULT_MOOD_MODEL, model_path  # noqa: E402
+from frame_daemon.vision.photo import load_photo  # noqa: E402
 
 MEASURE_CHILD = """
 import os, subprocess, sys
@@ -97,6 +103,88 @@ def big_photos(folder: Path) -> list[tuple[str, Path]]:
             del im
         out.append((label, path))
     return out
+
+
+# The daemon's handling of one photo, as Daemon.on_photo does it (its own process, so its peak
+# is its own): decode at PHOTO_SHORT_SIDE, faces and the model, the thumbnail.
+DAEMON_PHOTO = """
+import sys
+from frame_daemon.errors import PhotoError
+from frame_daemon.vision.model import MoodModel
+from frame_daemon.vision.photo import decode_photo, thumbnail_jpeg
+model = MoodModel.load(sys.argv[1], threads=1)
+try:
+    photo = decode_photo(sys.argv[2], 480)  # the daemon's PHOTO_SHORT_SIDE
+except PhotoError as exc:
+    sys.exit(f"frame-daemon: {exc}")
+model.score_image(photo.image, sys.argv[2])
+thumbnail_jpeg(photo.image)
+"""
+
+
+def odd_photos(folder: Path) -> list[tuple[str, Path]]:
+    """Tiny files of extreme shapes (issue 16): lines, a GIF whose canvas is 65535x255, and the
+    longest shapes let through (20:1), short enough on their short side not to be shrunk."""
+    out = []
+    for label, name, size, mode in (
+        ("PNG 1x2000 (refused)", "line-1x2000.png", (1, 2000), "L"),
+        ("PNG 1x4000 (refused)", "line-1x4000.png", (1, 4000), "L"),
+        ("PNG 1x65000 (refused)", "line-1x65000.png", (1, 65000), "L"),
+        ("GIF canvas 65535x255 (refused)", "canvas-65535x255.gif", (65535, 255), "GIF"),
+        ("GIF canvas 5100x255 (20:1, allowed)", "canvas-5100x255.gif", (5100, 255), "GIF"),
+        ("RGBA PNG 447x8940 (20:1, allowed)", "rgba-447x8940.png", (447, 8940), "RGBA"),
+        ("RGBA PNG 959x19180 (20:1, allowed)", "rgba-959x19180.png", (959, 19180), "RGBA"),
+    ):
+        path = folder / name
+        if mode == "GIF":
+            frame = Image.new("P", (1, 1))
+            frame.putpalette([0, 0, 0] * 256)
+            buf = io.BytesIO()
+            frame.save(buf, "GIF")
+            data = bytearray(buf.getvalue())
+            data[6:10] = size[0].to_bytes(2, "little") + size[1].to_bytes(2, "little")
+            path.write_bytes(bytes(data))
+        elif mode == "RGBA":
+            im = Image.linear_gradient("L").resize(size).convert("RGBA")
+            im.putalpha(200)
+            im.save(path, compress_level=1)
+        else:
+            Image.new(mode, size, 128).save(path, optimize=True)
+        out.append((f"{label}, {path.stat().st_size} bytes", path))
+    return out
+
+
+def scan_bomb(path: Path, width: int = 8000, height: int = 6000, repeats: int = 20000) -> Path:
+    """A progressive JPEG whose last scan is repeated (each repeat a pass over the whole photo)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 150)).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    last = data.rindex(b"\xff\xda")
+    path.write_bytes(data[:-2] + data[last:-2] * repeats + data[-2:])
+    return path
+
+
+def bench_odd_shapes(model_json: Path, folder: Path) -> None:
+    score = [sys.executable, "-m", "frame_daemon", "score", "--threads", "1", "--model",
+             str(model_json)]
+    daemon = [sys.executable, "-c", DAEMON_PHOTO, str(model_json)]
+    print("odd shapes, peak RSS of one `frame-daemon score` / of the daemon's photo handling:",
+          flush=True)
+    for label, path in odd_photos(folder):
+        figures = []
+        for cmd in (score, daemon):
+            code, peak_mb, _ = peak_rss([*cmd, str(path)])
+            figures.append(f"{peak_mb:.0f} MB" + ("" if code == 0 else " (refused)"))
+        print(f"{label}: score {figures[0]}, daemon {figures[1]}", flush=True)
+    bomb = scan_bomb(folder / "scans.jpg")
+    t = time.process_time()
+    try:
+        load_photo(bomb)
+        outcome = "decoded"
+    except PhotoError as exc:
+        outcome = "refused: " + exc.reason
+    print(f"progressive JPEG 8000x6000, 20,000 scans, {bomb.stat().st_size} bytes: "
+          f"{(time.process_time() - t) * 1000:.1f} ms of CPU, {outcome}", flush=True)
 
 
 def synthetic_photo(width: int, height: int, seed: int) -> bytes:
@@ -175,8 +263,13 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=None, help="model metadata JSON (default: the shipped one)")
     ap.add_argument("--runs", type=int, default=200, help="invoke repetitions")
     ap.add_argument("--no-big", action="store_true", help="skip the big-photo memory cases")
+    ap.add_argument("--odd-only", action="store_true", help="only the odd shapes and the scan bomb")
     args = ap.parse_args()
     args.model = args.model or model_path(DEFAULT_MOOD_MODEL)
+    if args.odd_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_odd_shapes(args.model, Path(tmp))
+        return 0
 
     model = MoodModel.load(args.model, threads=1)
     print(f"model {args.model.name}, runtime {model.runtime}, 1 thread", flush=True)
@@ -227,6 +320,7 @@ def main() -> int:
             return 1
         print(f"frame-daemon score, {len(photos)} photos: peak RSS {peak_mb:.1f} MB", flush=True)
 
+        bench_odd_shapes(args.model, tmp_path)
         if not args.no_big:
             print("big photos, one `frame-daemon score` each:", flush=True)
             for label, path in big_photos(tmp_path):

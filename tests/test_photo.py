@@ -1,7 +1,10 @@
 import concurrent.futures
+import io
 import os
 import shutil
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from PIL import Image
 from conftest import big_jpeg_bytes, gradient_photo
 from frame_daemon.errors import PhotoError
 from frame_daemon.vision import photo as photo_mod
+from frame_daemon.vision import refused
 from frame_daemon.vision.photo import center_square, decode_photo, load_photo, thumbnail_jpeg
 
 
@@ -89,8 +93,6 @@ def test_heic_without_plugin_names_the_extra(tmp_path, monkeypatch):
 
 def test_thumbnail_is_small_jpeg(photo_dir):
     data = thumbnail_jpeg(load_photo(photo_dir / "good.jpg", target_short_side=640))
-    import io
-
     with Image.open(io.BytesIO(data)) as th:
         assert th.format == "JPEG" and max(th.size) <= 640
 
@@ -218,3 +220,186 @@ def test_reducing_in_strips_equals_reducing_at_once(mode):
     strips = photo_mod._reduce_in_strips(im, 7, rows=100)
     assert strips.size == im.reduce(7).size
     assert np.array_equal(np.asarray(strips), np.asarray(im.reduce(7)))
+
+
+def _long_gif(width: int, height: int) -> bytes:
+    """A 43-byte GIF: one 1x1 frame on a `width` x `height` canvas (decoded whole)."""
+    im = Image.new("P", (1, 1))
+    im.putpalette([0, 0, 0] * 256)
+    out = io.BytesIO()
+    im.save(out, "GIF")
+    data = bytearray(out.getvalue())
+    data[6:10] = struct.pack("<HH", width, height)  # the logical screen size
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name, size", [("line-1x2000.png", (1, 2000)),
+                                        ("line-1x4000.png", (1, 4000)),
+                                        ("line-1x65000.png", (1, 65000)),
+                                        ("canvas-65535x255.gif", (65535, 255))])
+def test_lines_and_long_canvases_are_refused_before_decoding(tmp_path, monkeypatch, name, size):
+    # Tiny files that cost 327 MB to 13 GB on their way to the model: the short side was kept at
+    # the size asked for, and the whole length resized with it.
+    path = tmp_path / name
+    if name.endswith(".gif"):
+        path.write_bytes(_long_gif(*size))
+    else:
+        Image.new("L", size, 128).save(path, optimize=True)
+    assert path.stat().st_size < 250
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(PhotoError, match=r"too long and thin for a photo \(\d+:1; the limit is 20:1"):
+        decode_photo(path, min_short_side=480)
+
+
+def test_a_panorama_at_the_aspect_limit_is_read(tmp_path):
+    path = tmp_path / "panorama.jpg"
+    gradient_photo(4000, 200, 1).save(path)
+    assert decode_photo(path, min_short_side=224).image.size == (4000, 200)
+    assert center_square(load_photo(path), 224).shape == (224, 224, 3)
+
+
+CENTER_SQUARE_PEAK = """
+import re, sys
+from PIL import Image
+from frame_daemon.vision.photo import center_square
+assert center_square(Image.new("RGB", (int(sys.argv[1]), int(sys.argv[2]))), 224).shape == (224, 224, 3)
+# VmHWM: this program's peak (ru_maxrss would keep the forked test process's)
+with open("/proc/self/status") as status:
+    print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read())[1]) // 1024)
+"""
+
+
+def test_center_square_resamples_only_the_square():
+    # A 1x4000 line took 224x896000 pixels (800 MB) before the crop; asked in a process of its
+    # own, so its peak memory is its own.
+    done = subprocess.run([sys.executable, "-c", CENTER_SQUARE_PEAK, "1", "4000"],
+                          capture_output=True, text=True, check=True)
+    assert int(done.stdout) < 150  # MB, with Python, numpy and Pillow
+
+
+DAEMON_PHOTO_PEAK = """
+import re, sys
+from frame_daemon.vision.model import MoodModel
+from frame_daemon.vision.photo import decode_photo, thumbnail_jpeg
+model = MoodModel.load(sys.argv[1], threads=1)
+photo = decode_photo(sys.argv[2], 480)  # as Daemon.on_photo: decode, score, thumbnail
+model.score_image(photo.image, sys.argv[2])
+thumbnail_jpeg(photo.image)
+with open("/proc/self/status") as status:
+    print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read())[1]) // 1024)
+"""
+
+
+def test_the_longest_photo_let_through_stays_under_300_mb(tmp_path, model_json):
+    # 20:1 and just too short to be shrunk at the daemon's 480 px: composited and resized whole,
+    # this took 441 MB.
+    path = tmp_path / "long.png"
+    im = Image.linear_gradient("L").resize((959, 19180)).convert("RGBA")
+    im.putalpha(200)
+    im.save(path, compress_level=1)
+    done = subprocess.run([sys.executable, "-c", DAEMON_PHOTO_PEAK, str(model_json), str(path)],
+                          capture_output=True, text=True, check=True)
+    assert int(done.stdout) <= 300  # MB
+
+
+def test_center_square_is_the_centre_of_the_resized_photo():
+    im = gradient_photo(1000, 333, 7)
+    scaled = im.resize((673, 224), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    expected = np.asarray(scaled.crop((224, 0, 448, 224)), dtype=np.int16)
+    assert np.abs(center_square(im, 224).astype(np.int16) - expected).max() <= 1
+
+
+def _scan_bomb(width: int, height: int, repeats: int) -> bytes:
+    """A progressive JPEG whose last scan is repeated: each repeat is a pass over every
+    coefficient, a dozen bytes each on a flat picture."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 150)).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    last = data.rindex(b"\xff\xda")
+    return data[:-2] + data[last:-2] * repeats + data[-2:]
+
+
+def test_a_progressive_jpeg_of_endless_scans_is_refused_unread(tmp_path, monkeypatch):
+    # 8000x6000 with 20,000 scans (1.5 MB) took 77 s of CPU on the daemon's loop.
+    path = tmp_path / "scans.jpg"
+    path.write_bytes(_scan_bomb(800, 600, 2000))
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(PhotoError, match="JPEG with more than 100 scans"):
+        decode_photo(path)
+
+
+def test_a_large_progressive_jpeg_is_allowed_fewer_scans(tmp_path, monkeypatch):
+    # Each scan costs in proportion to the photo: 100 scans of 48 MP took 3 s of CPU.
+    big = tmp_path / "big.jpg"
+    big.write_bytes(_scan_bomb(8000, 6000, 30))  # 40 scans
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded"))
+    with pytest.raises(PhotoError, match="JPEG with more than 31 scans at 8000x6000"):
+        decode_photo(big)
+    monkeypatch.undo()
+    big.write_bytes(_scan_bomb(8000, 6000, 5))  # 15: more than a camera writes, and allowed
+    assert decode_photo(big).image.size == (1000, 750)
+
+
+def test_a_cameras_progressive_jpeg_has_few_scans_and_is_read(tmp_path):
+    path = tmp_path / "progressive.jpg"
+    gradient_photo(1200, 900, 2).save(path, quality=90, progressive=True)
+    with open(path, "rb") as f:
+        assert 5 <= photo_mod.count_jpeg_scans(f) <= 12
+    assert decode_photo(path).image.size == (300, 225)
+
+
+def test_a_refused_photo_is_not_decoded_again_until_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "scans.jpg"
+    path.write_bytes(_scan_bomb(64, 48, 200))
+    with pytest.raises(PhotoError, match="scans") as first:
+        decode_photo(path)
+    counted = []
+    monkeypatch.setattr(photo_mod, "count_jpeg_scans", lambda f, *a: counted.append(f) or 1)
+    with pytest.raises(PhotoError) as again:
+        decode_photo(path)
+    assert again.value.reason == first.value.reason and counted == []  # from memory
+    assert decode_photo(path, min_short_side=16).image.size == (32, 24)  # other limits: afresh
+    assert len(counted) == 1
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file changed
+    assert decode_photo(path).image.size == (64, 48) and len(counted) == 2
+
+
+EPS_AS_JPG = """
+import sys
+from frame_daemon.errors import PhotoError
+from frame_daemon.vision.photo import decode_photo, photo_taken
+assert photo_taken(sys.argv[1]) is None
+try:
+    decode_photo(sys.argv[1])
+except PhotoError as exc:
+    print(exc.reason)
+"""
+
+
+def test_an_eps_named_jpg_is_refused_without_starting_ghostscript(tmp_path):
+    # Pillow's EPS plugin runs `gs --version`: no photo may start a program.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ran = tmp_path / "gs-ran"
+    gs = bin_dir / "gs"
+    gs.write_text(f"#!/bin/sh\necho \"$@\" >> {ran}\n")
+    gs.chmod(0o755)
+    eps = tmp_path / "drawing.jpg"
+    eps.write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n0 0 moveto 10 10 lineto "
+                   "stroke\nshowpage\n%%EOF\n")
+    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, "-c", EPS_AS_JPG, str(eps)], env=env,
+                          capture_output=True, text=True, check=True)
+    assert not ran.exists()
+    assert "not a readable image (unknown format" in done.stdout
+
+
+def test_the_refused_photo_memory_keeps_the_latest_few(tmp_path):
+    stat = tmp_path.stat()
+    keys = [refused.key(tmp_path / f"{i}.jpg", stat, 224, 1, 1) for i in range(refused.CAPACITY + 1)]
+    for k in keys:
+        refused.remember(k, "why")
+    assert refused.recall(keys[0]) is None and refused.recall(keys[1]) == "why"
+    assert refused.recall(keys[-1]) == "why"
+    refused.forget_all()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
+import importlib
 import io
 import os
 import stat
@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from frame_daemon.errors import PhotoError
+from frame_daemon.vision import refused
 
 # A 24-megapixel camera JPEG is 24e6 pixels; 108 MP phones and panoramas go higher. Past this we
 # refuse to decode. Pillow's own bomb guard only warns below 2x its limit, and a warning is easy to
@@ -32,6 +33,28 @@ DEFAULT_MAX_PIXELS = 150_000_000
 # must fit this many bytes, or a 1 MB PNG of 144 MP (288 MB as 16-bit grey, 576 MB as RGBA) takes
 # a Pi's memory. With the rest of the process this keeps `score` under 300 MB.
 DEFAULT_MAX_DECODE_BYTES = 160 * 1024 * 1024
+
+# A photo is at most this many times as long as it is wide. Past it the picture is a line, not a
+# photo, and it would cost without bound: the short side is kept at the size asked for, so a
+# 94-byte 1x2000 PNG became a 224x448000 image (400 MB) on the way to the model.
+MAX_ASPECT_RATIO = 20
+# A progressive JPEG from a camera or an editor has about ten scans (libjpeg's progression for
+# colour writes 10). Each scan is a pass over every coefficient of the photo, whatever the draft
+# scale: a 1.5 MB 8000x6000 file repeating one scan 20,000 times took 77 s of CPU, 100 scans of
+# it 3 s, where a 144 MP baseline JPEG decodes in 0.2 s. So the scans are limited twice: at most
+# 100, and at most 1,500 scans x megapixels (31 scans at 48 MP, the most the decode budget lets
+# through as progressive), never fewer than 16.
+MAX_JPEG_SCANS = 100
+MAX_JPEG_SCAN_WORK = 1500  # scans x megapixels
+MIN_JPEG_SCANS = 16
+# The formats a frame shows. Pillow's other plugins are never tried: EPS would start Ghostscript
+# (`gs`), and PSD, FITS, ... are code a photo frame need not expose to its files. HEIF comes from
+# the optional pillow-heif package and is left out when it is not installed.
+PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")
+FORMATS_TEXT = "JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF"
+_PHOTO_PLUGINS = ("JpegImagePlugin", "MpoImagePlugin", "PngImagePlugin", "GifImagePlugin",
+                  "WebPImagePlugin", "BmpImagePlugin", "TiffImagePlugin", "AvifImagePlugin")
+_plugins_loaded = False
 
 # EXIF orientation -> the transpose that makes the photo upright (as ImageOps.exif_transpose,
 # which also re-serialises the EXIF block and so fails on crafted tags; we only need the pixels).
@@ -75,6 +98,42 @@ def _looks_like_heif(path: Path, head: bytes) -> bool:
     if path.suffix.lower() in {".heic", ".heif", ".avif"}:
         return True
     return head[4:8] == b"ftyp" and head[8:12] in {b"heic", b"heix", b"mif1", b"msf1", b"hevc"}
+
+
+def open_image(fp: str | os.PathLike[str] | IO[bytes]) -> Image.Image:
+    """`Image.open` restricted to `PHOTO_FORMATS`: every photo the daemon opens goes through here,
+    so no file, whatever its name, reaches a plugin that starts a program."""
+    global _plugins_loaded
+    if not _plugins_loaded:
+        # Only these plugins (importing one registers it): Image.init() would import them all.
+        for plugin in _PHOTO_PLUGINS:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"PIL.{plugin}")
+        _plugins_loaded = True
+    return Image.open(fp, formats=[f for f in PHOTO_FORMATS if f in Image.OPEN])
+
+
+def count_jpeg_scans(f: IO[bytes], limit: int = MAX_JPEG_SCANS) -> int:
+    """How many SOS (start of scan) markers the file holds, counting stops past `limit`.
+
+    In entropy-coded data a 0xFF byte is always followed by 0x00 or a marker, so FF DA is a scan;
+    it may also appear inside an EXIF or ICC block, which only counts a few too many. Reads 1 MB
+    at a time, from the start, and leaves the file where it was.
+    """
+    where = f.tell()
+    f.seek(0)
+    count, carry = 0, b""
+    try:
+        while count <= limit:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            data = carry + chunk
+            count += data.count(b"\xff\xda")
+            carry = data[-1:]  # a marker split across two reads
+    finally:
+        f.seek(where)
+    return count
 
 
 def _open_regular_file(path: Path) -> IO[bytes]:
@@ -123,35 +182,51 @@ def decode_photo(path: str | os.PathLike[str], min_short_side: int = 224,
     ...) the caller gets a PhotoError, never another exception.
     """
     path = Path(path)
+    limits = (min_short_side, max_pixels, max_decode_bytes)
+    with contextlib.suppress(OSError):  # refused before, unchanged since: not even opened
+        reason = refused.recall(refused.key(path, os.stat(path), *limits))
+        if reason is not None:
+            raise PhotoError(path, reason)
     with _open_regular_file(path) as f:
+        key = refused.key(path, os.fstat(f.fileno()), *limits)
         try:
-            head = f.read(12)
-            if not head:
-                raise PhotoError(path, "empty file (0 bytes)")
-            if _looks_like_heif(path, head) and not _register_heif():
-                raise PhotoError(path, "HEIC/HEIF photo needs the optional 'pillow-heif' "
-                                       "package (pip install 'frame-daemon[heif]')")
-            f.seek(0)
-            return _decode(path, f, min_short_side, max_pixels, max_decode_bytes)
-        except PhotoError:
+            return _decode_open_file(path, f, min_short_side, max_pixels, max_decode_bytes)
+        except PhotoError as exc:
+            refused.remember(key, exc.reason)  # not tried again until the file changes
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise PhotoError(path, f"image too large, refused by the decompression-bomb guard "
-                                   f"({exc})") from None
-        except UnidentifiedImageError:
-            raise PhotoError(path, "not a readable image (unknown format or corrupt header)") \
-                from None
-        except (OSError, SyntaxError, EOFError) as exc:
-            # Pillow reports truncated and corrupt data as OSError/SyntaxError with terse messages.
-            raise PhotoError(path, f"corrupt or truncated image ({exc})") from None
-        except MemoryError:
-            raise PhotoError(path, "image too large to decode in memory") from None
-        except Exception as exc:
-            # Decoder bugs reached by damaged or crafted files: the photo is unreadable, the
-            # daemon is fine.
-            raise PhotoError(path, f"corrupt image ({type(exc).__name__}: {exc})") from exc
-        finally:
-            _release_freed_memory()
+
+
+def _decode_open_file(path: Path, f: IO[bytes], min_short_side: int, max_pixels: int,
+                      max_decode_bytes: int) -> DecodedPhoto:
+    """`decode_photo` once the file is open: any failure becomes a PhotoError with its reason."""
+    try:
+        head = f.read(12)
+        if not head:
+            raise PhotoError(path, "empty file (0 bytes)")
+        if _looks_like_heif(path, head) and not _register_heif():
+            raise PhotoError(path, "HEIC/HEIF photo needs the optional 'pillow-heif' "
+                                   "package (pip install 'frame-daemon[heif]')")
+        f.seek(0)
+        return _decode(path, f, min_short_side, max_pixels, max_decode_bytes)
+    except PhotoError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PhotoError(path, f"image too large, refused by the decompression-bomb guard "
+                               f"({exc})") from None
+    except UnidentifiedImageError:
+        raise PhotoError(path, f"not a readable image (unknown format or corrupt header; "
+                               f"a frame reads {FORMATS_TEXT})") from None
+    except (OSError, SyntaxError, EOFError) as exc:
+        # Pillow reports truncated and corrupt data as OSError/SyntaxError with terse messages.
+        raise PhotoError(path, f"corrupt or truncated image ({exc})") from None
+    except MemoryError:
+        raise PhotoError(path, "image too large to decode in memory") from None
+    except Exception as exc:
+        # Decoder bugs reached by damaged or crafted files: the photo is unreadable, the
+        # daemon is fine.
+        raise PhotoError(path, f"corrupt image ({type(exc).__name__}: {exc})") from exc
+    finally:
+        _release_freed_memory()
 
 
 def load_photo(path: str | os.PathLike[str], target_short_side: int = 224,
@@ -171,8 +246,9 @@ def _decode(path: Path, f: IO[bytes], min_short_side: int, max_pixels: int,
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         # Pillow warns about odd but readable files (a truncated EXIF tag...): not our concern.
         warnings.simplefilter("ignore", UserWarning)
-        with Image.open(f) as im:
+        with open_image(f) as im:
             stored_size = im.size
+            _check_shape(path, im, f)
             if getattr(im, "is_animated", False):
                 im.seek(0)
             if im.format == "JPEG":
@@ -228,6 +304,21 @@ def decode_cost(im: Image.Image, stored_size: tuple[int, int]) -> int:
         # the draft scale: 2 bytes a sample, ~1.5 samples a pixel with 4:2:0 chroma.
         cost += stored_size[0] * stored_size[1] * 3
     return cost
+
+
+def _check_shape(path: Path, im: Image.Image, f: IO[bytes]) -> None:
+    """Refuse, before decoding, what no photo is: a line of pixels, or a JPEG of endless scans."""
+    width, height = im.size
+    if min(width, height) < 1 or max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        ratio = max(width, height) / max(min(width, height), 1)
+        raise PhotoError(path, f"{width}x{height} is too long and thin for a photo ({ratio:.0f}:1;"
+                               f" the limit is {MAX_ASPECT_RATIO}:1)")
+    if im.format in {"JPEG", "MPO"}:
+        megapixels = width * height / 1e6
+        allowed = min(MAX_JPEG_SCANS, max(MIN_JPEG_SCANS, int(MAX_JPEG_SCAN_WORK / megapixels)))
+        if count_jpeg_scans(f, allowed) > allowed:
+            raise PhotoError(path, f"JPEG with more than {allowed} scans at {width}x{height} (a "
+                                   "camera writes about 10); decoding it would take too long")
 
 
 def _check_decode_budget(path: Path, im: Image.Image, stored_size: tuple[int, int],
@@ -299,15 +390,21 @@ def _to_rgb8(im: Image.Image) -> Image.Image:
         lo, hi = float(arr.min()), float(arr.max())
         arr8 = ((arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)).astype(np.uint8)
         return Image.fromarray(arr8).convert("RGB")
-    if mode == "P":
-        im = im.convert("RGBA")
-        mode = "RGBA"
-    if mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
-        # Composite transparency on white, as a frame or a browser would show it.
-        im = im.convert("RGBA")
-        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, im).convert("RGB")
-    return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+    if mode in {"RGBA", "LA", "PA", "RGBa", "La"} or (mode == "P" and "transparency" in im.info):
+        return _on_white(im)
+    return im.convert("RGB")  # P, L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def _on_white(im: Image.Image, rows: int = 256) -> Image.Image:
+    """Composite transparency on white, as a frame or a browser would show it, a strip at a time:
+    the RGBA copy, the white background and the composite exist only for one strip."""
+    width, height = im.size
+    out = Image.new("RGB", im.size)
+    for top in range(0, height, rows):
+        strip = im.crop((0, top, width, min(top + rows, height))).convert("RGBA")
+        background = Image.new("RGBA", strip.size, (255, 255, 255, 255))
+        out.paste(Image.alpha_composite(background, strip).convert("RGB"), (0, top))
+    return out
 
 
 _libc = None
@@ -318,21 +415,29 @@ def _release_freed_memory() -> None:
     daemon that once showed a 100 MP photo would stay 400 MB large)."""
     global _libc
     if _libc is None:
-        name = ctypes.util.find_library("c")
-        _libc = ctypes.CDLL(name) if name else False
-    if _libc and hasattr(_libc, "malloc_trim"):
+        # The process's own symbols, libc's among them: ctypes.util.find_library("c") would run
+        # `/sbin/ldconfig -p` to find the file.
+        _libc = ctypes.CDLL(None)
+    if hasattr(_libc, "malloc_trim"):
         with contextlib.suppress(OSError):
             _libc.malloc_trim(0)
 
 
 def center_square(im: Image.Image, size: int) -> np.ndarray:
-    """Resize so the short side is `size`, crop the centre square; uint8 array (size, size, 3)."""
+    """Resize so the short side is `size`, crop the centre square; uint8 array (size, size, 3).
+
+    Only the square is resampled (`box`, in the photo's own coordinates, is where the crop of
+    the resized photo lies): resizing the whole photo first would cost its long side times
+    `size`, 13 GB for a 1x65000 line.
+    """
     width, height = im.size
     scale = size / min(width, height)
     new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    im = im.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=2.0)
     left, top = (new_w - size) // 2, (new_h - size) // 2
-    return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    sx, sy = new_w / width, new_h / height
+    box = (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
+    square = im.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+    return np.asarray(square, dtype=np.uint8)
 
 
 def photo_taken(path: str | os.PathLike[str]) -> str | None:
@@ -341,7 +446,7 @@ def photo_taken(path: str | os.PathLike[str]) -> str | None:
     For a photo being shown, use `decode_photo(...).taken` instead: it reads the same open file.
     """
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             return _exif_facts(im)[0]
     except Exception:
         return None
