@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import threading
 from datetime import datetime, time, timedelta
@@ -538,3 +539,83 @@ def test_a_folder_missing_at_start_is_waited_for(tmp_path, show_in):
     solid(folder / "late.jpg", (64, 48), (10, 200, 10))
     wait_for(lambda: shown.count() == 1, timeout=8.0, what="the photo once the folder is there")
     assert shown.paths == ["late.jpg"]
+
+
+@pytest.fixture
+def tmpfs():
+    """Mount a small tmpfs on a folder (a photo stick, a state directory): needs root, as CI runs
+    the tests; skips otherwise. Whatever is still mounted is unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size_kb: int = 4096) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs (a stand-in for a photo stick or a small disk) needs root")
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs",
+                               str(folder)], capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+def cached_names(state: Path) -> list[str]:
+    """The photos in the slideshow's cache, read as another process would."""
+    with sqlite3.connect(state / "slideshow.sqlite") as db:
+        names = sorted(Path(p).name for (p,) in db.execute("SELECT path FROM photos"))
+    db.close()
+    return names
+
+
+def told(shown: Shown, words: str) -> list[str]:
+    return [e.error for e in list(shown.events) if isinstance(e, AdapterFailed) and words in e.error]
+
+
+def test_a_stick_mounted_again_on_the_folder_is_rescanned(tmp_path, show_in, tmpfs, caplog):
+    stick = tmpfs(tmp_path / "stick")  # the stick is mounted on the photo folder itself
+    for i in range(3):
+        solid(stick / f"old{i}.jpg", (64, 48), (60 * i, 20, 20))
+    caplog.set_level(logging.INFO, logger="frame_daemon.sources.slideshow")
+    show, shown = show_in(stick, tmp_path / "state")
+    wait_for(lambda: shown.count() == 1 and show.library.count() == 3, what="the first photo")
+    subprocess.run(["umount", str(stick)], check=True)  # unplugged: an empty mount point is left
+    wait_for(lambda: "gone" in show.message, timeout=6.0, what="the stick gone, on screen")
+    assert told(shown, "is gone"), shown.events  # and to the daemon's state
+    assert show.library.count() == 3  # the cache is kept for when it comes back
+    tmpfs(stick)  # another stick, with other photos
+    for i in range(2):
+        solid(stick / f"new{i}.jpg", (64, 48), (20, 60 * i, 200))
+    wait_for(lambda: shown.paths[-1].startswith("new"), timeout=10.0,
+             what="a photo of the new stick on show")
+    wait_for(lambda: cached_names(tmp_path / "state") == ["new0.jpg", "new1.jpg"],
+             what="the cache holding the new stick's photos only")
+    assert show.message == ""
+    said = [r.getMessage() for r in caplog.records]
+    assert any(f"{stick} is gone" in line for line in said), said
+    assert any(f"{stick} is back" in line for line in said), said
+
+
+def test_a_folder_replaced_by_another_is_rescanned(tmp_path, show_in, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        solid(folder / f"old{i}.jpg", (64, 48), (60 * i, 20, 20))
+    caplog.set_level(logging.INFO, logger="frame_daemon.sources.slideshow")
+    show, shown = show_in(folder, tmp_path / "state")
+    wait_for(lambda: shown.count() == 1 and show.library.count() == 3, what="the first photo")
+    # Another folder takes its place at once: same path, another inode (a sync tool's swap).
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for i in range(2):
+        solid(staging / f"new{i}.jpg", (64, 48), (20, 60 * i, 200))
+    folder.rename(tmp_path / "photos.old")
+    staging.rename(folder)
+    wait_for(lambda: shown.paths[-1].startswith("new"), timeout=10.0,
+             what="a photo of the new folder on show")
+    wait_for(lambda: cached_names(tmp_path / "state") == ["new0.jpg", "new1.jpg"],
+             what="the cache holding the new folder's photos only")
+    assert any(f"{folder} is back" in r.getMessage() for r in caplog.records)
