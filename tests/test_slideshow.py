@@ -3,6 +3,7 @@ decoder, the real watchdog observer and SQLite cache; the screen is saved as PNG
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -27,6 +28,7 @@ pytest.importorskip("pygame", reason="the slideshow needs pygame (pip install '.
 from frame_daemon.events import AdapterFailed, Command, PhotoShown
 from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape
+from frame_daemon.sources import slideshow as slideshow_module
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.photo_library import PhotoLibrary
 from frame_daemon.sources.slideshow import MusicNow, Slideshow, SlideshowOptions
@@ -619,3 +621,67 @@ def test_a_folder_replaced_by_another_is_rescanned(tmp_path, show_in, caplog):
     wait_for(lambda: cached_names(tmp_path / "state") == ["new0.jpg", "new1.jpg"],
              what="the cache holding the new folder's photos only")
     assert any(f"{folder} is back" in r.getMessage() for r in caplog.records)
+
+
+def fill(folder: Path) -> Path:
+    """Write a filler file until the filesystem is full; returns it."""
+    filler = folder / "filler"
+    with contextlib.suppress(OSError), open(filler, "wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    with contextlib.suppress(OSError), open(filler, "ab") as f:  # the last partial block
+        while True:
+            f.write(b"\0")
+            f.flush()
+    return filler
+
+
+def test_a_full_state_directory_keeps_the_photos_going_and_says_why(tmp_path, show_in, tmpfs,
+                                                                    caplog, monkeypatch):
+    monkeypatch.setattr(slideshow_module, "UNSAVED_RETRY_S", 0.5, raising=False)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = [f"p{i}.jpg" for i in range(6)]
+    for i, name in enumerate(originals):
+        solid(folder / name, (64, 48), (40 * i, 20, 20))
+    state = tmpfs(tmp_path / "state", 512)
+    caplog.set_level(logging.INFO)
+    show, shown = show_in(folder, state)
+    wait_for(lambda: shown.count() == 1 and show.library.count() == 6, what="the first photo")
+    filler = fill(state)
+    for i in range(2):  # photos the cache cannot take while it is full
+        solid(folder / f"new{i}.jpg", (64, 48), (20, 200, 20 * i))
+    for n in range(2, 14):
+        show.command("next")
+        wait_for(lambda n=n: shown.count() == n, what=f"photo {n} while the disk is full")
+    # The shuffle goes on, every photo once a round, though its place cannot be saved.
+    assert sorted(shown.paths[6:12]) == originals, shown.paths
+    assert told(shown, "the state directory is full"), shown.events  # the daemon's state says why
+    assert not told(shown, "restarting")  # the render thread was never restarted
+    assert not [r.getMessage() for r in caplog.records if r.exc_info]  # sentences, no tracebacks
+    filler.unlink()  # freed: the photos missed meanwhile are caught up
+    wait_for(lambda: cached_names(state) == sorted([*originals, "new0.jpg", "new1.jpg"]),
+             what="the photos added while full, in the cache once there is room")
+    wait_for(lambda: show.library.problem is None, what="the cache written again")
+
+
+def test_a_read_only_state_directory_keeps_the_cache_in_memory_and_says_why(tmp_path, show_in,
+                                                                           tmpfs):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        solid(folder / f"p{i}.jpg", (64, 48), (60 * i, 20, 20))
+    state = tmpfs(tmp_path / "state")
+    done = subprocess.run(["mount", "-o", "remount,ro", str(state)], capture_output=True,
+                          text=True)
+    if done.returncode:
+        pytest.skip(f"cannot make the tmpfs read-only: {done.stderr.strip()}")
+    show, shown = show_in(folder, state, order="name")
+    wait_for(lambda: shown.count() == 1, what="the first photo")
+    for n in range(2, 5):
+        show.command("next")
+        wait_for(lambda n=n: shown.count() == n, what=f"photo {n}")
+    assert shown.paths == ["p0.jpg", "p1.jpg", "p2.jpg", "p0.jpg"]
+    assert told(shown, "cannot be written"), shown.events
+    assert not (state / "slideshow.sqlite").exists()

@@ -42,6 +42,7 @@ from frame_daemon.sources.photo_folders import PhotoFolders
 from frame_daemon.sources.photo_library import (
     PhotoLibrary,
     is_photo_name,
+    open_library,
     photo_date,
     walk_photos,
 )
@@ -57,6 +58,7 @@ BACK_WAIT_S = 5.0  # a folder that is back: show its photos once rescanned, or a
 IDLE_WAKE_S = 0.25  # pump the window's events this often while nothing happens
 MAX_SKIPS = 50  # unreadable photos tried in a row before giving up until the next interval
 DATES_CHECK_S = 2.0  # how often the date reader looks for photos it has not dated yet
+UNSAVED_RETRY_S = 30.0  # a cache the state directory cannot take: scan, date, score again after
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,9 @@ class Slideshow:
                  *, seed: int | None = None) -> None:
         self.options = options
         self._post = post
-        self.library = PhotoLibrary(state_dir / "slideshow.sqlite", options.folders,
+        self.library = open_library(state_dir / "slideshow.sqlite", options.folders,
                                     order=options.order, seed=seed)
+        self._cache_problem: str | None = None  # what the daemon was told about the cache
         self.interval_s = options.interval_s
         self.paused = False
         self.screen_on = True
@@ -244,6 +247,7 @@ class Slideshow:
         threading.Thread(target=self._scan_worker, name="slideshow-scan", daemon=True).start()
         self._request_scan()
         self._check_roots()
+        self._check_cache()
         self._check_schedule()
         self._run_commands()  # the settings Home Assistant made before a restart
         self._switch_power()
@@ -257,6 +261,7 @@ class Slideshow:
         while not self._stop.is_set():
             self._pump_window_events()
             self._run_commands()
+            self._check_cache()
             now = time.monotonic()
             if now >= self._next_look:
                 self._next_look = now + ROOT_CHECK_S
@@ -288,9 +293,11 @@ class Slideshow:
         return self._scans_done >= self._scans_asked
 
     def _scan_worker(self) -> None:
-        """One scan at a time (two would drop each other's photos), as often as asked."""
+        """One scan at a time (two would drop each other's photos), as often as asked, and
+        again while photos came or went that the cache could not take (a full state directory)."""
         while True:
-            self._scan_wanted.wait()
+            if not self._scan_wanted.wait(UNSAVED_RETRY_S) and not self.library.missed:
+                continue
             if self._stop.is_set():
                 return
             self._scan_wanted.clear()
@@ -305,6 +312,10 @@ class Slideshow:
         try:
             started = time.monotonic()
             seen = self.library.scan(self._stop)
+            if self.library.missed:  # the cache's problem is logged once; tried again later
+                log.debug("slideshow: the scan could not save what it found (%s)",
+                          self.library.problem)
+                return
             log.info("slideshow: %d photos in %s (scanned in %.1f s)", seen,
                      ", ".join(map(str, self.library.roots)), time.monotonic() - started)
         except Exception:
@@ -326,7 +337,8 @@ class Slideshow:
                     if self._stop.is_set():
                         return
                     dates.append((path, photo_date(path, mtime)))
-                self.library.set_dates(dates)
+                if not self.library.set_dates(dates):
+                    self._stop.wait(UNSAVED_RETRY_S)  # not the same batch again and again
         except Exception as exc:
             if self._stop.is_set():
                 return  # the library closed under it at shutdown
@@ -449,7 +461,9 @@ class Slideshow:
                     except PhotoError as exc:
                         self.library.mark_bad(path, exc.reason)
                         continue
-                    self.library.set_mood(path, valence, arousal)
+                    if not self.library.set_mood(path, valence, arousal):
+                        self._stop.wait(UNSAVED_RETRY_S)  # not the same batch again and again
+                        break
         except Exception as exc:
             if self._stop.is_set():
                 return  # the library closed under it at shutdown
@@ -486,8 +500,8 @@ class Slideshow:
                             "cached, and the slideshow goes on when it is back", change.folder)
                 self._post(AdapterFailed("slideshow", f"photo folder {change.folder} is gone "
                                                       "(unplugged?); waiting for it"))
-        died = self._observer is not None and not all(
-            emitter.is_alive() for emitter in self._observer.emitters)
+        died = self._observer is not None and not (self._observer.is_alive() and all(
+            emitter.is_alive() for emitter in self._observer.emitters))
         if died:
             log.warning("slideshow: the watch on the photo folders stopped; watching and "
                         "rescanning them again")
@@ -506,6 +520,15 @@ class Slideshow:
             self._show_message(f"The photo folder {self._folders_text()} is gone: it is not "
                                "there.\nUnplugged? The slideshow goes on when it is back.")
         self._roots_present = present
+
+    def _check_cache(self) -> None:
+        """Tell the daemon once when the photo cache cannot be written (the photos go on)."""
+        problem = self.library.problem
+        if problem != self._cache_problem:
+            self._cache_problem = problem
+            if problem is not None:
+                self._post(AdapterFailed("slideshow", f"photo cache not saved: {problem}; the "
+                                                      "photos go on"))
 
     def _look_now(self) -> None:
         """A photo folder itself was deleted or moved (watchdog's thread): look at once."""
