@@ -177,6 +177,7 @@ class Slideshow:
         self._folders = PhotoFolders(self.library.roots)
         self._roots_present: bool | None = None  # None: not looked yet
         self._next_look = 0.0  # when to look at the photo folders again
+        self._helpers_started = False  # the scan and date threads (the render loop may restart)
         self._scheduled_on: bool | None = None  # what the schedule said last
         self.follow_music = False  # photos follow music: choose photos that fit the music
         self._music: MusicNow | None = None  # the music playing now
@@ -244,7 +245,8 @@ class Slideshow:
         self._screen = self._open_display()
         if self.options.overlay:
             self._overlay = Overlay(self._screen.get_size(), self.options.overlay_s)
-        threading.Thread(target=self._scan_worker, name="slideshow-scan", daemon=True).start()
+        if not self._helpers_started:  # once, not again when the render loop is restarted
+            threading.Thread(target=self._scan_worker, name="slideshow-scan", daemon=True).start()
         self._request_scan()
         self._check_roots()
         self._check_cache()
@@ -255,7 +257,9 @@ class Slideshow:
         if not (start and self._display(start)):
             self._advance()
         # After the first photo: reading EXIF competes with its decode for the CPU.
-        threading.Thread(target=self._read_dates, name="slideshow-dates", daemon=True).start()
+        if not self._helpers_started:
+            threading.Thread(target=self._read_dates, name="slideshow-dates", daemon=True).start()
+            self._helpers_started = True
         clock = pygame.time.Clock()
         self._next_look = time.monotonic() + ROOT_CHECK_S
         while not self._stop.is_set():
@@ -509,13 +513,13 @@ class Slideshow:
         if changes or died or (present and self._observer is None):
             self._start_observer()  # on the folders there now, or none
             self._check_albums()  # changed while a folder was away
-        if back or died:
+        if (back or died) and present:
             scan = self._request_scan()  # catch up with what changed meanwhile
-            if self.message or not (self.current and os.path.exists(self.current)):
+            if back and (self.message or not (self.current and os.path.exists(self.current))):
                 # Say so until its photos are found, and show them then.
                 self._show_when_scanned = (scan, time.monotonic() + BACK_WAIT_S)
-                self._show_message(f"The photo folder {', '.join(map(str, back or self.library.roots))}"
-                                   " is back.\nLooking for its photos ...")
+                self._show_message(f"The photo folder {', '.join(map(str, back))} is back.\n"
+                                   "Looking for its photos ...")
         elif not present and changes:
             self._show_message(f"The photo folder {self._folders_text()} is gone: it is not "
                                "there.\nUnplugged? The slideshow goes on when it is back.")
