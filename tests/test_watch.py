@@ -273,3 +273,23 @@ def test_a_watched_folder_replaced_by_another_is_heard(tmp_path, photos, caplog)
         assert c.wait_name("p2.jpg")[-2:] == ["p3.jpg", "p2.jpg"]
     finally:
         w.stop()
+
+
+def test_photo_folders_tell_gone_and_back_through_a_symlink_to_the_mount_point(tmp_path, tmpfs):
+    from frame_daemon.sources.photo_folders import PhotoFolders
+
+    stick = tmpfs(tmp_path / "mnt" / "usb")
+    link = tmp_path / "photos"
+    link.symlink_to(stick)  # source.path = /media/photos -> /mnt/usb
+    folders = PhotoFolders([link])
+    assert folders.look() == [] and folders.present() == [link]
+    (stick / "a.jpg").write_bytes(b"x")
+    assert folders.unchanged(str(link / "a.jpg"))
+    subprocess.run(["umount", str(stick)], check=True)
+    [change] = folders.look()
+    assert not change.here and folders.present() == []  # the empty mount point is not the stick
+    assert not folders.unchanged(str(link / "a.jpg"))  # so its photos were not deleted
+    assert folders.look() == []  # said once
+    tmpfs(stick)
+    [change] = folders.look()
+    assert change.here and not change.replaced and folders.present() == [link]

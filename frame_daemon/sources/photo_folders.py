@@ -35,6 +35,11 @@ def identity(folder: Path) -> Identity | None:
     return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
+def _is_mount_point(folder: Path) -> bool:
+    # Through a symlink (/media/photos -> /mnt/usb): ismount() says False for any symlink.
+    return os.path.ismount(os.path.realpath(folder))
+
+
 class PhotoFolders:
     """What was seen of each folder at the last `look()`. Used by one thread (the render thread);
     `unchanged()` only stats, so another thread may call it."""
@@ -48,7 +53,7 @@ class PhotoFolders:
         ident = identity(folder)
         if ident is None:
             return None
-        if os.path.ismount(folder):
+        if _is_mount_point(folder):
             self._mount_points.add(folder)
         elif folder in self._mount_points:
             return None  # unmounted: the empty mount point is not the photo folder
@@ -81,5 +86,5 @@ class PhotoFolders:
             if path.startswith(f"{folder}{os.sep}"):
                 seen = self._seen.get(folder)
                 return seen is not None and identity(folder) == seen and (
-                    folder not in self._mount_points or os.path.ismount(folder))
+                    folder not in self._mount_points or _is_mount_point(folder))
         return False
