@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from frame_daemon.sources.photo_folders import identity
 from frame_daemon.sources.watch import IMAGE_SUFFIXES, is_candidate_name
 from frame_daemon.vision.photo import photo_taken
 
@@ -117,14 +118,6 @@ def storage_problem(exc: BaseException) -> str | None:
             "read-only" in text or "unable to open database" in text):
         return "the state directory cannot be written (read-only, or owned by another user)"
     return None
-
-
-def _identity(folder: Path) -> tuple[int, int] | None:
-    try:
-        st = folder.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def albums_in(roots: Iterable[Path]) -> list[str]:
@@ -299,7 +292,7 @@ class PhotoLibrary:
         seen = 0
         saved = True
         for root in self.roots:
-            before = _identity(root)
+            before = identity(root)
             if not root.is_dir():
                 continue
             batch: list[tuple[str, float]] = []
@@ -322,7 +315,7 @@ class PhotoLibrary:
             saved = saved and (complete or (stop is not None and stop.is_set()))
             # Only a whole walk of the same folder says what is gone (not one that another stick
             # or folder took the place of meanwhile: the next scan walks that one).
-            if complete and root.is_dir() and _identity(root) == before:
+            if complete and root.is_dir() and identity(root) == before:
                 prefix = f"{root}{os.sep}"
                 with self._lock:
                     self._save("photos that are gone", lambda p=prefix: self._db.execute(
