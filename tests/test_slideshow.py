@@ -685,3 +685,16 @@ def test_a_read_only_state_directory_keeps_the_cache_in_memory_and_says_why(tmp_
     assert shown.paths == ["p0.jpg", "p1.jpg", "p2.jpg", "p0.jpg"]
     assert told(shown, "cannot be written"), shown.events
     assert not (state / "slideshow.sqlite").exists()
+
+
+def test_a_corrupt_photo_cache_is_moved_aside_and_made_afresh(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 30, 30))
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "slideshow.sqlite").write_bytes(b"torn by a power cut " * 400)
+    _, shown = show_in(folder, state)
+    wait_for(lambda: shown.count() == 1, what="the photo, from a new cache")
+    assert len(list(state.glob("slideshow.sqlite.corrupt-*"))) == 1
+    assert cached_names(state) == ["red.jpg"]

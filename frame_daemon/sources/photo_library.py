@@ -30,6 +30,7 @@ import os
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -469,9 +470,21 @@ class PhotoLibrary:
 def open_library(db_path: Path, roots: Iterable[Path], *, order: str = "shuffle",
                  seed: int | None = None) -> PhotoLibrary:
     """The photo library with its cache in `db_path`; in memory, with `problem` set, when the
-    state directory cannot hold it (full, read-only): the frame still shows its photos."""
+    state directory cannot hold it (full, read-only): the frame still shows its photos. A corrupt
+    cache is moved aside (`slideshow.sqlite.corrupt-<time>`) and made afresh: it costs a scan."""
     try:
-        return PhotoLibrary(db_path, roots, order=order, seed=seed)
+        try:
+            return PhotoLibrary(db_path, roots, order=order, seed=seed)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise
+            aside = db_path.with_name(f"{db_path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{db_path}{suffix}"):
+                    os.replace(f"{db_path}{suffix}", f"{aside}{suffix}")
+            log.error("slideshow: the photo cache %s is corrupt (%s); moved it to %s and "
+                      "scanning the photos again", db_path, exc, aside.name)
+            return PhotoLibrary(db_path, roots, order=order, seed=seed)
     except (sqlite3.OperationalError, OSError) as exc:
         problem = storage_problem(exc)
         if problem is None:
