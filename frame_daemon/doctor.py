@@ -101,9 +101,28 @@ def check_model(cfg: Config, runs: int = 20) -> Finding:
                                 f"{runs}); CPU {cpu_description()}")
 
 
+PHOTOS_TRIED = 5  # a slideshow folder: photos decoded before it is called unreadable
+PHOTOS_COUNTED = 100_000  # and photos counted before the count is given as "at least"
+
+
+def _read_photo(cfg: Config, photo: Path) -> str | None:
+    """Decode `photo` as the daemon does (its decoder, size and memory guards); None if it reads,
+    else the reason it cannot."""
+    from frame_daemon.vision.photo import decode_photo
+
+    try:
+        decode_photo(photo, 224, cfg.model.max_pixels, cfg.model.max_decode_mb * 2**20)
+    except FrameDaemonError as exc:
+        return str(exc)
+    return None
+
+
 def check_photo_source(cfg: Config) -> Finding:
+    """The photo source, read the way the daemon reads it: the watched file (through a symlink),
+    the newest image in the watched folder, or the slideshow's folders searched recursively."""
+    if cfg.source.kind == "slideshow":
+        return check_slideshow_folders(cfg)
     from frame_daemon.sources.watch import newest_image
-    from frame_daemon.vision.photo import load_photo
 
     path = Path(cfg.source.path).expanduser()
     folder = path if cfg.source.kind == "folder" else path.parent
@@ -113,15 +132,78 @@ def check_photo_source(cfg: Config) -> Finding:
     if not os.access(folder, os.R_OK | os.X_OK):
         return Finding("photo source", FAIL, f"{folder}: not readable by this user",
                        "make it readable (chmod o+rx) or add the service user to its group")
+    if cfg.source.kind == "file" and path.is_dir():
+        return Finding("photo source", FAIL, f"{path} is a folder, but source.kind is \"file\"",
+                       "set source.kind = \"folder\" (the newest photo in it is on show) or "
+                       "\"slideshow\" (frame-daemon shows the photos in it)")
     photo = newest_image(folder) if cfg.source.kind == "folder" else path
+    if photo is not None and photo.is_symlink() and not photo.exists():
+        return Finding("photo source", FAIL, f"{photo} is a symlink to {os.readlink(photo)}, "
+                                             "which is not there", "check the frame software")
     if photo is None or not photo.exists():
         return Finding("photo source", WARN, f"{folder} is readable but holds no photo yet",
                        "show a photo on the frame, then run doctor again")
-    try:
-        load_photo(photo, 224, cfg.model.max_pixels)
-    except FrameDaemonError as exc:
-        return Finding("photo source", FAIL, str(exc), "check the frame software writes whole images")
+    problem = _read_photo(cfg, photo)
+    if problem is not None:
+        return Finding("photo source", FAIL, problem, "check the frame software writes whole images")
     return Finding("photo source", OK, f"{photo} is a readable photo")
+
+
+def check_slideshow_folders(cfg: Config) -> Finding:
+    """The slideshow's folders (source.path and source.paths): there, readable, with photos in
+    them or their subfolders that its decoder reads; and pygame, which it shows them with."""
+    import importlib.util
+
+    from frame_daemon.sources.photo_library import walk_photos
+
+    if importlib.util.find_spec("pygame") is None:
+        return Finding("photo source", FAIL, "source.kind is \"slideshow\" but pygame is not "
+                                             "installed", "pip install 'frame-daemon[slideshow]'")
+    folders = [Path(p).expanduser() for p in (cfg.source.path, *cfg.source.paths)]
+    missing = [f for f in folders if not f.is_dir()]
+    if len(missing) == len(folders):
+        return Finding("photo source", FAIL, f"{', '.join(map(str, missing))}: no such folder "
+                                             "(the slideshow waits for it, showing a message)",
+                       "plug in and mount the photo stick, or set source.path (and source.paths) "
+                       "to your photo folders")
+    unreadable = [f for f in folders if f.is_dir() and not os.access(f, os.R_OK | os.X_OK)]
+    if unreadable:
+        return Finding("photo source", FAIL, f"{', '.join(map(str, unreadable))}: not readable "
+                                             "by this user",
+                       "make it readable (chmod -R o+rX) or add the service user to its group")
+    present = [f for f in folders if f.is_dir()]
+    count, read, bad = 0, None, []
+    for folder in present:
+        for path, _ in walk_photos(folder):
+            count += 1
+            if read is None and len(bad) < PHOTOS_TRIED:
+                problem = _read_photo(cfg, Path(path))
+                if problem is None:
+                    read = path
+                else:
+                    bad.append(problem)
+            if count >= PHOTOS_COUNTED:
+                break
+        if count >= PHOTOS_COUNTED:
+            break
+    where = ", ".join(map(str, present))
+    if count == 0:
+        return Finding("photo source", WARN, f"{where} readable but holds no photo yet "
+                                             "(searched with its subfolders)",
+                       "copy photos into it; they appear on the frame by themselves")
+    if read is None:
+        return Finding("photo source", FAIL, f"none of the first {len(bad)} photos in {where} "
+                                             f"can be read: {bad[0]}",
+                       "check the photos (the slideshow skips unreadable ones)")
+    detail = (f"{count}{'+' if count >= PHOTOS_COUNTED else ''} photo(s) in {where} "
+              f"(with subfolders); {read} is a readable photo")
+    if bad:
+        detail += f"; {len(bad)} unreadable before it (skipped by the slideshow): {bad[0]}"
+    if missing:
+        return Finding("photo source", WARN, f"{detail}; {', '.join(map(str, missing))}: no such "
+                                             "folder", "plug in and mount the photo stick, or "
+                                                       "drop it from source.paths")
+    return Finding("photo source", OK, detail)
 
 
 def check_mpd(cfg: Config) -> Finding:

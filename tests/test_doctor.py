@@ -137,3 +137,70 @@ def test_doctor_checks_mqtt_over_tls_with_the_configured_ca(tmp_path) -> None:
     assert lines["mqtt"].startswith("OK") and "(TLS)" in lines["mqtt"], lines["mqtt"]
     code, lines = results["wrong"]
     assert code == 1 and lines["mqtt"].startswith("FAIL") and "certificate" in lines["mqtt"], lines["mqtt"]
+
+
+# ---------------------------------------------------------------- the photo source, kind by kind
+# In-process, with no servers: `check_photo_source` reads the source as the daemon would.
+
+def photo_source_line(tmp_path: Path, kind: str, path: Path, paths: tuple[Path, ...] = ()) -> str:
+    """The doctor's photo-source line for a config with this source."""
+    from frame_daemon.config import load_config
+    from frame_daemon.doctor import check_photo_source
+
+    config = tmp_path / f"{kind}.toml"
+    more = f"paths = [{', '.join(repr(str(p)) for p in paths)}]\n" if paths else ""
+    config.write_text(f'[source]\nkind = "{kind}"\npath = "{path}"\n{more}'
+                      f'[state]\ndirectory = "{tmp_path / "state"}"\n')
+    return check_photo_source(load_config(config)).line()
+
+
+def test_doctor_reads_a_slideshow_folder_as_the_slideshow_does(tmp_path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "2024" / "summer").mkdir(parents=True)
+    (photos / ".thumbnails").mkdir()
+    (photos / ".thumbnails" / "t.jpg").write_bytes(b"not searched: hidden")
+    (photos / "2024" / "broken.jpg").write_bytes(b"not a photo")
+    gradient_photo(320, 240, 4).save(photos / "2024" / "summer" / "beach.jpg")
+    line = photo_source_line(tmp_path, "slideshow", photos)
+    assert line.startswith("OK") and "beach.jpg is a readable photo" in line, line
+    assert "2 photo(s)" in line and "1 unreadable" in line, line  # the hidden folder is not searched
+    # A second folder that is missing (an unplugged stick) is named, the first still counts.
+    line = photo_source_line(tmp_path, "slideshow", photos, (tmp_path / "stick",))
+    assert line.startswith("WARN") and f"{tmp_path / 'stick'}: no such folder" in line, line
+    line = photo_source_line(tmp_path, "slideshow", tmp_path / "stick")
+    assert line.startswith("FAIL") and "no such folder" in line and "-> fix:" in line, line
+    (tmp_path / "empty").mkdir()
+    line = photo_source_line(tmp_path, "slideshow", tmp_path / "empty")
+    assert line.startswith("WARN") and "no photo yet" in line, line
+    line = photo_source_line(tmp_path, "slideshow", photos / "2024" / "broken.jpg")
+    assert line.startswith("FAIL") and "no such folder" in line, line
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "zero.jpg").write_bytes(b"")
+    line = photo_source_line(tmp_path, "slideshow", tmp_path / "bad")
+    assert line.startswith("FAIL") and "can be read" in line and "zero.jpg" in line, line
+
+
+def test_doctor_reads_a_watched_folder_by_its_newest_photo(tmp_path) -> None:
+    frame = tmp_path / "frame"
+    frame.mkdir()
+    gradient_photo(320, 240, 5).save(frame / "old.jpg")
+    line = photo_source_line(tmp_path, "folder", frame)
+    assert line.startswith("OK") and "old.jpg is a readable photo" in line, line
+    (frame / "new.jpg").write_bytes(b"half a photo")  # the newest is the one on show
+    line = photo_source_line(tmp_path, "folder", frame)
+    assert line.startswith("FAIL") and "new.jpg" in line, line
+
+
+def test_doctor_reads_a_watched_file_through_its_symlink(tmp_path) -> None:
+    frame = tmp_path / "frame"
+    frame.mkdir()
+    gradient_photo(320, 240, 6).save(frame / "a.jpg")
+    (frame / "current.jpg").symlink_to(frame / "a.jpg")
+    line = photo_source_line(tmp_path, "file", frame / "current.jpg")
+    assert line.startswith("OK") and "current.jpg is a readable photo" in line, line
+    (frame / "a.jpg").unlink()
+    line = photo_source_line(tmp_path, "file", frame / "current.jpg")
+    assert line.startswith("FAIL") and "which is not there" in line, line
+    # A folder given as the file: the fix names the kinds that read a folder.
+    line = photo_source_line(tmp_path, "file", frame)
+    assert line.startswith("FAIL") and '"folder"' in line and '"slideshow"' in line, line

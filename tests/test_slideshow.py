@@ -3,12 +3,14 @@ decoder, the real watchdog observer and SQLite cache; the screen is saved as PNG
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import threading
 from datetime import datetime, time, timedelta
@@ -30,6 +32,7 @@ from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape
 from frame_daemon.settings_store import SettingsStore
 from frame_daemon.slideshow_control import SlideshowControl
+from frame_daemon.sources import slideshow as slideshow_module
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.photo_library import PhotoLibrary
 from frame_daemon.sources.slideshow import MusicNow, ShowRequest, Slideshow, SlideshowOptions
@@ -654,3 +657,160 @@ def test_the_render_thread_takes_command_names_not_strings(tmp_path):
         show.command(R.INFO, ("a track",))
     finally:
         show.library.close()
+
+
+@pytest.fixture
+def tmpfs():
+    """Mount a small tmpfs on a folder (a photo stick, a state directory): needs root, as CI runs
+    the tests; skips otherwise. Whatever is still mounted is unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size_kb: int = 4096) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs (a stand-in for a photo stick or a small disk) needs root")
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs",
+                               str(folder)], capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+def cached_names(state: Path) -> list[str]:
+    """The photos in the slideshow's cache, read as another process would."""
+    with sqlite3.connect(state / "slideshow.sqlite") as db:
+        names = sorted(Path(p).name for (p,) in db.execute("SELECT path FROM photos"))
+    db.close()
+    return names
+
+
+def told(shown: Shown, words: str) -> list[str]:
+    return [e.error for e in list(shown.events) if isinstance(e, AdapterFailed) and words in e.error]
+
+
+def test_a_stick_mounted_again_on_the_folder_is_rescanned(tmp_path, show_in, tmpfs, caplog):
+    stick = tmpfs(tmp_path / "stick")  # the stick is mounted on the photo folder itself
+    for i in range(3):
+        solid(stick / f"old{i}.jpg", (64, 48), (60 * i, 20, 20))
+    caplog.set_level(logging.INFO, logger="frame_daemon.sources.slideshow")
+    show, shown = show_in(stick, tmp_path / "state")
+    wait_for(lambda: shown.count() == 1 and show.library.count() == 3, what="the first photo")
+    subprocess.run(["umount", str(stick)], check=True)  # unplugged: an empty mount point is left
+    wait_for(lambda: "gone" in show.message, timeout=6.0, what="the stick gone, on screen")
+    assert told(shown, "is gone"), shown.events  # and to the daemon's state
+    assert show.library.count() == 3  # the cache is kept for when it comes back
+    tmpfs(stick)  # another stick, with other photos
+    for i in range(2):
+        solid(stick / f"new{i}.jpg", (64, 48), (20, 60 * i, 200))
+    wait_for(lambda: shown.paths[-1].startswith("new"), timeout=10.0,
+             what="a photo of the new stick on show")
+    wait_for(lambda: cached_names(tmp_path / "state") == ["new0.jpg", "new1.jpg"],
+             what="the cache holding the new stick's photos only")
+    assert show.message == ""
+    said = [r.getMessage() for r in caplog.records]
+    assert any(f"{stick} is gone" in line for line in said), said
+    assert any(f"{stick} is back" in line for line in said), said
+
+
+def test_a_folder_replaced_by_another_is_rescanned(tmp_path, show_in, caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        solid(folder / f"old{i}.jpg", (64, 48), (60 * i, 20, 20))
+    caplog.set_level(logging.INFO, logger="frame_daemon.sources.slideshow")
+    show, shown = show_in(folder, tmp_path / "state")
+    wait_for(lambda: shown.count() == 1 and show.library.count() == 3, what="the first photo")
+    # Another folder takes its place at once: same path, another inode (a sync tool's swap).
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for i in range(2):
+        solid(staging / f"new{i}.jpg", (64, 48), (20, 60 * i, 200))
+    folder.rename(tmp_path / "photos.old")
+    staging.rename(folder)
+    wait_for(lambda: shown.paths[-1].startswith("new"), timeout=10.0,
+             what="a photo of the new folder on show")
+    wait_for(lambda: cached_names(tmp_path / "state") == ["new0.jpg", "new1.jpg"],
+             what="the cache holding the new folder's photos only")
+    assert any(f"{folder} is back" in r.getMessage() for r in caplog.records)
+
+
+def fill(folder: Path) -> Path:
+    """Write a filler file until the filesystem is full; returns it."""
+    filler = folder / "filler"
+    with contextlib.suppress(OSError), open(filler, "wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    with contextlib.suppress(OSError), open(filler, "ab") as f:  # the last partial block
+        while True:
+            f.write(b"\0")
+            f.flush()
+    return filler
+
+
+def test_a_full_state_directory_keeps_the_photos_going_and_says_why(tmp_path, show_in, tmpfs,
+                                                                    caplog, monkeypatch):
+    monkeypatch.setattr(slideshow_module, "UNSAVED_RETRY_S", 0.5, raising=False)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = [f"p{i}.jpg" for i in range(6)]
+    for i, name in enumerate(originals):
+        solid(folder / name, (64, 48), (40 * i, 20, 20))
+    state = tmpfs(tmp_path / "state", 512)
+    caplog.set_level(logging.INFO)
+    show, shown = show_in(folder, state)
+    wait_for(lambda: shown.count() == 1 and show.library.count() == 6, what="the first photo")
+    filler = fill(state)
+    for i in range(2):  # photos the cache cannot take while it is full
+        solid(folder / f"new{i}.jpg", (64, 48), (20, 200, 20 * i))
+    for n in range(2, 14):
+        show.command(C.PHOTO_NEXT)
+        wait_for(lambda n=n: shown.count() == n, what=f"photo {n} while the disk is full")
+    # The shuffle goes on, every photo once a round, though its place cannot be saved.
+    assert sorted(shown.paths[6:12]) == originals, shown.paths
+    assert told(shown, "the state directory is full"), shown.events  # the daemon's state says why
+    assert not told(shown, "restarting")  # the render thread was never restarted
+    assert not [r.getMessage() for r in caplog.records if r.exc_info]  # sentences, no tracebacks
+    filler.unlink()  # freed: the photos missed meanwhile are caught up
+    wait_for(lambda: cached_names(state) == sorted([*originals, "new0.jpg", "new1.jpg"]),
+             what="the photos added while full, in the cache once there is room")
+    wait_for(lambda: show.library.problem is None, what="the cache written again")
+
+
+def test_a_read_only_state_directory_keeps_the_cache_in_memory_and_says_why(tmp_path, show_in,
+                                                                           tmpfs):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        solid(folder / f"p{i}.jpg", (64, 48), (60 * i, 20, 20))
+    state = tmpfs(tmp_path / "state")
+    done = subprocess.run(["mount", "-o", "remount,ro", str(state)], capture_output=True,
+                          text=True)
+    if done.returncode:
+        pytest.skip(f"cannot make the tmpfs read-only: {done.stderr.strip()}")
+    show, shown = show_in(folder, state, order="name")
+    wait_for(lambda: shown.count() == 1, what="the first photo")
+    for n in range(2, 5):
+        show.command(C.PHOTO_NEXT)
+        wait_for(lambda n=n: shown.count() == n, what=f"photo {n}")
+    assert shown.paths == ["p0.jpg", "p1.jpg", "p2.jpg", "p0.jpg"]
+    assert told(shown, "cannot be written"), shown.events
+    assert not (state / "slideshow.sqlite").exists()
+
+
+def test_a_corrupt_photo_cache_is_moved_aside_and_made_afresh(tmp_path, show_in):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 30, 30))
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "slideshow.sqlite").write_bytes(b"torn by a power cut " * 400)
+    _, shown = show_in(folder, state)
+    wait_for(lambda: shown.count() == 1, what="the photo, from a new cache")
+    assert len(list(state.glob("slideshow.sqlite.corrupt-*"))) == 1
+    assert cached_names(state) == ["red.jpg"]

@@ -1,14 +1,16 @@
 """The photo watcher against the real filesystem and watchdog's real inotify observer."""
 
+import logging
 import os
 import shutil
+import subprocess
 import threading
 import time
 
 import pytest
 
 from conftest import gradient_photo
-from frame_daemon.events import PhotoShown
+from frame_daemon.events import AdapterFailed, PhotoShown
 from frame_daemon.sources.watch import PhotoWatcher, is_candidate_name, newest_image
 from servers import wait_for
 
@@ -198,3 +200,96 @@ def test_empty_file_and_broken_links_are_handed_over_to_be_named(tmp_path, photo
         assert c.wait_name("p3.jpg") == ["current.jpg", "current.jpg", "p3.jpg"]
     finally:
         w.stop()
+
+
+@pytest.fixture
+def tmpfs():
+    """Mount a tmpfs on a folder (a photo stick): needs root, as CI runs the tests; skips
+    otherwise. Whatever is still mounted is unmounted after the test."""
+    mounted = []
+
+    def mount(folder):
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs (a stand-in for a photo stick) needs root")
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+def gone(collector):
+    with collector.lock:
+        return [e.error for e in collector.events if isinstance(e, AdapterFailed)]
+
+
+def test_a_stick_mounted_again_on_the_watched_folder_is_heard(tmp_path, photos, tmpfs, caplog):
+    stick = tmpfs(tmp_path / "stick")
+    shutil.copy(photos / "p0.jpg", stick / "a.jpg")
+    caplog.set_level(logging.INFO, logger="frame_daemon.sources.watch")
+    c = Collector()
+    w = start("folder", stick, c)
+    try:
+        assert c.wait_count(1) == ["a.jpg"]
+        subprocess.run(["umount", str(stick)], check=True)  # unplugged: the empty mount point
+        wait_for(lambda: gone(c), what="the folder gone, told to the daemon")
+        assert "is gone" in gone(c)[0]
+        tmpfs(stick)  # plugged in again, with another photo
+        shutil.copy(photos / "p1.jpg", stick / "b.jpg")
+        assert c.wait_name("b.jpg") == ["a.jpg", "b.jpg"]
+        shutil.copy(photos / "p2.jpg", stick / "c.jpg")  # heard only by a watch on the new stick
+        assert c.wait_name("c.jpg") == ["a.jpg", "b.jpg", "c.jpg"]
+        said = [r.getMessage() for r in caplog.records]
+        assert any(f"{stick} is back" in line for line in said), said
+    finally:
+        w.stop()
+
+
+def test_a_watched_folder_replaced_by_another_is_heard(tmp_path, photos, caplog):
+    frame = tmp_path / "frame"
+    frame.mkdir()
+    shutil.copy(photos / "p0.jpg", frame / "current.jpg")
+    caplog.set_level(logging.INFO, logger="frame_daemon.sources.watch")
+    c = Collector()
+    w = start("file", frame / "current.jpg", c)
+    try:
+        assert c.wait_count(1) == ["current.jpg"]
+        # The frame software swaps in a new folder (same path, another inode), then writes to it.
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        frame.rename(tmp_path / "frame.old")
+        staging.rename(frame)
+        wait_for(lambda: any(f"{frame} is back" in r.getMessage() for r in caplog.records),
+                 what="the new folder noticed")
+        sentinel(frame / "current.jpg", photos)
+        assert c.wait_name("p3.jpg")[-1] == "p3.jpg"
+        sentinel(frame / "current.jpg", photos, "p2.jpg")  # heard only by a watch on the new one
+        assert c.wait_name("p2.jpg")[-2:] == ["p3.jpg", "p2.jpg"]
+    finally:
+        w.stop()
+
+
+def test_photo_folders_tell_gone_and_back_through_a_symlink_to_the_mount_point(tmp_path, tmpfs):
+    from frame_daemon.sources.photo_folders import PhotoFolders
+
+    stick = tmpfs(tmp_path / "mnt" / "usb")
+    link = tmp_path / "photos"
+    link.symlink_to(stick)  # source.path = /media/photos -> /mnt/usb
+    folders = PhotoFolders([link])
+    assert folders.look() == [] and folders.present() == [link]
+    (stick / "a.jpg").write_bytes(b"x")
+    assert folders.unchanged(str(link / "a.jpg"))
+    subprocess.run(["umount", str(stick)], check=True)
+    [change] = folders.look()
+    assert not change.here and folders.present() == []  # the empty mount point is not the stick
+    assert not folders.unchanged(str(link / "a.jpg"))  # so its photos were not deleted
+    assert folders.look() == []  # said once
+    tmpfs(stick)
+    [change] = folders.look()
+    assert change.here and not change.replaced and folders.present() == [link]

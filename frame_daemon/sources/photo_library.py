@@ -13,21 +13,30 @@ The date order is the date taken (EXIF), else the file's modification time. Read
 50,000 files would keep the first photo waiting, so the scan records only the mtime; the dates
 are read in the background while the date order is chosen (`undated`, `set_dates`) and kept in
 the cache, and a photo not read yet sorts by its mtime meanwhile.
+
+A full or read-only state directory must not stop the frame: a write the cache cannot take is
+logged once, kept in `problem` (the slideshow tells the daemon), and the library goes on from
+memory where it must (the shuffle's place, photos that cannot be shown); photos seen meanwhile
+are caught up by a later scan (`missed`). A cache that cannot be opened at all is kept in memory
+until the next start (`open_library`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from frame_daemon.errors import FrameDaemonError
+from frame_daemon.sources.photo_folders import identity
 from frame_daemon.sources.watch import IMAGE_SUFFIXES, is_candidate_name
 from frame_daemon.sqlite_schema import (
     SchemaTooNew,
@@ -129,6 +138,19 @@ def walk_photos(root: Path) -> Iterator[tuple[str, float]]:
                 continue
 
 
+def storage_problem(exc: BaseException) -> str | None:
+    """A sentence for a state directory that cannot take a write (full, read-only, another
+    user's), else None: any other error is a bug, not a place to write."""
+    text = str(exc).lower()
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code == errno.ENOSPC or "disk is full" in text or "no space" in text:
+        return "the state directory is full (no space left on the device)"
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or (
+            "read-only" in text or "unable to open database" in text):
+        return "the state directory cannot be written (read-only, or owned by another user)"
+    return None
+
+
 def albums_in(roots: Iterable[Path]) -> list[str]:
     """The choices of album: every photo folder's subfolders (by name), and all photos."""
     names: set[str] = set()
@@ -149,6 +171,15 @@ class PhotoLibrary:
         self.roots = [Path(r).expanduser().absolute() for r in roots]
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        self.problem: str | None = None  # why the cache cannot be written now; None: it can
+        self.in_memory = False  # the cache file could not be opened: kept in memory instead
+        self.missed = False  # photos came or went that the cache could not take: rescan
+        # What could not be saved, kept until it can be: the shuffle's round and the photos
+        # shown in it, photos that cannot be shown (and why), the photo on show.
+        self._round: int | None = None
+        self._shown_unsaved: set[str] = set()
+        self._bad_unsaved: dict[str, str] = {}
+        self._current_unsaved: str | None = None
         self._db = open_replacing_corrupt(db_path, lambda: _open_cache(db_path), "photo cache",
                                           "scanning the photo folders again")
         # What Home Assistant set lives in the settings store; the slideshow hands it over.
@@ -158,6 +189,29 @@ class PhotoLibrary:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    # ------------------------------------------------------------------ writes
+    def _save(self, what: str, work: Callable[[], object]) -> bool:
+        """Run one write (the lock held). False if the state directory cannot take it: said once
+        in the log and kept in `problem`; the caller goes on from memory."""
+        try:
+            work()
+        except (sqlite3.OperationalError, OSError) as exc:
+            problem = storage_problem(exc)
+            if problem is None:
+                raise
+            if self._db.in_transaction:  # SQLite may have rolled back already ("disk is full")
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if problem != self.problem:
+                log.warning("slideshow: %s not saved in the photo cache: %s; the slideshow goes "
+                            "on, and saves again once it can", what, problem)
+            self.problem = problem
+            return False
+        if self.problem is not None and not self.in_memory:
+            log.info("slideshow: the photo cache is written again")
+            self.problem = None
+        return True
 
     # ------------------------------------------------------------------ state kept in meta
     def _meta(self, name: str, default: str) -> str:
@@ -222,7 +276,8 @@ class PhotoLibrary:
 
     def add(self, path: str, mtime: float, scan: int = 0) -> None:
         with self._lock:
-            self._add(path, mtime, scan)
+            if not self._save("a new photo", lambda: self._add(path, mtime, scan)):
+                self.missed = True
 
     def _add(self, path: str, mtime: float, scan: int) -> None:
         # A changed file gets another chance if it was bad, and is scored and dated again; a
@@ -241,21 +296,29 @@ class PhotoLibrary:
         """Forget a photo, or every photo under a removed folder."""
         with self._lock:
             prefix = path.rstrip(os.sep) + os.sep
-            self._db.execute("DELETE FROM photos WHERE path = ? OR substr(path, 1, ?) = ?",
-                             (path, len(prefix), prefix))
+            if not self._save("a removed photo", lambda: self._db.execute(
+                    "DELETE FROM photos WHERE path = ? OR substr(path, 1, ?) = ?",
+                    (path, len(prefix), prefix))):
+                self.missed = True
 
     def mark_bad(self, path: str, reason: str) -> None:
         with self._lock:
-            self._db.execute("UPDATE photos SET bad = ? WHERE path = ?", (reason, path))
+            if not self._save("a photo that cannot be shown", lambda: self._db.execute(
+                    "UPDATE photos SET bad = ? WHERE path = ?", (reason, path))):
+                self._bad_unsaved[path] = reason  # not tried again meanwhile
 
     def scan(self, stop: threading.Event | None = None) -> int:
         """Walk every root that is there, add what is new, drop what is gone. Returns the number
         of photos seen. A root that is missing (an unplugged stick) keeps its photos cached."""
         with self._lock:
             generation = int(self._meta("scan", "0")) + 1
-            self._set_meta("scan", str(generation))
+            if not self._save("a scan", lambda: self._set_meta("scan", str(generation))):
+                self.missed = True  # a later scan catches up
+                return 0
         seen = 0
+        saved = True
         for root in self.roots:
+            before = identity(root)
             if not root.is_dir():
                 continue
             batch: list[tuple[str, float]] = []
@@ -266,26 +329,39 @@ class PhotoLibrary:
                     break
                 batch.append(item)
                 if len(batch) >= BATCH:
-                    self._add_batch(batch, generation)
+                    complete = self._add_batch(batch, generation)
+                    if not complete:
+                        break
                     seen += len(batch)
                     batch = []
-            self._add_batch(batch, generation)
-            seen += len(batch)
-            if complete and root.is_dir():
+            if complete and self._add_batch(batch, generation):
+                seen += len(batch)
+            else:
+                complete = False
+            saved = saved and (complete or (stop is not None and stop.is_set()))
+            # Only a whole walk of the same folder says what is gone (not one that another stick
+            # or folder took the place of meanwhile: the next scan walks that one).
+            if complete and root.is_dir() and identity(root) == before:
                 prefix = f"{root}{os.sep}"
                 with self._lock:
-                    self._db.execute("DELETE FROM photos WHERE scan < ? AND substr(path, 1, ?) = ?",
-                                     (generation, len(prefix), prefix))
+                    self._save("photos that are gone", lambda p=prefix: self._db.execute(
+                        "DELETE FROM photos WHERE scan < ? AND substr(path, 1, ?) = ?",
+                        (generation, len(p), p)))
+        self.missed = not saved
         return seen
 
-    def _add_batch(self, batch: list[tuple[str, float]], generation: int) -> None:
+    def _add_batch(self, batch: list[tuple[str, float]], generation: int) -> bool:
         if not batch:
-            return
-        with self._lock:
+            return True
+
+        def add() -> None:
             self._db.execute("BEGIN")
             for path, mtime in batch:
                 self._add(path, mtime, generation)
             self._db.execute("COMMIT")
+
+        with self._lock:
+            return self._save("new photos", add)
 
     # ------------------------------------------------------------------ the order
     def next(self, current: str | None = None) -> str | None:
@@ -295,25 +371,46 @@ class PhotoLibrary:
                 return self._next_shuffled()
             return self._next_sorted(current)
 
+    def _first(self, query: str, args: Sequence[object], skip: Iterable[str] = ()) -> str | None:
+        """The first path the query yields that is not in `skip` nor unshowable (unsaved)."""
+        skip = set(skip) | self._bad_unsaved.keys()
+        if not skip:
+            row = self._db.execute(f"{query} LIMIT 1", args).fetchone()
+            return row[0] if row else None
+        rows = self._db.execute(query, args)
+        try:
+            return next((path for (path,) in rows if path not in skip), None)
+        finally:
+            rows.close()
+
     def _next_shuffled(self) -> str | None:
         where, args = self._album_filter()
-        current_round = int(self._meta("round", "1"))
+        # The round is kept in memory too, for when the cache cannot take it.
+        current_round = self._round or int(self._meta("round", "1"))
         for _ in range(2):
-            row = self._db.execute(
-                f"SELECT path FROM photos WHERE bad IS NULL AND round < ?{where}"
-                " ORDER BY round, key LIMIT 1", (current_round, *args)).fetchone()
-            if row is not None:
-                self._db.execute("UPDATE photos SET round = ? WHERE path = ?",
-                                 (current_round, row[0]))
-                return row[0]
+            path = self._first(f"SELECT path FROM photos WHERE bad IS NULL AND round < ?{where}"
+                               " ORDER BY round, key", (current_round, *args),
+                               self._shown_unsaved)
+            if path is not None:
+                if not self._save("the shuffle's place", lambda r=current_round, p=path:
+                                  self._db.execute("UPDATE photos SET round = ? WHERE path = ?",
+                                                   (r, p))):
+                    self._shown_unsaved.add(path)  # not shown again this round meanwhile
+                return path
             # Every photo has been shown: a new round in a new order.
             current_round += 1
-            self._set_meta("round", str(current_round))
-            self._db.execute("BEGIN")
-            for (path,) in self._db.execute("SELECT path FROM photos").fetchall():
-                self._db.execute("UPDATE photos SET key = ? WHERE path = ?",
-                                 (self._rng.random(), path))
-            self._db.execute("COMMIT")
+            self._round = current_round
+            self._shown_unsaved.clear()
+
+            def new_round(r: int = current_round) -> None:
+                self._db.execute("BEGIN")
+                self._set_meta("round", str(r))
+                for (p,) in self._db.execute("SELECT path FROM photos").fetchall():
+                    self._db.execute("UPDATE photos SET key = ? WHERE path = ?",
+                                     (self._rng.random(), p))
+                self._db.execute("COMMIT")
+
+            self._save("the shuffle's new round", new_round)  # else the same order again
         return None
 
     def _next_sorted(self, current: str | None) -> str | None:
@@ -329,11 +426,10 @@ class PhotoLibrary:
                 after = f" AND ({_DATE} > ? OR ({_DATE} = ? AND path > ?))"
                 after_args = (row[0], row[0], current)
         for extra, extra_args in ((after, after_args), ("", ())):  # then wrap around
-            row = self._db.execute(
-                f"SELECT path FROM photos WHERE bad IS NULL{where}{extra} ORDER BY {key} LIMIT 1",
-                (*args, *extra_args)).fetchone()
-            if row is not None:
-                return row[0]
+            path = self._first(f"SELECT path FROM photos WHERE bad IS NULL{where}{extra}"
+                               f" ORDER BY {key}", (*args, *extra_args))
+            if path is not None:
+                return path
         return None
 
     # ------------------------------------------------------------------ dates (date order)
@@ -343,13 +439,18 @@ class PhotoLibrary:
             return self._db.execute("SELECT path, mtime FROM photos WHERE taken IS NULL AND"
                                     " bad IS NULL LIMIT ?", (limit,)).fetchall()
 
-    def set_dates(self, dates: Iterable[tuple[str, float]]) -> None:
-        """Keep the dates taken that were read: (path, timestamp) pairs, one transaction."""
-        with self._lock:
+    def set_dates(self, dates: Iterable[tuple[str, float]]) -> bool:
+        """Keep the dates taken that were read: (path, timestamp) pairs, one transaction. False
+        if the cache could not take them."""
+        rows = [(taken, path) for path, taken in dates]
+
+        def write() -> None:
             self._db.execute("BEGIN")
-            self._db.executemany("UPDATE photos SET taken = ? WHERE path = ?",
-                                 [(taken, path) for path, taken in dates])
+            self._db.executemany("UPDATE photos SET taken = ? WHERE path = ?", rows)
             self._db.execute("COMMIT")
+
+        with self._lock:
+            return self._save("the photos' dates", write)
 
     # ------------------------------------------------------------------ moods (photos follow music)
     def unscored(self, limit: int = 50) -> list[str]:
@@ -357,10 +458,12 @@ class PhotoLibrary:
             return [r[0] for r in self._db.execute(
                 "SELECT path FROM photos WHERE valence IS NULL AND bad IS NULL LIMIT ?", (limit,))]
 
-    def set_mood(self, path: str, valence: float, arousal: float) -> None:
+    def set_mood(self, path: str, valence: float, arousal: float) -> bool:
+        """False if the cache could not take it."""
         with self._lock:
-            self._db.execute("UPDATE photos SET valence = ?, arousal = ? WHERE path = ?",
-                             (valence, arousal, path))
+            return self._save("a photo's mood", lambda: self._db.execute(
+                "UPDATE photos SET valence = ?, arousal = ? WHERE path = ?",
+                (valence, arousal, path)))
 
     def scored(self) -> tuple[list[str], list[float], list[float]]:
         """The album's scored photos: their paths, valence and arousal."""
@@ -380,9 +483,28 @@ class PhotoLibrary:
 
     def remember_current(self, path: str) -> None:
         with self._lock:
-            self._set_meta("current", path)
+            saved = self._save("the photo on show", lambda: self._set_meta("current", path))
+            self._current_unsaved = None if saved else path
 
     def last_current(self) -> str | None:
         with self._lock:
-            value = self._meta("current", "")
+            value = self._current_unsaved or self._meta("current", "")
         return value or None
+
+
+def open_library(db_path: Path, roots: Iterable[Path], *, order: str = "shuffle",
+                 seed: int | None = None) -> PhotoLibrary:
+    """The photo library with its cache in `db_path`; in memory, with `problem` set, when the
+    state directory cannot hold it (full, read-only): the frame still shows its photos. (A corrupt
+    cache is moved aside and made afresh by `PhotoLibrary` itself: it costs a scan.)"""
+    try:
+        return PhotoLibrary(db_path, roots, order=order, seed=seed)
+    except (sqlite3.OperationalError, OSError) as exc:
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        log.warning("slideshow: cannot open the photo cache %s: %s; keeping it in memory until "
+                    "the next start", db_path, problem)
+    library = PhotoLibrary(Path(":memory:"), roots, order=order, seed=seed)
+    library.problem, library.in_memory = problem, True
+    return library

@@ -47,9 +47,11 @@ from frame_daemon.music.placement import LibraryShape, photo_distances
 from frame_daemon.sources.display_power import DisplayPower
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.frame_image import compose
+from frame_daemon.sources.photo_folders import PhotoFolders
 from frame_daemon.sources.photo_library import (
     PhotoLibrary,
     is_photo_name,
+    open_library,
     photo_date,
     walk_photos,
 )
@@ -60,10 +62,12 @@ from frame_daemon.vision.photo import decode_photo
 log = logging.getLogger(__name__)
 
 FRAME_RATE = 60  # cap for fades: a dummy or KMS display has no vsync to pace us
-ROOT_CHECK_S = 2.0  # how often a missing photo folder (an unplugged stick) is looked for
+ROOT_CHECK_S = 2.0  # how often the photo folders are looked at (an unplugged or re-mounted stick)
+BACK_WAIT_S = 5.0  # a folder that is back: show its photos once rescanned, or after this long
 IDLE_WAKE_S = 0.25  # pump the window's events this often while nothing happens
 MAX_SKIPS = 50  # unreadable photos tried in a row before giving up until the next interval
 DATES_CHECK_S = 2.0  # how often the date reader looks for photos it has not dated yet
+UNSAVED_RETRY_S = 30.0  # a cache the state directory cannot take: scan, date, score again after
 
 
 @dataclass(frozen=True)
@@ -115,10 +119,12 @@ class _FolderHandler(FileSystemEventHandler):
     """Keeps the library in step with the folders (runs on watchdog's thread)."""
 
     def __init__(self, library: PhotoLibrary, changed: Callable[[], None],
-                 folders_changed: Callable[[], None]) -> None:
+                 folders_changed: Callable[[], None], root_changed: Callable[[], None]) -> None:
         self._library = library
         self._changed = changed
         self._folders_changed = folders_changed
+        self._root_changed = root_changed
+        self._roots = {str(root) for root in library.roots}
 
     def _added(self, path: str) -> None:
         if os.path.isdir(path):
@@ -134,9 +140,15 @@ class _FolderHandler(FileSystemEventHandler):
         self._changed()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        src = os.fsdecode(event.src_path)
+        if src in self._roots:
+            # The photo folder itself went or moved (its stick too, perhaps): the render thread
+            # looks at it now. Its photos stay cached, as for an unplugged stick.
+            if event.event_type in ("deleted", "moved"):
+                self._root_changed()
+            return
         if event.is_directory and event.event_type in ("created", "deleted", "moved"):
             self._folders_changed()  # perhaps an album came or went
-        src = os.fsdecode(event.src_path)
         # A file is added when it is closed after writing, not when it is created: the render
         # thread must not try (and mark bad) a photo still being copied.
         if event.event_type == "closed" or (event.event_type == "created" and event.is_directory):
@@ -155,8 +167,9 @@ class Slideshow:
                  *, seed: int | None = None) -> None:
         self.options = options
         self._post = post
-        self.library = PhotoLibrary(state_dir / "slideshow.sqlite", options.folders,
+        self.library = open_library(state_dir / "slideshow.sqlite", options.folders,
                                     order=options.order, seed=seed)
+        self._cache_problem: str | None = None  # what the daemon was told about the cache
         self.interval_s = options.interval_s
         self.paused = False
         self.screen_on = True
@@ -167,7 +180,10 @@ class Slideshow:
         self._commands: queue.SimpleQueue[tuple[CommandName | ShowRequest, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._scanned = threading.Event()
+        self._scan_wanted = threading.Event()
+        self._scans_asked = 0  # scans asked for (render thread)
+        self._scans_done = 0  # how many of them a finished scan covered (scan thread)
+        self._show_when_scanned: tuple[int, float] | None = None  # (scan, deadline): folder back
         self._history: list[str] = []
         self._back = 0  # how far back in the history we are (previous photo)
         self._due = 0.0
@@ -175,7 +191,10 @@ class Slideshow:
         self._base: pygame.Surface | None = None
         self._overlay: Overlay | None = None
         self._observer: Any = None
+        self._folders = PhotoFolders(self.library.roots)
         self._roots_present: bool | None = None  # None: not looked yet
+        self._next_look = 0.0  # when to look at the photo folders again
+        self._helpers_started = False  # the scan and date threads (the render loop may restart)
         self._scheduled_on: bool | None = None  # what the schedule said last
         self.follow_music = False  # photos follow music: choose photos that fit the music
         self._music: MusicNow | None = None  # the music playing now
@@ -195,6 +214,7 @@ class Slideshow:
     def stop(self, timeout: float = 3.0) -> None:
         self._stop.set()
         self._wake.set()
+        self._scan_wanted.set()
         self._thread.join(timeout)
         self._stop_observer()
         self._power.stop()
@@ -245,8 +265,11 @@ class Slideshow:
         self._screen = self._open_display()
         if self.options.overlay:
             self._overlay = Overlay(self._screen.get_size(), self.options.overlay_s)
-        threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
+        if not self._helpers_started:  # once, not again when the render loop is restarted
+            threading.Thread(target=self._scan_worker, name="slideshow-scan", daemon=True).start()
+        self._request_scan()
         self._check_roots()
+        self._check_cache()
         self._check_schedule()
         self._run_commands()  # the settings Home Assistant made before a restart
         self._switch_power()
@@ -254,18 +277,27 @@ class Slideshow:
         if not (start and self._display(start)):
             self._advance()
         # After the first photo: reading EXIF competes with its decode for the CPU.
-        threading.Thread(target=self._read_dates, name="slideshow-dates", daemon=True).start()
+        if not self._helpers_started:
+            threading.Thread(target=self._read_dates, name="slideshow-dates", daemon=True).start()
+            self._helpers_started = True
         clock = pygame.time.Clock()
-        next_root_check = time.monotonic() + ROOT_CHECK_S
+        self._next_look = time.monotonic() + ROOT_CHECK_S
         while not self._stop.is_set():
             self._pump_window_events()
             self._run_commands()
+            self._check_cache()
             now = time.monotonic()
-            if now >= next_root_check:
-                next_root_check = now + ROOT_CHECK_S
+            if now >= self._next_look:
+                self._next_look = now + ROOT_CHECK_S
                 self._check_roots()
                 self._check_schedule()
-            if now >= self._due and not self.paused and self.screen_on:
+            if self._show_when_scanned is not None:
+                scan, deadline = self._show_when_scanned
+                if self._scans_done >= scan or now >= deadline:
+                    self._show_when_scanned = None
+                    self._back = 0
+                    self._advance()  # the photos of the folder that is back
+            elif now >= self._due and not self.paused and self.screen_on:
                 self._advance()
             if self._overlay is not None and self._overlay.animating(time.monotonic()):
                 self._present()
@@ -275,17 +307,45 @@ class Slideshow:
             self._wake.wait(wait)
             self._wake.clear()
 
+    def _request_scan(self) -> int:
+        """Ask the scan thread for a scan of every folder; returns its number."""
+        self._scans_asked += 1
+        self._scan_wanted.set()
+        return self._scans_asked
+
+    def _scanned(self) -> bool:
+        return self._scans_done >= self._scans_asked
+
+    def _scan_worker(self) -> None:
+        """One scan at a time (two would drop each other's photos), as often as asked, and
+        again while photos came or went that the cache could not take (a full state directory)."""
+        while True:
+            if not self._scan_wanted.wait(UNSAVED_RETRY_S) and not self.library.missed:
+                continue
+            if self._stop.is_set():
+                return
+            self._scan_wanted.clear()
+            asked = self._scans_asked
+            try:
+                self._scan()
+            finally:
+                self._scans_done = asked
+                self._wake.set()
+
     def _scan(self) -> None:
         try:
             started = time.monotonic()
             seen = self.library.scan(self._stop)
+            if self.library.missed:  # the cache's problem is logged once; tried again later
+                log.debug("slideshow: the scan could not save what it found (%s)",
+                          self.library.problem)
+                return
             log.info("slideshow: %d photos in %s (scanned in %.1f s)", seen,
                      ", ".join(map(str, self.library.roots)), time.monotonic() - started)
         except Exception:
+            if self._stop.is_set():
+                return  # the library closed under it at shutdown
             log.exception("slideshow: scanning the photo folders failed")
-        finally:
-            self._scanned.set()
-            self._wake.set()
 
     def _read_dates(self) -> None:
         """While the order is by date: read the dates taken (EXIF) of the photos not read yet, a
@@ -301,7 +361,8 @@ class Slideshow:
                     if self._stop.is_set():
                         return
                     dates.append((path, photo_date(path, mtime)))
-                self.library.set_dates(dates)
+                if not self.library.set_dates(dates):
+                    self._stop.wait(UNSAVED_RETRY_S)  # not the same batch again and again
         except Exception as exc:
             if self._stop.is_set():
                 return  # the library closed under it at shutdown
@@ -426,7 +487,9 @@ class Slideshow:
                     except PhotoError as exc:
                         self.library.mark_bad(path, exc.reason)
                         continue
-                    self.library.set_mood(path, valence, arousal)
+                    if not self.library.set_mood(path, valence, arousal):
+                        self._stop.wait(UNSAVED_RETRY_S)  # not the same batch again and again
+                        break
         except Exception as exc:
             if self._stop.is_set():
                 return  # the library closed under it at shutdown
@@ -449,36 +512,70 @@ class Slideshow:
 
     # ------------------------------------------------------------------ folders
     def _check_roots(self) -> None:
-        present = any(root.is_dir() for root in self.library.roots)
-        if present and self._roots_present is not True:
-            if self._roots_present is False:  # it was gone: catch up with what changed meanwhile
-                log.info("slideshow: photo folder is back; rescanning")
-                self._scanned.clear()
-                threading.Thread(target=self._scan, name="slideshow-scan", daemon=True).start()
-            self._start_observer()
-            self._check_albums()  # changed while the folder was away
-            if self.message:
-                self._due = 0.0  # show a photo now instead of the message
-        elif not present and self._roots_present is not False:
-            self._stop_observer()
-            log.warning("slideshow: photo folder %s is gone (unplugged?); waiting for it",
-                        self._folders_text())
-            self._show_message(f"The photo folder {self._folders_text()} is not there.\n"
-                               "Plugged out? The slideshow goes on when it is back.")
+        """Notice a photo folder that went (an unplugged stick, an empty mount point left behind)
+        or came back (plugged in again, re-mounted, replaced by another folder, or its watch died):
+        say so in the log, on screen and to the daemon, and rescan what came back."""
+        changes = self._folders.look()
+        present = bool(self._folders.present())
+        for change in changes:
+            if change.here:
+                log.info("slideshow: photo folder %s is back%s; rescanning it", change.folder,
+                         " (another filesystem or folder in its place)" if change.replaced else "")
+            else:
+                log.warning("slideshow: photo folder %s is gone (unplugged?); its photos stay "
+                            "cached, and the slideshow goes on when it is back", change.folder)
+                self._post(AdapterFailed("slideshow", f"photo folder {change.folder} is gone "
+                                                      "(unplugged?); waiting for it"))
+        died = self._observer is not None and not (self._observer.is_alive() and all(
+            emitter.is_alive() for emitter in self._observer.emitters))
+        if died:
+            log.warning("slideshow: the watch on the photo folders stopped; watching and "
+                        "rescanning them again")
+        back = [change.folder for change in changes if change.here]
+        if changes or died or (present and self._observer is None):
+            self._start_observer()  # on the folders there now, or none
+            self._check_albums()  # changed while a folder was away
+        if (back or died) and present:
+            scan = self._request_scan()  # catch up with what changed meanwhile
+            if back and (self.message or not (self.current and os.path.exists(self.current))):
+                # Say so until its photos are found, and show them then.
+                self._show_when_scanned = (scan, time.monotonic() + BACK_WAIT_S)
+                self._show_message(f"The photo folder {', '.join(map(str, back))} is back.\n"
+                                   "Looking for its photos ...")
+        elif not present and changes:
+            self._show_message(f"The photo folder {self._folders_text()} is gone: it is not "
+                               "there.\nUnplugged? The slideshow goes on when it is back.")
         self._roots_present = present
+
+    def _check_cache(self) -> None:
+        """Tell the daemon once when the photo cache cannot be written (the photos go on)."""
+        problem = self.library.problem
+        if problem != self._cache_problem:
+            self._cache_problem = problem
+            if problem is not None:
+                self._post(AdapterFailed("slideshow", f"photo cache not saved: {problem}; the "
+                                                      "photos go on"))
+
+    def _look_now(self) -> None:
+        """A photo folder itself was deleted or moved (watchdog's thread): look at once."""
+        self._next_look = 0.0
+        self._wake.set()
 
     def _folders_text(self) -> str:
         return ", ".join(map(str, self.library.roots))
 
     def _start_observer(self) -> None:
         self._stop_observer()
+        present = self._folders.present()
+        if not present:
+            return
         observer = Observer()
         observer.name = "slideshow-watch"
         observer.daemon = True
-        handler = _FolderHandler(self.library, self._photos_changed, self._check_albums)
-        for root in self.library.roots:
-            if root.is_dir():
-                observer.schedule(handler, str(root), recursive=True)
+        handler = _FolderHandler(self.library, self._photos_changed, self._check_albums,
+                                 self._look_now)
+        for root in present:
+            observer.schedule(handler, str(root), recursive=True)
         observer.start()
         self._observer = observer
 
@@ -527,7 +624,7 @@ class Slideshow:
         if not self._roots_present:
             return
         if self.library.count() == 0:
-            if self._scanned.is_set():
+            if self._scanned():
                 self._show_message(f"No photos in {self._folders_text()} yet.\n"
                                    "Add some and they appear here.")
             else:
@@ -543,8 +640,10 @@ class Slideshow:
             photo = decode_photo(path, need, self.options.max_pixels, self.options.max_decode_bytes)
         except PhotoError as exc:
             if not os.path.lexists(path):
-                if any(root.is_dir() for root in self.library.roots):
+                if self._folders.unchanged(path):
                     self.library.remove(path)  # deleted: the watcher may not have told us yet
+                else:  # its folder went, or another took its place: keep it, and look now
+                    self._next_look = 0.0
                 return False
             log.warning("slideshow: skipping %s: %s", path, exc.reason)
             self.library.mark_bad(path, exc.reason)

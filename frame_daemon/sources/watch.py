@@ -7,6 +7,11 @@ changed and wakes this adapter's own thread, which waits until the folder has be
 A rename onto the watched name (atomic replace, `ln -sfn`) or a close after writing says the file
 is complete, so then only a short coalescing pause is needed: that keeps photo-to-music latency
 low for well-behaved frame software without trusting half-written files from others.
+
+A watch on a folder whose stick is unplugged, or mounted again, goes deaf without a word (the
+inotify watch belongs to the old filesystem), so the folder is also looked at about once a second
+(`PhotoFolders`: its device and inode, and whether it is still a mount point): gone and back are
+logged, and when it is back it is watched afresh and its photo looked at.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from frame_daemon.events import AdapterFailed, Event, PhotoShown
+from frame_daemon.sources.photo_folders import PhotoFolders
 from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)
@@ -119,6 +125,8 @@ class PhotoWatcher:
         self._complete = False
         self._last_posted: _Signature | None = None
         self._observer: Observer | None = None
+        self._folders = PhotoFolders([self.folder])
+        self._looked = False
         self._thread = threading.Thread(target=self._run, name="photo-watch", daemon=True)
 
     def _relevant(self, path: str) -> bool:
@@ -145,7 +153,7 @@ class PhotoWatcher:
         self._stop_observer()
 
     def _start_observer(self) -> bool:
-        if not self.folder.is_dir():
+        if not self._folders.present():
             return False
         observer = Observer()
         observer.name = "watchdog"
@@ -174,6 +182,7 @@ class PhotoWatcher:
         # Whatever is on show at start-up counts as a change: the music should fit it at once.
         self._note_change()
         while not self._stop.is_set():
+            self._look()
             if self._observer is None and not self._start_observer():
                 self._stop.wait(1.0)
                 self._note_change()
@@ -196,6 +205,21 @@ class PhotoWatcher:
                 continue
             self._wake.clear()
             self._check(complete)
+
+    def _look(self) -> None:
+        """Notice the folder gone (unplugged, unmounted) or back (another stick or folder in its
+        place, too): the watch on the old one hears nothing, so start afresh."""
+        first, self._looked = not self._looked, True
+        for change in self._folders.look():
+            self._stop_observer()  # started again on the folder there now
+            self._note_change()
+            if change.here:
+                log.info("photo folder %s is back%s; watching it again", change.folder,
+                         " (another filesystem or folder in its place)" if change.replaced else "")
+            elif not first:  # a folder missing at start is waited for (`start` said so)
+                log.warning("photo folder %s is gone (unplugged?); waiting for it", change.folder)
+                self._post(AdapterFailed("photo watcher", f"photo folder {change.folder} is gone "
+                                                          "(unplugged?); waiting for it"))
 
     def _current_photo(self) -> Path | None:
         if self.kind == "folder":
