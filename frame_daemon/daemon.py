@@ -59,7 +59,8 @@ from frame_daemon.music.mpd.idle import MpdIdleWatcher
 from frame_daemon.music.mpd.queue_keeper import QueueKeeper
 from frame_daemon.music.mpd.session import MpdSession
 from frame_daemon.music.placement import PhotoReference, place
-from frame_daemon.music.select import SelectionParams, TrackPool, select
+from frame_daemon.music.select import SelectionParams, TrackPool
+from frame_daemon.music.taste_feedback import TasteFeedback
 from frame_daemon.settings_store import SettingRejected, SettingsStore
 from frame_daemon.slideshow_control import SlideshowControl
 from frame_daemon.sources.watch import PhotoWatcher
@@ -114,7 +115,13 @@ class Daemon:
         self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool,
                                            settings=self.settings)
                           if cfg.source.kind == "slideshow" else None)
-        self.commands = CommandTable([*self._command_rows(), *(
+        # The household's taste: verdicts in, applied to every choice (music/taste_feedback.py).
+        self.taste = TasteFeedback(cfg.taste, cfg.state_directory, self.state,
+                                   lambda song_id: self.keeper.is_ours(song_id), lambda: self.pool,
+                                   lambda mood: place(mood, self.pool.shape, cfg.follow.library_fit,
+                                                      self.reference).target)
+        self.taste.move_on = self._choose_again
+        self.commands = CommandTable([*self._command_rows(), *self.taste.command_rows(), *(
             self.slideshow.command_rows() if self.slideshow is not None else ())])
         self.routes = {self.topics.command(name): name for name in self.commands.accepted()}
         self.notifier = SystemdNotifier()
@@ -185,6 +192,8 @@ class Daemon:
         except OSError as exc:
             raise FrameDaemonError(f"state directory {state_dir}: cannot create it "
                                    f"({exc.strerror}); set state.directory") from exc
+        self.taste.open()
+        started.append(self.taste.close)
         self._use_settings(self.settings.load())  # what Home Assistant set before the restart
         started.append(self.settings.save_now)  # the last of a burst of changes, at stop
         index_path = TrackIndex.default_path(state_dir)
@@ -394,8 +403,8 @@ class Daemon:
         if self.mpd.connected:
             self._refresh_track()
         playing = [st.track["uri"]] if st.track.get("uri") else []
-        picks = select(self.pool, placement.target, params, history=[*st.history, *playing],
-                       last_artist=st.track.get("artist"))
+        picks = self.taste.select(self.pool, placement.target, params,
+                                  history=[*st.history, *playing], last_artist=st.track.get("artist"))
         picks = [p for p in picks if p.track.uri not in playing] or picks
         decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)
         if not picks:
@@ -547,6 +556,7 @@ class Daemon:
     def on_player_changed(self) -> None:
         if not self.mpd.connected:
             return
+        self.taste.before_change()  # what played, before the change is looked at
         try:
             change = self.keeper.external_change()
         except MpdUnavailable as exc:
@@ -555,6 +565,7 @@ class Daemon:
         if change and self.state.following:
             self._suspend(change)
         self._refresh_track()
+        self.taste.after_change(self.clock())  # a skip, a track played through, a person's own
         self._publish_state()
 
     def _refresh_track(self) -> None:
@@ -570,6 +581,7 @@ class Daemon:
         self.state.player = status.state
         self.state.remaining_s = (max(0.0, status.duration - status.elapsed)
                                   if current and status.duration > 0 else None)
+        self.taste.seen(self.clock(), status.elapsed, status.duration)
 
     # ------------------------------------------------------------------ following and commands
     def _suspend(self, reason: str, until_resumed: bool = False) -> None:
@@ -665,6 +677,12 @@ class Daemon:
                                           else FollowMode.FOLLOW).value)
         self._resume()
 
+    def _choose_again(self) -> None:
+        """Doesn't fit: a new choice for the photo on show, at once, without the track playing."""
+        if self.state.photo is not None:
+            self._queue_for(self.state.photo.mood, play_now=True,
+                            reason=f"said not to fit the {self.state.photo.word} photo; chose again")
+
     def _next_track(self) -> None:
         if not self.mpd.connected:
             return
@@ -735,5 +753,6 @@ class Daemon:
 
     def state_payload(self) -> dict[str, Any]:
         return state_payload(self.state, datetime.now(UTC),
-                             self.slideshow.state() if self.slideshow is not None else None,
+                             {**(self.slideshow.state() if self.slideshow is not None else {}),
+                              "taste": self.taste.summary()},
                              fading_s=self.cfg.follow.fade_s if self.fader.active else None)

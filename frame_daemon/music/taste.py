@@ -16,17 +16,18 @@ contrast between where the tracks that fitted lie and where those that did not l
     c = mean_w(d | fits) − mean_w(d | doesn't fit)      (each mean has the target itself as one
                                                          pseudo-verdict, so one side may be empty)
 
-It is then counted only as far as it stands out from its own noise and from the little evidence
-behind it:
+It is then counted only as far as it stands out from its own noise, and as far as the evidence
+behind it allows:
 
-    shift = c · max(0, 1 − SIGNIFICANCE · se² / |c|²) · W / (W + PRIOR)
+    household = c · max(0, 1 − SIGNIFICANCE · se² / |c|²) · W / (W + PRIOR)
 
 with se² the squared standard error of c (the spread of d on each side over its weight) and W the
 evidence. Random verdicts give a c no larger than its noise, so they barely move the target; a
-few consistent verdicts move it a little, many move it more. The household's shift is computed
-from every verdict; a region's from its own, pulled towards the household's by PRIOR:
+few consistent verdicts move it a little, many move it more. A region follows the household's
+shift, except where its own contrast departs from it by more than its noise (the same test on
+the difference), and then by its own evidence against PRIOR:
 
-    region = (W_region · shift_region + PRIOR · household) / (W_region + PRIOR)
+    region = household + Δ_region · W_region / (W_region + PRIOR)
 
 Both are capped at `max_shift` (plane distance).
 
@@ -270,8 +271,10 @@ def _cap(v: float, a: float, cap: float) -> tuple[float, float]:
     return (v, a) if size <= cap or size == 0 else (v * cap / size, a * cap / size)
 
 
-def _contrast(evidence: list[tuple[float, float, float, bool]]) -> tuple[float, float, float]:
-    """(valence, arousal) of the shift the evidence asks for, and its weight; see the docstring."""
+def _contrast(evidence: list[tuple[float, float, float, bool]]
+              ) -> tuple[float, float, float, float]:
+    """(valence, arousal) of the contrast c, its squared standard error and the evidence's weight;
+    see the module docstring."""
     sides = []
     for fits in (True, False):
         es = [e for e in evidence if e[3] == fits]
@@ -281,13 +284,16 @@ def _contrast(evidence: list[tuple[float, float, float, bool]]) -> tuple[float, 
         var = (sum(e[2] * ((e[0] - mv) ** 2 + (e[1] - ma) ** 2) for e in es) + mv * mv + ma * ma) / w
         sides.append((mv, ma, var / w))
     (fv, fa, fse), (nv, na, nse) = sides
-    cv, ca = fv - nv, fa - na
-    total = sum(e[2] for e in evidence)
-    size2 = cv * cv + ca * ca
+    return fv - nv, fa - na, fse + nse, sum(e[2] for e in evidence)
+
+
+def _significant(v: float, a: float, se2: float) -> tuple[float, float]:
+    """(v, a) counted only as far as it stands out from its noise."""
+    size2 = v * v + a * a
     if size2 == 0:
-        return 0.0, 0.0, total
-    factor = max(0.0, 1.0 - SIGNIFICANCE * (fse + nse) / size2) * total / (total + PRIOR)
-    return cv * factor, ca * factor, total
+        return 0.0, 0.0
+    factor = max(0.0, 1.0 - SIGNIFICANCE * se2 / size2)
+    return v * factor, a * factor
 
 
 def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TasteParams()) -> Taste:
@@ -324,13 +330,17 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
             strikes[(region, v.uri)] += 1
 
     everything = [e for es in evidence.values() for e in es]
-    hv, ha, total_w = _contrast(everything)
-    hv, ha = _cap(hv, ha, params.max_shift)
+    cv, ca, se2, total_w = _contrast(everything)
+    hv, ha = _significant(cv, ca, se2)
+    hv, ha = _cap(hv * total_w / (total_w + PRIOR), ha * total_w / (total_w + PRIOR),
+                  params.max_shift)
     shifts = {}
     for region, es in evidence.items():
-        sv, sa, w = _contrast(es)
-        rv, ra = _cap((w * sv + PRIOR * hv) / (w + PRIOR), (w * sa + PRIOR * ha) / (w + PRIOR),
-                      params.max_shift)
+        # The region's own contrast, where it departs from the household's noticeably.
+        cv, ca, se2, w = _contrast(es)
+        dv, da = _significant(cv - hv, ca - ha, se2)
+        rv, ra = _cap((w * (hv + dv) + PRIOR * hv) / (w + PRIOR),
+                      (w * (ha + da) + PRIOR * ha) / (w + PRIOR), params.max_shift)
         shifts[region] = Shift(region, rv, ra, len(es), w)
     excluded: dict[str, set[str]] = defaultdict(set)
     for (region, uri), count in strikes.items():
