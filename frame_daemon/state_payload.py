@@ -96,7 +96,10 @@ def pick_line(pick: Pick, choice: Choice) -> str:
     """'Title – Artist' (its mood's source) for the photo, and how near the target it lies."""
     line = (f"'{pick.track.label}' ({pick.track.why}) for {choice.placement.describe()}, "
             f"{pick.distance:.2f} from the target")
-    return line if pick.fits else line + " (nothing fits better)"
+    line = line if pick.fits else line + " (nothing fits better)"
+    # The household's taste says where it changed the choice (music/taste.py).
+    _, taste, note = pick.why.partition("; taste: ")
+    return f"{line} ({note})" if taste else line
 
 
 def status_line(st: LoopState) -> str:

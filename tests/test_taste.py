@@ -115,7 +115,7 @@ def test_why_says_what_taste_did():
     params = SelectionParams(count=len(tracks), max_distance=2.9)
     picks = choose(taste, pool, CALM, params).picks
     why = next(p.why for p in picks if p.track.genre == "jazz" and p.track not in jazz[:3])
-    assert why.endswith("(you skipped 3 jazz tracks for calm photos this week)")
+    assert why.endswith("; taste: you skipped 3 jazz tracks for calm photos this week")
     summary = taste.summary()
     assert summary["verdicts"] == 3 and summary["disliked_genres"] == ["jazz"]
 

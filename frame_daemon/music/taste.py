@@ -85,8 +85,10 @@ KIND_FACTOR = {"track": 1.0, "artist": 0.6, "genre": 0.6}
 OTHER_REGION_SHARE = 0.5
 # How many doesn't-fit verdicts (with no fits since) keep a track out of a region for good.
 EXCLUDE_AFTER = 2
-# Candidates drawn by select per pick the taste re-ranks.
+# Candidates drawn by select for the taste to re-rank: per pick, and beyond (so that a disliked
+# genre crowding the nearest places still leaves others to choose).
 CANDIDATES_PER_PICK = 3
+CANDIDATES_EXTRA = 10
 # Below this (score units) a preference is not worth mentioning in `why`.
 NOTABLE = 0.02
 
@@ -428,7 +430,7 @@ def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: Selection
                             select(pool, target, params, history, last_artist), {})
     region = nearest_word(target.valence, target.arousal)
     moved, shift = shifted(taste, target)
-    wide = replace(params, count=params.count * CANDIDATES_PER_PICK)
+    wide = replace(params, count=params.count * CANDIDATES_PER_PICK + CANDIDATES_EXTRA)
     candidates = select(pool, moved, wide, history, last_artist)
     excluded = taste.excluded.get(region, frozenset())
     candidates = [p for p in candidates if p.track.uri not in excluded]
@@ -441,15 +443,27 @@ def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: Selection
         change, why = pick_preference(taste, p, region)
         if why:
             reasons[p.track.uri] = why
-        ranked.append((p.track.uri in recent, p.score + change + g, p.score + change, p))
+        ranked.append((p.track.uri in recent, p.score + change + g, p.score + change, p, p.score + g))
+    # What would have been chosen from the same candidates without preferences: a pick that
+    # displaced one of those says why (the displaced one's reason, or its own).
+    untasted = [r[3].track.uri for r in sorted(ranked, key=lambda r: (r[0], r[4]))[:params.count]]
     ranked.sort(key=lambda r: (r[0], r[1]))
     chosen = sorted(ranked[:params.count], key=lambda r: r[2])  # the best fit plays first
     picks = _avoid_artist_runs([r[3] for r in chosen], last_artist)
-    note = (f"; taste moved the target by (v {shift.valence:+.2f}, a {shift.arousal:+.2f}) for "
-            f"{region} photos" if shift.size >= 0.01 else "")
-    out = [replace(p, why=p.why + note + (f" ({reasons[p.track.uri]})"
-                                          if p.track.uri in reasons else ""))
-           for p in picks]
+    uris = {p.track.uri for p in picks}
+    displaced = [u for u in untasted if u not in uris and u in reasons]
+    notes = []
+    for p in picks:
+        uri = p.track.uri
+        parts = [f"taste moved the target by (v {shift.valence:+.2f}, a {shift.arousal:+.2f}) for "
+                 f"{region} photos"] if shift.size >= 0.01 else []
+        if uri in reasons:
+            parts.append(reasons[uri])
+        elif uri not in untasted and displaced:
+            parts.append(reasons[displaced.pop(0)])
+        notes.append("; ".join(parts))
+    out = [replace(p, why=p.why + (f"; taste: {note}" if note else ""))
+           for p, note in zip(picks, notes, strict=True)]
     return TastedChoice(moved, shift, out, reasons)
 
 
