@@ -208,3 +208,32 @@ def _encode(payload: str | bytes | dict[str, Any]) -> bytes:
     if isinstance(payload, dict):
         return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return payload.encode()
+
+
+def publish_once(cfg: MqttConfig, topic: str, payload: str, timeout: float = 10.0) -> str | None:
+    """Connect, publish one message (QoS 1, not retained) and disconnect: for the command line,
+    which must not touch the frame's availability (no Last Will, no "online"). Returns why it
+    failed, or None."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"frame-daemon-cli-{os.getpid()}")
+    try:
+        if cfg.username:
+            client.username_pw_set(cfg.username, broker_password(cfg) or None)
+        if cfg.tls:
+            client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
+                           keyfile=cfg.key_file or None)
+        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+    except (OSError, ValueError, FrameDaemonError) as exc:
+        return f"cannot reach the MQTT broker at {cfg.host}:{cfg.port}: " + (
+            describe_connect_error(exc) if isinstance(exc, OSError) else str(exc))
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1, retain=False)
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            return f"the MQTT broker at {cfg.host}:{cfg.port} did not take the message"
+    except (RuntimeError, ValueError) as exc:
+        return f"MQTT publish to {topic} failed: {exc}"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return None
