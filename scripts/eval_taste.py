@@ -224,11 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("oasis", type=Path)
     ap.add_argument("emotify", type=Path)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--calmer", type=float, default=0.25,
+                    help="the calmer household's arousal offset (default 0.25)")
     args = ap.parse_args(argv)
+    global CALMER
+    CALMER = (0.0, -args.calmer)
     photos = photo_moods(args.oasis)
     pool = TrackPool.from_tracks(tracks(args.emotify))
     print(f"{len(photos)} photos, {len(pool)} tracks; {args.seeds} seeds; default config "
-          f"(5 tracks per photo, diversity 0.3, library_fit 0.5, max_shift 0.3)")
+          f"(5 tracks per photo, diversity 0.3, library_fit 0.5, max_shift 0.3); calmer by "
+          f"{args.calmer}")
     print(f"{'household':<9} {'verdicts':>8} {'skip':>6} {'dist':>6} {'rock':>6} {'artist':>6} "
           f"{'distinct/50':>11} {'shift':>6} {'max':>6}")
     results = {}

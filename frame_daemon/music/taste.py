@@ -78,6 +78,9 @@ SIGNIFICANCE = 3.0
 # Preferences: the most a pick's score (a plane distance) moves, and the evidence that gets it
 # about three quarters of the way there (tanh(1) = 0.76).
 PREFERENCE_SCALE = 0.4
+# A liked track moves up less than a disliked one moves down: "fits" says the track was fine
+# there, not that it should crowd out the others that fit as well.
+LIKE_SCALE = 0.15
 PREFERENCE_SATURATION = 1.5
 # A track's own verdicts count fully; its artist's and genre's, shared by many tracks, less.
 KIND_FACTOR = {"track": 1.0, "artist": 0.6, "genre": 0.6}
@@ -386,7 +389,7 @@ def pick_preference(taste: Taste, pick: Pick, region: str) -> tuple[float, str]:
     if not parts:
         return 0.0, ""
     total = sum(KIND_FACTOR[p[1]] * p[0] for p in parts)
-    change = -PREFERENCE_SCALE * math.tanh(total / PREFERENCE_SATURATION)
+    change = -(LIKE_SCALE if total > 0 else PREFERENCE_SCALE) * math.tanh(total / PREFERENCE_SATURATION)
     if abs(change) < NOTABLE:
         return change, ""
     weight, kind, key, label = max(parts, key=lambda p: abs(p[0]) * (1 if p[0] * total > 0 else 0))
