@@ -38,3 +38,34 @@ def test_the_buttons_over_mqtt_are_announced_recorded_kept_over_a_restart_and_fo
 
     rig.recorder.publish(FORGET, "PRESS")
     wait_state(rig, lambda s: s["taste"]["verdicts"] == 0, "forgotten")
+
+
+def test_match_applies_the_households_taste_from_the_same_state_folder(rig):  # noqa: F811
+    import subprocess
+    import sys
+
+    from frame_daemon.mood import Mood
+    from frame_daemon.music.taste import Arrival, Verdict
+    from frame_daemon.music.taste_store import TasteStore
+
+    def match() -> dict:
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", "match", str(rig.current),
+                               "--config", str(rig.config), "--json", "-n", "3"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    subprocess.run([sys.executable, "-m", "frame_daemon", "index", "--config", str(rig.config),
+                    "--no-analysis"], capture_output=True, text=True, timeout=60, check=True)
+    before = match()
+    assert before["target"]["taste_shift"] == {"valence": 0.0, "arousal": 0.0}
+    first = before["tracks"][0]
+    blend = before["target"]["blend"]
+    target = Mood(blend["valence"], blend["arousal"])
+    with TasteStore.in_directory(rig.tmp / "state") as store:  # judged doesn't fit twice here
+        for i in range(2):
+            store.add(Verdict(False, Arrival.BUTTON, 1.7e9 + i, target, target, first["uri"],
+                              Mood(first["valence"], first["arousal"]), first["genre"]))
+    after = match()
+    assert first["uri"] not in [t["uri"] for t in after["tracks"]]
+    assert after["tracks"] and all("taste" in t for t in after["tracks"])

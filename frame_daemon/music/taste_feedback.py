@@ -224,6 +224,8 @@ class TasteFeedback:
         if isinstance(now_heard, Heard) and not now_heard.ours:
             key = (now_heard.track.uri, self.state.photo_seq)
             if key not in self._own_seen:
+                if len(self._own_seen) > 1000:  # only the photo on show matters
+                    self._own_seen.clear()
                 self._own_seen.add(key)
                 self.record(True, Arrival.OWN, now_heard)
 
