@@ -35,11 +35,12 @@ Both are capped at `max_shift` (plane distance).
 on them, each signed by how far it departs from the household's usual verdict (+1 − usual for
 fits, −1 − usual for doesn't fit; usual is the household's weighted mean of ±1, pulled to 0 by
 PRIOR), so a home that says "fits" to nearly everything does not thereby love every genre.
-Verdicts from other regions count half. A pick's score (plane distance, lower is better) moves by
-at most PREFERENCE_SCALE, through tanh of track + 0.6 · artist + 0.6 · genre weights, so no amount
-of evidence makes one track win every time. Preferences only re-rank the tracks that fit; the one
-exception: a track judged *doesn't fit* EXCLUDE_AFTER times in a region (with no *fits* since) is
-not chosen there again.
+Verdicts from other regions count half. A pick's score (plane distance, lower is better) moves,
+through tanh of track + 0.6 · artist + 0.6 · genre weights, by at most PREFERENCE_SCALE for a
+disliked one and LIKE_SCALE for a liked one, so no amount of evidence makes one track win every
+time. Preferences only re-rank the tracks that fit; the one exception: a track judged *doesn't
+fit* EXCLUDE_AFTER times in a region (buttons or skips, with no *fits* from a person since) is not
+chosen there again.
 
 (c) Decay. Every weight halves each `half_life_days`; the exclusion count does not decay.
 
