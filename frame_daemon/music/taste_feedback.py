@@ -73,6 +73,7 @@ class TasteFeedback:
         self.params = TasteParams(cfg.max_shift, cfg.half_life_days)
         self.store: TasteStore | None = None
         self._taste: Taste | None = None
+        self._summary: tuple[Taste, dict[str, Any]] | None = None
         self._learned: tuple[int, int, float] = (-1, -1, 0.0)  # store version, count, when
         self._began: dict[int, tuple[float, float]] = {}  # song id -> (loop time began, duration)
         self._before: Heard | None = None
@@ -119,8 +120,12 @@ class TasteFeedback:
         return choose(self.taste(), pool, target, params, history, last_artist).picks
 
     def summary(self) -> dict[str, Any]:
+        """For the state Home Assistant reads (published often: made once per learned taste)."""
         taste = self.taste() or empty_taste(self.params)
-        return {"enabled": self.cfg.enabled and self.store is not None, **taste.summary()}
+        if self._summary is None or self._summary[0] is not taste:
+            self._summary = (taste, {"enabled": self.cfg.enabled and self.store is not None,
+                                     **taste.summary()})
+        return self._summary[1]
 
     def record(self, fits: bool, arrival: Arrival, heard: Heard) -> Verdict | None:
         """Keep one verdict (unless taste is off); a write failure is logged, not raised."""
