@@ -139,9 +139,8 @@ class TasteFeedback:
         except TasteStoreError as exc:
             log.error("%s", exc)
             return None
-        log.info("taste: %s %s for the %s photo ('%s'; %s)", t.label,
-                 "fits" if fits else "doesn't fit", verdict.region, heard.photo and
-                 nearest_word(heard.photo.valence, heard.photo.arousal), arrival)
+        log.info("taste: '%s' %s %s photos (%s)", t.label,
+                 "fits" if fits else "doesn't fit", verdict.region, arrival)
         return verdict
 
     def forget(self) -> None:
