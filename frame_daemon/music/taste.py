@@ -308,7 +308,8 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
     if not verdicts:
         return empty_taste(params, now)
     evidence: dict[str, list[tuple[float, float, float, bool]]] = defaultdict(list)
-    tallies: dict[tuple[str, str], dict[str, Tally]] = defaultdict(dict)
+    # (kind, key) -> region -> [said fits, said not, skipped, played, oldest, weight]
+    raw: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(dict)
     labels: dict[tuple[str, str], str] = {}
     strikes: dict[tuple[str, str], int] = defaultdict(int)  # (region, uri) -> doesn't fits since fits
     # The household's usual verdict: a preference is what departs from it, so a home that says
@@ -321,15 +322,16 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
         region = v.region
         evidence[region].append((v.track.valence - v.target.valence,
                                  v.track.arousal - v.target.arousal, w, v.fits))
+        said = v.arrival in (Arrival.BUTTON, Arrival.CLI)
         for kind, key, label in _keys(v):
             labels[(kind, key)] = label
-            t = tallies[(kind, key)].get(region, Tally())
-            tallies[(kind, key)][region] = replace(
-                t, weight=t.weight + sign * w, oldest=min(t.oldest, v.at),
-                said_fits=t.said_fits + (v.fits and v.arrival in (Arrival.BUTTON, Arrival.CLI)),
-                said_not=t.said_not + (not v.fits and v.arrival in (Arrival.BUTTON, Arrival.CLI)),
-                skipped=t.skipped + (v.arrival == Arrival.SKIP),
-                played=t.played + (v.arrival in (Arrival.PLAYED, Arrival.OWN)))
+            t = raw[(kind, key)].setdefault(region, [0, 0, 0, 0, math.inf, 0.0])
+            t[0] += said and v.fits
+            t[1] += said and not v.fits
+            t[2] += v.arrival == Arrival.SKIP
+            t[3] += v.arrival in (Arrival.PLAYED, Arrival.OWN)
+            t[4] = min(t[4], v.at)
+            t[5] += sign * w
         if v.fits and v.arrival != Arrival.PLAYED:
             strikes[(region, v.uri)] = 0  # a person said (or played) it fits since
         elif not v.fits:
@@ -348,12 +350,14 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
         rv, ra = _cap((w * (hv + dv) + PRIOR * hv) / (w + PRIOR),
                       (w * (ha + da) + PRIOR * ha) / (w + PRIOR), params.max_shift)
         shifts[region] = Shift(region, rv, ra, len(es), w)
+    tallies = {k: {r: Tally(int(t[0]), int(t[1]), int(t[2]), int(t[3]), t[4], t[5])
+                   for r, t in by.items()} for k, by in raw.items()}
     excluded: dict[str, set[str]] = defaultdict(set)
     for (region, uri), count in strikes.items():
         if count >= EXCLUDE_AFTER:
             excluded[region].add(uri)
     return Taste(household=Shift("household", hv, ha, len(verdicts), total_w), shifts=shifts,
-                 tallies=dict(tallies),
+                 tallies=tallies,
                  totals={k: sum(t.weight for t in by.values()) for k, by in tallies.items()},
                  labels=labels, excluded={r: frozenset(u) for r, u in excluded.items()},
                  verdicts=len(verdicts), evidence=total_w, now=now, params=params)
