@@ -195,3 +195,15 @@ def test_taste_switched_off_neither_learns_nor_applies_but_keeps_the_file(tmp_pa
     press(off, "feedback", b"fits")
     assert "taste is switched off" in off.state.last_error
     assert len(off.taste.store.verdicts()) == kept
+
+
+def test_a_verdict_that_cannot_be_kept_says_so_and_doesnt_fit_still_moves_on(tmp_path, mood_model,
+                                                                             coffee):
+    daemon, memory, clock = make_daemon(tmp_path, mood_model)
+    daemon.handle(PhotoShown(coffee))
+    playing = memory.playing()
+    daemon.taste.store._conn.close()  # as if the state directory had gone away under it
+    clock.advance(30.0)
+    press(daemon, "feedback", b"doesnt_fit")
+    assert daemon.state.last_error.startswith("feedback not kept: taste file")
+    assert memory.playing() != playing

@@ -80,6 +80,7 @@ class TasteFeedback:
         self._before_id: int | None = None
         self._own_seen: set[tuple[str, int]] = set()  # (uri, photo_seq) of people's own tracks
         self.move_on: Callable[[], None] = lambda: None  # the daemon's "choose again, now"
+        self.write_error = ""  # why the last verdict could not be kept, if it could not
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> None:
@@ -136,9 +137,11 @@ class TasteFeedback:
                           t.genre, t.artist, t.title, t.why)
         try:
             self.store.add(verdict)
-        except TasteStoreError as exc:
+        except TasteStoreError as exc:  # a full or read-only state directory
             log.error("%s", exc)
+            self.write_error = str(exc)
             return None
+        self.write_error = ""
         log.info("taste: '%s' %s %s photos (%s)", t.label,
                  "fits" if fits else "doesn't fit", verdict.region, arrival)
         return verdict
@@ -188,9 +191,11 @@ class TasteFeedback:
             raise CommandError(f"feedback refused: {why}")
         if self.store is None:
             raise CommandError(f"feedback refused: the taste file {self.path} cannot be used")
-        self.record(fits, arrival, heard)
+        kept = self.record(fits, arrival, heard)
         if not fits:
             self.move_on()
+        if kept is None:  # the music still moves on; the reason shows in last_error
+            raise CommandError(f"feedback not kept: {self.write_error}")
 
     def command_rows(self) -> list[CommandRow]:
         return [CommandRow(CommandName.FEEDBACK, self.on_command, feedback_payload),
