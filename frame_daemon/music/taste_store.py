@@ -10,6 +10,7 @@ and the frame starts with no taste rather than not at all.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from pathlib import Path
@@ -106,8 +107,9 @@ class TasteStore:
                 "(SELECT id FROM verdicts ORDER BY at DESC, id DESC LIMIT ?)", (self.max_verdicts,))
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
             raise TasteStoreError(f"taste file {self.path}: cannot keep the verdict: {exc}") from exc
 
     def verdicts(self) -> list[Verdict]:
