@@ -93,6 +93,8 @@ EXCLUDE_AFTER = 2
 # genre crowding the nearest places still leaves others to choose).
 CANDIDATES_PER_PICK = 3
 CANDIDATES_EXTRA = 10
+# Evidence below this (a twentieth of a button press, after decay) is not listed as a preference.
+FADED = 0.05
 # Below this (score units) a preference is not worth mentioning in `why`.
 NOTABLE = 0.02
 
@@ -225,7 +227,7 @@ class Taste:
             regions = [region] if region else list(by_region)
             for r in regions:
                 weight = self.preference(kind, key, r)
-                if weight:
+                if abs(weight) >= FADED:
                     out.append(Preference(kind, key, self.labels[(kind, key)], r, weight,
                                           by_region.get(r, Tally())))
         if region is None:  # one line per genre/artist/track: its strongest region
