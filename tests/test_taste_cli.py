@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from frame_daemon.cli import main
 from frame_daemon.mood import Mood
@@ -43,7 +44,8 @@ def test_taste_shows_what_was_learned_and_reset_forgets_it(tmp_path, capsys):
     (tmp_path / "state").mkdir()
     with TasteStore.in_directory(tmp_path / "state") as store:
         for i in range(3):
-            store.add(Verdict(False, Arrival.BUTTON, 1.7e9 + i, Mood(0.7, -0.8), Mood(0.7, -0.8),
+            store.add(Verdict(False, Arrival.BUTTON, time.time() - 60 * i, Mood(0.7, -0.8),
+                              Mood(0.7, -0.8),
                               f"jazz/{i}.mp3", Mood(0.7, -0.7, 0.9), "Jazz", f"Player {i}"))
     assert main(["taste", "--config", config, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
