@@ -207,3 +207,18 @@ def test_a_verdict_that_cannot_be_kept_says_so_and_doesnt_fit_still_moves_on(tmp
     press(daemon, "feedback", b"doesnt_fit")
     assert daemon.state.last_error.startswith("feedback not kept: taste file")
     assert memory.playing() != playing
+
+
+def test_a_taste_file_that_cannot_be_opened_leaves_the_frame_going_without_taste(
+        tmp_path, mood_model, coffee, caplog):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / FILE_NAME).mkdir()  # not a file at all: cannot be opened, nor moved
+    with caplog.at_level(logging.ERROR):
+        daemon, memory, clock = make_daemon(tmp_path, mood_model)
+    assert daemon.taste.store is None
+    assert [r.getMessage() for r in caplog.records][-1].endswith("the frame goes on without taste")
+    daemon.handle(PhotoShown(coffee))
+    assert memory.playing() and daemon.state_payload()["taste"]["enabled"] is False
+    clock.advance(30.0)
+    press(daemon, "feedback", b"fits")
+    assert daemon.state.last_error.startswith("feedback refused: the taste file")

@@ -15,6 +15,7 @@ A person's own track is never counted as a skip. The loop owns this object (no l
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ class TasteFeedback:
         leaves taste off with one log line, never stops the frame."""
         try:
             self.store = TasteStore(self.path, self.cfg.max_verdicts)
-        except (TasteStoreError, SchemaTooNew, OSError) as exc:
+        except (TasteStoreError, SchemaTooNew, OSError, sqlite3.Error) as exc:
             log.error("taste file %s cannot be used (%s); the frame goes on without taste",
                       self.path, exc)
             self.store = None
