@@ -1,8 +1,11 @@
-"""Shared fixtures: real photos made by the tests, and the shipped model."""
+"""Shared fixtures: real photos made by the tests, and the shipped model; and the check that the
+run leaves no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +95,105 @@ def big_jpeg_bytes(width: int = 6000, height: int = 4000, seed: int = 7) -> byte
     buf = io.BytesIO()
     gradient_photo(width, height, seed).save(buf, format="JPEG", quality=90)
     return buf.getvalue()
+
+
+# --- Every process a test starts is gone by the end of the run -------------------------------------
+# A server or script a test forgets keeps running after pytest exits (issue 16 found mosquitto
+# brokers alive minutes after the suite). At the end of the session every process below pytest
+# must have exited, after a short grace for ones that are stopping; any other fails the run, is
+# named with the test after which it was first seen, and is killed.
+
+LEAK_GRACE_S = 5.0
+_first_seen: dict[int, str] = {}  # pid of a live descendant -> the test after which it was seen
+
+
+def _become_subreaper() -> None:
+    """Have orphans re-parented to pytest rather than to init (Linux), so a process whose parent
+    died first (a killed daemon's worker, a script's background server) is still ours to see."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _infrastructure() -> set[int]:
+    """Helpers of pytest's own process that live as long as it does, by design."""
+    pids = set()
+    with contextlib.suppress(Exception):
+        from multiprocessing import resource_tracker
+
+        pids.add(resource_tracker._resource_tracker._pid)
+    with contextlib.suppress(Exception):
+        from multiprocessing import forkserver
+
+        pids.add(forkserver._forkserver._forkserver_pid)
+    return {pid for pid in pids if pid}
+
+
+def _descendants() -> list:
+    """Live processes below this one (zombies are reaped, not counted)."""
+    import psutil
+
+    alive, ours = [], _infrastructure()
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if proc.pid not in ours and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+    return alive
+
+
+def _reap_orphan_zombies() -> None:
+    """Collect exited processes that were re-parented to us; nobody else waits for them."""
+    import psutil
+
+    for proc in psutil.Process().children():
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(proc.pid, os.WNOHANG)
+
+
+def pytest_configure(config) -> None:
+    _become_subreaper()
+
+
+def pytest_runtest_logfinish(nodeid: str, location) -> None:
+    # After the test's own teardown: remember which test each live process was first seen after,
+    # so a leak names its culprit (a process of a module-scoped fixture names its first test).
+    for proc in _descendants():
+        _first_seen.setdefault(proc.pid, nodeid)
+
+
+@pytest.hookimpl(trylast=True)  # after the session-scoped fixtures are torn down
+def pytest_sessionfinish(session, exitstatus) -> None:
+    import psutil
+
+    _reap_orphan_zombies()
+    psutil.wait_procs(_descendants(), timeout=LEAK_GRACE_S)  # reaps the ones that were stopping
+    _reap_orphan_zombies()
+    left = _descendants()
+    if not left:
+        return
+    lines = []
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            cmd = " ".join(proc.cmdline())[:200] or proc.name()
+            lines.append(f"pid {proc.pid}: {cmd}  (first seen after "
+                         f"{_first_seen.get(proc.pid, 'the session-scoped fixtures')})")
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(left, timeout=LEAK_GRACE_S)
+    _reap_orphan_zombies()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter else lambda line: print(line, file=sys.stderr)
+    if reporter:
+        reporter.ensure_newline()
+        reporter.write_sep("=", f"{len(lines)} process(es) left behind by the tests (now killed)",
+                           red=True)
+    for line in lines:
+        write(line)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 from rig import rig  # noqa: E402, F401 - the integration fixture, shared by several test files

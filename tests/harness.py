@@ -108,9 +108,13 @@ def make_servers(workdir: Path, mixer: str = "none") -> tuple[Mpd, Mosquitto]:
     write_library(music)
     mpd = Mpd(workdir / "mpd", music, mixer=mixer)
     mpd.start()
-    mpd.update_and_wait()
-    broker = Mosquitto(workdir / "mosquitto")
-    broker.start()
+    try:
+        mpd.update_and_wait()
+        broker = Mosquitto(workdir / "mosquitto")
+        broker.start()
+    except BaseException:
+        mpd.stop()  # the caller gets nothing to stop
+        raise
     return mpd, broker
 
 

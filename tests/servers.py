@@ -75,11 +75,14 @@ class Server:
         try:
             wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, timeout,
                      what=f"{self.name} on port {self.port}")
-        finally:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
+        except BaseException:
+            self._end()  # a server that never came up is not left running
+            raise
+        if self.proc.poll() is not None:
+            self.proc = None
+            raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
 
-    def stop(self) -> None:
+    def _end(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -88,11 +91,36 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+    def stop(self) -> None:
+        self._end()
         wait_for(lambda: not port_open(self.port), 5, what=f"{self.name} port to close")
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_all(*servers: Server | None) -> None:
+    """Stop every server given, even when stopping one of them fails (the first error is raised
+    once all have been tried), so a test's cleanup never leaves one running."""
+    errors = []
+    for server in servers:
+        if server is None:
+            continue
+        try:
+            server.stop()
+        except Exception as exc:  # try the others first
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 class Mosquitto(Server):
