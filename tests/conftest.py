@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -127,23 +128,16 @@ def big_jpeg_bytes(width: int = 6000, height: int = 4000, seed: int = 7) -> byte
 
 # --- Every process a test starts is gone by the end of the run -------------------------------------
 # A server or script a test forgets keeps running after pytest exits (issue 16 found mosquitto
-# brokers alive minutes after the suite). At the end of the session every process below pytest
+# brokers alive minutes after the suite). At the end of the session every process the tests started
 # must have exited, after a short grace for ones that are stopping; any other fails the run, is
-# named with the test after which it was first seen, and is killed.
+# named with the test after which it was first seen, and is killed. "Started by the tests": below
+# pytest, or carrying RUN_TAG in its environment, which every process started from here inherits:
+# that finds orphans too (a killed daemon's worker, a script's background server), whose parent
+# is gone. (A process started with a cleared environment and then orphaned escapes both.)
 
 LEAK_GRACE_S = 5.0
-_first_seen: dict[int, str] = {}  # pid of a live descendant -> the test after which it was seen
-
-
-def _become_subreaper() -> None:
-    """Have orphans re-parented to pytest rather than to init (Linux), so a process whose parent
-    died first (a killed daemon's worker, a script's background server) is still ours to see."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+RUN_TAG = "FRAME_DAEMON_TEST_RUN"
+_first_seen: dict[int, str] = {}  # pid of a live process of ours -> the test after which it was seen
 
 
 def _infrastructure() -> set[int]:
@@ -160,36 +154,34 @@ def _infrastructure() -> set[int]:
     return {pid for pid in pids if pid}
 
 
-def _descendants() -> list:
-    """Live processes below this one (zombies are reaped, not counted)."""
+def _ours(scan_all: bool = False) -> list:
+    """Live processes the tests started: pytest's descendants and, with `scan_all`, every process
+    tagged with this run's RUN_TAG (zombies are not counted: they have exited)."""
     import psutil
 
-    alive, ours = [], _infrastructure()
-    for proc in psutil.Process().children(recursive=True):
+    me = psutil.Process()
+    found = {p.pid: p for p in me.children(recursive=True)}
+    if scan_all:
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if proc.pid != me.pid and proc.environ().get(RUN_TAG) == os.environ[RUN_TAG]:
+                    found.setdefault(proc.pid, proc)
+    alive, infrastructure = [], _infrastructure()
+    for proc in found.values():
         with contextlib.suppress(psutil.Error):
-            if proc.pid not in ours and proc.status() != psutil.STATUS_ZOMBIE:
+            if proc.pid not in infrastructure and proc.status() != psutil.STATUS_ZOMBIE:
                 alive.append(proc)
     return alive
 
 
-def _reap_orphan_zombies() -> None:
-    """Collect exited processes that were re-parented to us; nobody else waits for them."""
-    import psutil
-
-    for proc in psutil.Process().children():
-        with contextlib.suppress(psutil.Error, ChildProcessError):
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                os.waitpid(proc.pid, os.WNOHANG)
-
-
 def pytest_configure(config) -> None:
-    _become_subreaper()
+    os.environ[RUN_TAG] = f"{os.getpid()}-{time.time_ns()}"
 
 
 def pytest_runtest_logfinish(nodeid: str, location) -> None:
     # After the test's own teardown: remember which test each live process was first seen after,
     # so a leak names its culprit (a process of a module-scoped fixture names its first test).
-    for proc in _descendants():
+    for proc in _ours():
         _first_seen.setdefault(proc.pid, nodeid)
 
 
@@ -197,10 +189,8 @@ def pytest_runtest_logfinish(nodeid: str, location) -> None:
 def pytest_sessionfinish(session, exitstatus) -> None:
     import psutil
 
-    _reap_orphan_zombies()
-    psutil.wait_procs(_descendants(), timeout=LEAK_GRACE_S)  # reaps the ones that were stopping
-    _reap_orphan_zombies()
-    left = _descendants()
+    psutil.wait_procs(_ours(scan_all=True), timeout=LEAK_GRACE_S)  # some may be stopping
+    left = _ours(scan_all=True)
     if not left:
         return
     lines = []
@@ -208,15 +198,14 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         with contextlib.suppress(psutil.Error):
             cmd = " ".join(proc.cmdline())[:200] or proc.name()
             lines.append(f"pid {proc.pid}: {cmd}  (first seen after "
-                         f"{_first_seen.get(proc.pid, 'the session-scoped fixtures')})")
+                         f"{_first_seen.get(proc.pid, 'the last test, or as an orphan')})")
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(left, timeout=LEAK_GRACE_S)
-    _reap_orphan_zombies()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     write = reporter.write_line if reporter else lambda line: print(line, file=sys.stderr)
     if reporter:
-        reporter.ensure_newline()
+        reporter.write_line("")
         reporter.write_sep("=", f"{len(lines)} process(es) left behind by the tests (now killed)",
                            red=True)
     for line in lines:
