@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-SCRIPTS = ["test_install.sh", "pi_smoke.sh", "install.sh"]
+SCRIPTS = ["test_install.sh", "pi_smoke.sh", "install.sh", "real_ha.sh"]
 
 
 @pytest.fixture
