@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -183,6 +184,46 @@ def pytest_runtest_logfinish(nodeid: str, location) -> None:
     # so a leak names its culprit (a process of a module-scoped fixture names its first test).
     for proc in _ours():
         _first_seen.setdefault(proc.pid, nodeid)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[_PASSED] = report.passed
+    return report
+
+
+_PASSED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running(request):
+    """Stop every server and daemon process a test left running (after its own fixtures' teardown),
+    so a test that fails half way leaks nothing; a test that passed and still left one gets an
+    error: its cleanup is missing."""
+    from harness import DaemonProcess
+    from servers import Server
+
+    yield
+    left = [s for s in Server.running if s.proc and s.proc.poll() is None]
+    left += [d for d in DaemonProcess.running if d.alive()]
+    for thing in left:
+        with contextlib.suppress(Exception):
+            if isinstance(thing, Server):
+                thing.stop()
+            else:
+                thing.stop(signal.SIGKILL)
+    Server.running.clear()  # the rest exited by themselves (a test's crash, a config error)
+    DaemonProcess.running.clear()
+    if left and request.node.stash.get(_PASSED, False):
+        pytest.fail(f"the test left running (now stopped): {', '.join(map(_describe, left))}",
+                    pytrace=False)
+
+
+def _describe(thing) -> str:
+    port = getattr(thing, "port", None)
+    return f"{thing.name} on port {port}" if port else f"frame-daemon with {thing.config}"
 
 
 @pytest.hookimpl(trylast=True)  # after the session-scoped fixtures are torn down

@@ -57,6 +57,8 @@ class Server:
     """A child process listening on one port; restartable on the same port."""
 
     name = "server"
+    # Started and not yet stopped: tests/conftest.py stops what a test leaves behind.
+    running: set[Server] = set()  # noqa: RUF012
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
@@ -72,6 +74,7 @@ class Server:
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(self.command(), stdout=log_file, stderr=subprocess.STDOUT,
                                          cwd=self.workdir)
+        Server.running.add(self)
         try:
             wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, timeout,
                      what=f"{self.name} on port {self.port}")
@@ -79,7 +82,7 @@ class Server:
             self._end()  # a server that never came up is not left running
             raise
         if self.proc.poll() is not None:
-            self.proc = None
+            self._end()
             raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
 
     def _end(self) -> None:
@@ -91,6 +94,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        Server.running.discard(self)
 
     def stop(self) -> None:
         self._end()
