@@ -103,7 +103,7 @@ start_ha() {  # PORT: a fresh config on 127.0.0.1:PORT, Home Assistant started i
     local port=$1
     mount_root
     ! ha_pid > /dev/null || die "Home Assistant is already running (pid $(ha_pid)); stop it first"
-    rm -rf "$OUT/config"
+    rm -rf "$OUT/config" "$STATE/token.json"  # a new owner account comes with the new config
     mkdir -p "$OUT/config"
     client_ha prepare "$IN/config" "$port"
     # setsid: a session of its own, so a Ctrl-C meant for a test does not stop it half way; it

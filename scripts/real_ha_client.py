@@ -275,7 +275,9 @@ class HomeAssistant:
             " device_attr(d, 'sw_version')] | tojson }}\n{% endfor %}")
         states = self.states()
         entities, devices = [], {}
-        for entity_id, device, name, maker, model, version in map(json.loads, rows.split("\n")[:-1]):
+        # One JSON row per entity (Home Assistant strips the last newline of a rendered template).
+        for row in filter(None, rows.splitlines()):
+            entity_id, device, name, maker, model, version = json.loads(row)
             state = states.get(entity_id)
             entity = {"entity_id": entity_id, "domain": entity_id.split(".")[0],
                       "state": state["state"] if state else None,
@@ -319,6 +321,12 @@ def fill_form(schema: list[dict], given: dict) -> dict:
             answer[name] = given[name]
         elif "default" in field:
             answer[name] = field["default"]
+        elif field.get("required"):  # e.g. MQTT's "use a client certificate": no, say the defaults
+            selector = field.get("selector", {})
+            if "boolean" in selector or field.get("type") == "boolean":
+                answer[name] = False
+            elif options := selector.get("select", {}).get("options"):
+                answer[name] = options[0]["value"] if isinstance(options[0], dict) else options[0]
     return answer
 
 
