@@ -123,8 +123,12 @@ setup_root() {  # a minimal Debian forky root with python3.14, once
     [ "$(id -u)" -eq 0 ] || die "no python3.14 here (FRAME_DAEMON_HA_PYTHON), and a Debian root needs root"
     command -v debootstrap > /dev/null || die "no python3.14 here, and no debootstrap to make a Debian root"
     if [ ! -e "$ROOT/.complete" ]; then
+        # A half-made root of ours is made again; anything else there is not ours to delete.
+        [ ! -e "$ROOT" ] || [ -e "$ROOT/.real_ha" ] || die "$ROOT exists and was not made by real_ha.sh"
         umount_root
         rm -rf --one-file-system "$ROOT"
+        mkdir -p "$ROOT"
+        touch "$ROOT/.real_ha"
         local mirror=${HA_MIRROR:-http://deb.debian.org/debian}
         local script=/usr/share/debootstrap/scripts/forky
         [ -e "$script" ] || script=/usr/share/debootstrap/scripts/sid  # older debootstrap: same steps
