@@ -186,6 +186,9 @@ def pytest_runtest_logfinish(nodeid: str, location) -> None:
         _first_seen.setdefault(proc.pid, nodeid)
 
 
+_PASSED = pytest.StashKey[bool]()  # whether the test itself (its call) passed
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
@@ -194,14 +197,12 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-_PASSED = pytest.StashKey[bool]()
-
-
 @pytest.fixture(autouse=True)
 def _nothing_left_running(request):
     """Stop every server and daemon process a test left running (after its own fixtures' teardown),
     so a test that fails half way leaks nothing; a test that passed and still left one gets an
-    error: its cleanup is missing."""
+    error: its cleanup is missing. (So a server lives for one test at most: a module-scoped server
+    fixture would have to be exempted here.)"""
     from harness import DaemonProcess
     from servers import Server
 
