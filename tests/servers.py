@@ -57,6 +57,8 @@ class Server:
     """A child process listening on one port; restartable on the same port."""
 
     name = "server"
+    # Started and not yet stopped: tests/conftest.py stops what a test leaves behind.
+    running: set[Server] = set()  # noqa: RUF012
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
@@ -72,14 +74,18 @@ class Server:
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(self.command(), stdout=log_file, stderr=subprocess.STDOUT,
                                          cwd=self.workdir)
+        Server.running.add(self)
         try:
             wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, timeout,
                      what=f"{self.name} on port {self.port}")
-        finally:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
+        except BaseException:
+            self._end()  # a server that never came up is not left running
+            raise
+        if self.proc.poll() is not None:
+            self._end()
+            raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
 
-    def stop(self) -> None:
+    def _end(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -88,11 +94,37 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        Server.running.discard(self)
+
+    def stop(self) -> None:
+        self._end()
         wait_for(lambda: not port_open(self.port), 5, what=f"{self.name} port to close")
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_all(*servers: Server | None) -> None:
+    """Stop every server given, even when stopping one of them fails (the first error is raised
+    once all have been tried), so a test's cleanup never leaves one running."""
+    errors = []
+    for server in servers:
+        if server is None:
+            continue
+        try:
+            server.stop()
+        except Exception as exc:  # try the others first
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 class Mosquitto(Server):
