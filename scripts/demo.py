@@ -13,7 +13,7 @@ were chosen for (the photo's mood placed in this library) and each chosen track 
 mood word and distance as "why", in the order they play.
 
 Without arguments: freely licensed photos from a few PyPI wheels (scripts/demo_photos.py) and a
-generated, mood-tagged library, calm photos first, then one the model reads as energetic.
+generated, mood-tagged library: a calm photo, then a lively one, then more.
 PHOTO_DIR: your own photos instead; the model scores them, `--photos` of them spread from the
 calmest to the liveliest are *copied* into the run folder and shown calm first. MUSIC_DIR: your own
 music instead of the generated library; MPD and the index only read it. Nothing of yours is
@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from demo_photos import demo_order  # noqa: E402
 
 from frame_daemon.state_payload import from_target, pick_mood  # noqa: E402
-from harness import DaemonProcess, make_servers, mpd_status, write_config  # noqa: E402
-from servers import Mosquitto, Mpd, MqttRecorder, wait_for  # noqa: E402
+from harness import DaemonProcess, mpd_status, write_config  # noqa: E402
+from servers import LIBRARY, Mosquitto, Mpd, MqttRecorder, wait_for, write_library  # noqa: E402
 
 TOPIC = "frame-daemon/frame/state"
 DEMO_FOLLOW = """threshold = 0.2
@@ -57,6 +57,11 @@ suspend_s = 0"""
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 AUDIO_SUFFIXES = {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wav", ".wv", ".mpc",
                   ".ape", ".wma", ".aiff", ".aif"}
+# The generated library: the tests' (calm to angry, tagged, genre-only and untagged tracks) and two
+# tracks tagged near the middle of "lively", where the demo's lively photo lands.
+DEMO_LIBRARY = [*LIBRARY,
+                ("lively_parade", "Street Parade", "Brass Hat", "Funk", "bouncy", 116, 415.3),
+                ("lively_kites", "Kite Day", "Kite Club", "Pop", "danceable", 122, 466.2)]
 MAX_SCORED = 300  # of a person's photos, evenly spread over the folder: enough to find a contrast
 
 
@@ -112,11 +117,17 @@ def choose_own_photos(found: list[Path], out: Path, count: int) -> list[Path]:
     return copies
 
 
-def own_servers(run_dir: Path, music: Path) -> tuple[Mpd, Mosquitto]:
-    """MPD reading the person's music folder (its database and state in run_dir), and a broker."""
+def start_servers(run_dir: Path, music: Path | None) -> tuple[Mpd, Mosquitto]:
+    """MPD reading the person's music folder, or a generated library in run_dir (MPD's database
+    and state are in run_dir either way), and a broker."""
+    if music is None:
+        print(f"demo: starting mosquitto and MPD with a generated library in {run_dir}", flush=True)
+        music = run_dir / "music"
+        write_library(music, library=DEMO_LIBRARY)
+    else:
+        print(f"demo: MPD is reading {music} (it writes only in {run_dir})", flush=True)
     mpd = Mpd(run_dir / "mpd", music.resolve(), mixer="software")
     mpd.start()
-    print(f"demo: MPD is reading {music} (it writes only in {run_dir})", flush=True)
     songs = mpd.update_and_wait(timeout=1800.0)
     broker = Mosquitto(run_dir / "mosquitto")
     broker.start()
@@ -124,8 +135,8 @@ def own_servers(run_dir: Path, music: Path) -> tuple[Mpd, Mosquitto]:
         mpd.stop()
         broker.stop()
         raise DemoError(f"MPD found no music it can play in {music}")
-    print(f"demo: MPD found {songs} tracks; indexing them with audio analysis takes a while "
-          "for a large folder", flush=True)
+    print(f"demo: MPD found {songs} tracks; indexing them with audio analysis (a while for a "
+          "large folder)", flush=True)
     return mpd, broker
 
 
@@ -188,11 +199,7 @@ def run(args: argparse.Namespace, own_photos: list[Path]) -> int:
                        check=True)
         photos = demo_order(photos_dir)
 
-    if args.music_dir:
-        mpd, broker = own_servers(run_dir, args.music_dir)
-    else:
-        print(f"demo: starting mosquitto and MPD with a generated library in {run_dir}", flush=True)
-        mpd, broker = make_servers(run_dir, mixer="software")
+    mpd, broker = start_servers(run_dir, args.music_dir)
     frame = run_dir / "frame"
     frame.mkdir()
     current = frame / "current.jpg"
