@@ -123,15 +123,22 @@ def from_target(fields: Mapping[str, Any]) -> str:
 
 
 def pick_line(pick: Pick, choice: Choice) -> str:
-    """'Title – Artist' (its mood word and its source) for the photo, and how near the target
-    (the photo's mood placed in this library) it lies; why it plays before a nearer pick."""
-    f, t = pick_fields(pick), choice.placement.target
-    line = f"'{f['label']}' ({pick_mood(f)}) for {choice.placement.describe()}, {from_target(f)}"
-    if choice.placement.library_fit:  # else the target is the photo's own mood, just named
-        line += f" (v {t.valence:.2f}, a {t.arousal:.2f})"
+    """'Title – Artist' (its mood word and its source) for the photo, how near the target (the
+    photo's mood placed in this library) it lies, and why it plays before a nearer pick."""
+    f, photo = pick_fields(pick), choice.placement.photo
+    line = (f"'{f['label']}' ({pick_mood(f)}) for the {photo.word} photo (v {photo.valence:.2f}, "
+            f"a {photo.arousal:.2f}), {from_target(f)} ({target_text(choice)})")
     if not pick.fits:
         line += " (nothing fits better)"
     return line + (f"; {pick.order}" if pick.order else "")
+
+
+def target_text(choice: Choice) -> str:
+    """'lively in this library: v 0.56, a 0.37', or 'the photo's own mood' when it is that."""
+    if not choice.placement.library_fit:
+        return "the photo's own mood"
+    t = choice.placement.target
+    return f"{t.word} in this library: v {t.valence:.2f}, a {t.arousal:.2f}"
 
 
 def status_line(st: LoopState) -> str:

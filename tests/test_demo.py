@@ -60,7 +60,7 @@ def test_the_summary_gives_the_words_and_distances_that_why_gives():
     assert tapes in why and tapes in summary.splitlines()[1]
     assert f"{OLD_TAPES.mood.distance(PHOTO):.2f}" not in summary.splitlines()[1]  # not to the photo
     # The target is named the same way: why's coordinates are the summary's.
-    assert f"(v {TARGET.valence:.2f}, a {TARGET.arousal:.2f})" in why
+    assert f"({TARGET.word} in this library: v {TARGET.valence:.2f}, a {TARGET.arousal:.2f})" in why
     assert f"target {TARGET.word} {TARGET.valence:+.2f}/{TARGET.arousal:+.2f}" in summary
     # The order is explained where a pick plays before a nearer one.
     assert summary.splitlines()[1].endswith("; before the nearer 'X'")
