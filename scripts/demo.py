@@ -128,13 +128,15 @@ def start_servers(run_dir: Path, music: Path | None) -> tuple[Mpd, Mosquitto]:
         print(f"demo: MPD is reading {music} (it writes only in {run_dir})", flush=True)
     mpd = Mpd(run_dir / "mpd", music.resolve(), mixer="software")
     mpd.start()
-    songs = mpd.update_and_wait(timeout=1800.0)
-    broker = Mosquitto(run_dir / "mosquitto")
-    broker.start()
-    if songs == 0:
+    try:
+        songs = mpd.update_and_wait(timeout=1800.0)
+        if songs == 0:
+            raise DemoError(f"MPD found no music it can play in {music}")
+        broker = Mosquitto(run_dir / "mosquitto")
+        broker.start()
+    except BaseException:
         mpd.stop()
-        broker.stop()
-        raise DemoError(f"MPD found no music it can play in {music}")
+        raise
     print(f"demo: MPD found {songs} tracks; indexing them with audio analysis (a while for a "
           "large folder)", flush=True)
     return mpd, broker
@@ -200,18 +202,19 @@ def run(args: argparse.Namespace, own_photos: list[Path]) -> int:
         photos = demo_order(photos_dir)
 
     mpd, broker = start_servers(run_dir, args.music_dir)
-    frame = run_dir / "frame"
-    frame.mkdir()
-    current = frame / "current.jpg"
-    current.symlink_to(photos[0])
-    config = write_config(run_dir / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
-                          state_dir=run_dir / "state", follow=DEMO_FOLLOW)
-    print("demo: follow settings (quicker than the shipped defaults): "
-          + ", ".join(DEMO_FOLLOW.splitlines()), flush=True)
-    daemon = DaemonProcess(config, run_dir / "daemon.log")
+    daemon: DaemonProcess | None = None
     recorder = None
     rows: list[tuple[str, dict]] = []
     try:
+        frame = run_dir / "frame"
+        frame.mkdir()
+        current = frame / "current.jpg"
+        current.symlink_to(photos[0])
+        config = write_config(run_dir / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
+                              state_dir=run_dir / "state", follow=DEMO_FOLLOW)
+        print("demo: follow settings (quicker than the shipped defaults): "
+              + ", ".join(DEMO_FOLLOW.splitlines()), flush=True)
+        daemon = DaemonProcess(config, run_dir / "daemon.log")
         subprocess.run([sys.executable, "-m", "frame_daemon", "index", "--config", str(config)],
                        check=True, cwd=ROOT)
         recorder = MqttRecorder(broker.port, [TOPIC])
@@ -241,7 +244,7 @@ def run(args: argparse.Namespace, own_photos: list[Path]) -> int:
             time.sleep(max(0.0, shown + args.seconds_per_photo - time.monotonic()))
         print("\ndemo: stopping frame-daemon (SIGTERM) and the servers", flush=True)
     finally:
-        if daemon.alive():
+        if daemon is not None and daemon.alive():
             daemon.stop()
         if recorder:
             recorder.close()

@@ -186,17 +186,20 @@ def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, 
     assert daemon.state_payload()["why"].startswith("playing 'Grey Morning – Slow Quartet'")
 
 
-def test_a_playing_track_that_fits_is_followed_by_the_new_picks_not_cut(tmp_path, mood_model,
-                                                                         demo_photos):
-    tracks = TRACKS | {"thinking.mp3": ("Thinking", "Other Quartet", Mood(0.15, -0.35, 0.9))}
+@pytest.mark.parametrize("other, cut", [(Mood(0.45, -0.45, 0.9), False),  # fits worse
+                                        (Mood(0.15, -0.32, 0.9), True)])  # fits better
+def test_a_playing_track_is_cut_only_for_a_better_match(tmp_path, mood_model, demo_photos,
+                                                         other, cut):
+    tracks = TRACKS | {"other.mp3": ("Other Song", "Other Quartet", other)}
     daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks=tracks, mode="follow",
                                         fade_s=2.0, threshold=0.15)
     daemon.handle(PhotoShown(demo_photos / "coffee.jpg"))
-    playing = memory.playing()
+    assert memory.playing() == "pensive.mp3"
     clock.advance(30.0)
     daemon.handle(PhotoShown(demo_photos / "rocket.jpg"))
+    assert daemon.fader.active == cut
     run_for(daemon, clock, 3.0)
-    assert memory.playing() == playing and memory.volume == 80  # not cut, no fade
-    assert len(memory.uris()) == 2 and memory.uris()[0] == playing  # the other one follows it
-    title = tracks[playing][0]
-    assert daemon.state_payload()["why"].startswith(f"next, after '{title}' ends")
+    assert memory.uris() == ["pensive.mp3", "other.mp3"]  # the new pick, after it
+    assert memory.playing() == ("other.mp3" if cut else "pensive.mp3") and memory.volume == 80
+    why = daemon.state_payload()["why"]
+    assert why.startswith("playing 'Other Song" if cut else "next, after 'Grey Morning' ends")

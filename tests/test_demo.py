@@ -127,3 +127,29 @@ def test_every_demo_photo_names_its_licence_source():
     for spec, _, member, _, _ in PHOTOS:
         assert spec.split("==")[0].replace("-", "") in doc.replace("-", "").lower()
         assert Path(member).name in doc or Path(member).stem in doc
+
+
+def _snapshot(folder: Path) -> dict[Path, tuple[bytes, int]]:
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def test_own_music_is_only_read_and_a_folder_mpd_cannot_play_is_refused(tmp_path):
+    from servers import write_library
+
+    music = tmp_path / "music"
+    write_library(music, seconds=2.0, library=demo.DEMO_LIBRARY[:2])
+    before = _snapshot(music)
+    mpd, broker = demo.start_servers(tmp_path / "run", music)
+    try:
+        assert mpd.update_and_wait() == 2
+    finally:
+        mpd.stop()
+        broker.stop()
+    assert _snapshot(music) == before  # MPD's database and state live in the run folder
+    assert (tmp_path / "run" / "mpd" / "database").exists()
+
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "song.mp3").write_text("not music")
+    with pytest.raises(demo.DemoError, match="MPD found no music it can play"):
+        demo.start_servers(tmp_path / "run2", fake)

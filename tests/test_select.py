@@ -13,8 +13,8 @@ from frame_daemon.music.select import (
     Pick,
     SelectionParams,
     TrackPool,
-    fitting_now,
     genre_tokens,
+    keep_playing,
     select,
 )
 from frame_daemon.music.track import MoodSource, Track
@@ -368,16 +368,21 @@ def test_a_pick_that_plays_before_a_nearer_one_says_why():
     assert picks[0].order == "before the nearer 'Same' (0.05): not the same artist twice in a row"
 
 
-def test_the_playing_track_fits_only_within_the_cap_and_the_genre_filters():
+def test_the_playing_track_is_kept_when_it_fits_and_nothing_fits_better():
     jazz = Track("jazz.mp3", "Late", "Trio", genre="Jazz", mood=Mood(0.2, 0.0, 0.9))
     pool = TrackPool([jazz])
     near, far = Mood(0.0, 0.0), Mood(0.9, 0.0)
-    kept = fitting_now(pool, near, SelectionParams(), "jazz.mp3")
+    kept = keep_playing(pool, near, SelectionParams(), "jazz.mp3", [])
     assert kept is not None and kept.track is jazz and round(kept.distance, 2) == 0.2
-    assert fitting_now(pool, far, SelectionParams(), "jazz.mp3") is None
-    assert fitting_now(pool, near, SelectionParams(exclude_genres=frozenset({"jazz"})),
-                       "jazz.mp3") is None
-    assert fitting_now(pool, near, SelectionParams(include_genres=frozenset({"rock"})),
-                       "jazz.mp3") is None
-    assert fitting_now(pool, near, SelectionParams(), "unknown.mp3") is None
-    assert fitting_now(pool, near, SelectionParams(), None) is None
+    assert keep_playing(pool, far, SelectionParams(), "jazz.mp3", []) is None
+    assert keep_playing(pool, near, SelectionParams(exclude_genres=frozenset({"jazz"})),
+                        "jazz.mp3", []) is None
+    assert keep_playing(pool, near, SelectionParams(include_genres=frozenset({"rock"})),
+                        "jazz.mp3", []) is None
+    assert keep_playing(pool, near, SelectionParams(), "unknown.mp3", []) is None
+    assert keep_playing(pool, near, SelectionParams(), None, []) is None
+    # A new pick that fits better: the change goes ahead; one that fits worse: it plays on.
+    better = Pick(Track("b.mp3"), 0.1, 0.15, "")
+    worse = Pick(Track("w.mp3"), 0.3, 0.35, "")
+    assert keep_playing(pool, near, SelectionParams(), "jazz.mp3", [better, worse]) is None
+    assert keep_playing(pool, near, SelectionParams(), "jazz.mp3", [worse]) is not None

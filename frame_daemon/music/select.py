@@ -34,9 +34,9 @@ in a row, also against the artist playing now, when another artist's pick is ava
 the score, not the distance, so a pick may play before a nearer one: each such pick says why in
 its `order` (its mood is surer, or the nearer one is by the artist just played).
 
-The track playing now. A change of music need not cut it: when it fits the new target too
-(`fitting_now`), it plays on and the new picks follow it, rather than a fade-out and the same track
-queued again.
+The track playing now. A change of music need not cut it: when it fits the new target and no
+new pick fits better (`keep_playing`), it plays on and the new picks follow it, rather than a
+fade-out to a worse match or to the same track queued again.
 """
 
 from __future__ import annotations
@@ -240,15 +240,16 @@ def select(pool: TrackPool, target: Mood, params: SelectionParams,
             for k, i in enumerate(chosen)]
 
 
-def fitting_now(pool: TrackPool, target: Mood, params: SelectionParams,
-                uri: str | None) -> Pick | None:
-    """The track playing now (`uri`), as a pick for `target`, if it fits it: indexed, allowed by
-    the genre filters and within `max_distance`. Such a track plays on rather than being faded
-    out; None when it does not fit (or nothing plays)."""
+def keep_playing(pool: TrackPool, target: Mood, params: SelectionParams, uri: str | None,
+                 picks: Sequence[Pick]) -> Pick | None:
+    """The track playing now (`uri`), as a pick for `target`, when a change of music should let
+    it play on: it fits the target (indexed, allowed by the genre filters, within
+    `max_distance`) and none of the new `picks` scores better. Cutting it would only bring a
+    worse match, or the same track again. None otherwise (or when nothing plays)."""
     i = pool.index_of(uri) if uri else None
     if i is None:
         return None
-    genres = frozenset(pool.genres[i])
+    genres = pool.genres[i]
     if params.include_genres and not any(_term_matches(t, g) for t in params.include_genres
                                          for g in genres):
         return None
@@ -256,12 +257,12 @@ def fitting_now(pool: TrackPool, target: Mood, params: SelectionParams,
         return None
     track = pool.tracks[i]
     distance = math.hypot(track.mood.valence - target.valence, track.mood.arousal - target.arousal)
-    if distance > params.max_distance:
+    score = distance + float(pool.penalty[i])
+    if distance > params.max_distance or any(p.score < score for p in picks if p.track.uri != uri):
         return None
-    pick = _pick(track, target, distance, distance + float(pool.penalty[i]), False,
-                 params.max_distance, False, "")
-    return Pick(pick.track, pick.distance, pick.score, pick.why + "; playing now and fits, so kept",
-                order="playing already, and it fits the new photo too: kept, not cut")
+    pick = _pick(track, target, distance, score, False, params.max_distance, False, "")
+    return Pick(track, distance, score, pick.why + "; playing now and fits best, so kept",
+                order="playing already, and nothing fits the new photo better: kept, not cut")
 
 
 def _order_note(pool: TrackPool, rest: list[int], distance: np.ndarray, score: np.ndarray) -> str:
