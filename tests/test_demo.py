@@ -130,7 +130,8 @@ def test_every_demo_photo_names_its_licence_source():
 
 
 def _snapshot(folder: Path) -> dict[Path, tuple[bytes, int]]:
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
 
 
 def test_own_music_is_only_read_and_a_folder_mpd_cannot_play_is_refused(tmp_path):
