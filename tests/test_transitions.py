@@ -5,7 +5,6 @@ also when MPD, the connection or the daemon dies mid-fade. Real MPD (software mi
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
 
 import pytest
@@ -23,10 +22,7 @@ def fade_rig(tmp_path, model_json, demo_photos):
     """Like `rig`, but MPD has a volume (software mixer) and the daemon reaches it via a proxy."""
     mpd, broker = make_servers(tmp_path, mixer="software")
     proxy = TcpProxy(mpd.port)
-    photos, current = two_photos_and_a_frame(tmp_path)
-    # The model reads the two gradients alike (both pensive): a change between them keeps the
-    # track that plays. The flower (serene) is far from the dark one: a change you hear.
-    shutil.copy(demo_photos / "flower.jpg", photos / "bright.jpg")
+    photos, current = two_photos_and_a_frame(tmp_path, demo_photos)
     recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
     rig = type("FadeRig", (), dict(mpd=mpd, broker=broker, proxy=proxy, photos=photos,
                                    current=current, recorder=recorder, tmp=tmp_path, daemon=None))
