@@ -6,7 +6,7 @@
 Downloads each wheel once with pip (no install, no dependencies) into OUTDIR/.cache and extracts
 the photos as JPEGs. Licences:
 - scikit-image's sample data (its data README): astronaut, rocket and hubble_deep_field are NASA
-  (public domain); coffee and chelsea are CC0 (chelsea, the cat, cropped to its upper left 60%).
+  (public domain); coffee and chelsea are CC0 (chelsea, the cat, whole and cropped to its upper left 60%).
 - scikit-learn's sample images (sklearn/datasets/images/README.txt): china.jpg and flower.jpg,
   CC BY 2.0, by danielbuechele and vultilion on Flickr (retrieved by Robert Layton).
 - matplotlib's sample data: grace_hopper.jpg, Rear Admiral Grace Hopper, US Navy photo (public
@@ -49,6 +49,7 @@ PHOTOS = [
     ("scikit-image==0.25.2", "scikit_image-", "skimage/data/rocket.jpg", "rocket", WHOLE),
     ("scikit-image==0.25.2", "scikit_image-", "skimage/data/hubble_deep_field.jpg", "deep-space",
      WHOLE),
+    ("scikit-image==0.25.2", "scikit_image-", "skimage/data/chelsea.png", "cat", WHOLE),
 ]
 
 
