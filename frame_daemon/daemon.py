@@ -59,7 +59,7 @@ from frame_daemon.music.mpd.idle import MpdIdleWatcher
 from frame_daemon.music.mpd.queue_keeper import QueueKeeper
 from frame_daemon.music.mpd.session import MpdSession
 from frame_daemon.music.placement import PhotoReference, place
-from frame_daemon.music.select import SelectionParams, TrackPool, select
+from frame_daemon.music.select import SelectionParams, TrackPool, keep_playing, select
 from frame_daemon.settings_store import SettingRejected, SettingsStore
 from frame_daemon.slideshow_control import SlideshowControl
 from frame_daemon.sources.watch import PhotoWatcher
@@ -396,7 +396,19 @@ class Daemon:
         playing = [st.track["uri"]] if st.track.get("uri") else []
         picks = select(self.pool, placement.target, params, history=[*st.history, *playing],
                        last_artist=st.track.get("artist"))
-        picks = [p for p in picks if p.track.uri not in playing] or picks
+        # A change that would cut what plays for a worse match (or for the same track again)
+        # lets it play on instead; the new picks follow it. Not a track already fading out.
+        others = [p for p in picks if p.track.uri not in playing]
+        kept = keep_playing(self.pool, placement.target, params, st.track.get("uri"), others) \
+            if play_now and st.player == "play" and not self.fader.active else None
+        picks, play_now = others or ([] if kept else picks), play_now and kept is None
+        if kept is not None and not picks:  # nothing else fits: it plays on, not queued again
+            st.choice = Choice(st.photo_seq, reason, placement, (kept,),
+                               () if st.track_id is None else (st.track_id,))
+            st.pending, st.why = None, ""
+            log.info("keeping %s: it fits %s best", kept.track.label, placement.describe())
+            self._publish_state()
+            return
         decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)
         if not picks:
             if len(self.pool) and (st.include_genres or st.exclude_genres):

@@ -167,3 +167,39 @@ def test_when_mpd_has_none_of_the_indexed_tracks_left_the_why_says_so(tmp_path, 
     assert daemon.state_payload()["why"].endswith(
         "; MPD has none of the indexed tracks any more (2 gone since the last index); refreshing "
         "the index")
+
+
+def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, demo_photos):
+    """The rocket (pensive, ~0.2, -0.3) moves the mood past the threshold from the coffee, but
+    'Grey Morning' fits both: it is neither faded out nor queued again (the demo's 'Old Tapes')."""
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0,
+                                        threshold=0.15)
+    daemon.handle(PhotoShown(demo_photos / "coffee.jpg"))
+    assert memory.playing() == "pensive.mp3"
+    first = daemon.state.track_id
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(demo_photos / "rocket.jpg"))
+    assert "play pensive tracks now" in daemon.state.follow_reason  # the policy asked for a change
+    run_for(daemon, clock, 3.0)
+    assert memory.uris() == ["pensive.mp3"] and daemon.state.track_id == first
+    assert memory.volume == 80 and not daemon.fader.active  # no fade began
+    assert daemon.state_payload()["why"].startswith("playing 'Grey Morning – Slow Quartet'")
+
+
+@pytest.mark.parametrize("other, cut", [(Mood(0.45, -0.45, 0.9), False),  # fits worse
+                                        (Mood(0.15, -0.32, 0.9), True)])  # fits better
+def test_a_playing_track_is_cut_only_for_a_better_match(tmp_path, mood_model, demo_photos,
+                                                         other, cut):
+    tracks = TRACKS | {"other.mp3": ("Other Song", "Other Quartet", other)}
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks=tracks, mode="follow",
+                                        fade_s=2.0, threshold=0.15)
+    daemon.handle(PhotoShown(demo_photos / "coffee.jpg"))
+    assert memory.playing() == "pensive.mp3"
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(demo_photos / "rocket.jpg"))
+    assert daemon.fader.active == cut
+    run_for(daemon, clock, 3.0)
+    assert memory.uris() == ["pensive.mp3", "other.mp3"]  # the new pick, after it
+    assert memory.playing() == ("other.mp3" if cut else "pensive.mp3") and memory.volume == 80
+    why = daemon.state_payload()["why"]
+    assert why.startswith("playing 'Other Song" if cut else "next, after 'Grey Morning' ends")

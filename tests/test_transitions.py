@@ -18,11 +18,11 @@ FADE_S = 2.0
 
 
 @pytest.fixture
-def fade_rig(tmp_path, model_json):
+def fade_rig(tmp_path, model_json, demo_photos):
     """Like `rig`, but MPD has a volume (software mixer) and the daemon reaches it via a proxy."""
     mpd, broker = make_servers(tmp_path, mixer="software")
     proxy = TcpProxy(mpd.port)
-    photos, current = two_photos_and_a_frame(tmp_path)
+    photos, current = two_photos_and_a_frame(tmp_path, demo_photos)
     recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
     rig = type("FadeRig", (), dict(mpd=mpd, broker=broker, proxy=proxy, photos=photos,
                                    current=current, recorder=recorder, tmp=tmp_path, daemon=None))
