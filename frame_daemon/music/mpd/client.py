@@ -239,3 +239,33 @@ class MpdLink:
             if name in {p["playlist"] for p in c.listplaylists()}:
                 c.rm(name)
             c.rename(temporary, name)
+
+    # --- stickers (frame_daemon/music/mpd/stickers.py keeps them in our namespace) ---------------
+
+    def commands(self) -> set[str]:
+        """The commands MPD allows us ('sticker' is missing when it has no sticker database)."""
+        with self._call() as c:
+            return set(c.commands())
+
+    def sticker_find(self, directory: str, name: str) -> list[tuple[str, str]]:
+        """(uri, value) of every song under `directory` ('' for all) with sticker `name`."""
+        with self._call() as c:
+            found = c.sticker_find("song", directory, name)
+        return [(_first(s.get("file")), str(s.get("sticker", "")).partition("=")[2]) for s in found]
+
+    def sticker_lists(self, uris: Sequence[str]) -> list[dict[str, str]]:
+        """Every sticker of each song, in one command list (MpdNoSuchSong if one is gone)."""
+        with self._call() as c:
+            c.command_list_ok_begin()
+            for uri in uris:
+                c.sticker_list("song", uri)
+            return list(c.command_list_end())
+
+    def sticker_set_many(self, name: str, values: Sequence[tuple[str, str]]) -> None:
+        """Set sticker `name` on each (uri, value) in one command list; MPD stops at the first
+        error (MpdNoSuchSong for a song it no longer has)."""
+        with self._call() as c:
+            c.command_list_ok_begin()
+            for uri, value in values:
+                c.sticker_set("song", uri, name, value)
+            c.command_list_end()

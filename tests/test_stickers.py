@@ -1,0 +1,296 @@
+"""Analyses shared through MPD's sticker database: the value, the index's bookkeeping, and real MPDs
+(with and without a sticker file) read and written by `frame-daemon index` on two machines' worth
+of configuration: one that reads the music files, one that cannot."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, gradient_photo
+from frame_daemon.mood import Mood
+from frame_daemon.music.index import TrackIndex
+from frame_daemon.music.mpd.client import MpdLink
+from frame_daemon.music.mpd.stickers import MoodStickers, plan_reads
+from frame_daemon.music.shared_analysis import (
+    ANALYSIS_VERSION,
+    MODEL_FINGERPRINT,
+    STALE_FACTOR,
+    STICKER,
+    SharedAnalysis,
+)
+from frame_daemon.music.track import MoodEstimate, MoodSource
+from servers import LIBRARY, Mpd, write_library
+
+ANALYSED = MoodEstimate(MoodSource.ANALYSIS, Mood(0.123456789, -0.5, 0.5), "analysis: 92 BPM, A minor")
+MODIFIED = "2024-05-01T10:00:00Z"
+
+
+# --- the value ---------------------------------------------------------------------------------------
+
+def test_the_model_fingerprint_names_the_analysis_version():
+    from frame_daemon.music.audio import mood
+
+    shipped = repr((mood.VALENCE, mood.AROUSAL, mood.CONFIDENCE, mood.CLIP_SD))
+    assert hashlib.sha256(shipped.encode()).hexdigest()[:8] == MODEL_FINGERPRINT, (
+        "the audio model changed: raise ANALYSIS_VERSION in frame_daemon/music/shared_analysis.py "
+        "(frames then redo or distrust old shared analyses) and update MODEL_FINGERPRINT")
+
+
+def test_a_value_round_trips_exactly_and_garbage_is_refused():
+    shared = SharedAnalysis.of(ANALYSED, ANALYSIS_VERSION, MODIFIED)
+    value = shared.encode()
+    assert "\n" not in value and len(value) < 150  # one protocol line; a big library has many
+    assert SharedAnalysis.decode(value) == shared  # the very same floats
+    for bad in ("", "5", "not json", '{"va": 1}', '{"v":"x","va":"nan","ar":0,"c":1,"d":""}', "[]"):
+        assert SharedAnalysis.decode(bad) is None
+
+
+def test_the_estimate_names_the_shared_origin_and_distrusts_a_stale_one():
+    shared = SharedAnalysis.of(ANALYSED, ANALYSIS_VERSION, MODIFIED)
+    current = shared.estimate(MODIFIED)
+    assert current.source is MoodSource.ANALYSIS and current.mood == ANALYSED.mood
+    assert current.detail == "analysis (shared by MPD): 92 BPM, A minor"
+    older_file = shared.estimate("2025-01-01T00:00:00Z")
+    assert older_file.detail.startswith("analysis (shared by MPD, of an older file)")
+    assert older_file.mood.confidence == pytest.approx(0.5 * STALE_FACTOR)
+    old_model = SharedAnalysis.of(ANALYSED, "audio-0", MODIFIED).estimate(MODIFIED)
+    assert old_model.detail.startswith("analysis (shared by MPD, model audio-0)")
+    assert old_model.mood.confidence == pytest.approx(0.5 * STALE_FACTOR)
+
+
+def test_reads_are_planned_in_folders_of_at_most_chunk_songs():
+    uris = ([f"A/{i}.flac" for i in range(3)] + [f"B/x/{i}.flac" for i in range(4)]
+            + [f"B/y/{i}.flac" for i in range(2)] + ["B/loose.flac", "root.flac"]
+            + [f"C/{i}.flac" for i in range(5)])
+    assert plan_reads(uris, 100) == ([""], [])
+    folders, singles = plan_reads(uris, 4)
+    # B (7 songs) splits into x and y, its own song asked alone; C is too big and flat: alone.
+    assert folders == ["A", "B/x", "B/y"]
+    assert sorted(singles) == sorted(["root.flac", "B/loose.flac"] + [f"C/{i}.flac" for i in range(5)])
+    assert plan_reads([], 4) == ([], [])
+
+
+# --- the index's bookkeeping ----------------------------------------------------------------------
+
+def songs(*uris: str, modified: str = MODIFIED) -> list[dict]:
+    return [{"file": u, "title": u, "genre": "Rock", "last-modified": modified} for u in uris]
+
+
+def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path):
+    music = tmp_path / "music"
+    write_library(music, seconds=1.0, library=LIBRARY[-2:])  # two files a "server" can read
+    readable = sorted(p.relative_to(music).as_posix() for p in music.rglob("*.flac"))
+    with TrackIndex(tmp_path / "tracks.sqlite3") as index:
+        index.refresh(songs(*readable, "elsewhere/current.flac", "elsewhere/old.flac"), music)
+        assert index.needs_analysis() == readable
+        index.set_estimate(readable[0], ANALYSED)  # analysed here
+        made_here = SharedAnalysis.of(ANALYSED, ANALYSIS_VERSION, MODIFIED).encode()
+        assert index.unshared() == [(readable[0], made_here)]
+
+        other = MoodEstimate(MoodSource.ANALYSIS, Mood(0.8, 0.8, 0.5), "analysis: 140 BPM")
+        stickers = {
+            readable[0]: SharedAnalysis.of(other, ANALYSIS_VERSION, MODIFIED).encode(),
+            readable[1]: SharedAnalysis.of(other, "audio-0", MODIFIED).encode(),
+            "elsewhere/current.flac": SharedAnalysis.of(other, ANALYSIS_VERSION, MODIFIED).encode(),
+            "elsewhere/old.flac": SharedAnalysis.of(other, "audio-0", MODIFIED).encode(),
+        }
+        stats = index.apply_shared(stickers)
+        assert (stats.found, stats.used, stats.stale, stats.new) == (4, 3, 2, 3)
+        # What was analysed here stays (and is shared again: MPD holds someone else's value).
+        assert index.get(readable[0]).mood == ANALYSED.mood
+        assert index.unshared() == [(readable[0], made_here)]
+        shared = index.get("elsewhere/current.flac")
+        assert shared.source is MoodSource.ANALYSIS and shared.why == "analysis (shared by MPD): 140 BPM"
+        assert shared.mood == other.mood
+        old = index.get("elsewhere/old.flac")
+        assert old.mood.confidence == pytest.approx(0.5 * STALE_FACTOR) and "audio-0" in old.why
+        # A stale shared result is redone where the file is readable, and only there.
+        assert index.needs_analysis() == [readable[1]]
+        assert index.apply_shared(stickers).new == 0  # a second read changes nothing
+        index.mark_shared(index.unshared())
+        assert index.unshared() == []
+        # Analysed here at last: the new result replaces the stale one and is shared.
+        index.set_estimate(readable[1], ANALYSED)
+        assert index.needs_analysis() == []
+        assert [u for u, _ in index.unshared()] == [readable[1]]
+        assert index.lacking_current_analysis() == 1  # elsewhere/old.flac
+        # A changed file loses its analyses; the old sticker is now of an older file.
+        index.refresh(songs(*readable, "elsewhere/current.flac", "elsewhere/old.flac",
+                            modified="2025-02-02T00:00:00Z"), music)
+        index.apply_shared(stickers)
+        assert "of an older file" in index.get("elsewhere/current.flac").why
+
+
+# --- real MPD, real `frame-daemon index` ----------------------------------------------------------
+
+# Three tracks whose moods come from their tags, three that need audio analysis (genre or nothing).
+SMALL_LIBRARY = LIBRARY[:2] + LIBRARY[6:7] + LIBRARY[-3:]
+
+
+def frame_daemon(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "frame_daemon", *args], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT, env=env)
+
+
+def write_config(path: Path, mpd: Mpd, state: Path, music_directory: str) -> Path:
+    # No [mqtt] broker runs and no photo source exists: `index` needs neither.
+    path.write_text(f"""
+[source]
+path = "{path.parent / 'no-such-folder' / 'current.jpg'}"
+
+[mpd]
+host = "127.0.0.1"
+port = {mpd.port}
+music_directory = "{music_directory}"
+timeout_s = 5
+
+[state]
+directory = "{state}"
+""")
+    return path
+
+
+def without_ffmpeg(tmp_path: Path) -> dict:
+    """The environment of a frame with no ffmpeg: a PATH holding only this Python."""
+    bin_dir = tmp_path / "bin-without-ffmpeg"
+    bin_dir.mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        (bin_dir / "python3").symlink_to(sys.executable)
+    return {**os.environ, "PATH": str(bin_dir)}
+
+
+@pytest.fixture
+def library(tmp_path) -> Path:
+    music = tmp_path / "music"
+    write_library(music, seconds=8.0, library=SMALL_LIBRARY)
+    return music
+
+
+@pytest.fixture
+def mpd_server(tmp_path, library):
+    server = Mpd(tmp_path / "mpd", library)
+    server.start()
+    server.update_and_wait()
+    yield server
+    with contextlib.suppress(Exception):
+        server.stop()
+
+
+def user_stickers(server: Mpd) -> dict[str, dict[str, str]]:
+    c = server.client()
+    try:
+        return {s["file"]: dict(c.sticker_list("song", s["file"])) for s in c.listall() if "file" in s}
+    finally:
+        c.disconnect()
+
+
+def moods(state: Path) -> dict[str, tuple[float, float, float, str, str]]:
+    with TrackIndex(TrackIndex.default_path(state)) as index:
+        return {t.uri: (t.mood.valence, t.mood.arousal, t.mood.confidence, str(t.source), t.why)
+                for t in index.tracks()}
+
+
+def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, mpd_server):
+    assert ffmpeg_free(without_ffmpeg(tmp_path))
+    c = mpd_server.client()
+    uris = sorted(s["file"] for s in c.listall() if "file" in s)
+    for uri in uris[:3]:  # a person's own stickers, from another MPD client
+        c.sticker_set("song", uri, "rating", "8")
+        c.sticker_set("song", uri, "playcount", "12")
+    c.disconnect()
+
+    server = write_config(tmp_path / "server.toml", mpd_server, tmp_path / "server-state", str(library))
+    done = frame_daemon("index", "--config", str(server), "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "6 shared through MPD's stickers" in done.stdout, done.stdout
+    after = user_stickers(mpd_server)
+    for uri in uris[:3]:
+        assert after[uri]["rating"] == "8" and after[uri]["playcount"] == "12"
+    # Every track analysed, and nothing of ours outside our one sticker.
+    assert all(STICKER in found for found in after.values())
+    assert {name for found in after.values() for name in found} == {STICKER, "rating", "playcount"}
+
+    frame = write_config(tmp_path / "frame.toml", mpd_server, tmp_path / "frame-state", "")
+    done = frame_daemon("index", "--config", str(frame), env=without_ffmpeg(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "6 analyses shared through MPD's stickers" in done.stdout, done.stdout
+
+    served, seen = moods(tmp_path / "server-state"), moods(tmp_path / "frame-state")
+    assert served.keys() == seen.keys()
+    analysed = [u for u, m in served.items() if m[3] == "analysis"]
+    assert len(analysed) == 3  # the untagged and genre-only tracks
+    for uri, (valence, arousal, confidence, source, why) in served.items():
+        assert seen[uri][:4] == (valence, arousal, confidence, source)
+        if source == "analysis":
+            assert why.startswith("analysis: ")
+            assert seen[uri][4] == why.replace("analysis: ", "analysis (shared by MPD): ")
+        else:  # MPD 0.23 passes no mood tag on: the file's tag came through the sticker too
+            assert source == "tag" and seen[uri][4] == f"{why} (shared by MPD)"
+
+    photo = tmp_path / "photo.jpg"
+    gradient_photo(640, 480, 3).save(photo, quality=90)
+    answers = []
+    for config in (server, frame):
+        done = frame_daemon("match", str(photo), "--config", str(config), "--json", "-n", "6")
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    strip = [[(t["uri"], t["valence"], t["arousal"], t["distance"], t["source"])
+              for t in a["tracks"]] for a in answers]
+    assert strip[0] == strip[1] and len(strip[0]) >= 3
+    shared_whys = [t["why"] for t in answers[1]["tracks"] if t["source"] == "analysis"]
+    assert shared_whys and all("; analysis (shared by MPD): " in w for w in shared_whys)
+
+    # A second server run shares nothing again: MPD holds every result already.
+    done = frame_daemon("index", "--config", str(server), "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "audio analysis: 0 analysed now" in done.stdout and "shared through" not in next(
+        line for line in done.stdout.splitlines() if line.startswith("audio analysis")), done.stdout
+
+
+def ffmpeg_free(env: dict) -> bool:
+    import shutil
+
+    return shutil.which("ffmpeg", path=env["PATH"]) is None
+
+
+def test_reads_in_parts_find_the_same_stickers(tmp_path, mpd_server):
+    link = MpdLink("127.0.0.1", mpd_server.port)
+    try:
+        uris = [s["file"] for s in link.list_all()]
+        whole = MoodStickers(link)
+        assert whole.write([(u, f"value of {u}") for u in uris] + [("gone/away.flac", "x")]) == [
+            (u, f"value of {u}") for u in uris]
+        with pytest.raises(ValueError):
+            whole.write([(uris[0], "5")], name="rating")  # never outside our namespace
+        assert whole.read(uris) == {u: f"value of {u}" for u in uris}
+        assert MoodStickers(link, chunk=1).read([*uris, "gone/away.flac"]) == whole.read(uris)
+    finally:
+        link.close()
+
+
+def test_an_mpd_without_a_sticker_file_degrades_cleanly(tmp_path, library):
+    server = Mpd(tmp_path / "mpd", library, sticker_file=False)
+    server.start()
+    try:
+        server.update_and_wait()
+        link = MpdLink("127.0.0.1", server.port)
+        assert not MoodStickers(link).available()
+        link.close()
+        config = write_config(tmp_path / "server.toml", server, tmp_path / "state", str(library))
+        done = frame_daemon("index", "--config", str(config), "--workers", "1")
+        assert done.returncode == 0, done.stderr
+        assert "not shared: MPD has no sticker database (add 'sticker_file" in done.stdout
+        assert "6 analysed now" in done.stdout  # the rest works as before
+        doctor = frame_daemon("doctor", "--config", str(config))
+        line = next(x for x in doctor.stdout.splitlines() if x.split()[1:2] == ["stickers"])
+        assert line.startswith("WARN") and "sticker_file" in line, doctor.stdout
+    finally:
+        server.stop()
