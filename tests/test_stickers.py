@@ -210,10 +210,10 @@ def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, 
     server = write_config(tmp_path / "server.toml", mpd_server, tmp_path / "server-state", str(library))
     done = frame_daemon("index", "--config", str(server), "--workers", "1")
     assert done.returncode == 0, done.stderr
-    assert "6 shared through MPD's stickers" in done.stdout, done.stdout
     after = user_stickers(mpd_server)
     for uri in uris[:3]:
         assert after[uri]["rating"] == "8" and after[uri]["playcount"] == "12"
+    assert "6 shared through MPD's stickers" in done.stdout, done.stdout
     # Every track analysed, and nothing of ours outside our one sticker.
     assert all(STICKER in found for found in after.values())
     assert {name for found in after.values() for name in found} == {STICKER, "rating", "playcount"}
@@ -294,3 +294,40 @@ def test_an_mpd_without_a_sticker_file_degrades_cleanly(tmp_path, library):
         assert line.startswith("WARN") and "sticker_file" in line, doctor.stdout
     finally:
         server.stop()
+
+
+def test_a_running_frame_takes_in_what_the_server_shares_later(tmp_path, library, mpd_server):
+    import queue
+
+    from frame_daemon.config import MpdConfig
+    from frame_daemon.events import IndexRefreshed
+    from frame_daemon.music.index_worker import IndexWorker
+
+    events: queue.Queue = queue.Queue()
+    worker = IndexWorker(tmp_path / "frame-state" / "tracks.sqlite3",
+                         MpdConfig(host="127.0.0.1", port=mpd_server.port), events.put,
+                         sticker_poll_s=0.2)
+
+    def next_pool():
+        while True:
+            event = events.get(timeout=60)
+            if isinstance(event, IndexRefreshed) and event.pool is not None:
+                return {t.uri: t for t in event.pool.tracks}
+
+    worker.start()
+    try:
+        worker.request()
+        before = next_pool()
+        assert before["Unknown/untagged.flac"].source is MoodSource.NEUTRAL
+        server = write_config(tmp_path / "server.toml", mpd_server, tmp_path / "server-state",
+                              str(library))
+        done = frame_daemon("index", "--config", str(server), "--workers", "1")
+        assert done.returncode == 0, done.stderr
+        after = next_pool()  # no refresh asked for: the worker looked by itself
+        untagged = after["Unknown/untagged.flac"]
+        assert untagged.source is MoodSource.ANALYSIS
+        assert untagged.why.startswith("analysis (shared by MPD): ")
+        assert moods(tmp_path / "server-state")["Unknown/untagged.flac"][:2] == (
+            untagged.mood.valence, untagged.mood.arousal)
+    finally:
+        worker.stop()
