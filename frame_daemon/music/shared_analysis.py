@@ -30,6 +30,7 @@ MODEL_FINGERPRINT = "a1482b5f"
 # still better than a genre guess) but trusted less, until a machine that reads the files redoes it.
 STALE_FACTOR = 0.6
 ORIGIN = "analysis (shared by MPD)"
+MAX_TEXT = 300  # characters of an explanation or a mood tag kept in the sticker
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +54,13 @@ class SharedAnalysis:
     def encode(self) -> str:
         # Floats as Python writes them (shortest exact form): a frame gets the very same numbers.
         # One line, no spaces: MPD's protocol is line based, and a big library means many values.
+        # Texts are capped: MPD refuses a command line over 4 KiB (and drops the connection).
         data: dict[str, object] = {"v": self.version, "m": self.modified}
         if self.mood is not None:
             data |= {"va": self.mood.valence, "ar": self.mood.arousal, "c": self.mood.confidence,
-                     "d": self.detail}
+                     "d": self.detail[:MAX_TEXT]}
         if self.tag_mood:
-            data["t"] = self.tag_mood
+            data["t"] = self.tag_mood[:MAX_TEXT]
         if self.tag_bpm is not None:
             data["b"] = self.tag_bpm
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
