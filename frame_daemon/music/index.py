@@ -163,6 +163,24 @@ def _is_local(uri: str) -> bool:
     return "://" not in uri and not uri.startswith("/")
 
 
+_INSERT_ESTIMATE = ("INSERT OR REPLACE INTO estimates (uri, source, valence, arousal, confidence, detail, "
+                    "version, shared) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+# TrackIndex._recombine in one statement, for many tracks at once: the most trusted estimate.
+_RECOMBINE = f"""
+UPDATE tracks SET (valence, arousal, confidence, source, why) = (
+    SELECT valence, arousal, confidence, source, detail FROM estimates e WHERE e.uri = tracks.uri
+    ORDER BY CASE source {" ".join(f"WHEN '{s}' THEN {r}" for s, r in _PRIORITY.items())} END
+    LIMIT 1)
+WHERE uri = ? AND EXISTS (SELECT 1 FROM estimates e WHERE e.uri = tracks.uri)"""
+
+
+def _estimate_row(uri: str, estimate: MoodEstimate, version: str = "",
+                  shared: bool = False) -> tuple[Any, ...]:
+    m = estimate.mood
+    return (uri, str(estimate.source), m.valence, m.arousal, m.confidence, estimate.detail, version,
+            int(shared))
+
+
 class TrackIndex:
     """SQLite index of MPD's tracks and their mood estimates (see the module docstring)."""
 
@@ -318,12 +336,7 @@ class TrackIndex:
 
     def _put_estimate(self, uri: str, estimate: MoodEstimate, version: str = "",
                       shared: bool = False) -> None:
-        m = estimate.mood
-        self._db.execute(
-            "INSERT OR REPLACE INTO estimates (uri, source, valence, arousal, confidence, detail, "
-            "version, shared) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (uri, str(estimate.source), m.valence, m.arousal, m.confidence, estimate.detail,
-             version, int(shared)))
+        self._db.execute(_INSERT_ESTIMATE, _estimate_row(uri, estimate, version, shared))
 
     def _recombine(self, uri: str) -> None:
         best = min(self.estimates(uri), key=lambda e: _PRIORITY[e.source], default=NEUTRAL)
@@ -393,45 +406,57 @@ class TrackIndex:
         passes no mood tag on) uses the shared mood and BPM tags. A value not in our format is
         skipped. Only values that changed since the last call are looked at.
         """
-        unreadable = new = 0
+        unreadable = 0
         rows = self._db.execute(
             "SELECT t.uri, t.mpd_modified, t.sticker, t.genre, t.tag_mood, t.tag_bpm, e.shared "
             f"FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri AND e.source = '{MoodSource.ANALYSIS}'"
         ).fetchall()
+        # Collected first and written in bulk: a frame's first read may bring 100,000 tracks.
+        seen: list[tuple[str, str]] = []
+        retagged: list[tuple[str]] = []
+        estimates: list[tuple[Any, ...]] = []
+        changed: list[tuple[str]] = []
+        from_tags: dict[tuple[str, str, float | None], list[MoodEstimate]] = {}
+        for uri, modified, known, genre, tag_mood, tag_bpm, shared in rows:
+            value = stickers.get(uri, "")
+            if value == known:
+                continue  # taken in already (or ours, written from here)
+            seen.append((value, uri))
+            if not value:
+                continue  # a shared result in use stays when its sticker goes
+            found = SharedAnalysis.decode(value)
+            if found is None:
+                unreadable += 1
+                continue
+            estimate = found.estimate(modified)
+            before = len(estimates)
+            if estimate is not None and shared != 0:  # never over an analysis made here
+                version = found.version if found.current(modified) else ""
+                estimates.append(_estimate_row(uri, estimate, version, shared=True))
+            if (found.tag_mood or found.tag_bpm is not None) and not tag_mood and tag_bpm is None:
+                retagged.append((uri,))
+                key = (found.tag_mood, genre, found.tag_bpm)
+                if key not in from_tags:  # a library repeats its tags: read each once
+                    from_tags[key] = [
+                        MoodEstimate(e.source, e.mood, f"{e.detail} (shared by MPD)"
+                                     if e.source is MoodSource.TAG else e.detail)
+                        for e in estimates_from_tags(*key)]
+                estimates += [_estimate_row(uri, e) for e in from_tags[key]]
+            if len(estimates) > before:
+                changed.append((uri,))
         self._db.execute("BEGIN")
         try:
-            for uri, modified, known, genre, tag_mood, tag_bpm, shared in rows:
-                value = stickers.get(uri, "")
-                if value == known:
-                    continue  # taken in already (or ours, written from here)
-                self._db.execute("UPDATE tracks SET sticker = ? WHERE uri = ?", (value, uri))
-                if not value:
-                    continue  # a shared result in use stays when its sticker goes
-                found = SharedAnalysis.decode(value)
-                if found is None:
-                    unreadable += 1
-                    continue
-                estimate = found.estimate(modified)
-                changed = False
-                if estimate is not None and shared != 0:  # never over an analysis made here
-                    self._put_estimate(uri, estimate, found.version if found.current(modified) else "",
-                                       shared=True)
-                    changed = True
-                if (found.tag_mood or found.tag_bpm is not None) and not tag_mood and tag_bpm is None:
-                    self._db.execute(f"DELETE FROM estimates WHERE uri = ? AND source != "
-                                     f"'{MoodSource.ANALYSIS}'", (uri,))
-                    for e in estimates_from_tags(found.tag_mood, genre, found.tag_bpm):
-                        detail = f"{e.detail} (shared by MPD)" if e.source is MoodSource.TAG else e.detail
-                        self._put_estimate(uri, MoodEstimate(e.source, e.mood, detail))
-                    changed = True
-                if changed:
-                    self._recombine(uri)
-                    new += 1
+            self._db.executemany("UPDATE tracks SET sticker = ? WHERE uri = ?", seen)
+            self._db.executemany(f"DELETE FROM estimates WHERE uri = ? AND source != "
+                                 f"'{MoodSource.ANALYSIS}'", retagged)
+            self._db.executemany(_INSERT_ESTIMATE, estimates)
+            self._db.executemany(_RECOMBINE, changed)
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+        new = len(changed)
         used, stale = self._db.execute(
             "SELECT count(*), count(*) FILTER (WHERE version != ?) FROM estimates WHERE source = ? "
             "AND shared = 1", (ANALYSIS_VERSION, str(MoodSource.ANALYSIS))).fetchone()
@@ -458,9 +483,15 @@ class TrackIndex:
 
     def mark_shared(self, written: Iterable[tuple[str, str]]) -> None:
         """Remember the sticker values now in MPD."""
-        with self._db:
+        self._db.execute("BEGIN")
+        try:
             self._db.executemany("UPDATE tracks SET sticker = ? WHERE uri = ?",
                                  ((value, uri) for uri, value in written))
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def lacking_current_analysis(self) -> int:
         """Tracks without an analysis of this model: what a new sticker read could still bring."""
@@ -487,6 +518,10 @@ class TrackIndex:
         """Every indexed track with its combined mood, ordered by URI."""
         rows = self._db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks ORDER BY uri")
         return [self._track(row) for row in rows]
+
+    def uris(self) -> list[str]:
+        """Every indexed track's URI."""
+        return [row[0] for row in self._db.execute("SELECT uri FROM tracks")]
 
     def get(self, uri: str) -> Track | None:
         """One track by MPD URI, or None."""

@@ -57,7 +57,7 @@ def read_shared(index: TrackIndex, link: MpdLink) -> SharedStats | None:
     try:
         if not stickers.available():
             return None
-        found = stickers.read(t.uri for t in index.tracks())
+        found = stickers.read(index.uris())
     except StickersDisabled:
         return None
     return index.apply_shared(found)
@@ -67,11 +67,11 @@ def share_analyses(index: TrackIndex, link: MpdLink) -> int:
     """Write the analyses made here that MPD does not hold yet to its stickers; how many. 0 when
     MPD has no sticker database."""
     stickers = MoodStickers(link)
-    wanted = index.unshared()
-    if not wanted:
-        return 0
     try:
-        written = stickers.write(wanted)
+        if not stickers.available():  # asked first: listing what is unshared costs more
+            return 0
+        wanted = index.unshared()
+        written = stickers.write(wanted) if wanted else []
     except StickersDisabled:
         return 0
     index.mark_shared(written)
