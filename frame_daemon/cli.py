@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -103,14 +104,25 @@ def cmd_index(args: argparse.Namespace) -> int:
     # that holds the music (the server role), where it analyses for every frame on that MPD.
     cfg = _load_config_or_exit(args.config, "index")
     with contextlib.suppress(OSError):
-        os.nice(5)  # background work, beside MPD and a frame that shows photos
+        os.nice(10)  # background work, beside MPD and a frame that shows photos
     link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
     tty = sys.stderr.isatty()
     shared_now = 0
 
+    started = time.monotonic()
+
     def tag_progress(done: int, total: int) -> None:
-        if tty and (done % 50 == 0 or done == total):
-            print(f"\rreading tags: {done}/{total} tracks", end="", file=sys.stderr, flush=True)
+        # Done, rate and ETA, like the analysis: a big library on a NAS takes a while to read.
+        if done % (50 if tty else 5000) and done != total:
+            return
+        elapsed = time.monotonic() - started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f"{(total - done) / rate:.0f} s" if rate > 0 else "?"
+        line = f"reading tags: {done}/{total} tracks, {rate:.0f} tracks/s, ETA {eta}"
+        if tty:
+            print(f"\r{line}   ", end="", file=sys.stderr, flush=True)
+        else:
+            log.info("%s", line)
 
     def analysis_progress(p: AnalysisProgress) -> None:
         nonlocal shared_now

@@ -314,6 +314,9 @@ def test_an_mpd_without_a_sticker_file_degrades_cleanly(tmp_path, library):
         assert done.returncode == 0, done.stderr
         assert "not shared: MPD has no sticker database (add 'sticker_file" in done.stdout
         assert "6 analysed now" in done.stdout  # the rest works as before
+        # Progress (done, rate, ETA) as log lines when not on a terminal: tags, then audio.
+        assert "reading tags: 6/6 tracks" in done.stderr and "analysed 6/6 tracks" in done.stderr
+        assert done.stderr.count("tracks/s, ETA") >= 2
         doctor = frame_daemon("doctor", "--config", str(config))
         line = next(x for x in doctor.stdout.splitlines() if x.split()[1:2] == ["stickers"])
         assert line.startswith("WARN") and "sticker_file" in line, doctor.stdout
