@@ -107,9 +107,10 @@ def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path):
         }
         stats = index.apply_shared(stickers)
         assert (stats.found, stats.used, stats.stale, stats.new) == (4, 3, 2, 3)
-        # What was analysed here stays (and is shared again: MPD holds someone else's value).
+        # What was analysed here stays, and another machine's current result in MPD is left alone
+        # (two machines reading the files must not overwrite each other's in turn).
         assert index.get(readable[0]).mood == ANALYSED.mood
-        assert index.unshared() == [(readable[0], made_here)]
+        assert index.unshared() == []
         shared = index.get("elsewhere/current.flac")
         assert shared.source is MoodSource.ANALYSIS and shared.why == "analysis (shared by MPD): 140 BPM"
         assert shared.mood == other.mood
@@ -125,6 +126,15 @@ def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path):
         assert index.needs_analysis() == []
         assert [u for u, _ in index.unshared()] == [readable[1]]
         assert index.lacking_current_analysis() == 1  # elsewhere/old.flac
+        # Where the analysis failed here, the file's tags are shared, but never over an analysis.
+        index.set_analysis_error(readable[0], "no decoder")
+        index._db.execute("UPDATE tracks SET tag_mood = 'calm' WHERE uri IN (?, ?)", tuple(readable))
+        index._db.execute("DELETE FROM estimates WHERE source = 'analysis' AND uri = ?", (readable[0],))
+        index.mark_shared([(readable[0], "")])
+        tags_only = SharedAnalysis(ANALYSIS_VERSION, MODIFIED, tag_mood="calm").encode()
+        assert (readable[0], tags_only) in index.unshared()
+        index.mark_shared([(readable[0], stickers["elsewhere/current.flac"])])
+        assert readable[0] not in {u for u, _ in index.unshared()}
         # A changed file loses its analyses; the old sticker is now of an older file.
         index.refresh(songs(*readable, "elsewhere/current.flac", "elsewhere/old.flac",
                             modified="2025-02-02T00:00:00Z"), music)

@@ -464,7 +464,12 @@ class TrackIndex:
 
     def unshared(self) -> list[tuple[str, str]]:
         """(uri, sticker value) for each track this machine has analysed (or tried to) from its
-        file, whose value MPD does not hold yet."""
+        file, where MPD holds no current result yet.
+
+        A current result from another machine is left alone (two machines that read the files
+        would otherwise overwrite each other's in turn: ffmpeg and libsndfile decode a little
+        differently), and a value without an analysis never replaces one with.
+        """
         rows = self._db.execute(
             "SELECT t.uri, t.mpd_modified, t.sticker, t.tag_mood, t.tag_bpm, e.valence, e.arousal, "
             "e.confidence, e.detail, e.version FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri "
@@ -477,8 +482,11 @@ class TrackIndex:
             mood = Mood.clipped(valence, arousal, confidence) if valence is not None else None
             value = SharedAnalysis(version or ANALYSIS_VERSION, modified, mood, detail or "", tag_mood,
                                    tag_bpm).encode()
-            if value != known:
-                wanted.append((uri, value))
+            held = SharedAnalysis.decode(known) if known else None
+            if value == known or (held is not None and held.current(modified)
+                                  and (held.mood is not None or mood is None)):
+                continue
+            wanted.append((uri, value))
         return wanted
 
     def mark_shared(self, written: Iterable[tuple[str, str]]) -> None:
