@@ -147,15 +147,19 @@ class IndexWorker:
                 self._wanted.clear()
                 try:
                     stats = refresh_index(index, link, self.mpd.music_directory)
-                    shared = read_shared(index, link)
                 except FrameDaemonError as exc:
                     log.warning("index refresh failed: %s", exc)
                     self._post(IndexRefreshed(len(index), "", error=str(exc)))
                     continue
+                try:
+                    shared = describe_shared(read_shared(index, link))
+                except FrameDaemonError as exc:  # the tags are in; shared results come next time
+                    log.warning("could not read MPD's stickers: %s", exc)
+                    shared = "shared analyses not read"
                 for uri, reason in stats.failed[:20]:
                     log.warning("could not read tags of %s: %s", uri, reason)
                 summary = describe(stats)
-                log.info("index refreshed: %s; %s", summary, describe_shared(shared))
+                log.info("index refreshed: %s; %s", summary, shared)
                 self._post(IndexRefreshed(len(index), summary, pool=self._pool(index)))
                 self._analyse(index, link)
         finally:
