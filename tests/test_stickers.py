@@ -135,6 +135,8 @@ def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path):
         assert (readable[0], tags_only) in index.unshared()
         index.mark_shared([(readable[0], stickers["elsewhere/current.flac"])])
         assert readable[0] not in {u for u, _ in index.unshared()}
+        index.mark_shared([(readable[0], stickers["elsewhere/old.flac"])])  # even a stale one
+        assert readable[0] not in {u for u, _ in index.unshared()}
         # A changed file loses its analyses; the old sticker is now of an older file.
         index.refresh(songs(*readable, "elsewhere/current.flac", "elsewhere/old.flac",
                             modified="2025-02-02T00:00:00Z"), music)

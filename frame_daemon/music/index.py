@@ -483,8 +483,9 @@ class TrackIndex:
             value = SharedAnalysis(version or ANALYSIS_VERSION, modified, mood, detail or "", tag_mood,
                                    tag_bpm).encode()
             held = SharedAnalysis.decode(known) if known else None
-            if value == known or (held is not None and held.current(modified)
-                                  and (held.mood is not None or mood is None)):
+            if value == known or (held is not None and (
+                    (held.mood is not None and mood is None)  # even a stale analysis beats none
+                    or (held.current(modified) and (held.mood is not None or mood is None)))):
                 continue
             wanted.append((uri, value))
         return wanted
