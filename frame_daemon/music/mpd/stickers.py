@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 
 CHUNK = 10_000  # songs per `sticker find`: about 2.5 MB of answer
 LIST_BATCH = 200  # songs per command list where songs must be asked one by one
-WRITE_BATCH = 500  # `sticker set` per command list
+# `sticker set` per command list. MPD commits each one to its SQLite file on its own (16 ms each
+# on this project's test machine; more on an SD card) and answers a list only at its end: a small
+# list keeps that answer well inside mpd.timeout_s. Writing is no bottleneck all the same: the
+# analysis of one track takes longer than its sticker.
+WRITE_BATCH = 50
 ENABLE = "add 'sticker_file \"/var/lib/mpd/sticker.sql\"' to /etc/mpd.conf and restart MPD"
 
 
