@@ -144,6 +144,23 @@ def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path):
         assert "of an older file" in index.get("elsewhere/current.flac").why
 
 
+def test_analyses_made_before_versions_were_kept_are_shared_as_the_first_version(tmp_path):
+    from frame_daemon.music import index as index_module
+    from frame_daemon.sqlite_schema import connect, migrate
+
+    path = tmp_path / "tracks.sqlite3"
+    old = connect(path)
+    migrate(old, index_module._STEPS[:2])  # the schema before shared analyses
+    old.execute("INSERT INTO tracks (uri, mpd_modified, file_mtime_ns, file_size) "
+                "VALUES ('a.flac', ?, 1, 2)", (MODIFIED,))
+    old.execute("INSERT INTO estimates VALUES ('a.flac', 'analysis', 0.25, -0.5, 0.5, 'analysis: 92 BPM')")
+    old.close()
+    with TrackIndex(path) as index:
+        assert index.needs_analysis() == []  # not redone
+        value = SharedAnalysis.decode(dict(index.unshared())["a.flac"])
+        assert value.version == ANALYSIS_VERSION == "audio-1" and value.mood.valence == 0.25
+
+
 # --- real MPD, real `frame-daemon index` ----------------------------------------------------------
 
 # Three tracks whose moods come from their tags, three that need audio analysis (genre or nothing).

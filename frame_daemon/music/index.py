@@ -4,6 +4,8 @@ Keyed by MPD URI. A refresh walks MPD's `listallinfo()` and re-reads only tracks
 last-modified time, or the file's mtime and size, changed since the last refresh. Each track keeps
 one estimate per source (tag, analysis, genre, neutral) in its own table, so `match` can show why a
 track was chosen; the track's combined mood is the most trusted estimate present (MoodSource order).
+An analysis may also come from MPD's sticker database, made by another machine that reads the files
+(`apply_shared`); `unshared` lists the analyses made here that MPD does not hold yet.
 
 Threading: a TrackIndex has no lock of its own. Use it from one thread at a time (the daemon's
 loop, or a worker that owns it while it runs); the connection is opened with
@@ -30,6 +32,7 @@ from frame_daemon.music.track import MoodEstimate, MoodSource, Track
 from frame_daemon.sqlite_schema import SchemaTooNew, Step, add_column, connect, migrate
 
 log = logging.getLogger(__name__)
+
 
 def _add_analysis_version(conn: sqlite3.Connection) -> None:
     """The analysis model's version on each estimate ('' for other sources). Analyses made before
