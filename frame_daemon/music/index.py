@@ -483,7 +483,7 @@ class TrackIndex:
             if valence is None and not tag_mood and tag_bpm is None:
                 continue  # analysis failed and no tags: nothing to share
             mood = Mood.clipped(valence, arousal, confidence) if valence is not None else None
-            value = SharedAnalysis(version or ANALYSIS_VERSION, modified, mood, detail or "", tag_mood,
+            value = SharedAnalysis(version, modified, mood, detail or "", tag_mood,
                                    tag_bpm).encode()
             held = SharedAnalysis.decode(known) if known else None
             if value == known or (held is not None and (
