@@ -483,8 +483,9 @@ class TrackIndex:
             if valence is None and not tag_mood and tag_bpm is None:
                 continue  # analysis failed and no tags: nothing to share
             mood = Mood.clipped(valence, arousal, confidence) if valence is not None else None
-            value = SharedAnalysis(version, modified, mood, detail or "", tag_mood,
-                                   tag_bpm).encode()
+            # Tags alone (the analysis failed here) are labelled with this software's version.
+            version = ANALYSIS_VERSION if version is None else version
+            value = SharedAnalysis(version, modified, mood, detail or "", tag_mood, tag_bpm).encode()
             held = SharedAnalysis.decode(known) if known else None
             if value == known or (held is not None and (
                     (held.mood is not None and mood is None)  # even a stale analysis beats none
