@@ -186,6 +186,8 @@ class IndexWorker:
             self._post(IndexRefreshed(len(index), describe_shared(shared), pool=self._pool(index)))
 
     def _share(self, index: TrackIndex, link: MpdLink) -> None:
+        if self._stop.is_set():  # stopping: MPD's sticker writes are slow; the next start shares
+            return
         try:
             written = share_analyses(index, link)
         except FrameDaemonError as exc:  # shared at the next batch or run
