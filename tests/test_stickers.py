@@ -294,6 +294,12 @@ def ffmpeg_free(env: dict) -> bool:
 
 
 def test_reads_in_parts_find_the_same_stickers(tmp_path, mpd_server):
+    from frame_daemon.config import load_config
+    from frame_daemon.doctor import OK, check_stickers
+
+    frame = load_config(write_config(tmp_path / "frame.toml", mpd_server, tmp_path / "state", ""))
+    finding = check_stickers(frame)
+    assert finding.status == OK and "uses the analyses of the machine that reads the files" in finding.detail
     link = MpdLink("127.0.0.1", mpd_server.port)
     try:
         uris = [s["file"] for s in link.list_all()]
