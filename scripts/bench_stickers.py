@@ -44,12 +44,14 @@ ESTIMATE = MoodEstimate(MoodSource.ANALYSIS, Mood(0.1234567891, -0.3456789123, 0
 def make_library(music: Path, tracks: int) -> None:
     import soundfile
 
-    one = music / "one.flac.src"
-    music.mkdir(parents=True)
-    soundfile.write(one, (0.1 * np.sin(np.arange(800) / 3)).astype(np.float32), 8000, format="FLAC")
+    tone = (0.1 * np.sin(np.arange(800) / 3)).astype(np.float32)
     for i in range(tracks):
         folder = music / f"Artist{i // 500:04d}" / f"Album{i // 50:05d}"
-        folder.mkdir(parents=True, exist_ok=True)
+        one = music / f"Artist{i // 500:04d}" / "one.flac.src"  # ext4: 65,000 links a file
+        if not one.exists():
+            folder.parent.mkdir(parents=True)
+            soundfile.write(one, tone, 8000, format="FLAC")
+        folder.mkdir(exist_ok=True)
         os.link(one, folder / f"track{i:06d}.flac")
 
 

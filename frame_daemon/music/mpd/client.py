@@ -31,6 +31,10 @@ class MpdNoSuchSong(MpdCommandFailed):
     """MPD's database has no such song (the index is older than MPD's database)."""
 
 
+LIST_PAGE = 5_000  # songs an answer when listing the library: about 1.5 MB
+LIST_TRIES = 3  # listings started over when MPD's database changes meanwhile
+
+
 @dataclass(frozen=True, slots=True)
 class PlayerStatus:
     state: str  # play | pause | stop
@@ -213,10 +217,28 @@ class MpdLink:
         with self._call() as c:
             c.next()
 
-    def list_all(self) -> list[dict]:
-        """Every song in MPD's database with its tags (`listallinfo`)."""
+    def list_all(self, page: int = LIST_PAGE) -> list[dict]:
+        """Every song in MPD's database with its tags, `page` songs an answer.
+
+        One answer for the whole library (`listallinfo`) outgrows MPD's output buffer (8 MiB by
+        default: some 25,000 songs) and MPD drops the connection, so the songs come in windows
+        (`find ... window`, MPD 0.21+). Windows are only consistent within one database version:
+        if MPD's database changed meanwhile the listing starts over (else songs could be missed
+        and dropped from the index with their analyses).
+        """
         with self._call() as c:
-            return [s for s in c.listallinfo() if "file" in s]
+            for _ in range(LIST_TRIES):
+                version = c.stats().get("db_update")
+                songs: list[dict] = []
+                while True:
+                    window = c.find('(base "")', "window", f"{len(songs)}:{len(songs) + page}")
+                    songs += window
+                    if len(window) < page:
+                        break
+                if c.stats().get("db_update") == version:
+                    break
+                log.info("MPD's database changed while it was listed; listing it again")
+            return [s for s in songs if "file" in s]
 
     def update(self) -> None:
         with self._call() as c:
