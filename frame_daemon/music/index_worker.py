@@ -32,6 +32,10 @@ RESTART_BACKOFF_S = (1.0, 300.0)  # first and longest wait before restarting aft
 # How often, between refreshes, a frame looks for analyses another machine has shared since
 # (MPD's idle "sticker" news would also come for every user rating; a poll is simpler).
 STICKER_POLL_S = 600.0
+# A poll that brings nothing doubles the wait, up to this: tracks the other machine cannot analyse
+# would otherwise cost MPD a full sticker read every 10 minutes for ever. A refresh (new music, so
+# likely new analyses soon) or a poll that brings something starts again from STICKER_POLL_S.
+STICKER_POLL_MAX_S = 6 * 3600.0
 
 
 def music_folder(music_directory: str) -> Path | None:
@@ -101,6 +105,7 @@ class IndexWorker:
         self.index_path = index_path
         self.mpd = mpd
         self.sticker_poll_s = sticker_poll_s
+        self._poll_wait_s = sticker_poll_s
         self._post = post
         self._wanted = threading.Event()
         self._stop = threading.Event()
@@ -138,13 +143,14 @@ class IndexWorker:
         index = open_index(self.index_path)
         try:
             while not self._stop.is_set():
-                asked = self._wanted.wait(self.sticker_poll_s)
+                asked = self._wanted.wait(self._poll_wait_s)
                 if self._stop.is_set():
                     break
                 if not asked:
                     self._poll_shared(index, link)
                     continue
                 self._wanted.clear()
+                self._poll_wait_s = self.sticker_poll_s
                 try:
                     stats = refresh_index(index, link, self.mpd.music_directory)
                 except FrameDaemonError as exc:
@@ -184,6 +190,9 @@ class IndexWorker:
         if shared is not None and shared.new:
             log.info("%d new analyses shared through MPD's stickers", shared.new)
             self._post(IndexRefreshed(len(index), describe_shared(shared), pool=self._pool(index)))
+            self._poll_wait_s = self.sticker_poll_s
+        else:
+            self._poll_wait_s = min(2 * self._poll_wait_s, max(self.sticker_poll_s, STICKER_POLL_MAX_S))
 
     def _share(self, index: TrackIndex, link: MpdLink) -> None:
         if self._stop.is_set():  # stopping: MPD's sticker writes are slow; the next start shares
