@@ -125,7 +125,11 @@ def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path):
         index.set_estimate(readable[1], ANALYSED)
         assert index.needs_analysis() == []
         assert [u for u, _ in index.unshared()] == [readable[1]]
-        assert index.lacking_current_analysis() == 1  # elsewhere/old.flac
+        assert index.lacking_current_analysis() == ["elsewhere/old.flac"]
+        # A read of some tracks leaves what is known of the others alone.
+        some = {"elsewhere/old.flac": stickers["elsewhere/old.flac"]}
+        assert index.apply_shared(some, among=list(some)).new == 0
+        assert index.apply_shared(stickers).new == 0
         # Where the analysis failed here, the file's tags are shared, but never over an analysis.
         index.set_analysis_error(readable[0], "no decoder")
         index._db.execute("UPDATE tracks SET tag_mood = 'calm' WHERE uri IN (?, ?)", tuple(readable))

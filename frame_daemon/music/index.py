@@ -399,9 +399,10 @@ class TrackIndex:
 
     # --- analyses shared through MPD's stickers ----------------------------------------------------
 
-    def apply_shared(self, stickers: Mapping[str, str]) -> SharedStats:
+    def apply_shared(self, stickers: Mapping[str, str], among: Iterable[str] | None = None
+                     ) -> SharedStats:
         """Take in our sticker values as MPD holds them now (uri -> value; a track not in the
-        mapping has none).
+        mapping has none), for every track or only those `among` (the ones that were read).
 
         A track without an analysis made here uses the shared one: as it is when it is of this
         model and this version of the file, else with less confidence (and `needs_analysis` lists
@@ -414,6 +415,9 @@ class TrackIndex:
             "SELECT t.uri, t.mpd_modified, t.sticker, t.genre, t.tag_mood, t.tag_bpm, e.shared "
             f"FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri AND e.source = '{MoodSource.ANALYSIS}'"
         ).fetchall()
+        if among is not None:
+            read = set(among)
+            rows = [row for row in rows if row[0] in read]
         # Collected first and written in bulk: a frame's first read may bring 100,000 tracks.
         seen: list[tuple[str, str]] = []
         retagged: list[tuple[str]] = []
@@ -506,11 +510,11 @@ class TrackIndex:
                 self._db.execute("ROLLBACK")
             raise
 
-    def lacking_current_analysis(self) -> int:
+    def lacking_current_analysis(self) -> list[str]:
         """Tracks without an analysis of this model: what a new sticker read could still bring."""
-        return self._db.execute(
-            "SELECT count(*) FROM tracks WHERE uri NOT IN (SELECT uri FROM estimates WHERE "
-            f"source = '{MoodSource.ANALYSIS}' AND version = ?)", (ANALYSIS_VERSION,)).fetchone()[0]
+        return [row[0] for row in self._db.execute(
+            "SELECT uri FROM tracks WHERE uri NOT IN (SELECT uri FROM estimates WHERE "
+            f"source = '{MoodSource.ANALYSIS}' AND version = ?)", (ANALYSIS_VERSION,))]
 
     def estimates(self, uri: str) -> list[MoodEstimate]:
         """Every estimate stored for a track, most trusted first (empty if the track is unknown)."""

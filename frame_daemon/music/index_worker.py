@@ -54,17 +54,18 @@ def refresh_index(index: TrackIndex, link: MpdLink, music_directory: str,
     return index.refresh(songs, music_folder(music_directory), progress)
 
 
-def read_shared(index: TrackIndex, link: MpdLink) -> SharedStats | None:
-    """Take in the analyses shared through MPD's stickers (one bulk read); None when MPD has no
-    sticker database, which is fine: then only what is analysed here is known."""
+def read_shared(index: TrackIndex, link: MpdLink, uris: list[str] | None = None) -> SharedStats | None:
+    """Take in the analyses shared through MPD's stickers (one bulk read) for every track, or for
+    `uris`; None when MPD has no sticker database, which is fine: then only what is analysed here
+    is known."""
     stickers = MoodStickers(link)
     try:
         if not stickers.available():
             return None
-        found = stickers.read(index.uris())
+        found = stickers.read(index.uris() if uris is None else uris)
     except StickersDisabled:
         return None
-    return index.apply_shared(found)
+    return index.apply_shared(found, uris)
 
 
 def share_analyses(index: TrackIndex, link: MpdLink) -> int:
@@ -178,12 +179,13 @@ class IndexWorker:
         return TrackPool.from_tracks(index.tracks())
 
     def _poll_shared(self, index: TrackIndex, link: MpdLink) -> None:
-        """Between refreshes, take in what another machine has analysed since (while some tracks
-        still lack an analysis of this model: a finished library costs no reads)."""
-        if not index.lacking_current_analysis():
+        """Between refreshes, take in what another machine has analysed since, for the tracks
+        still without an analysis of this model (a finished library costs no reads)."""
+        lacking = index.lacking_current_analysis()
+        if not lacking:
             return
-        try:
-            shared = read_shared(index, link)
+        try:  # only the folders of tracks still lacking one: MPD scans its stickers once a folder
+            shared = read_shared(index, link, lacking)
         except FrameDaemonError as exc:
             log.debug("could not read MPD's stickers: %s", exc)
             return
