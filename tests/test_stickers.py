@@ -289,6 +289,14 @@ def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, 
     assert done.returncode == 0, done.stderr
     assert "audio analysis: 0 analysed now" in done.stdout and "shared through" not in next(
         line for line in done.stdout.splitlines() if line.startswith("audio analysis")), done.stdout
+    # MPD lost our stickers (a new sticker file): the next server run notices and shares again.
+    c = mpd_server.client()
+    for uri in uris:
+        c.sticker_delete("song", uri, STICKER)
+    c.disconnect()
+    done = frame_daemon("index", "--config", str(server), "--workers", "1")
+    assert "0 analysed now" in done.stdout and "6 shared through MPD's stickers" in done.stdout
+    assert all(STICKER in found for found in user_stickers(mpd_server).values())
 
 
 def ffmpeg_free(env: dict) -> bool:
