@@ -257,7 +257,7 @@ def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, 
     frame = write_config(tmp_path / "frame.toml", mpd_server, tmp_path / "frame-state", "")
     done = frame_daemon("index", "--config", str(frame), env=without_ffmpeg(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "6 analyses shared through MPD's stickers" in done.stdout, done.stdout
+    assert "6 tracks use an analysis shared through MPD's stickers" in done.stdout, done.stdout
 
     served, seen = moods(tmp_path / "server-state"), moods(tmp_path / "frame-state")
     assert served.keys() == seen.keys()

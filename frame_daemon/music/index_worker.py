@@ -86,7 +86,7 @@ def share_analyses(index: TrackIndex, link: MpdLink) -> int:
 def describe_shared(stats: SharedStats | None) -> str:
     if stats is None:
         return f"not shared: MPD has no sticker database ({ENABLE})"
-    text = f"{stats.used} analyses shared through MPD's stickers"
+    text = f"{stats.used} tracks use an analysis shared through MPD's stickers"
     if stats.stale:
         text += f" ({stats.stale} of another model or an older file: trusted less)"
     return text + (f", {stats.unreadable} stickers not readable" if stats.unreadable else "")
