@@ -7,7 +7,9 @@ Works the same on MPD 0.23 (Debian 12, Raspberry Pi OS Bookworm) and 0.24+: only
 `sticker list` and `sticker set`, which both have (0.24's `sort`/`window` are not needed).
 Reading is one `sticker find` per part of the library, not one query per song: MPD drops a client
 whose answer outgrows its output buffer (`max_output_buffer_size`, 8 MiB by default), so a big
-library is read folder by folder, each part at most `chunk` songs (a value is ~150 bytes).
+library is read folder by folder, each part at most `chunk` songs (a value is ~150 bytes). Parts
+are as big as that allows: MPD 0.23 scans its whole sticker table for each `sticker find` (100,000
+tracks in 200 artist folders: 12 s, scripts/bench_stickers.py).
 """
 
 from __future__ import annotations
