@@ -141,10 +141,12 @@ class Mpd(Server):
     name = "mpd"
 
     def __init__(self, workdir: Path, music_dir: Path, port: int | None = None,
-                 mixer: str = "none") -> None:
+                 mixer: str = "none", sticker_file: bool = True, extra: tuple[str, ...] = ()) -> None:
         super().__init__(workdir, port)
         self.music_dir = music_dir
         self.mixer = mixer  # "software": a volume MPD can set (fades), even on the null output
+        self.sticker_file = sticker_file  # False: an MPD without a sticker database
+        self.extra = extra  # more mpd.conf lines, e.g. 'max_output_buffer_size "32"'
 
     def command(self) -> list[str]:
         conf = self.workdir / "mpd.conf"
@@ -154,11 +156,12 @@ class Mpd(Server):
             f'playlist_directory "{self.workdir / "playlists"}"',
             f'db_file "{self.workdir / "database"}"',
             f'state_file "{self.workdir / "state"}"',
-            f'sticker_file "{self.workdir / "sticker.sql"}"',
+            *([f'sticker_file "{self.workdir / "sticker.sql"}"'] if self.sticker_file else []),
             f'log_file "{self.workdir / "mpd-internal.log"}"',
             'bind_to_address "127.0.0.1"',
             f"port \"{self.port}\"",
             'auto_update "no"',
+            *self.extra,
             "audio_output {",
             '  type "null"',
             '  name "null"',

@@ -16,9 +16,10 @@ from frame_daemon.config import MpdConfig
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Event, IndexRefreshed
 from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
-from frame_daemon.music.index import RefreshStats, TrackIndex
+from frame_daemon.music.index import RefreshStats, SharedStats, TrackIndex
 from frame_daemon.music.index_file import describe_storage_error, open_index
 from frame_daemon.music.mpd.client import MpdLink
+from frame_daemon.music.mpd.stickers import ENABLE, MoodStickers, StickersDisabled
 from frame_daemon.music.select import TrackPool
 from frame_daemon.sqlite_schema import is_corrupt, move_aside
 from frame_daemon.supervise import run_supervised
@@ -28,6 +29,13 @@ log = logging.getLogger(__name__)
 
 ANALYSIS_BATCH = 50  # tracks analysed between pool reloads in the daemon
 RESTART_BACKOFF_S = (1.0, 300.0)  # first and longest wait before restarting after a failure
+# How often, between refreshes, a frame looks for analyses another machine has shared since
+# (MPD's idle "sticker" news would also come for every user rating; a poll is simpler).
+STICKER_POLL_S = 600.0
+# A poll that brings nothing doubles the wait, up to this: tracks the other machine cannot analyse
+# would otherwise cost MPD a full sticker read every 10 minutes for ever. A refresh (new music, so
+# likely new analyses soon) or a poll that brings something starts again from STICKER_POLL_S.
+STICKER_POLL_MAX_S = 6 * 3600.0
 
 
 def music_folder(music_directory: str) -> Path | None:
@@ -46,6 +54,44 @@ def refresh_index(index: TrackIndex, link: MpdLink, music_directory: str,
     return index.refresh(songs, music_folder(music_directory), progress)
 
 
+def read_shared(index: TrackIndex, link: MpdLink, uris: list[str] | None = None) -> SharedStats | None:
+    """Take in the analyses shared through MPD's stickers (one bulk read) for every track, or for
+    `uris`; None when MPD has no sticker database, which is fine: then only what is analysed here
+    is known."""
+    stickers = MoodStickers(link)
+    try:
+        if not stickers.available():
+            return None
+        found = stickers.read(index.uris() if uris is None else uris)
+    except StickersDisabled:
+        return None
+    return index.apply_shared(found, uris)
+
+
+def share_analyses(index: TrackIndex, link: MpdLink) -> int:
+    """Write the analyses made here that MPD does not hold yet to its stickers; how many. 0 when
+    MPD has no sticker database."""
+    stickers = MoodStickers(link)
+    try:
+        if not stickers.available():  # asked first: listing what is unshared costs more
+            return 0
+        wanted = index.unshared()
+        written = stickers.write(wanted) if wanted else []
+    except StickersDisabled:
+        return 0
+    index.mark_shared(written)
+    return len(written)
+
+
+def describe_shared(stats: SharedStats | None) -> str:
+    if stats is None:
+        return f"not shared: MPD has no sticker database ({ENABLE})"
+    text = f"{stats.used} tracks use an analysis shared through MPD's stickers"
+    if stats.stale:
+        text += f" ({stats.stale} of another model or an older file: trusted less)"
+    return text + (f", {stats.unreadable} stickers not readable" if stats.unreadable else "")
+
+
 def describe(stats: RefreshStats) -> str:
     text = (f"{stats.added} added, {stats.updated} updated, {stats.removed} removed, "
             f"{stats.unchanged} unchanged")
@@ -55,9 +101,12 @@ def describe(stats: RefreshStats) -> str:
 class IndexWorker:
     """`request()` asks for a refresh; runs them one at a time on its own MPD and SQLite handles."""
 
-    def __init__(self, index_path: Path, mpd: MpdConfig, post: Callable[[Event], None]) -> None:
+    def __init__(self, index_path: Path, mpd: MpdConfig, post: Callable[[Event], None], *,
+                 sticker_poll_s: float = STICKER_POLL_S) -> None:
         self.index_path = index_path
         self.mpd = mpd
+        self.sticker_poll_s = sticker_poll_s
+        self._poll_wait_s = sticker_poll_s
         self._post = post
         self._wanted = threading.Event()
         self._stop = threading.Event()
@@ -95,22 +144,31 @@ class IndexWorker:
         index = open_index(self.index_path)
         try:
             while not self._stop.is_set():
-                self._wanted.wait()
+                asked = self._wanted.wait(self._poll_wait_s)
                 if self._stop.is_set():
                     break
+                if not asked:
+                    self._poll_shared(index, link)
+                    continue
                 self._wanted.clear()
+                self._poll_wait_s = self.sticker_poll_s
                 try:
                     stats = refresh_index(index, link, self.mpd.music_directory)
                 except FrameDaemonError as exc:
                     log.warning("index refresh failed: %s", exc)
                     self._post(IndexRefreshed(len(index), "", error=str(exc)))
                     continue
+                try:
+                    shared = describe_shared(read_shared(index, link))
+                except FrameDaemonError as exc:  # the tags are in; shared results come next time
+                    log.warning("could not read MPD's stickers: %s", exc)
+                    shared = "shared analyses not read"
                 for uri, reason in stats.failed[:20]:
                     log.warning("could not read tags of %s: %s", uri, reason)
                 summary = describe(stats)
-                log.info("index refreshed: %s", summary)
+                log.info("index refreshed: %s; %s", summary, shared)
                 self._post(IndexRefreshed(len(index), summary, pool=self._pool(index)))
-                self._analyse(index)
+                self._analyse(index, link)
         finally:
             link.close()
             index.close()
@@ -120,8 +178,38 @@ class IndexWorker:
         """Built here, in the worker: at 100,000 tracks this takes the loop a second or more."""
         return TrackPool.from_tracks(index.tracks())
 
-    def _analyse(self, index: TrackIndex) -> None:
-        """Analyse new tracks' audio; a new refresh request or a stop interrupts (and resumes)."""
+    def _poll_shared(self, index: TrackIndex, link: MpdLink) -> None:
+        """Between refreshes, take in what another machine has analysed since, for the tracks
+        still without an analysis of this model (a finished library costs no reads)."""
+        lacking = index.lacking_current_analysis()
+        if not lacking:
+            return
+        try:  # only the folders of tracks still lacking one: MPD scans its stickers once a folder
+            shared = read_shared(index, link, lacking)
+        except FrameDaemonError as exc:
+            log.debug("could not read MPD's stickers: %s", exc)
+            return
+        if shared is not None and shared.new:
+            log.info("%d new analyses shared through MPD's stickers", shared.new)
+            self._post(IndexRefreshed(len(index), describe_shared(shared), pool=self._pool(index)))
+            self._poll_wait_s = self.sticker_poll_s
+        else:
+            self._poll_wait_s = min(2 * self._poll_wait_s, max(self.sticker_poll_s, STICKER_POLL_MAX_S))
+
+    def _share(self, index: TrackIndex, link: MpdLink) -> None:
+        if self._stop.is_set():  # stopping: MPD's sticker writes are slow; the next start shares
+            return
+        try:
+            written = share_analyses(index, link)
+        except FrameDaemonError as exc:  # shared at the next batch or run
+            log.warning("could not share analyses through MPD's stickers: %s", exc)
+            return
+        if written:
+            log.info("shared %d analyses through MPD's stickers", written)
+
+    def _analyse(self, index: TrackIndex, link: MpdLink) -> None:
+        """Analyse new tracks' audio and share the results through MPD; a new refresh request or a
+        stop interrupts (and resumes)."""
         folder = music_folder(self.mpd.music_directory)
         if folder is None:
             return
@@ -129,9 +217,12 @@ class IndexWorker:
         def progress(p: AnalysisProgress) -> None:
             if p.done % ANALYSIS_BATCH == 0 or p.done == p.total:
                 log.info("%s", p.line())
+                self._share(index, link)
                 self._post(IndexRefreshed(len(index), p.line(), pool=self._pool(index)))
 
+        self._share(index, link)  # what an interrupted run analysed but did not share yet
         result = analyse_pending(index, folder, workers=1, progress=progress,
                                  should_stop=lambda: self._stop.is_set() or self._wanted.is_set())
         if result.total:
             log.info("audio analysis: %s", result.line())
+            self._share(index, link)
