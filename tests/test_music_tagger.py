@@ -15,6 +15,7 @@ from test_analyse import calm, energetic, progression, write_audio
 from conftest import ROOT
 from frame_daemon.errors import ModelError
 from frame_daemon.music.audio import tagger as music_tagger
+from frame_daemon.music.audio.cli import run_analyse
 from frame_daemon.music.audio.decode import decode_excerpt
 from frame_daemon.music.audio.tagger import MusicTagger, log_mel, mel_filterbank, top_tags
 
@@ -88,6 +89,19 @@ def test_tags_of_real_clips_match_musicnn(tagger, clips, name):
     assert [t for t, _ in got[:3]] == [t for t, _ in want[:3]], got
     for tag, p in want:
         assert tags[tag] == pytest.approx(p, abs=TAG_TOLERANCE), (tag, got)
+
+
+def test_analyse_json_names_the_top_five_tags(clips, capsys):
+    assert run_analyse([str(clips["energetic"]), str(clips["calm"])], as_json=True) == 0
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert err == "" and len(records) == 2
+    for record, name in zip(records, ("energetic", "calm"), strict=True):
+        tags = record["tags"]
+        assert len(tags) == 5 and [p for _, p in tags] == sorted((p for _, p in tags), reverse=True)
+        assert tags[0][0] == PINNED_TAGS[name][0][0]
+    assert run_analyse([str(clips["piano"])], as_json=False) == 0
+    assert "; tags: indie 0.31, instrumental 0.15, folk 0.12" in capsys.readouterr().out
 
 
 def test_short_excerpts_are_refused(tagger):
