@@ -71,10 +71,6 @@ def build_model(w: dict[str, np.ndarray]):
         shift = w[f"{name}/beta"] - w[f"{name}/moving_mean"] * scale
         return x * scale + shift
 
-    def conv(x, i, padding):
-        name = "conv2d" + (f"_{i}" if i else "")
-        return tf.nn.relu(tf.nn.conv2d(x, w[f"{name}/kernel"], 1, padding) + w[f"{name}/bias"])
-
     def conv_time(x, i):
         # musicnn's mid-end convolves a [7, C] kernel over a (time, C, 1) map: a 1-D convolution
         # over time with C input channels, which is what this is (time, 1, C).
@@ -84,14 +80,35 @@ def build_model(w: dict[str, np.ndarray]):
         x = tf.pad(x, [[0, 0], [3, 3], [0, 0], [0, 0]])
         return tf.nn.relu(tf.nn.conv2d(x, k, 1, "VALID") + w[f"{name}/bias"])
 
+    def unfolded_conv(u, i, bn_i, max_axis):
+        # XNNPACK keeps one pointer per output pixel and kernel tap for a convolution: for musicnn's
+        # long (7x38, 7x67, 128x1) kernels on a 187x96 patch, some 75 MB. With the kernel's long
+        # side unfolded into channels (`u`, by a gather: the same numbers, copied) the kernels are
+        # short and the arena holds a few MB of activations instead; the sums are the same.
+        name = "conv2d" + (f"_{i}" if i else "")
+        k = w[f"{name}/kernel"]
+        k = k.reshape(k.shape[0] if max_axis == 2 else 1, 1, -1, k.shape[3])
+        y = bn(tf.nn.relu(tf.nn.conv2d(u, k, 1, "VALID") + w[f"{name}/bias"]), bn_i)
+        return tf.reduce_max(y, axis=max_axis)  # max over frequency: (N, 187, C)
+
+    def windows(n_out: int, taps: int) -> np.ndarray:
+        return (np.arange(n_out)[:, None] + np.arange(taps)[None, :]).astype(np.int32)
+
     @tf.function(input_signature=[tf.TensorSpec([None, PATCH, N_MELS], tf.float32)])
     def model(x):
-        x = bn(x[..., None], 0)  # (N, 187, 96, 1)
-        padded = tf.pad(x, [[0, 0], [3, 3], [0, 0], [0, 0]])
-        front = []
-        for conv_i, bn_i, inp, pad in ((0, 1, padded, "VALID"), (1, 2, padded, "VALID"),
-                                       (2, 3, x, "SAME"), (3, 4, x, "SAME"), (4, 5, x, "SAME")):
-            front.append(tf.reduce_max(bn(conv(inp, conv_i, pad), bn_i), axis=2))  # (N, 187, C)
+        x = bn(x, 0)  # (N, 187, 96)
+        # Timbral kernels (7 frames x 38 or 67 bands, "valid" over bands, time padded by 3):
+        # bands unfolded, (N, 193, 96 - taps + 1, taps), and a 7x1 kernel over them.
+        padded = tf.pad(x, [[0, 0], [3, 3], [0, 0]])
+        f74 = unfolded_conv(tf.gather(padded, windows(59, 38), axis=2), 0, 1, 2)
+        f77 = unfolded_conv(tf.gather(padded, windows(30, 67), axis=2), 1, 2, 2)
+        # Temporal kernels (128, 64, 32 frames x 1 band, "same"): the 128-frame kernel's padding
+        # is 63 frames before, 64 after, and the 64- and 32-frame kernels' windows are the middle
+        # of its window (from tap 32 and 48). Frames unfolded per band: (N, 96, 187, 128).
+        by_band = tf.pad(tf.transpose(x, [0, 2, 1]), [[0, 0], [0, 0], [63, 64]])  # (N, 96, 314)
+        u = tf.gather(by_band, windows(PATCH, 128), axis=2)
+        front = [f74, f77, unfolded_conv(u, 2, 3, 1), unfolded_conv(u[..., 32:96], 3, 4, 1),
+                 unfolded_conv(u[..., 48:80], 4, 5, 1)]
         f = tf.concat(front, axis=2)[:, :, None, :]  # (N, 187, 1, 561)
         c1 = bn(conv_time(f, 5), 6)
         c2 = bn(conv_time(c1, 6), 7) + c1
