@@ -172,7 +172,8 @@ def patches_of(spec: np.ndarray) -> np.ndarray:
 
 def load_clips(folder: Path) -> list[tuple[str, np.ndarray]]:
     import librosa
-    files = sorted(folder.rglob("*.mp3"), key=lambda p: (p.parent.name, int(p.stem)))
+    # By folder, then by name with numbers in order (Emotify: audio/<genre>/<n>.mp3).
+    files = sorted(folder.rglob("*.mp3"), key=lambda p: (str(p.parent), p.stem.zfill(12)))
     return [(f"{p.parent.name}/{p.stem}", librosa.load(p, sr=16000)[0]) for p in files]
 
 
@@ -258,7 +259,13 @@ def main() -> None:
     ap.add_argument("--tmp", type=Path, default=Path("/tmp/convert-music-tagger"))
     args = ap.parse_args()
     args.tmp.mkdir(parents=True, exist_ok=True)
-    import tensorflow as tf
+    try:
+        import librosa  # noqa: F401
+        import musicnn  # noqa: F401
+        import tensorflow as tf
+    except ImportError as exc:
+        sys.exit(f"convert_music_tagger: {exc.name} is missing; this script runs in its own venv "
+                 "(see the top of scripts/convert_music_tagger.py for the three pip commands)")
 
     from frame_daemon.music.audio import tagger as rt
 
@@ -273,6 +280,9 @@ def main() -> None:
     print(f"checkpoint: {len(weights)} tensors, {n_params} trained parameters")
     model = build_model(weights)
 
+    if not args.clips.is_dir() or not any(args.clips.rglob("*.mp3")):
+        sys.exit(f"convert_music_tagger: no .mp3 clips under {args.clips} (the Emotify development "
+                 "clips, or any music, to check and calibrate on)")
     clips = load_clips(args.clips)
     print(f"clips: {len(clips)} from {args.clips}")
 
@@ -312,8 +322,12 @@ def main() -> None:
 
     half = len(clips) // 2
     # Calibrate on the first half of every genre, measure on the second (files sort by genre).
-    calib_clips = [c for i, c in enumerate(clips) if (i % 25) < 12]
-    eval_clips = [c for i, c in enumerate(clips) if (i % 25) >= 12]
+    # The first 12 of every 25 clips of a folder (Emotify: files 1-12 of each genre) calibrate.
+    folder_of = [name.rpartition("/")[0] for name, _ in clips]
+    rank = [folder_of[:i].count(f) for i, f in enumerate(folder_of)]
+    size = {f: folder_of.count(f) for f in folder_of}
+    calib_clips = [c for c, r, f in zip(clips, rank, folder_of, strict=True) if r < size[f] * 12 // 25]
+    eval_clips = [c for c, r, f in zip(clips, rank, folder_of, strict=True) if r >= size[f] * 12 // 25]
     rng = np.random.default_rng(17)
     calib = np.concatenate([patches_of(rt.log_mel(a)) for _, a in calib_clips])
     calib = calib[rng.choice(len(calib), size=min(300, len(calib)), replace=False)]
