@@ -3,8 +3,9 @@
 Conversion only: TensorFlow, librosa and musicnn live in their own venv and never at run time.
 
     python3 -m venv .venv-convert
-    .venv-convert/bin/pip install 'tensorflow-cpu==2.21.*' librosa 'tf-keras==2.21.0'
-    .venv-convert/bin/pip install --no-deps musicnn==0.1.0   # it pins numpy<1.17 and TF 1
+    .venv-convert/bin/pip install 'tensorflow-cpu==2.21.*' librosa
+    # musicnn pins numpy<1.17 and TF 1, tf-keras asks for `tensorflow` (tensorflow-cpu is it)
+    .venv-convert/bin/pip install --no-deps musicnn==0.1.0 'tf-keras==2.21.0'
     .venv-convert/bin/python scripts/convert_music_tagger.py --clips /path/to/emotify-dev/audio
 
 What it does:
