@@ -85,6 +85,16 @@ class SettingsStore:
         self._save()
         return changed
 
+    def change(self, key: str, value: Any) -> tuple[FollowConfig, str]:
+        """A setting from Home Assistant: (the settings in effect now, why it was refused or not
+        saved, '' when it was set and saved)."""
+        try:
+            follow = self.set(key, value)
+        except SettingRejected as exc:
+            log.warning("command %s refused: %s", key, exc)
+            return self.effective, str(exc)
+        return follow, self.save_error
+
     def reset(self) -> FollowConfig:
         """Forget every runtime value: back to the config's settings."""
         self._overrides.clear()

@@ -146,7 +146,7 @@ def test_tracks_deleted_since_the_last_index_are_skipped_and_the_next_best_plays
     daemon.handle(PhotoShown(photos["pensive"]))
     clock.advance(30.0)
     daemon.handle(PhotoShown(photos["serene"]))  # serene.mp3 fits best, but MPD lost it
-    assert memory.playing() == "pensive.mp3" and daemon.fader.active  # the second choice fades in
+    assert memory.playing() == "pensive.mp3" and daemon.music.fader.active  # the second choice fades in
     run_for(daemon, clock, 2.5)
     assert memory.playing() == "serene-2.mp3" and daemon.state.following
     payload = daemon.state_payload()
