@@ -226,22 +226,23 @@ class Daemon:
 
     def handle_safely(self, event: Event) -> None:
         """Handle one event; whatever goes wrong is published, and the loop goes on."""
+        self._safely(type(event).__name__, self.handle, event)
+
+    def on_time(self, now: float) -> None:
+        """The timed work due by `now` (on the loop's clock): a fade step, the periodic tick;
+        each as safe as a handler."""
+        self._safely("the fade", self.music.on_time, now)
+        if now >= self._tick_at:
+            self._tick_at = now + TICK_S
+            self._safely("tick", self.tick, now)
+
+    def _safely(self, where: str, work: Callable[[Any], None], arg: Any) -> None:
         try:
-            self.handle(event)
+            work(arg)
         except FrameDaemonError as exc:
             self._set_error(str(exc))
         except Exception as exc:  # a bug in one handler must not stop the frame
-            self._internal_error(type(event).__name__, exc)
-
-    def on_time(self, now: float) -> None:
-        """The timed work due by `now` (on the loop's clock): a fade step, the periodic tick."""
-        self.music.on_time(now)
-        if now >= self._tick_at:
-            self._tick_at = now + TICK_S
-            try:
-                self.tick(now)
-            except Exception as exc:
-                self._internal_error("tick", exc)
+            self._internal_error(where, exc)
 
     def _internal_error(self, where: str, exc: Exception) -> None:
         """Log an unexpected exception (the traceback once per kind), publish it, and go on."""

@@ -167,3 +167,38 @@ def test_when_mpd_has_none_of_the_indexed_tracks_left_the_why_says_so(tmp_path, 
     assert daemon.state_payload()["why"].endswith(
         "; MPD has none of the indexed tracks any more (2 gone since the last index); refreshing "
         "the index")
+
+
+def test_a_person_deleting_the_track_the_fade_is_to_start_makes_it_choose_again(
+        tmp_path, mood_model, photos):
+    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.8, -0.4, 0.9))}
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks, mode="follow", fade_s=2.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))
+    assert daemon.music.fader.active
+    gone = daemon.state.choice.ids[0]
+    memory.deleteid(gone)  # before the idle watcher's news of it reaches the loop
+    run_for(daemon, clock, 2.5)  # the fade ends: MPD has no such song any more
+    assert memory.playing() in ("serene.mp3", "serene-2.mp3")  # chosen again, for the same photo
+    assert memory.queue[memory.current].id != gone and memory.volume == 80
+    assert not daemon.music.fader.active and daemon.state.following
+    assert daemon.state.error is None
+
+
+def test_a_fade_step_that_fails_unexpectedly_ends_the_fade_and_the_loop_goes_on(
+        tmp_path, mood_model, photos):
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))
+    run_for(daemon, clock, 1.0)
+    assert memory.volume < 80
+
+    def broken(now: float) -> bool:
+        raise RuntimeError("boom in a fade step")
+
+    daemon.music.fader.step = broken  # a bug in the timed work, injected
+    run_for(daemon, clock, 1.0)  # as the loop calls it: it must not raise
+    assert "boom in a fade step" in daemon.state_payload()["last_error"]
+    assert not daemon.music.fader.active and memory.volume == 80  # the volume given back

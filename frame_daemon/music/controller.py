@@ -14,6 +14,7 @@ Owned by the loop thread.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -25,7 +26,7 @@ from frame_daemon.follow import Action, Decision
 from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
 from frame_daemon.music.live_pool import LivePool
-from frame_daemon.music.mpd.client import MpdUnavailable
+from frame_daemon.music.mpd.client import MpdNoSuchSong, MpdUnavailable
 from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader
 from frame_daemon.music.mpd.queue_keeper import QueueKeeper
 from frame_daemon.music.mpd.session import MpdSession
@@ -205,14 +206,26 @@ class MusicController:
 
     def on_time(self, now: float) -> None:
         """The timed work due by `now`: a fade step."""
-        if self.fader.active and now >= self._fade_step_at:
+        if not (self.fader.active and now >= self._fade_step_at):
+            return
+        self._fade_step_at = now + FADE_STEP_S
+        try:
             self._fade_step(now)
+        except Exception:
+            # A step that fails in a way nobody foresaw must neither leave the music quiet nor
+            # fail again every FADE_STEP_S: the fade ends, the volume is given back.
+            with contextlib.suppress(Exception):
+                self.fader.cancel()
+            raise
 
     def _fade_step(self, now: float) -> None:
         try:
             started = self.fader.step(now)
             if started:
                 self.keeper.snapshot()  # our own skip, not a person's
+        except MpdNoSuchSong as exc:
+            self._track_to_fade_to_gone(str(exc))
+            return
         except MpdUnavailable as exc:
             # The new tracks may be gone with MPD: choose again when it is back, without a fade.
             if self.state.choice is not None:
@@ -221,14 +234,25 @@ class MusicController:
             self._mpd_lost(str(exc))
             self._publish()
             return
-        self._fade_step_at = now + FADE_STEP_S
         if started:
             self.refresh_track()
             self._publish()
 
+    def _track_to_fade_to_gone(self, why: str) -> None:
+        """A person deleted the queue entry the fade was to start: choose again for the same
+        photo and start it at once (what played is faded out already), then the volume is back."""
+        choice = self.state.choice
+        log.warning("the track to fade to is gone from the queue (%s); choosing again", why)
+        try:
+            if choice is not None:
+                self._queue_for(choice.placement.photo, play_now=True, reason=choice.reason,
+                                fade=False)
+        finally:
+            self.cancel_fade()
+
     def cancel_fade(self) -> None:
         """A person took over: the new music waits, their volume is back."""
-        if self.fader.active:
+        if self.fader.active or self.fader.owed_volume is not None:
             try:
                 self.fader.cancel()
             except MpdUnavailable as exc:

@@ -10,7 +10,9 @@ The loop drives it: `begin` records the user's volume, `step` (called every FADE
 volume again. Until that last `setvol` succeeds the user's volume is *owed* (`owed_volume`): when
 MPD or the connection dies mid-fade, the loop calls `restore` as soon as MPD is back, and on
 shutdown. A person who changes the volume during the fade takes it over: it is never overridden.
-Every method may raise MpdUnavailable; the owed volume survives that.
+Every method may raise MpdUnavailable; the owed volume survives that. `step` raises MpdNoSuchSong
+when the track to start was deleted from the queue meanwhile: the ramp is over, the volume still
+owed, so the caller can start other music before it gives the volume back.
 """
 
 from __future__ import annotations
@@ -83,9 +85,9 @@ class Fader:
             ramp.last_set = fade_volume(self.owed_volume, elapsed, self.duration_s)
             self.link.set_volume(ramp.last_set)
             return False
+        self._ramp = None  # over, even if the track is gone (MpdNoSuchSong: the volume stays owed)
         if status.song_id != ramp.play_id:
             self.link.play_id(ramp.play_id)
-        self._ramp = None
         self.restore()
         return True
 
