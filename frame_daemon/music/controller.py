@@ -27,7 +27,7 @@ from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
 from frame_daemon.music.live_pool import LivePool
 from frame_daemon.music.mpd.client import MpdNoSuchSong, MpdUnavailable
-from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader
+from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader, OwedVolumeFile
 from frame_daemon.music.mpd.queue_keeper import QueueKeeper
 from frame_daemon.music.mpd.session import MpdSession
 from frame_daemon.music.placement import PhotoReference, place
@@ -66,7 +66,8 @@ class MusicController:
         self._person_took_over = person_took_over
         self._rng = rng or random.Random()
         self.keeper = QueueKeeper(self.mpd)
-        self.fader = Fader(self.mpd, cfg.follow.fade_s)
+        self.fader = Fader(self.mpd, cfg.follow.fade_s,
+                           OwedVolumeFile.in_directory(cfg.state_directory))
         self.reference = PhotoReference()
         self._fade_step_at = 0.0
 
