@@ -65,7 +65,7 @@ class MusicController:
         self._refresh_index = refresh_index
         self._person_took_over = person_took_over
         self._rng = rng or random.Random()
-        self.keeper = QueueKeeper(self.mpd)
+        self.keeper = QueueKeeper(self.mpd, clock=clock)
         self.fader = Fader(self.mpd, cfg.follow.fade_s,
                            OwedVolumeFile.in_directory(cfg.state_directory))
         self.reference = PhotoReference()
