@@ -1,13 +1,14 @@
-"""The composition root and the one loop: photo in, mood out, music follows, the house is told.
+"""The composition root and the one loop: wires the parts, runs the loop and dispatches events.
 
 `Daemon.run()` starts the parts in dependency order, remembers what started, runs the loop until a
 signal sets the stop flag, and stops the parts in reverse inside `finally`. Only the loop thread
 touches the state below; adapter threads (watchdog, paho, MPD idle, index worker) just `post`.
+The loop turns a photo into a follow decision; `music.controller.MusicController` makes MPD play
+it; `homeassistant` and `state_payload` tell the house.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import random
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from frame_daemon import __version__
-from frame_daemon.commands import CommandError, CommandName, CommandRow, CommandTable, on_off, press, setting
-from frame_daemon.config import Config, FollowConfig
+from frame_daemon.commands import CommandError, CommandName, CommandRow, CommandTable, on_off, press
+from frame_daemon.config import Config
 from frame_daemon.errors import FrameDaemonError, PhotoError
 from frame_daemon.event_queue import EventQueue
 from frame_daemon.events import (
@@ -39,6 +40,7 @@ from frame_daemon.events import (
 from frame_daemon.follow import FollowMode, FollowParams, on_photo, on_tick
 from frame_daemon.follow import force as follow_force
 from frame_daemon.homeassistant import Topics, announce, publish_image, publish_state
+from frame_daemon.loop_guard import LoopGuard
 from frame_daemon.loop_state import LoopState
 from frame_daemon.mqtt_link import CommandRouter, MqttLink
 from frame_daemon.music.controller import MusicController
@@ -48,8 +50,7 @@ from frame_daemon.music.live_pool import LivePool
 from frame_daemon.music.mpd.idle import MpdIdleWatcher
 from frame_daemon.music.mpd.session import MpdSession
 from frame_daemon.music.placement import PhotoReference
-from frame_daemon.music.select import TrackPool
-from frame_daemon.settings_store import SettingsStore
+from frame_daemon.settings_store import SettingCommands, SettingsStore, use_settings
 from frame_daemon.slideshow_control import SlideshowControl
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.state_payload import state_payload, status_line
@@ -67,12 +68,6 @@ ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frame
 MPD_START_WAIT_S = 2.0
 
 
-def follow_params(cfg: Config) -> FollowParams:
-    f = cfg.follow
-    return FollowParams(smoothing=f.smoothing, threshold=f.threshold, dwell_s=f.dwell_s,
-                        jump=f.jump, min_interval_s=f.min_interval_s)
-
-
 class Daemon:
     def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.monotonic,
                  mpd_session: MpdSession | None = None) -> None:
@@ -81,14 +76,14 @@ class Daemon:
         self.cfg = cfg
         self.clock = clock
         self.events = EventQueue()
-        self.state = LoopState(mode=FollowMode(cfg.follow.mode), threshold=cfg.follow.threshold,
-                               diversity=cfg.follow.diversity,
-                               include_genres=cfg.follow.include_genres,
-                               exclude_genres=cfg.follow.exclude_genres)
-        self.params = follow_params(cfg)
+        self.state = LoopState(mode=FollowMode(cfg.follow.mode), threshold=cfg.follow.threshold)
+        self.params = use_settings(self.state, cfg.follow)
+        self.settings = SettingCommands(
+            SettingsStore.in_directory(cfg.state_directory, cfg.follow), self.state,
+            use=self._use_params, on_reset=lambda: self.slideshow and self.slideshow.reset())
         self.topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
         # The built-in slideshow is the photo source, and Home Assistant steers it.
-        self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.pool)
+        self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.tracks.pool)
                           if cfg.source.kind == "slideshow" else None)
         self.commands = CommandTable([*self._command_rows(), *(
             self.slideshow.command_rows() if self.slideshow is not None else ())])
@@ -109,12 +104,7 @@ class Daemon:
         self._tick_at = clock()  # the next periodic tick
         self.mqtt: MqttLink | None = None
         self.worker: IndexWorker | None = None
-        self._internal_errors_seen: set[tuple[str, str, str]] = set()
-        self.settings = SettingsStore.in_directory(cfg.state_directory, cfg.follow)
-
-    @property
-    def pool(self) -> TrackPool:
-        return self.tracks.pool
+        self.guard = LoopGuard(self._set_error, log)
 
     # ------------------------------------------------------------------ lifecycle
     def post(self, event: Event) -> None:
@@ -161,7 +151,7 @@ class Daemon:
         except OSError as exc:
             raise FrameDaemonError(f"state directory {state_dir}: cannot create it "
                                    f"({exc.strerror}); set state.directory") from exc
-        self._use_settings(self.settings.load())  # what Home Assistant set before the restart
+        self.settings.load()  # what Home Assistant set before the restart
         index_path = TrackIndex.default_path(state_dir)
         self.tracks.open(index_path)
         started.append(self.tracks.close)
@@ -203,7 +193,9 @@ class Daemon:
             if self._signalled:
                 log.info("stopping (%s)", self._signalled)
                 break
-            timeout = max(0.0, self._next_wake() - self.clock())
+            music_at = self.music.next_wake()
+            wake = self._tick_at if music_at is None else min(self._tick_at, music_at)
+            timeout = max(0.0, wake - self.clock())
             try:
                 event = self.events.get(timeout=timeout)
             except queue.Empty:
@@ -220,43 +212,17 @@ class Daemon:
                 self.notifier.watchdog()  # from the loop: a stuck loop stops the pings
                 next_ping = now + interval
 
-    def _next_wake(self) -> float:
-        music_at = self.music.next_wake()
-        return self._tick_at if music_at is None else min(self._tick_at, music_at)
-
     def handle_safely(self, event: Event) -> None:
         """Handle one event; whatever goes wrong is published, and the loop goes on."""
-        self._safely(type(event).__name__, self.handle, event)
+        self.guard.run(type(event).__name__, self.handle, event)
 
     def on_time(self, now: float) -> None:
         """The timed work due by `now` (on the loop's clock): a fade step, the periodic tick;
         each as safe as a handler."""
-        self._safely("the fade", self.music.on_time, now)
+        self.guard.run("the fade", self.music.on_time, now)
         if now >= self._tick_at:
             self._tick_at = now + TICK_S
-            self._safely("tick", self.tick, now)
-
-    def _safely(self, where: str, work: Callable[[Any], None], arg: Any) -> None:
-        try:
-            work(arg)
-        except FrameDaemonError as exc:
-            self._set_error(str(exc))
-        except Exception as exc:  # a bug in one handler must not stop the frame
-            self._internal_error(where, exc)
-
-    def _internal_error(self, where: str, exc: Exception) -> None:
-        """Log an unexpected exception (the traceback once per kind), publish it, and go on."""
-        message = f"internal error in {where}: {type(exc).__name__}: {exc}"
-        kind = (where, type(exc).__name__, str(exc))
-        if kind not in self._internal_errors_seen:
-            self._internal_errors_seen.add(kind)
-            log.error("%s (the daemon goes on)", message, exc_info=exc)
-        else:
-            log.error("%s (again)", message)
-        try:
-            self._set_error(message)
-        except Exception:
-            log.exception("could not publish the error")
+            self.guard.run("tick", self.tick, now)
 
     def handle(self, event: Event) -> None:
         if isinstance(event, PhotoShown):
@@ -269,12 +235,7 @@ class Daemon:
         elif isinstance(event, IndexRefreshed):
             if event.error:
                 self._set_error(f"index refresh failed: {event.error}")
-            if event.pool is not None:
-                self.tracks.use(event.pool)
-            else:
-                self.tracks.reload()
-            self.state.index_size = len(self.tracks)
-            if not self.music.retry_pending():
+            if not self.music.on_pool(event.pool):
                 self._publish_state()
         elif isinstance(event, MpdConnection):
             self.music.on_connection(event)
@@ -356,21 +317,14 @@ class Daemon:
     def _command_rows(self) -> list[CommandRow]:
         """The daemon's rows of the command table: name, handler, payload parser."""
         C = CommandName
-
-        def follow_setting(name: CommandName) -> CommandRow:
-            return CommandRow(name, lambda value: self._change_setting(name.value, value),
-                              setting(FollowConfig, name.value))
-
         return [
             CommandRow(C.FOLLOWING, self._set_following, on_off),
-            *(follow_setting(name) for name in (C.MODE, C.THRESHOLD, C.DIVERSITY,
-                                                C.INCLUDE_GENRES, C.EXCLUDE_GENRES)),
+            *self.settings.rows(),
             CommandRow(C.NEXT, lambda _: self.music.next_track(), press),
             CommandRow(C.RESCORE, lambda _: self._rescore(), press),
             CommandRow(C.REFRESH_INDEX, lambda _: self._refresh_index(), press),
             CommandRow(C.RESUME, lambda _: self._resume(), press),
             CommandRow(C.CLEAR_ERROR, lambda _: self._clear_error(), press),
-            CommandRow(C.RESET_SETTINGS, lambda _: self._reset_settings(), press),
             # Spread the frames' replies to a Home Assistant restart; the announcement says all.
             CommandRow(C.ANNOUNCE, self._announce_soon, echo=False),
             CommandRow(C.REJECTED, self._rejected),
@@ -401,7 +355,7 @@ class Daemon:
             return
         if self.state.mode == FollowMode.OFF:  # the switch turns following on: set a mode
             configured = FollowMode(self.cfg.follow.mode)
-            self._change_setting("mode", (configured if configured != FollowMode.OFF
+            self.settings.change("mode", (configured if configured != FollowMode.OFF
                                           else FollowMode.FOLLOW).value)
         self._resume()
 
@@ -412,26 +366,8 @@ class Daemon:
     def _clear_error(self) -> None:
         self.state.error = self.state.last_error = None
 
-    def _reset_settings(self) -> None:
-        self._use_settings(self.settings.reset())
-        if self.slideshow is not None:
-            self.slideshow.reset()
-        log.info("settings reset to the config's")
-
-    def _change_setting(self, key: str, value: object) -> None:
-        """A setting from Home Assistant: checked by the config's rules, saved, then used."""
-        follow, problem = self.settings.change(key, value)
-        self._use_settings(follow)
-        if problem:
-            self.state.last_error = problem
-
-    def _use_settings(self, follow: FollowConfig) -> None:
-        st = self.state
-        st.mode = FollowMode(follow.mode)
-        st.diversity = follow.diversity
-        st.include_genres, st.exclude_genres = follow.include_genres, follow.exclude_genres
-        st.threshold = follow.threshold
-        self.params = follow_params(dataclasses.replace(self.cfg, follow=follow))
+    def _use_params(self, params: FollowParams) -> None:
+        self.params = params
 
     # ------------------------------------------------------------------ publishing
     def _set_error(self, message: str) -> None:

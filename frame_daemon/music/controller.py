@@ -31,7 +31,7 @@ from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader, OwedVolumeFile
 from frame_daemon.music.mpd.queue_keeper import QueueKeeper
 from frame_daemon.music.mpd.session import MpdSession
 from frame_daemon.music.placement import PhotoReference, place
-from frame_daemon.music.select import SelectionParams, select
+from frame_daemon.music.select import SelectionParams, TrackPool, select
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,14 @@ class MusicController:
                         reason=decision.reason)
         return True
 
-    def retry_pending(self) -> bool:
-        """The pool changed: carry out a waiting decision if it now can be; True if published."""
+    def on_pool(self, pool: TrackPool | None) -> bool:
+        """A new pool from the index worker (None: read the index file); then carry out a waiting
+        decision if it now can be. True if state was published."""
+        if pool is not None:
+            self.tracks.use(pool)
+        else:
+            self.tracks.reload()
+        self.state.index_size = len(self.tracks)
         pending = self.state.pending
         if pending is None or not len(self.tracks) or not self.mpd.connected:
             return False
