@@ -229,9 +229,9 @@ class Daemon:
             self.on_photo(event.path)
         elif isinstance(event, PlayerChanged):
             self.on_player_changed()
-        elif isinstance(event, DatabaseChanged):
-            log.info("MPD database changed; refreshing the index")
-            self._refresh_index()
+        elif isinstance(event, DatabaseChanged):  # refreshed once MPD's database events settle
+            if self.worker:
+                self.worker.request(settle=True)
         elif isinstance(event, IndexRefreshed):
             if event.error:
                 self._set_error(f"index refresh failed: {event.error}")

@@ -87,12 +87,11 @@ class MusicController:
         return True
 
     def on_pool(self, pool: TrackPool | None) -> bool:
-        """A new pool from the index worker (None: read the index file); then carry out a waiting
-        decision if it now can be. True if state was published."""
+        """A new pool from the index worker (None: the worker could not build one, and the pool
+        stays: reading the index here would hold the loop for seconds in a big library); then
+        carry out a waiting decision if it now can be. True if state was published."""
         if pool is not None:
             self.tracks.use(pool)
-        else:
-            self.tracks.reload()
         self.state.index_size = len(self.tracks)
         pending = self.state.pending
         if pending is None or not len(self.tracks) or not self.mpd.connected:
