@@ -45,6 +45,16 @@ def selection_params(cfg: Config, seed: int | None = None) -> SelectionParams:
 
 
 class MusicController:
+    """Makes MPD play the current decision. The loop calls, by what happened:
+
+    - a follow decision: `carry_out`; a new track pool: `on_pool`; the next-track button:
+      `next_track`; a person took over (as the loop judges it): `cancel_fade`;
+    - MPD's news: `on_player_changed`, `on_connection`, `on_session` (and `adopt` at start);
+    - its timers: `next_wake` and `on_time` (the fade's steps); at stop: `give_volume_back`.
+
+    `choose` is the choice alone (no MPD): where taste and households will weigh in.
+    """
+
     def __init__(self, cfg: Config, state: LoopState, session: MpdSession, tracks: LivePool, *,
                  clock: Callable[[], float], publish: Callable[[], None],
                  report_error: Callable[[str], None],
