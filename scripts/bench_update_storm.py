@@ -123,6 +123,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--every", type=float, default=3.0, help="seconds between touch + update")
     ap.add_argument("--track-seconds", type=float, default=20.0, help="length of each track")
+    ap.add_argument("--log", type=Path, help="keep the daemon's log here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-storm-") as tmp:
         work = Path(tmp)
@@ -177,6 +178,8 @@ def main() -> int:
                 if thread is not None:
                     thread.join()
                 figures(label, latencies, cpu, elapsed, daemon.log(), refreshes)
+            if args.log:
+                shutil.copy(daemon.log_path, args.log)
         finally:
             stop.set()
             if daemon.alive():

@@ -112,3 +112,21 @@ def test_a_storm_of_database_events_is_coalesced(mpd_server, tmp_path):
         assert arrived[-1] > last  # ...and the last event is never left without its refresh
     finally:
         worker.stop()
+
+
+def test_a_refresh_after_mpd_dropped_the_idle_connection_succeeds(mpd_server, tmp_path):
+    # MPD closes a connection left idle for its connection_timeout (60 s); a restart closes it
+    # the same way, at once. The next refresh must not fail (and publish an error) for that.
+    events: queue.Queue = queue.Queue()
+    worker = IndexWorker(tmp_path / "tracks.sqlite3", MpdConfig(host="127.0.0.1",
+                         port=mpd_server.port), events.put)
+    worker.start()
+    try:
+        worker.request()
+        assert next_refresh(events).error == ""
+        mpd_server.restart()
+        worker.request()
+        again = next_refresh(events)
+        assert again.error == "" and again.tracks == 20
+    finally:
+        worker.stop()

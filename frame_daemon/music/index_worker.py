@@ -141,6 +141,10 @@ class IndexWorker:
                     log.warning("index refresh failed: %s", exc)
                     self._post(IndexRefreshed(len(index), "", error=str(exc)))
                     continue
+                finally:
+                    # A fresh connection for each refresh: MPD closes one left idle for its
+                    # connection_timeout (60 s by default), and refreshes are rarer than that.
+                    link.close()
                 for uri, reason in stats.failed[:20]:
                     log.warning("could not read tags of %s: %s", uri, reason)
                 summary = describe(stats)
