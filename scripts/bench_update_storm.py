@@ -37,6 +37,7 @@ from servers import LIBRARY, Mosquitto, Mpd, MqttRecorder, wait_for, write_libra
 
 STATE = "frame-daemon/frame/state"
 TICKS = os.sysconf("SC_CLK_TCK")
+REFRESHED = "index_worker: index refreshed:"  # the worker's one line per refresh
 
 
 def library(n: int) -> list[tuple]:
@@ -111,7 +112,7 @@ def photo_changes(current: Path, photos: list[Path], valences: list[float],
 def figures(label: str, latencies: list[float], cpu: float, seconds: float, log_text: str,
             refreshes_before: int) -> None:
     xs = sorted(v * 1000 for v in latencies)
-    refreshes = log_text.count("index refreshed:") - refreshes_before
+    refreshes = log_text.count(REFRESHED) - refreshes_before
     print(f"  {label}: photo -> state median {statistics.median(xs):.0f} ms, "
           f"p90 {xs[int(0.9 * (len(xs) - 1))]:.0f} ms, max {xs[-1]:.0f} ms (n={len(xs)}); "
           f"CPU {cpu / seconds * 60:.1f} s/min; {refreshes} index refreshes", flush=True)
@@ -170,7 +171,7 @@ def main() -> int:
                     stop.clear()
                     thread = threading.Thread(target=storm, args=(mpd, files, args.every, stop))
                     thread.start()
-                refreshes = daemon.log().count("index refreshed:")
+                refreshes = daemon.log().count(REFRESHED)
                 cpu0, t0 = cpu_s(daemon.proc.pid), time.monotonic()
                 latencies = photo_changes(current, photos, valences, recorder, args.seconds)
                 cpu, elapsed = cpu_s(daemon.proc.pid) - cpu0, time.monotonic() - t0
