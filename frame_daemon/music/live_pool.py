@@ -2,8 +2,9 @@
 
 The index worker builds each new pool in its own thread and hands it over (`IndexRefreshed`), so
 the loop never spends a second reading 100,000 tracks; only at start-up is the pool read from the
-index file here (`open`). When the worker could not build one, the pool known stays. Tracks that MPD refused to queue (deleted since the last index) are left out
-until the index catches up. Owned by the loop thread.
+index file here (`open`). When the worker could not build one, the pool known stays. Tracks
+that MPD refused to queue (deleted since the last index) are left out until the index catches up.
+Owned by the loop thread.
 """
 
 from __future__ import annotations

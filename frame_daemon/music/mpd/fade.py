@@ -12,9 +12,10 @@ MPD or the connection dies mid-fade, the loop calls `restore` as soon as MPD is 
 shutdown. A person who changes the volume during the fade takes it over: it is never overridden.
 
 The debt also survives the daemon itself (SIGKILL, a power cut): before the first step it is
-written to the state directory (`OwedVolumeFile`, atomic), with every volume the ramp sets. At the
-next start the volume is restored only if MPD still shows one of those volumes; any other volume
-was set by a person since, and stays.
+written to the state directory (`OwedVolumeFile`, atomic), with each volume the ramp sets, before
+it sets it. At the next start the volume is restored only if MPD still shows the last one (or the
+one before, had the kill come between the record and the `setvol`); any other volume was set by a
+person since, and stays.
 Every method may raise MpdUnavailable; the owed volume survives that. `step` raises MpdNoSuchSong
 when the track to start was deleted from the queue meanwhile: the ramp is over, the volume still
 owed, so the caller can start other music before it gives the volume back.
@@ -62,12 +63,13 @@ class OwedVolumeFile:
         return cls(Path(state_dir) / cls.FILE_NAME)
 
     def load(self) -> tuple[int, set[int]] | None:
-        """(the owed volume, the volumes our ramp set), or None when nothing is owed."""
+        """(the owed volume, the volumes MPD may show if nobody touched it since: the last two
+        our ramp recorded), or None when nothing is owed."""
         try:
             if not self.path.is_file():
                 return None
             raw = json.loads(self.path.read_bytes()[:4096])
-            owed, ramp = int(raw["owed"]), {int(v) for v in raw["ramp"]}
+            owed, ramp = int(raw["owed"]), {int(v) for v in raw["ramp"][-2:]}
         except (OSError, ValueError, TypeError, KeyError) as exc:
             log.warning("owed volume file %s unreadable (%s); ignoring it", self.path, exc)
             self.clear()
@@ -105,7 +107,7 @@ class _Ramp:
     play_id: int  # the queue entry to start when the ramp ends
     started: float
     last_set: int  # the volume we set last: anything else means a person changed it
-    volumes: list[int] = field(default_factory=list)  # every volume set, as recorded
+    volumes: list[int] = field(default_factory=list)  # every volume set, in order
 
 
 class Fader:
@@ -118,7 +120,7 @@ class Fader:
         self.owed_volume: int | None = None  # the user's volume, until it is set back
         self._ramp: _Ramp | None = None
         self._record = record
-        # The volumes a ramp cut short set: MPD showing one of them means nobody changed it since.
+        # The last volumes a ramp cut short set: MPD showing one means nobody changed it since.
         self._ramp_volumes: set[int] | None = None
         recorded = record.load() if record is not None else None
         if recorded is not None:
@@ -161,10 +163,10 @@ class Fader:
         elapsed = now - ramp.started
         if elapsed < self.duration_s:
             ramp.last_set = fade_volume(self.owed_volume, elapsed, self.duration_s)
-            if ramp.last_set not in ramp.volumes:
+            if ramp.last_set != ramp.volumes[-1]:
                 ramp.volumes.append(ramp.last_set)
                 if self._record is not None:  # recorded before it is set
-                    self._record.save(self.owed_volume, ramp.volumes)
+                    self._record.save(self.owed_volume, ramp.volumes[-2:])
             self.link.set_volume(ramp.last_set)
             return False
         self._ramp = None  # over, even if the track is gone (MpdNoSuchSong: the volume stays owed)
@@ -181,14 +183,14 @@ class Fader:
     def lost(self) -> None:
         """MPD went away mid-fade: forget the ramp, keep owing the volume."""
         if self._ramp is not None:
-            self._ramp_volumes = set(self._ramp.volumes)
+            self._ramp_volumes = set(self._ramp.volumes[-2:])
         self._ramp = None
 
     def restore(self) -> None:
         """Set the user's volume back if it is still owed (after a fade, or when MPD is back).
 
         After a ramp was cut short (MPD lost, or the daemon stopped before it ended), only while
-        MPD still shows a volume our ramp set: any other was set by a person since."""
+        MPD still shows the volume our ramp set last: any other was set by a person since."""
         if self.owed_volume is None:
             return
         if self._ramp is None and self._ramp_volumes is not None:
