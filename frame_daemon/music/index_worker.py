@@ -134,17 +134,18 @@ class IndexWorker:
         link = MpdLink(self.mpd.host, self.mpd.port, self.mpd.password, self.mpd.timeout_s)
         index = open_index(self.index_path)
         try:
-            while self._wait_due():
+            while True:
+                # A fresh connection after each wait: MPD drops one left idle for its
+                # connection_timeout (60 s by default), and refreshes are rarer than that.
+                link.close()
+                if not self._wait_due():
+                    break
                 try:
                     stats = refresh_index(index, link, self.mpd.music_directory)
                 except FrameDaemonError as exc:
                     log.warning("index refresh failed: %s", exc)
                     self._post(IndexRefreshed(len(index), "", error=str(exc)))
                     continue
-                finally:
-                    # A fresh connection for each refresh: MPD closes one left idle for its
-                    # connection_timeout (60 s by default), and refreshes are rarer than that.
-                    link.close()
                 for uri, reason in stats.failed[:20]:
                     log.warning("could not read tags of %s: %s", uri, reason)
                 summary = describe(stats)
