@@ -181,7 +181,7 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    from frame_daemon.daemon import selection_params
+    from frame_daemon.music.controller import selection_params
     from frame_daemon.music.placement import PhotoReference, place
     from frame_daemon.music.select import TrackPool, select
     from frame_daemon.vision.model import MoodModel
@@ -242,7 +242,7 @@ def _point(mood: Mood) -> dict[str, float | str]:
 
 def cmd_album(args: argparse.Namespace) -> int:
     from frame_daemon import album
-    from frame_daemon.daemon import selection_params
+    from frame_daemon.music.controller import selection_params
     from frame_daemon.music.mpd.client import MpdLink
     from frame_daemon.music.placement import PhotoReference, place
     from frame_daemon.music.select import TrackPool

@@ -115,8 +115,8 @@ def score_as_the_daemon(model, path: Path):
     """A photo's mood as the daemon publishes it: scored from its one decode (at least 480 px on
     the short side, shared with the thumbnail and the faces), which can differ from
     `score(path)`'s 224 px decode by a few hundredths."""
-    from frame_daemon.daemon import PHOTO_SHORT_SIDE
     from frame_daemon.vision.photo import decode_photo
+    from frame_daemon.vision.scorer import PHOTO_SHORT_SIDE
 
     return model.score_image(decode_photo(path, PHOTO_SHORT_SIDE).image, str(path))
 

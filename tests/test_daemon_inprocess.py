@@ -146,7 +146,7 @@ def test_tracks_deleted_since_the_last_index_are_skipped_and_the_next_best_plays
     daemon.handle(PhotoShown(photos["pensive"]))
     clock.advance(30.0)
     daemon.handle(PhotoShown(photos["serene"]))  # serene.mp3 fits best, but MPD lost it
-    assert memory.playing() == "pensive.mp3" and daemon.fader.active  # the second choice fades in
+    assert memory.playing() == "pensive.mp3" and daemon.music.fader.active  # the second choice fades in
     run_for(daemon, clock, 2.5)
     assert memory.playing() == "serene-2.mp3" and daemon.state.following
     payload = daemon.state_payload()
@@ -182,7 +182,7 @@ def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, 
     assert "play pensive tracks now" in daemon.state.follow_reason  # the policy asked for a change
     run_for(daemon, clock, 3.0)
     assert memory.uris() == ["pensive.mp3"] and daemon.state.track_id == first
-    assert memory.volume == 80 and not daemon.fader.active  # no fade began
+    assert memory.volume == 80 and not daemon.music.fader.active  # no fade began
     assert daemon.state_payload()["why"].startswith("playing 'Grey Morning – Slow Quartet'")
 
 
@@ -197,9 +197,44 @@ def test_a_playing_track_is_cut_only_for_a_better_match(tmp_path, mood_model, de
     assert memory.playing() == "pensive.mp3"
     clock.advance(30.0)
     daemon.handle(PhotoShown(demo_photos / "rocket.jpg"))
-    assert daemon.fader.active == cut
+    assert daemon.music.fader.active == cut
     run_for(daemon, clock, 3.0)
     assert memory.uris() == ["pensive.mp3", "other.mp3"]  # the new pick, after it
     assert memory.playing() == ("other.mp3" if cut else "pensive.mp3") and memory.volume == 80
     why = daemon.state_payload()["why"]
     assert why.startswith("playing 'Other Song" if cut else "next, after 'Grey Morning' ends")
+
+
+def test_a_person_deleting_the_track_the_fade_is_to_start_makes_it_choose_again(
+        tmp_path, mood_model, photos):
+    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.8, -0.4, 0.9))}
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks, mode="follow", fade_s=2.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))
+    assert daemon.music.fader.active
+    gone = daemon.state.choice.ids[0]
+    memory.deleteid(gone)  # before the idle watcher's news of it reaches the loop
+    run_for(daemon, clock, 2.5)  # the fade ends: MPD has no such song any more
+    assert memory.playing() in ("serene.mp3", "serene-2.mp3")  # chosen again, for the same photo
+    assert memory.queue[memory.current].id != gone and memory.volume == 80
+    assert not daemon.music.fader.active and daemon.state.following
+    assert daemon.state.error is None
+
+
+def test_a_fade_step_that_fails_unexpectedly_ends_the_fade_and_the_loop_goes_on(
+        tmp_path, mood_model, photos):
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))
+    run_for(daemon, clock, 1.0)
+    assert memory.volume < 80
+
+    def broken(now: float) -> bool:
+        raise RuntimeError("boom in a fade step")
+
+    daemon.music.fader.step = broken  # a bug in the timed work, injected
+    run_for(daemon, clock, 1.0)  # as the loop calls it: it must not raise
+    assert "boom in a fade step" in daemon.state_payload()["last_error"]
+    assert not daemon.music.fader.active and memory.volume == 80  # the volume given back

@@ -3,12 +3,18 @@
 The thread is supervised: whatever kills its work (a corrupt index, a full disk, a bug) is logged
 with its traceback once, reported to the loop (published in `error`), and the work restarts with
 backoff on fresh MPD and SQLite handles. A corrupt index is moved aside and rebuilt.
+
+MPD's database events come in storms (a library being copied in, a script running `update` every
+few seconds): a refresh asked for by one (`request(settle=True)`) waits until they have stopped for
+DATABASE_SETTLE_S, but never longer than DATABASE_MAX_WAIT_S after the first, so a storm costs one
+refresh a minute rather than one per event, and a database that never rests is still followed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +42,8 @@ STICKER_POLL_S = 600.0
 # would otherwise cost MPD a full sticker read every 10 minutes for ever. A refresh (new music, so
 # likely new analyses soon) or a poll that brings something starts again from STICKER_POLL_S.
 STICKER_POLL_MAX_S = 6 * 3600.0
+DATABASE_SETTLE_S = 5.0  # quiet time after MPD's last database event before the refresh
+DATABASE_MAX_WAIT_S = 60.0  # the longest a refresh waits for the events to stop
 
 
 def music_folder(music_directory: str) -> Path | None:
@@ -102,21 +110,56 @@ class IndexWorker:
     """`request()` asks for a refresh; runs them one at a time on its own MPD and SQLite handles."""
 
     def __init__(self, index_path: Path, mpd: MpdConfig, post: Callable[[Event], None], *,
+                 clock: Callable[[], float] = time.monotonic, settle_s: float = DATABASE_SETTLE_S,
+                 max_wait_s: float = DATABASE_MAX_WAIT_S,
                  sticker_poll_s: float = STICKER_POLL_S) -> None:
         self.index_path = index_path
+        self.settle_s, self.max_wait_s = settle_s, max_wait_s
         self.mpd = mpd
         self.sticker_poll_s = sticker_poll_s
         self._poll_wait_s = sticker_poll_s
         self._post = post
-        self._wanted = threading.Event()
+        self._clock = clock
+        self._wanted = threading.Event()  # a refresh is asked for (maybe not due yet)
+        self._lock = threading.Lock()  # guards the two times below
+        self._due = 0.0  # when the refresh asked for may run
+        self._first_asked = 0.0  # when the request now waiting was first made
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="index", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def request(self) -> None:
-        self._wanted.set()
+    def request(self, settle: bool = False) -> None:
+        """Ask for a refresh: at once, or (settle) once MPD's database events have stopped."""
+        with self._lock:
+            now = self._clock()
+            if not self._wanted.is_set():
+                self._first_asked, self._due = now, now
+            if settle:
+                self._due = max(self._due, min(now + self.settle_s,
+                                               self._first_asked + self.max_wait_s))
+            else:
+                self._due = now
+            self._wanted.set()
+
+    def _wait_due(self) -> str | None:
+        """Wait until a refresh is asked for and due ("refresh"), or until it is time to look for
+        analyses another machine shared ("poll"), whichever comes first; None when stopping."""
+        while not self._stop.is_set():
+            if not self._wanted.wait(self._poll_wait_s):
+                return None if self._stop.is_set() else "poll"
+            with self._lock:
+                left = self._due - self._clock()
+                if left <= 0:
+                    self._wanted.clear()
+                    return None if self._stop.is_set() else "refresh"
+            self._stop.wait(left)
+        return None
+
+    def _refresh_due(self) -> bool:
+        with self._lock:
+            return self._wanted.is_set() and self._clock() >= self._due
 
     def stop(self, timeout: float = 1.0) -> None:
         self._stop.set()
@@ -126,7 +169,7 @@ class IndexWorker:
     def _run(self) -> None:
         def report(message: str) -> None:
             self._post(IndexRefreshed(0, "", error=message))
-            self._wanted.set()  # catch up at once after the restart
+            self.request()  # catch up at once after the restart
 
         first, longest = RESTART_BACKOFF_S
         run_supervised("the index worker", self._work, self._stop, report, first, longest,
@@ -143,14 +186,16 @@ class IndexWorker:
         link = MpdLink(self.mpd.host, self.mpd.port, self.mpd.password, self.mpd.timeout_s)
         index = open_index(self.index_path)
         try:
-            while not self._stop.is_set():
-                asked = self._wanted.wait(self._poll_wait_s)
-                if self._stop.is_set():
+            while True:
+                # A fresh connection after each wait: MPD drops one left idle for its
+                # connection_timeout (60 s by default), and refreshes are rarer than that.
+                link.close()
+                due = self._wait_due()
+                if due is None:
                     break
-                if not asked:
+                if due == "poll":
                     self._poll_shared(index, link)
                     continue
-                self._wanted.clear()
                 self._poll_wait_s = self.sticker_poll_s
                 try:
                     stats = refresh_index(index, link, self.mpd.music_directory)
@@ -222,7 +267,7 @@ class IndexWorker:
 
         self._share(index, link)  # what an interrupted run analysed but did not share yet
         result = analyse_pending(index, folder, workers=1, progress=progress,
-                                 should_stop=lambda: self._stop.is_set() or self._wanted.is_set())
+                                 should_stop=lambda: self._stop.is_set() or self._refresh_due())
         if result.total:
             log.info("audio analysis: %s", result.line())
             self._share(index, link)

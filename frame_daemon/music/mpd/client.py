@@ -46,6 +46,11 @@ class PlayerStatus:
     elapsed: float
     duration: float
     volume: int | None = None  # 0-100; None when MPD has no mixer to set it with
+    # MPD's own modes: with them MPD moves on by itself in ways a plain queue does not.
+    random: bool = False
+    repeat: bool = False
+    single: bool = False  # on or oneshot: MPD pauses (or stops) when the track ends
+    error: str = ""  # the player's last error (a stream that died), until cleared
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +177,10 @@ class MpdLink:
             elapsed=_float(st.get("elapsed", 0)),
             duration=_float(st.get("duration", 0)),
             volume=_volume(st.get("volume")),
+            random=st.get("random", "0") not in ("0", "off"),
+            repeat=st.get("repeat", "0") not in ("0", "off"),
+            single=st.get("single", "0") not in ("0", "off"),
+            error=_first(st.get("error", "")),
         )
 
     def queue(self) -> list[QueueEntry]:
