@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -170,18 +171,44 @@ def _open_index(cfg: Config):
 
 def cmd_index(args: argparse.Namespace) -> int:
     from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
-    from frame_daemon.music.index_worker import describe, music_folder, refresh_index
+    from frame_daemon.music.index_worker import (
+        describe,
+        describe_shared,
+        music_folder,
+        read_shared,
+        refresh_index,
+        share_analyses,
+    )
     from frame_daemon.music.mpd.client import MpdLink
 
+    # Needs only [mpd] and [state]: no broker, no photo source, so it also runs on the machine
+    # that holds the music (the server role), where it analyses for every frame on that MPD.
     cfg = _load_config_or_exit(args.config, "index")
+    with contextlib.suppress(OSError):
+        os.nice(10)  # background work, beside MPD and a frame that shows photos
     link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
     tty = sys.stderr.isatty()
+    shared_now = 0
+
+    started = time.monotonic()
 
     def tag_progress(done: int, total: int) -> None:
-        if tty and (done % 50 == 0 or done == total):
-            print(f"\rreading tags: {done}/{total} tracks", end="", file=sys.stderr, flush=True)
+        # Done, rate and ETA, like the analysis: a big library on a NAS takes a while to read.
+        if done % (50 if tty else 5000) and done != total:
+            return
+        elapsed = time.monotonic() - started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f"{(total - done) / rate:.0f} s" if rate > 0 else "?"
+        line = f"reading tags: {done}/{total} tracks, {rate:.0f} tracks/s, ETA {eta}"
+        if tty:
+            print(f"\r{line}   ", end="", file=sys.stderr, flush=True)
+        else:
+            log.info("%s", line)
 
     def analysis_progress(p: AnalysisProgress) -> None:
+        nonlocal shared_now
+        if p.done % 100 == 0 or p.done == p.total:  # other frames get results as they come
+            shared_now += share_analyses(index, link)
         # A live line on a terminal; one log line per 100 tracks under systemd or in a pipe.
         if tty:
             print(f"\r{p.line()}   ", end="", file=sys.stderr, flush=True)
@@ -196,11 +223,12 @@ def cmd_index(args: argparse.Namespace) -> int:
             for uri, reason in stats.failed:
                 print(f"frame-daemon index: {uri}: {reason}", file=sys.stderr)
             print(f"index {index.path}: {len(index)} tracks ({describe(stats)})", flush=True)
+            shared = read_shared(index, link)
+            print(f"shared analysis: {describe_shared(shared)}", flush=True)
             folder = music_folder(cfg.mpd.music_directory)
             if args.no_analysis or folder is None:
                 return EXIT_OK
-            with contextlib.suppress(OSError):
-                os.nice(5)  # the library scan is background work on a Pi that shows photos
+            shared_now += share_analyses(index, link)  # what an interrupted run did not share
             try:
                 result = analyse_pending(index, folder, workers=args.workers,
                                          progress=analysis_progress)
@@ -214,9 +242,11 @@ def cmd_index(args: argparse.Namespace) -> int:
                 return 130
             if tty and result.total:
                 print(file=sys.stderr)
+            shared_now += share_analyses(index, link)
             done, _ = index.analysis_counts()
             print(f"audio analysis: {result.done - result.failed} analysed now "
-                  f"({result.failed} unreadable); {done} of {len(index)} tracks analysed in all")
+                  f"({result.failed} unreadable); {done} of {len(index)} tracks analysed in all"
+                  + (f"; {shared_now} shared through MPD's stickers" if shared_now else ""))
     except FrameDaemonError as exc:
         print(f"frame-daemon index: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -232,7 +262,7 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    from frame_daemon.daemon import selection_params
+    from frame_daemon.music.controller import selection_params
     from frame_daemon.music.placement import PhotoReference, place
     from frame_daemon.music.select import TrackPool
     from frame_daemon.music.taste import choose
@@ -312,7 +342,7 @@ def _point(mood: Mood) -> dict[str, float | str]:
 
 def cmd_album(args: argparse.Namespace) -> int:
     from frame_daemon import album
-    from frame_daemon.daemon import selection_params
+    from frame_daemon.music.controller import selection_params
     from frame_daemon.music.mpd.client import MpdLink
     from frame_daemon.music.placement import PhotoReference, place
     from frame_daemon.music.select import TrackPool

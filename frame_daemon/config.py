@@ -311,6 +311,16 @@ class Config:
     def state_directory(self) -> Path:
         return Path(self.state.directory or default_state_directory()).expanduser()
 
+    def make_state_directory(self) -> Path:
+        """The state directory, made if it is missing; a clear error when it cannot be."""
+        path = self.state_directory
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FrameDaemonError(f"state directory {path}: cannot create it "
+                                   f"({exc.strerror}); set state.directory") from exc
+        return path
+
 
 def _suggest(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)

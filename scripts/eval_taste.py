@@ -50,12 +50,12 @@ import numpy as np
 
 from frame_daemon.commands import CommandTable
 from frame_daemon.config import Config
-from frame_daemon.daemon import selection_params
 from frame_daemon.events import CommandName
 from frame_daemon.follow import FollowMode
 from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
 from frame_daemon.music.audio.mood import GEMS_POINTS, tag_target
+from frame_daemon.music.controller import selection_params
 from frame_daemon.music.placement import PhotoReference, place
 from frame_daemon.music.select import TrackPool, select
 from frame_daemon.music.taste_feedback import TasteFeedback

@@ -47,7 +47,7 @@ def make_daemon(tmp_path, mood_model, clock=None, **taste) -> tuple[Daemon, Memo
     daemon = Daemon(cfg, clock=clock, mpd_session=MemorySession(memory))
     daemon.model = mood_model
     (tmp_path / "state").mkdir(exist_ok=True)
-    daemon.taste.open()  # as _start does
+    daemon.music.taste.open()  # as _start does
     pool = TrackPool.from_tracks([Track(uri, t, a, genre=g, duration=SONG_S, mood=m,
                                         source=MoodSource.TAG, why="tagged")
                                   for uri, (t, a, g, m) in tracks.items()])
@@ -58,7 +58,7 @@ def make_daemon(tmp_path, mood_model, clock=None, **taste) -> tuple[Daemon, Memo
 
 def press(daemon: Daemon, name: str, payload: bytes) -> None:
     """As Home Assistant would: the MQTT message, parsed on 'paho's thread', handled by the loop."""
-    daemon._on_mqtt_message(daemon.topics.command(name), payload)
+    daemon.router(daemon.topics.command(name), payload)
     daemon.handle(daemon.events.get(timeout=0))
 
 
@@ -77,7 +77,7 @@ def reject_jazz(daemon: Daemon, memory: MemoryMpd, clock: Clock) -> int:
             rejected += 1
         else:
             press(daemon, "feedback", b"fits")
-            daemon._choose_again()  # (a new choice for the photo, as after a photo change)
+            daemon.music.choose_again()  # (a new choice for the photo, as after a photo change)
     raise AssertionError("jazz is still chosen after 12 verdicts")
 
 
@@ -98,7 +98,7 @@ def test_doesnt_fit_on_one_genre_takes_it_out_of_the_next_picks_and_forget_bring
     rejected = reject_jazz(daemon, memory, clock)
     assert rejected >= 2  # one verdict moves the choice a little, a few move it more
     clock.advance(30.0)
-    daemon._choose_again()  # and again: still no jazz
+    daemon.music.choose_again()  # and again: still no jazz
     assert queued_genres(daemon) == {"Folk"}
     why = daemon.state_payload()["why"]
     assert f"you said {rejected} jazz tracks didn't fit for pensive photos this week" in why
@@ -108,7 +108,7 @@ def test_doesnt_fit_on_one_genre_takes_it_out_of_the_next_picks_and_forget_bring
     assert daemon.state_payload()["taste"]["verdicts"] == 0
     clock.advance(30.0)
     press(daemon, "rescore", b"PRESS")  # the same photo chosen for again, with no taste
-    daemon._choose_again()
+    daemon.music.choose_again()
     assert queued_genres(daemon) == {"Jazz"}
 
 
@@ -139,7 +139,7 @@ def test_an_early_skip_counts_as_doesnt_fit_a_persons_own_track_never_does(tmp_p
     clock.advance(60.0)
     memory.next()  # beyond the window: not a verdict
     daemon.handle(PlayerChanged(frozenset({"player"})))
-    verdicts = daemon.taste.store.verdicts()
+    verdicts = daemon.music.taste.store.verdicts()
     assert [(v.uri, v.fits, v.arrival) for v in verdicts] == [(first, False, Arrival.SKIP)]
 
     memory.playid(int(memory.addid(THEIRS)))  # their own music, with the photo on show
@@ -147,7 +147,7 @@ def test_an_early_skip_counts_as_doesnt_fit_a_persons_own_track_never_does(tmp_p
     clock.advance(3.0)
     memory.next()  # and they skip it at once: their own track is never a skip
     daemon.handle(PlayerChanged(frozenset({"player"})))
-    verdicts = daemon.taste.store.verdicts()
+    verdicts = daemon.music.taste.store.verdicts()
     assert [(v.uri, v.fits, v.arrival) for v in verdicts[1:]] == [(THEIRS, True, Arrival.OWN)]
 
 
@@ -157,7 +157,7 @@ def test_a_chosen_track_played_to_its_end_is_a_very_weak_fits(tmp_path, mood_mod
     first = memory.playing()
     clock.advance(SONG_S + 1.0)
     daemon.handle(PlayerChanged(frozenset({"player"})))
-    assert [(v.uri, v.fits, v.arrival) for v in daemon.taste.store.verdicts()] == [
+    assert [(v.uri, v.fits, v.arrival) for v in daemon.music.taste.store.verdicts()] == [
         (first, True, Arrival.PLAYED)]
 
 
@@ -166,12 +166,12 @@ def test_taste_survives_a_restart_and_a_corrupt_file_starts_clean(tmp_path, mood
     daemon, memory, clock = make_daemon(tmp_path, mood_model)
     daemon.handle(PhotoShown(coffee))
     reject_jazz(daemon, memory, clock)
-    daemon.taste.close()
+    daemon.music.taste.close()
 
     again, _, _ = make_daemon(tmp_path, mood_model)
     again.handle(PhotoShown(coffee))
     assert queued_genres(again) == {"Folk"} and again.state_payload()["taste"]["verdicts"] >= 2
-    again.taste.close()
+    again.music.taste.close()
 
     (tmp_path / "state" / FILE_NAME).write_bytes(b"\x00garbage" * 512)
     with caplog.at_level(logging.ERROR):
@@ -187,14 +187,14 @@ def test_taste_switched_off_neither_learns_nor_applies_but_keeps_the_file(tmp_pa
     daemon, memory, clock = make_daemon(tmp_path, mood_model)
     daemon.handle(PhotoShown(coffee))
     reject_jazz(daemon, memory, clock)
-    kept = len(daemon.taste.store.verdicts())
-    daemon.taste.close()
+    kept = len(daemon.music.taste.store.verdicts())
+    daemon.music.taste.close()
     off, _, _ = make_daemon(tmp_path, mood_model, enabled=False)
     off.handle(PhotoShown(coffee))
     assert queued_genres(off) == {"Jazz"}
     press(off, "feedback", b"fits")
     assert "taste is switched off" in off.state.last_error
-    assert len(off.taste.store.verdicts()) == kept
+    assert len(off.music.taste.store.verdicts()) == kept
 
 
 def test_a_verdict_that_cannot_be_kept_says_so_and_doesnt_fit_still_moves_on(tmp_path, mood_model,
@@ -202,7 +202,7 @@ def test_a_verdict_that_cannot_be_kept_says_so_and_doesnt_fit_still_moves_on(tmp
     daemon, memory, clock = make_daemon(tmp_path, mood_model)
     daemon.handle(PhotoShown(coffee))
     playing = memory.playing()
-    daemon.taste.store._conn.close()  # as if the state directory had gone away under it
+    daemon.music.taste.store._conn.close()  # as if the state directory had gone away under it
     clock.advance(30.0)
     press(daemon, "feedback", b"doesnt_fit")
     assert daemon.state.last_error.startswith("feedback not kept: taste file")
@@ -215,7 +215,7 @@ def test_a_taste_file_that_cannot_be_opened_leaves_the_frame_going_without_taste
     (tmp_path / "state" / FILE_NAME).mkdir()  # not a file at all: cannot be opened, nor moved
     with caplog.at_level(logging.ERROR):
         daemon, memory, clock = make_daemon(tmp_path, mood_model)
-    assert daemon.taste.store is None
+    assert daemon.music.taste.store is None
     assert [r.getMessage() for r in caplog.records][-1].endswith("the frame goes on without taste")
     daemon.handle(PhotoShown(coffee))
     assert memory.playing() and daemon.state_payload()["taste"]["enabled"] is False

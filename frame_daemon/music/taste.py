@@ -472,7 +472,8 @@ def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: Selection
         elif uri not in untasted and displaced:
             parts.append(reasons[displaced.pop(0)])
         notes.append("; ".join(parts))
-    out = [replace(p, why=p.why + (f"; taste: {note}" if note else ""))
+    # select's `order` notes were about its own (wider, untasted) ranking: not this order.
+    out = [replace(p, why=p.why + (f"; taste: {note}" if note else ""), order="")
            for p, note in zip(picks, notes, strict=True)]
     return TastedChoice(moved, shift, out, reasons)
 
