@@ -27,6 +27,7 @@ from frame_daemon.errors import PhotoError
 from frame_daemon.event_queue import EventQueue
 from frame_daemon.events import (
     AdapterFailed,
+    AlbumsChanged,
     Command,
     CommandName,
     DatabaseChanged,
@@ -36,9 +37,10 @@ from frame_daemon.events import (
     MpdSessionChanged,
     PhotoShown,
     PlayerChanged,
+    ScreenScheduled,
     Stop,
 )
-from frame_daemon.follow import FollowMode, FollowParams, on_photo, on_tick
+from frame_daemon.follow import FollowMode, on_photo, on_tick
 from frame_daemon.follow import force as follow_force
 from frame_daemon.homeassistant import Topics, announce, publish_image, publish_state
 from frame_daemon.loop_guard import LoopGuard
@@ -51,7 +53,7 @@ from frame_daemon.music.live_pool import LivePool
 from frame_daemon.music.mpd.idle import MpdIdleWatcher
 from frame_daemon.music.mpd.session import MpdSession
 from frame_daemon.music.placement import PhotoReference
-from frame_daemon.settings_store import SettingCommands, SettingsStore, use_settings
+from frame_daemon.settings_store import SettingCommands, SettingsStore
 from frame_daemon.slideshow_control import SlideshowControl
 from frame_daemon.sources.watch import PhotoWatcher
 from frame_daemon.state_payload import state_payload, status_line
@@ -69,6 +71,13 @@ ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frame
 MPD_START_WAIT_S = 2.0
 
 
+def _start_part(started: list[Callable[[], None]], part: Any) -> Any:
+    """Start an adapter and remember how to stop it (the stops run in reverse, in `run`)."""
+    part.start()
+    started.append(part.stop)
+    return part
+
+
 class Daemon:
     def __init__(self, cfg: Config, *, clock: Callable[[], float] = time.monotonic,
                  mpd_session: MpdSession | None = None) -> None:
@@ -78,11 +87,10 @@ class Daemon:
         self.clock = clock
         self.events = EventQueue()
         self.state = LoopState(mode=FollowMode(cfg.follow.mode), threshold=cfg.follow.threshold)
-        self.params = use_settings(self.state, cfg.follow)
         self.settings = SettingCommands(
             SettingsStore.in_directory(cfg.state_directory, cfg.follow, source=cfg.source,
                                        clock=clock), self.state,
-            use=self._use_params, on_reset=lambda: self.slideshow and self.slideshow.reset())
+            on_reset=lambda: self.slideshow and self.slideshow.reset())
         self.topics = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix)
         # The built-in slideshow is the photo source, and Home Assistant steers it.
         self.slideshow = (SlideshowControl(cfg, self.post, lambda: self.tracks.pool,
@@ -165,27 +173,17 @@ class Daemon:
         self.mqtt.start()
         started.append(self.mqtt.stop)
 
-        self.session.start()
-        started.append(self.session.stop)
+        _start_part(started, self.session)
         self.session.wait_first_attempt(MPD_START_WAIT_S)
         self.music.adopt()  # if MPD answered; otherwise when the session gets through
         started.append(self.music.give_volume_back)  # before closing: a fade cut short by a stop
-        idle = MpdIdleWatcher(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, self.post,
-                              timeout_s=cfg.mpd.timeout_s)
-        idle.start()
-        started.append(idle.stop)
-        self.worker = IndexWorker(index_path, cfg.mpd, self.post)
-        self.worker.start()
-        started.append(self.worker.stop)
+        _start_part(started, MpdIdleWatcher(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password,
+                                            self.post, timeout_s=cfg.mpd.timeout_s))
+        self.worker = _start_part(started, IndexWorker(index_path, cfg.mpd, self.post))
         self.worker.request()  # catch up with changes made while we were not running
 
-        if self.slideshow is not None:
-            self.slideshow.start()
-            started.append(self.slideshow.stop)
-        else:
-            watcher = PhotoWatcher(cfg.source.kind, cfg.source.path, cfg.source.settle_s, self.post)
-            watcher.start()
-            started.append(watcher.stop)
+        _start_part(started, self.slideshow or PhotoWatcher(
+            cfg.source.kind, cfg.source.path, cfg.source.settle_s, self.post))
 
     # ------------------------------------------------------------------ the loop
     def _loop(self) -> None:
@@ -229,7 +227,7 @@ class Daemon:
         if isinstance(event, PhotoShown):
             self.on_photo(event.path)
         elif isinstance(event, PlayerChanged):
-            self.on_player_changed()
+            self.music.on_player_changed()
         elif isinstance(event, DatabaseChanged):  # refreshed once MPD's database events settle
             if self.worker:
                 self.worker.request(settle=True)
@@ -246,6 +244,11 @@ class Daemon:
             self.on_command(event)
         elif isinstance(event, AdapterFailed):
             self._set_error(event.error)  # its supervisor logged it and restarts it
+        elif isinstance(event, ScreenScheduled) and self.slideshow is not None:
+            self.slideshow.remember_screen(event.on)  # the display schedule switched it
+            self._publish_state()
+        elif isinstance(event, AlbumsChanged):  # Home Assistant's album select must offer them
+            self._announce_soon("the photo folders' subfolders changed")
 
     def tick(self, now: float) -> None:
         st = self.state
@@ -258,7 +261,7 @@ class Daemon:
         if st.suspended_until is not None and now >= st.suspended_until:
             log.info("resuming following after the suspension timeout")
             self._resume()
-        st.follow, decision = on_tick(st.follow, now, self._effective_mode(), self.params)
+        st.follow, decision = on_tick(st.follow, now, self._effective_mode(), self.settings.params)
         self.music.carry_out(decision)
 
     # ------------------------------------------------------------------ photos
@@ -278,7 +281,7 @@ class Daemon:
         st.photo_seq += 1
         log.info("photo %s: %s", path.name, scored.describe())
         st.follow, decision = on_photo(st.follow, result.mood, self.clock(),
-                                       self._effective_mode(), self.params)
+                                       self._effective_mode(), self.settings.params)
         st.follow_reason = decision.reason
         if not self.music.carry_out(decision):
             self._publish_state()
@@ -289,9 +292,6 @@ class Daemon:
         if self.slideshow is not None and self.slideshow.follow_music:
             return FollowMode.OFF  # photos follow the music: the music must not follow them back
         return FollowMode.OFF if self.state.suspended_until is not None else self.state.mode
-
-    def on_player_changed(self) -> None:
-        self.music.on_player_changed()
 
     def _person_took_over(self, change: str) -> None:
         if self.state.following:
@@ -364,9 +364,6 @@ class Daemon:
 
     def _clear_error(self) -> None:
         self.state.error = self.state.last_error = None
-
-    def _use_params(self, params: FollowParams) -> None:
-        self.params = params
 
     # ------------------------------------------------------------------ publishing
     def _set_error(self, message: str) -> None:

@@ -46,7 +46,6 @@ class CommandName(StrEnum):
     # birth message), or what it offers changed (the slideshow's albums). The value says why.
     ANNOUNCE = "announce"
     REJECTED = "rejected"  # a payload its parser refused; the value says why
-    SCREEN_SCHEDULE = "screen_schedule"  # the display schedule turned the screen on or off
 
 
 @dataclass(frozen=True, slots=True)

@@ -367,13 +367,13 @@ def use_settings(state: LoopState, follow: FollowConfig) -> FollowParams:
 class SettingCommands:
     """Home Assistant's setting commands, the settings half of the loop's handlers: each value
     is checked by the config's rules and saved by the store, then put into what the loop knows
-    and handed to `use` (the follow policy's parameters for the settings in effect)."""
+    and into `params` (the follow policy's parameters for the settings in effect)."""
 
-    def __init__(self, store: SettingsStore, state: LoopState, use: Callable[[FollowParams], None],
+    def __init__(self, store: SettingsStore, state: LoopState,
                  on_reset: Callable[[], None] = lambda: None) -> None:
         self.store = store
         self.state = state
-        self._use = use
+        self.params: FollowParams = use_settings(state, store.effective)
         self._on_reset = on_reset  # other settings to reset with these (the slideshow's)
 
     def rows(self) -> list[CommandRow]:
@@ -386,7 +386,7 @@ class SettingCommands:
                 CommandRow(CommandName.RESET_SETTINGS, lambda _: self.reset(), press)]
 
     def use(self, follow: FollowConfig) -> None:
-        self._use(use_settings(self.state, follow))
+        self.params = use_settings(self.state, follow)
 
     def load(self) -> None:
         """What Home Assistant set before the restart."""
