@@ -231,12 +231,13 @@ def test_a_full_queue_is_an_error_not_a_missing_track(tmp_path, music):
 SHORT_S = 1.5  # each track of the short library
 
 
-@pytest.fixture(scope="module")
-def short_mpd(tmp_path_factory):
-    """An MPD with three 1.5 s tracks: its modes move on by themselves within seconds."""
+@pytest.fixture
+def short_mpd(tmp_path):
+    """An MPD with three 1.5 s tracks: its modes move on by themselves within seconds. (One per
+    test: the suite stops every server a test leaves running.)"""
     from servers import LIBRARY
 
-    folder = tmp_path_factory.mktemp("short")
+    folder = tmp_path / "short"
     write_library(folder / "music", seconds=SHORT_S, library=LIBRARY[:3])
     server = Mpd(folder / "mpd", folder / "music")
     server.start()
