@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from frame_daemon.errors import ModelError
+from frame_daemon.music.audio.mood import TagHead
 from frame_daemon.vision import model_files
 from frame_daemon.vision.runtime import make_interpreter
 
@@ -125,6 +126,11 @@ class MusicTagger:
         if not ok:
             raise ModelError(f"{model_path.with_suffix('.json')}: the tagger expects another front "
                              f"end than this one ({shape}, {front})")
+        try:  # the mood head that reads these tags (absent: tags only name the track)
+            self.head: TagHead | None = (TagHead.from_meta(meta["mood_head"]) if "mood_head" in meta
+                                         else None)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelError(f"{model_path.with_suffix('.json')}: malformed mood head ({exc!r})") from exc
         self.interpreter, self.runtime = make_interpreter(model_path, threads, runtime)
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
