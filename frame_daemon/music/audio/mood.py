@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from frame_daemon.mood import Mood
-from frame_daemon.music.audio.decode import EXCERPT_S
 from frame_daemon.music.audio.features import AudioFeatures
 from frame_daemon.music.track import MoodEstimate, MoodSource
 
@@ -276,5 +275,7 @@ def estimate_mood(features: AudioFeatures, tags: Mapping[str, float] | None = No
     else:
         valence, arousal = predict(features.as_dict())
         detail = _describe(features)
+    from frame_daemon.music.audio.decode import EXCERPT_S  # soundfile: only where audio is decoded
+
     confidence = CONFIDENCE * min(1.0, features.seconds / EXCERPT_S) ** 0.5
     return MoodEstimate(MoodSource.ANALYSIS, Mood.clipped(valence, arousal, confidence), detail)
