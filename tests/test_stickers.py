@@ -249,6 +249,11 @@ def moods(state: Path) -> dict[str, tuple[float, float, float, str, str]]:
                 for t in index.tracks()}
 
 
+def analysis_tags(state: Path, uri: str) -> str:
+    with TrackIndex(TrackIndex.default_path(state)) as index:
+        return index.analysis_tags(uri)
+
+
 def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, mpd_server):
     assert ffmpeg_free(without_ffmpeg(tmp_path))
     c = mpd_server.client()
@@ -280,8 +285,10 @@ def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, 
     assert len(analysed) == 3  # the untagged and genre-only tracks
     for uri, (valence, arousal, confidence, source, why) in served.items():
         assert seen[uri][:4] == (valence, arousal, confidence, source)
-        if source == "analysis":
-            assert why.startswith("analysis: ")
+        if source == "analysis":  # the music tagger's top three tags explain it, here and there
+            tags = analysis_tags(tmp_path / "server-state", uri)
+            assert len(tags.split(", ")) == 3 and why.startswith(f"analysis: {tags}; "), (tags, why)
+            assert analysis_tags(tmp_path / "frame-state", uri) == tags
             assert seen[uri][4] == why.replace("analysis: ", "analysis (shared by MPD): ")
         else:  # MPD 0.23 passes no mood tag on: the file's tag came through the sticker too
             assert source == "tag" and seen[uri][4] == f"{why} (shared by MPD)"
@@ -298,6 +305,10 @@ def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, 
     assert strip[0] == strip[1] and len(strip[0]) >= 3
     shared_whys = [t["why"] for t in answers[1]["tracks"] if t["source"] == "analysis"]
     assert shared_whys and all("; analysis (shared by MPD): " in w for w in shared_whys)
+    for answer in answers:  # `match` names the music side's tags, as scenes explain the photo
+        for t in answer["tracks"]:
+            if t["source"] == "analysis":
+                assert f": {analysis_tags(tmp_path / 'server-state', t['uri'])}; " in t["why"], t["why"]
 
     # A second server run shares nothing again: MPD holds every result already.
     done = frame_daemon("index", "--config", str(server), "--workers", "1")
