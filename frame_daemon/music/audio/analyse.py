@@ -10,6 +10,7 @@ to read or analyse a file is a TrackError(path, reason); nothing else escapes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -63,13 +64,18 @@ def analyse_file(path: str | os.PathLike[str], tagger: MusicTagger | None = None
     silent to analyse.
     """
     path = Path(path)
+    tags: dict[str, float] | None = None
     if tagger is None:
         samples, rate = decode_excerpt(path)
-        samples_16k = None
     else:
-        from frame_daemon.music.audio.tagger import SAMPLE_RATE
+        from frame_daemon.music.audio.tagger import DEFAULT_PATCHES, SAMPLE_RATE
         samples, samples_16k = decode_excerpt_at(path, (ANALYSIS_RATE, SAMPLE_RATE))
         rate = ANALYSIS_RATE
+        # Tags first, and the 16 kHz samples dropped before the features' buffers: a worker's
+        # peak is the tagger's arena plus the features' spectrograms, not those samples too.
+        with contextlib.suppress(ValueError):  # shorter than one 3 s patch: features only
+            tags = tagger.tags(samples_16k, patches or DEFAULT_PATCHES)
+        del samples_16k
     try:
         features = analyse_samples(samples, rate)
     except ValueError as e:
@@ -77,13 +83,9 @@ def analyse_file(path: str | os.PathLike[str], tagger: MusicTagger | None = None
     except Exception as e:  # a bug, but it must cost one file, not the run (traceback at debug level)
         log.debug("analysis of %s failed", path, exc_info=True)
         raise TrackError(path, f"analysis failed ({type(e).__name__}: {e})") from None
-    if tagger is None or samples_16k is None:
+    if tagger is None or tags is None:
         return Analysis(path, features, estimate_mood(features))
-    from frame_daemon.music.audio.tagger import DEFAULT_PATCHES, top_tags
-    try:
-        tags = tagger.tags(samples_16k, patches or DEFAULT_PATCHES)
-    except ValueError:  # shorter than one 3 s patch: the features could still be measured
-        return Analysis(path, features, estimate_mood(features))
+    from frame_daemon.music.audio.tagger import top_tags
     head = tagger.head
     version = head.version if head is not None else FEATURES_VERSION
     return Analysis(path, features, estimate_mood(features, tags, head),

@@ -232,7 +232,7 @@ def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
     if x.size <= seg + 2 * pad:
         return _fft_resample(x.astype(np.float64), n_out).astype(np.float32)
     out = np.empty(n_out, dtype=np.float32)
-    padded = np.pad(x.astype(np.float32), (pad, pad + seg))
+    padded = np.pad(x.astype(np.float32, copy=False), (pad, pad + seg))
     pad_out = pad // unit_in * unit_out
     seg_out = seg // unit_in * unit_out
     for k, start in enumerate(range(0, x.size, seg)):
