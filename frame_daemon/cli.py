@@ -243,9 +243,11 @@ def cmd_index(args: argparse.Namespace) -> int:
             if tty and result.total:
                 print(file=sys.stderr)
             shared_now += share_analyses(index, link)
-            done, _ = index.analysis_counts()
+            size, current, older = index.analysis_status()
             print(f"audio analysis: {result.done - result.failed} analysed now "
-                  f"({result.failed} unreadable); {done} of {len(index)} tracks analysed in all"
+                  f"({result.failed} unreadable); {current} of {size} tracks analysed in all"
+                  + (f" ({older} more by an older model, which keep their mood until redone)"
+                     if older else "")
                   + (f"; {shared_now} shared through MPD's stickers" if shared_now else ""))
     except FrameDaemonError as exc:
         print(f"frame-daemon index: {exc}", file=sys.stderr)

@@ -232,6 +232,8 @@ class Daemon:
             if self.worker:
                 self.worker.request(settle=True)
         elif isinstance(event, IndexRefreshed):
+            if event.analysed is not None:  # background (re-)analysis progress, for HA
+                self.state.index_analysed = event.analysed
             if event.error:
                 self._set_error(f"index refresh failed: {event.error}")
             if not self.music.on_pool(event.pool):

@@ -93,6 +93,7 @@ class IndexRefreshed:
     summary: str
     error: str = ""
     pool: TrackPool | None = None
+    analysed: int | None = None  # tracks analysed by the current audio model (None: not counted)
 
 
 @dataclass(frozen=True, slots=True)

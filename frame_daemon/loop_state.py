@@ -57,6 +57,7 @@ class LoopState:
     last_error: str | None = None
     mpd_up: bool = False
     index_size: int = 0
+    index_analysed: int = 0  # of index_size, tracks analysed by the current audio model
     photo_taken: str | None = None
     diversity: float = 0.3
     include_genres: tuple[str, ...] = ()

@@ -50,6 +50,7 @@ def state_payload(st: LoopState, updated: datetime, extra: Mapping[str, Any] | N
         "exclude_genres": ", ".join(st.exclude_genres),
         "mpd": "connected" if st.mpd_up else "unavailable",
         "index_size": st.index_size,
+        "index_analysed": st.index_analysed,
         "updated": updated.isoformat(timespec="seconds"),
         **(extra or {}),
     }

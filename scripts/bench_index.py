@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -110,8 +111,13 @@ def bench_cli_index(work: Path, mpd: Mpd, broker: Mosquitto, tracks: int) -> Non
                             stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     rss = TreeRss(proc.pid)
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out, _ = proc.communicate(timeout=1800)
     elapsed = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of `index` and its workers (reaped by it, so counted here): what the rate would
+    # be with both cores to itself, since this machine's 2 cores are often shared with other work.
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     peak = rss.stop()
     if proc.returncode != 0:
         print(out)
@@ -120,6 +126,9 @@ def bench_cli_index(work: Path, mpd: Mpd, broker: Mosquitto, tracks: int) -> Non
     rate = f"{match.group(3)} tracks/s" if match else "?"
     print(f"frame-daemon index, {tracks} x 4-minute MP3 + 20 FLAC, 2 workers: {elapsed:.1f} s "
           f"in all; analysis {rate}; peak RSS of its process tree {mb(peak)}", flush=True)
+    print(f"  CPU time of index and its workers {cpu:.1f} s: {1000 * cpu / (tracks + 20):.0f} ms per "
+          f"track, {2 * (tracks + 20) / cpu:.1f} tracks/s with 2 cores to itself (load average "
+          f"now {os.getloadavg()[0]:.1f})", flush=True)
     for line in out.splitlines()[-2:]:
         print(f"  > {line.strip()[-160:]}")
 

@@ -49,6 +49,7 @@ def check_discovery(payload: dict, topics: Topics) -> None:
     assert cmps["image"]["image_topic"] == topics.image
     assert cmps["last_error"]["entity_category"] == "diagnostic"
     assert cmps["index_size"]["unit_of_measurement"] == "tracks"
+    assert cmps["index_analysed"]["unit_of_measurement"] == "tracks"  # background (re-)analysis
 
 
 def test_discovery_payload_follows_the_rules():

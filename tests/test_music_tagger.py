@@ -186,3 +186,32 @@ SILENCE_MAX = 0.25
 TAG_TOLERANCE = 0.01
 # Both runtimes run the same float kernels: measured 9e-8 apart on these clips.
 RUNTIME_TOLERANCE = 1e-4
+
+
+# --- the mood head reads the tags ------------------------------------------------------------------
+
+def test_the_mood_head_reads_the_tags_of_the_clip_itself(tagger, clips):
+    """The analysis's mood is the tag head fed this clip's own tags (not a silent clip's, not none),
+    and the tags move it: the energetic clip's features with the piano's tags (indie, instrumental,
+    folk) read about 0.6 calmer, with a silent clip's about 0.3 calmer."""
+    from frame_daemon.music.audio.analyse import analyse_file
+    from frame_daemon.music.audio.mood import predict, tag_words
+    from frame_daemon.music.shared_analysis import ANALYSIS_VERSION
+
+    head = tagger.head
+    assert head is not None and head.version == ANALYSIS_VERSION
+    own = {name: tagger.tags(excerpt_16k(clips[name])) for name in ("energetic", "piano")}
+    silent = tagger.tags(np.zeros(int(SECONDS * 16000), np.float32))
+    for name, tags in own.items():
+        a = analyse_file(clips[name], tagger)
+        features = a.features.as_dict()
+        m = a.estimate.mood
+        assert a.version == ANALYSIS_VERSION
+        assert (m.valence, m.arousal) == pytest.approx(head(features, tags), abs=1e-6)
+        assert abs(m.arousal - head(features, silent)[1]) > 0.15  # a silent clip's tags differ
+        # and so does the features-only model's (valence, arousal)
+        assert np.hypot(*np.subtract((m.valence, m.arousal), predict(features))) > 0.05
+        assert a.estimate.detail.startswith(f"analysis: {', '.join(tag_words(tags))}; ")
+    energetic = analyse_file(clips["energetic"], tagger).features.as_dict()
+    assert head(energetic, own["energetic"])[1] - head(energetic, own["piano"])[1] > 0.3
+    assert head(energetic, own["energetic"])[1] - head(energetic, silent)[1] > 0.15

@@ -37,8 +37,12 @@ MODIFIED = "2024-05-01T10:00:00Z"
 
 def test_the_model_fingerprint_names_the_analysis_version():
     from frame_daemon.music.audio import mood
+    from frame_daemon.vision.model_files import model_path
 
-    shipped = repr((mood.VALENCE, mood.AROUSAL, mood.CONFIDENCE, mood.CLIP_SD))
+    head = json.loads(model_path("music-tagger-msd.json").read_text())["mood_head"]
+    assert head["version"] == ANALYSIS_VERSION  # the analyses the tag head makes are current
+    shipped = repr((mood.VALENCE, mood.AROUSAL, mood.CONFIDENCE, mood.CLIP_SD,
+                    json.dumps(head, sort_keys=True)))
     assert hashlib.sha256(shipped.encode()).hexdigest()[:8] == MODEL_FINGERPRINT, (
         "the audio model changed: raise ANALYSIS_VERSION in frame_daemon/music/shared_analysis.py "
         "(frames then redo or distrust old shared analyses) and update MODEL_FINGERPRINT")
@@ -148,21 +152,32 @@ def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path):
         assert "of an older file" in index.get("elsewhere/current.flac").why
 
 
-def test_analyses_made_before_versions_were_kept_are_shared_as_the_first_version(tmp_path):
+def test_an_upgraded_index_keeps_old_moods_until_they_are_reanalysed(tmp_path):
     from frame_daemon.music import index as index_module
     from frame_daemon.sqlite_schema import connect, migrate
 
     path = tmp_path / "tracks.sqlite3"
     old = connect(path)
     migrate(old, index_module._STEPS[:2])  # the schema before shared analyses
-    old.execute("INSERT INTO tracks (uri, mpd_modified, file_mtime_ns, file_size) "
-                "VALUES ('a.flac', ?, 1, 2)", (MODIFIED,))
+    old.execute("INSERT INTO tracks (uri, mpd_modified, file_mtime_ns, file_size, valence, arousal, "
+                "confidence, source, why) VALUES ('a.flac', ?, 1, 2, 0.25, -0.5, 0.5, 'analysis', "
+                "'analysis: 92 BPM')", (MODIFIED,))
     old.execute("INSERT INTO estimates VALUES ('a.flac', 'analysis', 0.25, -0.5, 0.5, 'analysis: 92 BPM')")
     old.close()
     with TrackIndex(path) as index:
-        assert index.needs_analysis() == []  # not redone
+        # Analyses made before versions were kept are of the first model: shared as such, kept
+        # (mood and why) and listed to be redone in the background by the current one.
+        assert index.needs_analysis() == ["a.flac"]
+        assert index.get("a.flac").mood.valence == 0.25 and index.analysis_status() == (1, 0, 1)
         value = SharedAnalysis.decode(dict(index.unshared())["a.flac"])
-        assert value.version == ANALYSIS_VERSION == "audio-1" and value.mood.valence == 0.25
+        assert value.version == "audio-1" != ANALYSIS_VERSION and value.mood.valence == 0.25
+        index.set_estimate("a.flac", MoodEstimate(MoodSource.ANALYSIS, Mood(0.5, 0.1, 0.5),
+                                                  "analysis: mellow, acoustic, chill; 92 BPM"),
+                           tags="mellow, acoustic, chill")
+        assert index.needs_analysis() == [] and index.analysis_status() == (1, 1, 0)
+        assert index.analysis_tags("a.flac") == "mellow, acoustic, chill"
+        value = SharedAnalysis.decode(dict(index.unshared())["a.flac"])
+        assert value.version == ANALYSIS_VERSION and value.tags == "mellow, acoustic, chill"
 
 
 # --- real MPD, real `frame-daemon index` ----------------------------------------------------------
@@ -234,6 +249,11 @@ def moods(state: Path) -> dict[str, tuple[float, float, float, str, str]]:
                 for t in index.tracks()}
 
 
+def analysis_tags(state: Path, uri: str) -> str:
+    with TrackIndex(TrackIndex.default_path(state)) as index:
+        return index.analysis_tags(uri)
+
+
 def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, mpd_server):
     assert ffmpeg_free(without_ffmpeg(tmp_path))
     c = mpd_server.client()
@@ -265,8 +285,10 @@ def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, 
     assert len(analysed) == 3  # the untagged and genre-only tracks
     for uri, (valence, arousal, confidence, source, why) in served.items():
         assert seen[uri][:4] == (valence, arousal, confidence, source)
-        if source == "analysis":
-            assert why.startswith("analysis: ")
+        if source == "analysis":  # the music tagger's top three tags explain it, here and there
+            tags = analysis_tags(tmp_path / "server-state", uri)
+            assert len(tags.split(", ")) == 3 and why.startswith(f"analysis: {tags}; "), (tags, why)
+            assert analysis_tags(tmp_path / "frame-state", uri) == tags
             assert seen[uri][4] == why.replace("analysis: ", "analysis (shared by MPD): ")
         else:  # MPD 0.23 passes no mood tag on: the file's tag came through the sticker too
             assert source == "tag" and seen[uri][4] == f"{why} (shared by MPD)"
@@ -283,6 +305,10 @@ def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, 
     assert strip[0] == strip[1] and len(strip[0]) >= 3
     shared_whys = [t["why"] for t in answers[1]["tracks"] if t["source"] == "analysis"]
     assert shared_whys and all("; analysis (shared by MPD): " in w for w in shared_whys)
+    for answer in answers:  # `match` names the music side's tags, as scenes explain the photo
+        for t in answer["tracks"]:
+            if t["source"] == "analysis":
+                assert f": {analysis_tags(tmp_path / 'server-state', t['uri'])}; " in t["why"], t["why"]
 
     # A second server run shares nothing again: MPD holds every result already.
     done = frame_daemon("index", "--config", str(server), "--workers", "1")

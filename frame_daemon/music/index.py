@@ -84,6 +84,8 @@ CREATE TABLE IF NOT EXISTS estimates (
     add_column("estimates", "shared", "INTEGER NOT NULL DEFAULT 0"),
     # Our sticker's value in MPD as last read or written ('' = none): what is left to share.
     add_column("tracks", "sticker", "TEXT NOT NULL DEFAULT ''"),
+    # The music tagger's top tags of an analysis ("mellow, acoustic, chill"; '' before audio-2).
+    add_column("estimates", "tags", "TEXT NOT NULL DEFAULT ''"),
 )
 SCHEMA_VERSION = len(_STEPS)
 
@@ -167,7 +169,7 @@ def _is_local(uri: str) -> bool:
 
 
 _INSERT_ESTIMATE = ("INSERT OR REPLACE INTO estimates (uri, source, valence, arousal, confidence, detail, "
-                    "version, shared) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                    "version, shared, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 # TrackIndex._recombine in one statement, for many tracks at once: the most trusted estimate.
 _RECOMBINE = f"""
 UPDATE tracks SET (valence, arousal, confidence, source, why) = (
@@ -178,10 +180,10 @@ WHERE uri = ? AND EXISTS (SELECT 1 FROM estimates e WHERE e.uri = tracks.uri)"""
 
 
 def _estimate_row(uri: str, estimate: MoodEstimate, version: str = "",
-                  shared: bool = False) -> tuple[Any, ...]:
+                  shared: bool = False, tags: str = "") -> tuple[Any, ...]:
     m = estimate.mood
     return (uri, str(estimate.source), m.valence, m.arousal, m.confidence, estimate.detail, version,
-            int(shared))
+            int(shared), tags)
 
 
 class TrackIndex:
@@ -338,8 +340,8 @@ class TrackIndex:
     # --- estimates ----------------------------------------------------------------------------------
 
     def _put_estimate(self, uri: str, estimate: MoodEstimate, version: str = "",
-                      shared: bool = False) -> None:
-        self._db.execute(_INSERT_ESTIMATE, _estimate_row(uri, estimate, version, shared))
+                      shared: bool = False, tags: str = "") -> None:
+        self._db.execute(_INSERT_ESTIMATE, _estimate_row(uri, estimate, version, shared, tags))
 
     def _recombine(self, uri: str) -> None:
         best = min(self.estimates(uri), key=lambda e: _PRIORITY[e.source], default=NEUTRAL)
@@ -348,8 +350,12 @@ class TrackIndex:
             "UPDATE tracks SET valence = ?, arousal = ?, confidence = ?, source = ?, why = ? WHERE uri = ?",
             (m.valence, m.arousal, m.confidence, str(best.source), best.detail, uri))
 
-    def set_estimate(self, uri: str, estimate: MoodEstimate) -> None:
+    def set_estimate(self, uri: str, estimate: MoodEstimate, version: str | None = None,
+                     tags: str = "") -> None:
         """Store one source's estimate for a track (audio analysis, usually) and recombine its mood.
+
+        An analysis is stored with the version of the model that made it (ANALYSIS_VERSION unless
+        `version` says otherwise) and its top tags ("mellow, acoustic, chill").
 
         Replaces that track's earlier estimate from the same source; raises TrackError if the track
         is not in the index (it may have been removed while it was being analysed).
@@ -358,9 +364,11 @@ class TrackIndex:
         try:
             if self._db.execute("SELECT 1 FROM tracks WHERE uri = ?", (uri,)).fetchone() is None:
                 raise TrackError(uri, "not in the track index")
-            # An audio analysis made here is of this model (ANALYSIS_VERSION).
-            version = ANALYSIS_VERSION if estimate.source is MoodSource.ANALYSIS else ""
-            self._put_estimate(uri, estimate, version)
+            if estimate.source is not MoodSource.ANALYSIS:
+                version, tags = "", ""
+            elif version is None:
+                version = ANALYSIS_VERSION
+            self._put_estimate(uri, estimate, version, tags=tags)
             self._recombine(uri)
             self._db.execute("COMMIT")
         except BaseException:
@@ -371,15 +379,18 @@ class TrackIndex:
     # --- audio analysis bookkeeping --------------------------------------------------------------
 
     def needs_analysis(self, limit: int | None = None) -> list[str]:
-        """URIs of readable local files with no analysis yet (and no failed try), by URI.
+        """URIs of readable local files with no current analysis (and no failed try): first those
+        with none at all, by URI, then those analysed by an older model (ANALYSIS_VERSION).
 
-        A result shared through MPD counts as an analysis when it is current (this model, this
-        version of the file); a stale one is listed, to be redone here. An interrupted analysis run
-        resumes here: what was stored stays, the rest is listed.
+        An analysis of an older model keeps its mood until it is redone: an upgraded index is
+        re-analysed in the background, never emptied. A result shared through MPD counts when it is
+        current (this model, this version of the file); a stale one is listed, to be redone here. An
+        interrupted analysis run resumes here: what was stored stays, the rest is listed.
         """
-        sql = (f"SELECT uri FROM tracks WHERE file_mtime_ns IS NOT NULL AND analysis_error = '' "
-               f"AND uri NOT IN (SELECT uri FROM estimates WHERE source = '{MoodSource.ANALYSIS}' "
-               "AND (shared = 0 OR version = ?)) ORDER BY uri")
+        sql = (f"SELECT t.uri FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri AND "
+               f"e.source = '{MoodSource.ANALYSIS}' WHERE t.file_mtime_ns IS NOT NULL AND "
+               "t.analysis_error = '' AND (e.uri IS NULL OR e.version != ?) "
+               "ORDER BY e.uri IS NOT NULL, t.uri")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [row[0] for row in self._db.execute(sql, (ANALYSIS_VERSION,))]
@@ -388,6 +399,19 @@ class TrackIndex:
         """Remember that this version of the file could not be analysed, so it is not retried."""
         self._db.execute("UPDATE tracks SET analysis_error = ? WHERE uri = ?",
                          (reason or "failed", uri))
+
+    def analysis_status(self) -> tuple[int, int, int]:
+        """(tracks, analysed by this model, analysed by an older one and waiting to be redone)."""
+        return self._db.execute(
+            "SELECT (SELECT count(*) FROM tracks), count(*) FILTER (WHERE version = ?), "
+            "count(*) FILTER (WHERE version != ?) FROM estimates WHERE source = ?",
+            (ANALYSIS_VERSION, ANALYSIS_VERSION, str(MoodSource.ANALYSIS))).fetchone()
+
+    def analysis_tags(self, uri: str) -> str:
+        """The tagger's top tags of a track's analysis ('' if none)."""
+        row = self._db.execute("SELECT tags FROM estimates WHERE uri = ? AND source = ?",
+                               (uri, str(MoodSource.ANALYSIS))).fetchone()
+        return row[0] if row else ""
 
     def analysis_counts(self) -> tuple[int, int]:
         """(tracks with an analysis, tracks whose analysis failed)."""
@@ -439,7 +463,7 @@ class TrackIndex:
             before = len(estimates)
             if estimate is not None and shared != 0:  # never over an analysis made here
                 version = found.version if found.current(modified) else ""
-                estimates.append(_estimate_row(uri, estimate, version, shared=True))
+                estimates.append(_estimate_row(uri, estimate, version, shared=True, tags=found.tags))
             if (found.tag_mood or found.tag_bpm is not None) and not tag_mood and tag_bpm is None:
                 retagged.append((uri,))
                 key = (found.tag_mood, genre, found.tag_bpm)
@@ -479,17 +503,19 @@ class TrackIndex:
         """
         rows = self._db.execute(
             "SELECT t.uri, t.mpd_modified, t.sticker, t.tag_mood, t.tag_bpm, e.valence, e.arousal, "
-            "e.confidence, e.detail, e.version FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri "
+            "e.confidence, e.detail, e.version, e.tags FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri "
             f"AND e.source = '{MoodSource.ANALYSIS}' AND e.shared = 0 WHERE t.file_mtime_ns IS NOT NULL "
             "AND (e.uri IS NOT NULL OR t.analysis_error != '') ORDER BY t.uri")
         wanted = []
-        for uri, modified, known, tag_mood, tag_bpm, valence, arousal, confidence, detail, version in rows:
+        for (uri, modified, known, tag_mood, tag_bpm, valence, arousal, confidence, detail, version,
+             tags) in rows:
             if valence is None and not tag_mood and tag_bpm is None:
                 continue  # analysis failed and no tags: nothing to share
             mood = Mood.clipped(valence, arousal, confidence) if valence is not None else None
             # Tags alone (the analysis failed here) are labelled with this software's version.
             version = ANALYSIS_VERSION if version is None else version
-            value = SharedAnalysis(version, modified, mood, detail or "", tag_mood, tag_bpm).encode()
+            value = SharedAnalysis(version, modified, mood, detail or "", tag_mood, tag_bpm,
+                                   tags or "").encode()
             held = SharedAnalysis.decode(known) if known else None
             if value == known or (held is not None and (
                     (held.mood is not None and mood is None)  # even a stale analysis beats none

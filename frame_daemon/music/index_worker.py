@@ -212,7 +212,8 @@ class IndexWorker:
                     log.warning("could not read tags of %s: %s", uri, reason)
                 summary = describe(stats)
                 log.info("index refreshed: %s; %s", summary, shared)
-                self._post(IndexRefreshed(len(index), summary, pool=self._pool(index)))
+                self._post(IndexRefreshed(len(index), summary, pool=self._pool(index),
+                                          analysed=index.analysis_status()[1]))
                 self._analyse(index, link)
         finally:
             link.close()
@@ -236,7 +237,8 @@ class IndexWorker:
             return
         if shared is not None and shared.new:
             log.info("%d new analyses shared through MPD's stickers", shared.new)
-            self._post(IndexRefreshed(len(index), describe_shared(shared), pool=self._pool(index)))
+            self._post(IndexRefreshed(len(index), describe_shared(shared), pool=self._pool(index),
+                                      analysed=index.analysis_status()[1]))
             self._poll_wait_s = self.sticker_poll_s
         else:
             self._poll_wait_s = min(2 * self._poll_wait_s, max(self.sticker_poll_s, STICKER_POLL_MAX_S))
@@ -263,7 +265,8 @@ class IndexWorker:
             if p.done % ANALYSIS_BATCH == 0 or p.done == p.total:
                 log.info("%s", p.line())
                 self._share(index, link)
-                self._post(IndexRefreshed(len(index), p.line(), pool=self._pool(index)))
+                self._post(IndexRefreshed(len(index), p.line(), pool=self._pool(index),
+                                          analysed=index.analysis_status()[1]))
 
         self._share(index, link)  # what an interrupted run analysed but did not share yet
         result = analyse_pending(index, folder, workers=1, progress=progress,

@@ -23,8 +23,8 @@ STICKER = NAMESPACE + "mood"
 # The audio model's version. Raise it whenever the features or the calibration change
 # (scripts/calibrate_audio_model.py --write): tests/test_stickers.py pins MODEL_FINGERPRINT, a
 # hash of the shipped coefficients, and fails until both are updated together.
-ANALYSIS_VERSION = "audio-1"
-MODEL_FINGERPRINT = "a1482b5f"
+ANALYSIS_VERSION = "audio-2"  # the tag head in models/music-tagger-msd.json ("mood_head")
+MODEL_FINGERPRINT = "54261def"
 
 # A shared result from another model version, or for an older version of the file, is used (it is
 # still better than a genre guess) but trusted less, until a machine that reads the files redoes it.
@@ -44,6 +44,7 @@ class SharedAnalysis:
     detail: str = ""  # what explains it: "analysis: 128 BPM, A minor, bright"
     tag_mood: str = ""
     tag_bpm: float | None = None
+    tags: str = ""  # the music tagger's top tags: "mellow, acoustic, chill"
 
     @classmethod
     def of(cls, estimate: MoodEstimate | None, version: str, modified: str, tag_mood: str = "",
@@ -63,6 +64,8 @@ class SharedAnalysis:
             data["t"] = self.tag_mood[:MAX_TEXT]
         if self.tag_bpm is not None:
             data["b"] = self.tag_bpm
+        if self.tags and self.mood is not None:
+            data["g"] = self.tags[:MAX_TEXT]
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -78,7 +81,8 @@ class SharedAnalysis:
                 mood = Mood.clipped(*numbers)
             bpm = float(data["b"]) if data.get("b") is not None else None
             shared = cls(str(data["v"]), str(data.get("m", "")), mood, str(data.get("d", "")),
-                         str(data.get("t", "")), bpm if bpm is None or math.isfinite(bpm) else None)
+                         str(data.get("t", "")), bpm if bpm is None or math.isfinite(bpm) else None,
+                         str(data.get("g", "")))
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
         return shared if shared.mood is not None or shared.tag_mood or shared.tag_bpm else None

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from frame_daemon.mood import Mood
-from frame_daemon.music.audio.decode import EXCERPT_S
 from frame_daemon.music.audio.features import AudioFeatures
 from frame_daemon.music.track import MoodEstimate, MoodSource
 
@@ -110,6 +109,20 @@ def model_inputs(features: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
+def head_inputs(features: Mapping[str, Any], tags: Mapping[str, float],
+                points: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """The tag head's inputs: model_inputs, each tag's probability as "tag:<name>", and the lexicon
+    prior (prior_valence, prior_arousal): the centroid of the tags' places on the plane (`points`,
+    moods and genres read as the project reads a file's tags) weighted by their probabilities."""
+    values = model_inputs(features)
+    values.update({f"tag:{t}": float(p) for t, p in tags.items()})
+    placed = [(float(tags[t]), pt) for t, pt in points.items() if t in tags]
+    weight = max(sum(p for p, _ in placed), 1e-6)
+    values["prior_valence"] = sum(p * pt[0] for p, pt in placed) / weight
+    values["prior_arousal"] = sum(p * pt[1] for p, pt in placed) / weight
+    return values
+
+
 # Standardized inputs are clipped to this many standard deviations of the calibration set, so one
 # feature far outside anything calibrated (a pure synthetic tone is 12 SD less noisy than any
 # recording) cannot throw the estimate across the plane on its own.
@@ -180,6 +193,33 @@ AROUSAL = LinearAxis(
 CONFIDENCE = 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class TagHead:
+    """The mood head that reads the tagger's tags with the features (models/music-tagger-msd.json,
+    "mood_head", written by scripts/calibrate_music_mood.py). Its `version` names the analyses it
+    makes (the index re-analyses older ones in the background)."""
+
+    version: str
+    points: Mapping[str, tuple[float, float]]
+    valence: LinearAxis
+    arousal: LinearAxis
+    calibration: str = ""
+
+    @classmethod
+    def from_meta(cls, head: Mapping[str, Any]) -> TagHead:
+        def axis(a: Mapping[str, Any]) -> LinearAxis:
+            return LinearAxis(tuple(a["inputs"]), float(a["intercept"]), float(a["gain"]),
+                              tuple(map(float, a["means"])), tuple(map(float, a["scales"])),
+                              tuple(map(float, a["weights"])))
+        points = {str(t): (float(p[0]), float(p[1])) for t, p in head["tag_points"].items()}
+        return cls(str(head["version"]), points, axis(head["valence"]), axis(head["arousal"]),
+                   str(head.get("calibration", "")))
+
+    def __call__(self, features: Mapping[str, Any], tags: Mapping[str, float]) -> tuple[float, float]:
+        values = head_inputs(features, tags, self.points)
+        return self.valence(values), self.arousal(values)
+
+
 def predict(features: Mapping[str, Any]) -> tuple[float, float]:
     """(valence, arousal) for AudioFeatures.as_dict(); may stray slightly outside [-1, 1]."""
     values = model_inputs(features)
@@ -216,9 +256,26 @@ def _describe(f: AudioFeatures) -> str:
     return "analysis: " + ", ".join(words)
 
 
-def estimate_mood(features: AudioFeatures) -> MoodEstimate:
-    """Place measured features on the plane with the calibrated linear model above."""
-    valence, arousal = predict(features.as_dict())
+TOP_TAGS_NAMED = 3  # tags named in the explanation ("mellow, acoustic, chill")
+
+
+def tag_words(tags: Mapping[str, float], n: int = TOP_TAGS_NAMED) -> list[str]:
+    """The `n` most probable tags, lower case, most probable first."""
+    return [t.lower() for t, _ in sorted(tags.items(), key=lambda kv: -kv[1])[:n]]
+
+
+def estimate_mood(features: AudioFeatures, tags: Mapping[str, float] | None = None,
+                  head: TagHead | None = None) -> MoodEstimate:
+    """Place a track on the plane: with the tagger's tags and a head, the tag head (its detail
+    names the top tags first, the way scenes explain a photo); else the features-only model above."""
+    if tags and head is not None:
+        valence, arousal = head(features.as_dict(), tags)
+        named = ", ".join(tag_words(tags))
+        detail = _describe(features).replace("analysis: ", f"analysis: {named}; ", 1)
+    else:
+        valence, arousal = predict(features.as_dict())
+        detail = _describe(features)
+    from frame_daemon.music.audio.decode import EXCERPT_S  # soundfile: only where audio is decoded
+
     confidence = CONFIDENCE * min(1.0, features.seconds / EXCERPT_S) ** 0.5
-    return MoodEstimate(MoodSource.ANALYSIS, Mood.clipped(valence, arousal, confidence),
-                        _describe(features))
+    return MoodEstimate(MoodSource.ANALYSIS, Mood.clipped(valence, arousal, confidence), detail)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from frame_daemon.errors import TrackError
 
 if TYPE_CHECKING:  # workers import this module: keep SQLite, mutagen and the lexicon out of them
+    from frame_daemon.music.audio.tagger import MusicTagger
     from frame_daemon.music.index import TrackIndex
     from frame_daemon.music.track import MoodEstimate
 
@@ -78,14 +79,32 @@ def _init_worker(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _analyse(path: str) -> tuple[MoodEstimate | None, str]:
-    """Worker side: (estimate, "") or (None, reason). Imported lazily to keep start-up light."""
+_TAGGER: list[MusicTagger | None] = []  # the worker's tagger, loaded by its first track
+
+
+def _tagger() -> MusicTagger | None:
+    if not _TAGGER:
+        from frame_daemon.errors import ModelError
+        from frame_daemon.music.audio.tagger import MusicTagger
+        try:
+            _TAGGER.append(MusicTagger.load())
+        except ModelError as exc:  # then the features-only model (audio-1), redone once it loads
+            log.warning("music tagger unavailable, analysing without tags: %s", exc)
+            _TAGGER.append(None)
+    return _TAGGER[0]
+
+
+def _analyse(path: str) -> tuple[MoodEstimate | None, str, str, str]:
+    """Worker side: (estimate, version, top tags, "") or (None, "", "", reason). Imported lazily to
+    keep start-up light."""
     from frame_daemon.music.audio.analyse import analyse_file
+    from frame_daemon.music.audio.mood import TOP_TAGS_NAMED
 
     try:
-        return analyse_file(path).estimate, ""
+        a = analyse_file(path, _tagger())
     except TrackError as exc:
-        return None, exc.reason
+        return None, "", "", exc.reason
+    return a.estimate, a.version, ", ".join(t.lower() for t, _ in a.tags[:TOP_TAGS_NAMED]), ""
 
 
 def analyse_pending(index: TrackIndex, music_directory: Path, *, workers: int = 1,
@@ -117,12 +136,12 @@ def analyse_pending(index: TrackIndex, music_directory: Path, *, workers: int = 
             for future in finished:
                 uri = pending.pop(future)
                 try:
-                    estimate, reason = future.result()
+                    estimate, version, tags, reason = future.result()
                 except Exception as exc:
-                    estimate, reason = None, f"analysis worker failed ({exc})"
+                    estimate, version, tags, reason = None, "", "", f"analysis worker failed ({exc})"
                 try:
                     if estimate is not None:
-                        index.set_estimate(uri, estimate)
+                        index.set_estimate(uri, estimate, version, tags)
                     else:
                         log.debug("cannot analyse %s: %s", uri, reason)
                         index.set_analysis_error(uri, reason)

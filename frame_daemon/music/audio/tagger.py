@@ -18,13 +18,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from frame_daemon.errors import ModelError
 from frame_daemon.vision import model_files
 from frame_daemon.vision.runtime import make_interpreter
+
+if TYPE_CHECKING:  # mood.py imports the decoder (soundfile): kept out of a bare runtime's import
+    from frame_daemon.music.audio.mood import TagHead
 
 METADATA_FORMAT = "frame-daemon-music-tagger-1"
 DEFAULT_TAGGER = "music-tagger-msd.json"
@@ -125,6 +128,13 @@ class MusicTagger:
         if not ok:
             raise ModelError(f"{model_path.with_suffix('.json')}: the tagger expects another front "
                              f"end than this one ({shape}, {front})")
+        from frame_daemon.music.audio.mood import TagHead
+
+        try:  # the mood head that reads these tags (absent: tags only name the track)
+            self.head: TagHead | None = (TagHead.from_meta(meta["mood_head"]) if "mood_head" in meta
+                                         else None)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelError(f"{model_path.with_suffix('.json')}: malformed mood head ({exc!r})") from exc
         self.interpreter, self.runtime = make_interpreter(model_path, threads, runtime)
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
