@@ -31,6 +31,7 @@ from frame_daemon.events import (
     CommandName,
     DatabaseChanged,
     Event,
+    HouseholdNews,
     IndexRefreshed,
     MpdConnection,
     MpdSessionChanged,
@@ -167,6 +168,7 @@ class Daemon:
         self._announce()
         self.mqtt.start()
         started.append(self.mqtt.stop)
+        started.append(self.music.start_household(self.post, time.time))  # frames on this MPD
 
         self.session.start()
         started.append(self.session.stop)
@@ -245,6 +247,8 @@ class Daemon:
             self.music.on_connection(event)
         elif isinstance(event, MpdSessionChanged):
             self.music.on_session(event)
+        elif isinstance(event, HouseholdNews):
+            self.music.on_household(event)
         elif isinstance(event, Command):
             self.on_command(event)
         elif isinstance(event, AdapterFailed):

@@ -50,6 +50,7 @@ def state_payload(st: LoopState, updated: datetime, extra: Mapping[str, Any] | N
         "exclude_genres": ", ".join(st.exclude_genres),
         "mpd": "connected" if st.mpd_up else "unavailable",
         "index_size": st.index_size,
+        "household": st.household or None,  # the group of frames on this MPD, who steers
         "updated": updated.isoformat(timespec="seconds"),
         **(extra or {}),
     }

@@ -95,9 +95,10 @@ def test_a_dead_steerer_is_replaced_at_once_by_the_frame_whose_photo_changed_las
     c, _ = on_own_photo(c, CALM, 105.0, HOLD)
     b, _ = on_presence(b, presence(c), 110.0, HOLD)
     c, _ = on_presence(c, presence(b), 110.0, HOLD)
+    b, _ = on_presence(b, presence(a, entries=((4, "y.flac"),)), 110.5, HOLD)
     b, vb = on_gone(b, "a", 111.0, HOLD)
     c, vc = on_gone(c, "a", 111.0, HOLD)
-    assert vb.took_over and "a is gone" in vb.reason
+    assert vb.took_over and "a is gone" in vb.reason and vb.from_entries == ((4, "y.flac"),)
     assert not c.steering and "waiting for b" in vc.reason
     c, _ = on_presence(c, presence(b), 111.01, HOLD)
     assert c.steerer == "b"

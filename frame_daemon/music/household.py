@@ -178,11 +178,15 @@ def on_presence(state: HouseholdState, other: Presence, now: float,
 def on_gone(state: HouseholdState, device_id: str, now: float,
             min_interval_s: float) -> tuple[HouseholdState, Verdict]:
     """A frame's presence was cleared (its Last Will, or it left)."""
+    dead = state.members.get(device_id)
     members = {k: v for k, v in state.members.items() if k != device_id}
     state = replace(state, members=MappingProxyType(members))
     if state.steerer == device_id:
         state = replace(state, steerer="", since=0.0)
-        return _settle(state, now, min_interval_s, gone=device_id)
+        state, verdict = _settle(state, now, min_interval_s, gone=device_id)
+        if verdict.took_over and dead is not None:  # its entries are ours to replace now
+            verdict = replace(verdict, from_entries=dead.entries)
+        return state, verdict
     return _settle(state, now, min_interval_s)
 
 
