@@ -169,6 +169,8 @@ def main() -> int:
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--frames", type=int, default=3, choices=(2, 3))
     parser.add_argument("--changes", type=int, default=1000)
+    parser.add_argument("--log", action="store_true", help="print frame0's log lines of the "
+                        "last hand-overs")
     args = parser.parse_args()
     print(f"settings: {args.tracks:,} tracks, {args.frames} frames, {args.changes} photo changes; "
           "follow: tests' settings (threshold 0.05, dwell 0, min_interval_s 0, fade 1 s)", flush=True)
@@ -257,8 +259,16 @@ def main() -> int:
             print(f"photo -> queue through a hand-over ({len(lat)} changes, 800x600 JPEG scored "
                   f"included): median {statistics.median(lat):.0f} ms, p95 "
                   f"{lat[int(0.95 * (len(lat) - 1))]:.0f} ms, max {lat[-1]:.0f} ms (target <= 150 ms)")
+            if len(latencies) >= 200:  # MPD's queue grows by the played entries (no consume)
+                print(f"  first 100 changes median {statistics.median(latencies[:100]):.0f} ms, "
+                      f"last 100 {statistics.median(latencies[-100:]):.0f} ms, with "
+                      f"{len(mpd_queue(mpd)):,} entries in MPD's queue at the end")
             print(f"{args.frames} frames, {args.changes} alternating photo changes: {conflicts} "
                   f"conflicting queue edits, {lost} lost user entries (target 0 and 0)")
+            if args.log:  # where a hand-over's time goes
+                for line in running[0].log().splitlines()[-400:]:
+                    if any(k in line for k in ("photo current", "household:", "queued", "fading")):
+                        print("  " + line[11:23] + line[line.index(" frame_daemon"):][:140])
             for name, d in zip(names, running, strict=True):
                 print(f"  {name}: RSS {psutil.Process(d.proc.pid).memory_info().rss / 2**20:.0f} MB")
         finally:
