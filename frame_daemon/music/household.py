@@ -232,7 +232,8 @@ def _settle(state: HouseholdState, now: float, min_interval_s: float, *, publish
             state = replace(state, claiming_since=None, steerer="")
             return state, _verdict(state, f"waiting for {want} to take the music"
                                    + (f" ({gone} is gone)" if gone else ""), publish)
-        if not gone and not state.members and now < state.joined_at + JOIN_S:
+        # Even when others spoke already: one that joins at the same moment may not have yet.
+        if not gone and now < state.joined_at + JOIN_S:
             return state, _verdict(state, "joining the household: waiting for the others' word",
                                    publish)
         state = _take(state, now, min_interval_s)
