@@ -118,7 +118,11 @@ def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, 
     photos = ["bright.jpg", "dark.jpg"]
     for step in range(2 * n):
         i = step % n
+        before = states(house)[f"frame{i}"]["valence"]
         show_photo(house.currents[i], house.photos / photos[(step // n) % 2])
+        # Its new photo scored first: steering from before must not count.
+        wait_for(lambda i=i, before=before: states(house)[f"frame{i}"]["valence"] != before, 20,
+                 0.02, what=f"frame{i}'s new photo scored")
         wait_steered_by(house, f"frame{i}", f"frame{i} steering after its photo changed")
         followers = [x for name, x in states(house).items() if name != f"frame{i}"]
         assert all(x["why"] == f"following frame{i}'s photo" for x in followers)
