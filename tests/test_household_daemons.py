@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import DaemonProcess, make_servers, mpd_queue, mpd_status, show_photo, wait_for, write_config
+from harness import (
+    DaemonProcess,
+    make_servers,
+    mpd_queue,
+    mpd_status,
+    show_photo,
+    wait_for,
+    write_config,
+)
 from rig import two_photos_and_a_frame
 from servers import MqttRecorder
 
@@ -106,6 +114,15 @@ def settled(h) -> None:
     wait_for(agreed, 30, 0.1, what="every frame's photo scored and one steerer agreed")
 
 
+def show(h, i: int, photo: str) -> None:
+    """Show a photo on frame i and wait until it is scored (so a steerer from before does not
+    count, and the next frame's photo comes later than this one)."""
+    before = states(h)[f"frame{i}"]["valence"]
+    show_photo(h.currents[i], h.photos / photo)
+    wait_for(lambda: states(h)[f"frame{i}"]["valence"] != before, 20, 0.02,
+             what=f"frame{i}'s new photo scored")
+
+
 def persons_entries_survive(h) -> None:
     queue = {e["id"]: e["file"] for e in mpd_queue(h.mpd)}
     assert all(queue.get(i) in PERSONS for i in h.persons), queue
@@ -118,11 +135,7 @@ def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, 
     photos = ["bright.jpg", "dark.jpg"]
     for step in range(2 * n):
         i = step % n
-        before = states(house)[f"frame{i}"]["valence"]
-        show_photo(house.currents[i], house.photos / photos[(step // n) % 2])
-        # Its new photo scored first: steering from before must not count.
-        wait_for(lambda i=i, before=before: states(house)[f"frame{i}"]["valence"] != before, 20,
-                 0.02, what=f"frame{i}'s new photo scored")
+        show(house, i, photos[(step // n) % 2])
         wait_steered_by(house, f"frame{i}", f"frame{i} steering after its photo changed")
         followers = [x for name, x in states(house).items() if name != f"frame{i}"]
         assert all(x["why"] == f"following frame{i}'s photo" for x in followers)
@@ -132,9 +145,9 @@ def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, 
 def test_a_killed_steerer_hands_over_through_its_last_will(house):
     house.add(3)
     settled(house)
-    show_photo(house.currents[1], house.photos / "bright.jpg")
+    show(house, 1, "bright.jpg")
     wait_steered_by(house, "frame1", "frame1 steering")
-    show_photo(house.currents[2], house.photos / "bright.jpg")
+    show(house, 2, "bright.jpg")
     wait_steered_by(house, "frame2", "frame2 steering")
     house.frames[2].stop(signal.SIGKILL)  # no goodbye: the broker sends its Last Will
     # frame1's photo changed last among the living.
