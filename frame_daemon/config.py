@@ -253,6 +253,21 @@ class TasteConfig:
 
 
 @dataclass(frozen=True)
+class HouseholdConfig:
+    enabled: bool = opt(True, "frames whose MPD is the same (host and port) share it: over MQTT "
+                              "they agree which one steers the music, and only that one edits "
+                              "the queue (docs/household.md); a frame alone steers alone")
+    group: str = opt("", "the group's name, for frames that reach one MPD by different names "
+                         "(an address and a host name); empty: from mpd.host and mpd.port",
+                     lambda v: None if re.fullmatch(r"[A-Za-z0-9_-]{0,64}", v) else
+                     "must be up to 64 letters, digits, '_' or '-' (it becomes part of MQTT "
+                     "topics)")
+    steer: str = opt("last", "last: the frame whose photo changed last steers the music (held "
+                             "at least its follow.min_interval_s); blend: the music is for the "
+                             "blend of every frame's mood", one_of("last", "blend"))
+
+
+@dataclass(frozen=True)
 class StateConfig:
     directory: str = opt("", "where the track index lives; empty: $STATE_DIRECTORY or "
                              "~/.local/state/frame-daemon")
@@ -291,7 +306,8 @@ RULES: dict[type, tuple[Rule, ...]] = {
 
 SECTIONS: dict[str, type] = {
     "source": SourceConfig, "model": ModelConfig, "mpd": MpdConfig, "mqtt": MqttConfig,
-    "follow": FollowConfig, "taste": TasteConfig, "state": StateConfig, "log": LogConfig,
+    "follow": FollowConfig, "taste": TasteConfig, "household": HouseholdConfig,
+    "state": StateConfig, "log": LogConfig,
 }
 
 
@@ -303,6 +319,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     follow: FollowConfig = field(default_factory=FollowConfig)
     taste: TasteConfig = field(default_factory=TasteConfig)
+    household: HouseholdConfig = field(default_factory=HouseholdConfig)
     state: StateConfig = field(default_factory=StateConfig)
     log: LogConfig = field(default_factory=LogConfig)
     file: str = "<defaults>"

@@ -32,6 +32,7 @@ from frame_daemon.events import (
     CommandName,
     DatabaseChanged,
     Event,
+    HouseholdNews,
     IndexRefreshed,
     MpdConnection,
     MpdSessionChanged,
@@ -172,6 +173,7 @@ class Daemon:
         self._announce()
         self.mqtt.start()
         started.append(self.mqtt.stop)
+        started.append(self.music.start_household(self.post, time.time))  # frames on this MPD
 
         _start_part(started, self.session)
         self.session.wait_first_attempt(MPD_START_WAIT_S)
@@ -238,10 +240,8 @@ class Daemon:
                 self._set_error(f"index refresh failed: {event.error}")
             if not self.music.on_pool(event.pool):
                 self._publish_state()
-        elif isinstance(event, MpdConnection):
-            self.music.on_connection(event)
-        elif isinstance(event, MpdSessionChanged):
-            self.music.on_session(event)
+        elif isinstance(event, MpdConnection | MpdSessionChanged | HouseholdNews):
+            self.music.on_news(event)
         elif isinstance(event, Command):
             self.on_command(event)
         elif isinstance(event, AdapterFailed):

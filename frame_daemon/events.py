@@ -135,3 +135,12 @@ class Stop:
 
 Event = (PhotoShown | PlayerChanged | DatabaseChanged | MpdConnection | MpdSessionChanged
          | IndexRefreshed | Command | ScreenScheduled | AlbumsChanged | AdapterFailed | Stop)
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdNews:
+    """Another frame of the household spoke on the group's topic (an empty payload: it is gone,
+    its Last Will or its goodbye)."""
+
+    device_id: str
+    payload: bytes

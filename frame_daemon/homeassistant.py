@@ -120,6 +120,12 @@ def discovery_payload(topics: Topics, device_name: str, threshold_max: float = 2
                                     value_template=value("index_analysed"),
                                     unit_of_measurement="tracks", state_class="measurement",
                                     entity_category="diagnostic", icon="mdi:waveform"),
+        "household": component("sensor", "household", "Music steered by", state_topic=state,
+                               value_template="{{ (value_json.household or {}).get('steerer') "
+                               "or 'this frame alone' }}", icon="mdi:account-group",
+                               json_attributes_topic=state,
+                               json_attributes_template="{{ (value_json.household or {}) "
+                               "| tojson }}"),
         "last_error": component("sensor", "last_error", "Last error", state_topic=state,
                                 value_template=value("last_error"),
                                 entity_category="diagnostic", icon="mdi:alert-circle-outline"),

@@ -64,6 +64,7 @@ class LoopState:
     exclude_genres: tuple[str, ...] = ()
     announce_at: float | None = None  # when to announce discovery again
     announce_why: str = ""  # Home Assistant came back online, the albums changed, ...
+    household: dict[str, object] = field(default_factory=dict)  # the group and who steers
 
     @property
     def following(self) -> bool:

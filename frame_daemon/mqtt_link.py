@@ -75,8 +75,13 @@ class MqttLink:
 
     def __init__(self, cfg: MqttConfig, availability_topic: str, *,
                  on_message: Callable[[str, bytes, bool], None] | None = None,
-                 client_factory: Callable[..., paho.Client] = paho.Client) -> None:
+                 client_factory: Callable[..., paho.Client] = paho.Client,
+                 will: bytes = b"offline", online: bytes | None = b"online",
+                 role: str = "") -> None:
+        """will: the availability topic's payload when we are gone (b"": clear it); online: its
+        payload on every connect (None: none); role: names a second connection of one frame."""
         self.cfg = cfg
+        self._will, self._online = will, online
         self.availability_topic = availability_topic
         self._on_message_cb = on_message
         self._retained: dict[str, bytes] = {}
@@ -87,7 +92,7 @@ class MqttLink:
         self.connect_failures = 0  # failed attempts since the last successful connect
         self._stopping = False
         self.client = client_factory(CallbackAPIVersion.VERSION2,
-                                     client_id=f"frame-daemon-{cfg.device_id}-{os.getpid()}")
+                                     client_id=f"frame-daemon-{cfg.device_id}{role}-{os.getpid()}")
         if cfg.username:
             self.client.username_pw_set(cfg.username, broker_password(cfg) or None)
         if cfg.tls:
@@ -96,7 +101,7 @@ class MqttLink:
                                     keyfile=cfg.key_file or None)
             except (OSError, ValueError) as exc:
                 raise FrameDaemonError(f"mqtt TLS setup failed: {exc}") from exc
-        self.client.will_set(self.availability_topic, "offline", qos=1, retain=True)
+        self.client.will_set(self.availability_topic, will, qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
@@ -120,7 +125,7 @@ class MqttLink:
     def stop(self, timeout: float = 1.0, goodbye: bool = True) -> None:
         self._stopping = True  # our own disconnect is no lost connection
         if goodbye and self.connected:
-            info = self.client.publish(self.availability_topic, "offline", qos=1, retain=True)
+            info = self.client.publish(self.availability_topic, self._will, qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout)
         self.client.disconnect()
@@ -180,7 +185,8 @@ class MqttLink:
         self._last_failure = ""
         self.connect_failures = 0
         log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
-        client.publish(self.availability_topic, "online", qos=1, retain=True)
+        if self._online is not None:
+            client.publish(self.availability_topic, self._online, qos=1, retain=True)
         with self._lock:
             retained = list(self._retained.items())
             subscriptions = sorted(self._subscriptions)

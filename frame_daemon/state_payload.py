@@ -51,6 +51,7 @@ def state_payload(st: LoopState, updated: datetime, extra: Mapping[str, Any] | N
         "mpd": "connected" if st.mpd_up else "unavailable",
         "index_size": st.index_size,
         "index_analysed": st.index_analysed,
+        "household": st.household or None,  # the group of frames on this MPD, who steers
         "updated": updated.isoformat(timespec="seconds"),
         **(extra or {}),
     }

@@ -21,10 +21,13 @@ import random
 from collections.abc import Callable
 
 from frame_daemon.config import Config
-from frame_daemon.events import MpdConnection, MpdSessionChanged
-from frame_daemon.follow import Action, Decision
+from frame_daemon.events import Event, HouseholdNews, MpdConnection, MpdSessionChanged
+from frame_daemon.follow import Action, Decision, FollowMode
+from frame_daemon.follow import force as follow_force
 from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
+from frame_daemon.music import household as hh
+from frame_daemon.music.household_link import HouseholdLink
 from frame_daemon.music.live_pool import LivePool
 from frame_daemon.music.mpd.client import MpdNoSuchSong, MpdUnavailable
 from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader, OwedVolumeFile
@@ -88,6 +91,12 @@ class MusicController:
                                    lambda mood: place(mood, self.tracks.pool.shape,
                                                       cfg.follow.library_fit, self.reference).target)
         self.taste.move_on = self.choose_again
+        # Frames sharing this MPD: who steers (None: no household, this frame steers alone).
+        self.household: hh.HouseholdState | None = None
+        self._household_link: HouseholdLink | None = None
+        self._household_seq = 0  # the photo the household last heard of
+        self._household_tick_at = 0.0
+        self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
 
     @property
     def fading_s(self) -> float | None:
@@ -97,8 +106,12 @@ class MusicController:
     # ------------------------------------------------------------------ decisions
     def carry_out(self, decision: Decision) -> bool:
         """Carry out a follow decision; True if state was published."""
+        self._household_photo()
         if decision.action in (Action.KEEP, Action.PUBLISH_ONLY):
             return False
+        if not self.steering:
+            return self._following(decision)
+        decision = self._household_target(decision)
         log.info("follow: %s", decision.reason)
         self._queue_for(decision.target, play_now=decision.action == Action.PLAY_NOW,
                         reason=decision.reason)
@@ -241,6 +254,7 @@ class MusicController:
         for p in choice.picks:
             log.info("  %s (%s)", p.track.label, p.why)
         self.refresh_track()
+        self._say_presence()  # the entries the next steerer takes over
         self._publish()
 
     # ------------------------------------------------------------------ the fade
@@ -249,7 +263,8 @@ class MusicController:
         return self._fade_step_at if self.fader.active else None
 
     def on_time(self, now: float) -> None:
-        """The timed work due by `now`: a fade step."""
+        """The timed work due by `now`: a fade step, the household's timers."""
+        self._household_tick(now)
         if not (self.fader.active and now >= self._fade_step_at):
             return
         self._fade_step_at = now + FADE_STEP_S
@@ -364,7 +379,7 @@ class MusicController:
         except MpdUnavailable as exc:
             self._mpd_lost(str(exc))
             return
-        if change:
+        if change and self.steering:  # a follower sees the steerer's edits, not a person's
             self._person_took_over(change)
         self.refresh_track()
         self.taste.after_change(self.clock())  # a skip, a track played through, a person's own
@@ -400,3 +415,129 @@ class MusicController:
         st.remaining_s = (max(0.0, status.duration - status.elapsed)
                           if current and status.duration > 0 else None)
         self.taste.seen(self.clock(), status.elapsed, status.duration)
+
+    # ------------------------------------------------------------------ the household
+    # Frames that share this MPD agree over MQTT which one steers (music/household.py); only
+    # that one edits the queue. Kept apart from the rest so that taste can hook in beside it.
+    @property
+    def steering(self) -> bool:
+        """Whether this frame may edit the queue (alone, it always may)."""
+        return self.household is None or self.household.steering
+
+    def start_household(self, post: Callable[[Event], None],
+                        wall: Callable[[], float]) -> Callable[[], None]:
+        """Join the frames that share this MPD (if `household.enabled`); returns the stop."""
+        if not self.cfg.household.enabled:
+            return lambda: None
+        self._wall = wall
+        self._household_link = HouseholdLink(self.cfg, post)
+        self.household = hh.start(self.cfg.mqtt.device_id, wall())
+        self._household_link.start()
+        self._say_presence()
+        log.info("household %s: joining (steer: %s)", self._household_link.group,
+                 self.cfg.household.steer)
+        return self._household_link.stop
+
+    def on_news(self, event: MpdConnection | MpdSessionChanged | HouseholdNews) -> None:
+        """What MPD's threads and the other frames of the household tell the loop."""
+        if isinstance(event, MpdConnection):
+            self.on_connection(event)
+        elif isinstance(event, MpdSessionChanged):
+            self.on_session(event)
+        else:
+            self.on_household(event)
+
+    def on_household(self, event: HouseholdNews) -> None:
+        if self.household is None:
+            return
+        now, hold = self._wall(), self.cfg.follow.min_interval_s
+        if not event.payload:
+            self.household, verdict = hh.on_gone(self.household, event.device_id, now, hold)
+        else:
+            try:
+                other = hh.Presence.parse(event.payload)
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                log.warning("household: ignoring what %s said (%s)", event.device_id, exc)
+                return
+            self.household, verdict = hh.on_presence(self.household, other, now, hold)
+        self._household_verdict(verdict)
+
+    def _household_photo(self) -> None:
+        st = self.state
+        if self.household is None or st.photo is None or st.photo_seq == self._household_seq:
+            return
+        self._household_seq = st.photo_seq
+        self.household, verdict = hh.on_own_photo(self.household, st.photo.mood, self._wall(),
+                                                  self.cfg.follow.min_interval_s)
+        self._household_verdict(verdict)
+
+    def _household_tick(self, now: float) -> None:
+        if self.household is None or now < self._household_tick_at:
+            return
+        self._household_tick_at = now + 0.2
+        self.household, verdict = hh.on_tick(self.household, self._wall(),
+                                             self.cfg.follow.min_interval_s)
+        self._household_verdict(verdict)
+
+    def _household_verdict(self, verdict: hh.Verdict) -> None:
+        st, house = self.state, self.household
+        assert house is not None
+        before = dict(st.household)
+        st.household = {"group": self._household_link.group if self._household_link else "",
+                        "steerer": verdict.steerer or None, "steering": verdict.role == hh.Role.STEER,
+                        "members": sorted([house.me, *house.members]), "reason": verdict.reason}
+        if verdict.released:
+            log.info("household: %s", verdict.reason)
+            self.cancel_fade()
+            self._handed = self.keeper.release()
+            st.choice, st.pending = None, None
+        if verdict.publish or verdict.released:
+            self._say_presence()
+        if verdict.role == hh.Role.FOLLOW and verdict.steerer:
+            st.why = f"following {verdict.steerer}'s photo"
+        if verdict.took_over:
+            log.info("household: taking the music (%s)", verdict.reason)
+            st.why = ""
+            self._take_music(verdict)
+        elif {**st.household, "reason": ""} != {**before, "reason": ""}:
+            self._publish()  # Home Assistant shows the group and who steers
+
+    def _take_music(self, verdict: hh.Verdict) -> None:
+        """This frame steers now: the old steerer's entries become ours, and the music follows
+        this frame's photo (or the blend) at once."""
+        st = self.state
+        if self.mpd.connected:
+            try:
+                self.keeper.adopt(verdict.from_entries)
+            except MpdUnavailable as exc:
+                self._mpd_lost(str(exc))
+        if st.follow.smoothed is None or not st.following:
+            self._publish()
+            return
+        st.follow, decision = follow_force(st.follow, self.clock(),
+                                           play_now=st.mode == FollowMode.FOLLOW)
+        reason = f"took the music ({verdict.reason}) → {decision.target.word} tracks"
+        self.carry_out(dataclasses.replace(decision, reason=reason))
+
+    def _household_target(self, decision: Decision) -> Decision:
+        if self.household is None or self.cfg.household.steer != hh.Steer.BLEND:
+            return decision
+        blend = hh.target(self.household, hh.Steer.BLEND, decision.target)
+        assert blend is not None
+        return dataclasses.replace(decision, target=blend,
+                                   reason=f"{decision.reason} (the household's blend: {blend.word})")
+
+    def _following(self, decision: Decision) -> bool:
+        """Another frame steers: the queue is its to edit; say whose photo the music follows."""
+        steerer = self.household.steerer if self.household else ""
+        self.state.pending = None
+        self.state.why = f"following {steerer}'s photo" if steerer else (
+            f"{decision.reason}; waiting for the household to agree who steers")
+        self._publish()
+        return True
+
+    def _say_presence(self) -> None:
+        if self.household is None or self._household_link is None:
+            return
+        entries = self.keeper.owned if self.household.steering else self._handed
+        self._household_link.say(hh.presence(self.household, entries))

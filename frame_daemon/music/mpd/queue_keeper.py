@@ -174,6 +174,27 @@ class QueueKeeper:
         current = status.song_pos if status.song_pos is not None else -1
         return [e.id for e in queue if self._ours.get(e.id) == e.uri and e.pos > current]
 
+    @property
+    def owned(self) -> tuple[tuple[int, str], ...]:
+        """Our entries: (id, uri), oldest first."""
+        return tuple(self._ours.items())
+
+    def release(self) -> tuple[tuple[int, str], ...]:
+        """Hand our entries to the frame that steers next: from now on they are its to replace,
+        and no longer ours (we remove nothing any more)."""
+        entries, self._ours = tuple(self._ours.items()), {}
+        return entries
+
+    def adopt(self, entries: Sequence[tuple[int, str]]) -> None:
+        """Entries the frame that steered before handed over become ours, each only while its id
+        still holds its URI (a person may have changed the queue since); then a snapshot, so its
+        last edits are not taken for a person's."""
+        now = {e.id: e.uri for e in self.link.queue()}
+        for song_id, uri in entries:
+            if now.get(song_id) == uri:
+                self._ours[song_id] = uri
+        self.snapshot()
+
     def is_ours(self, song_id: int | None) -> bool:
         return song_id is not None and song_id in self._ours
 

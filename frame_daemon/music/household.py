@@ -1,0 +1,283 @@
+"""Which frame of a household steers the shared MPD: a pure state machine over presences and time.
+
+Frames whose MPD is the same form a group. Each frame says, in one retained `Presence` on the
+group's topic, when its photo last changed, its mood, who it believes steers, and (the steerer)
+until when it holds the music and which queue entries are its own. Nothing here reads a clock or
+does I/O: `now` (wall-clock seconds, shared by the frames through NTP) is passed in, and every
+call returns the next `HouseholdState` and a `Verdict` with its reason.
+
+The rules, in the order they are applied:
+- **One steerer.** Only the steerer edits the queue. The frame whose photo changed last is the one
+  that *should* steer (`wanted`; ties go to the smaller device id, so every frame agrees).
+- **No ping-pong.** The steerer holds the music until `hold_until` (its own `follow.min_interval_s`
+  after it took it). A frame that should steer *claims*; the steerer acknowledges the claim (its
+  presence then names the claimant as steerer, with its queue entries) only once its hold is over.
+  The claimant takes over on that acknowledgement, or when the steerer stays silent for
+  HANDOVER_TIMEOUT_S after its hold: a hung steerer cannot hold the music for ever.
+- **No interleaved edits.** The old steerer stops editing when it acknowledges; the new one starts
+  only after it has read that acknowledgement, so two frames never edit at once.
+- **Death.** A frame's Last Will clears its presence (`on_gone`). If it steered, the frame that
+  should steer among the rest takes over at once.
+- **Joining.** A frame that just joined waits JOIN_S for the others' retained presences before it
+  takes music nobody holds; two frames that still both steered (a broker slow to deliver) settle
+  it at once: the one that took the music first keeps it.
+- **Blend.** With `steer = "blend"` the election is the same, but the target the steerer plays
+  for is the confidence-weighted mean of every frame's mood (`target`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from frame_daemon.mood import Mood
+
+# How long a claimant waits, after the steerer's hold is over, for its acknowledgement.
+HANDOVER_TIMEOUT_S = 3.0
+# How long a frame that just joined waits for the others' retained presences.
+JOIN_S = 1.0
+
+
+class Steer(StrEnum):
+    """What the group's music is for."""
+
+    LAST = "last"  # the photo that changed last
+    BLEND = "blend"  # the blend of every frame's mood
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """What one frame says on the group's topic (retained; its Last Will clears it)."""
+
+    device_id: str
+    changed_at: float = 0.0  # when its photo last changed (0: no photo yet)
+    mood: Mood | None = None  # its photo's mood
+    steerer: str = ""  # who it believes steers ("" none known)
+    since: float = 0.0  # when that steerer took the music
+    hold_until: float = 0.0  # the steerer's: no hand-over before this
+    claim: bool = False  # it asks the steerer for the music
+    handed_to: str = ""  # the old steerer's acknowledgement: it handed the music to this frame
+    entries: tuple[tuple[int, str], ...] = ()  # the steerer's queue entries (MPD id, uri)
+
+    def to_json(self) -> dict[str, Any]:
+        mood = self.mood
+        return {"device_id": self.device_id, "changed_at": round(self.changed_at, 3),
+                "mood": None if mood is None else [round(mood.valence, 4), round(mood.arousal, 4),
+                                                   round(mood.confidence, 4)],
+                "steerer": self.steerer, "since": round(self.since, 3),
+                "hold_until": round(self.hold_until, 3), "claim": self.claim,
+                "handed_to": self.handed_to, "entries": [list(e) for e in self.entries]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Presence:
+        """Raises ValueError (or KeyError, TypeError) for a payload that is not a presence."""
+        mood = data.get("mood")
+        return cls(device_id=str(data["device_id"]), changed_at=float(data["changed_at"]),
+                   mood=None if mood is None else Mood.clipped(float(mood[0]), float(mood[1]),
+                                                               float(mood[2])),
+                   steerer=str(data.get("steerer", "")), since=float(data.get("since", 0.0)),
+                   hold_until=float(data.get("hold_until", 0.0)),
+                   claim=bool(data.get("claim", False)),
+                   handed_to=str(data.get("handed_to", "")),
+                   entries=tuple((int(i), str(u)) for i, u in data.get("entries", ())))
+
+    @classmethod
+    def parse(cls, payload: bytes) -> Presence:
+        return cls.from_json(json.loads(payload))
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdState:
+    """Everything one frame knows of its group."""
+
+    me: str
+    joined_at: float
+    changed_at: float = 0.0  # my photo's last change
+    mood: Mood | None = None
+    members: Mapping[str, Presence] = field(default_factory=lambda: MappingProxyType({}))
+    steerer: str = ""  # who steers, as far as I know ("" none)
+    since: float = 0.0  # when the steerer took the music
+    hold_until: float = 0.0  # mine, while I steer
+    claiming_since: float | None = None  # when I began to claim the music
+    handed_to: str = ""  # whom I handed the music to (my presence says so)
+
+    @property
+    def steering(self) -> bool:
+        return self.steerer == self.me
+
+
+class Role(StrEnum):
+    STEER = "steer"
+    FOLLOW = "follow"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the frame should do now, and one line saying why."""
+
+    role: Role
+    steerer: str
+    reason: str
+    took_over: bool = False  # I just became the steerer: queue for the target now
+    released: bool = False  # I just handed the music over: stop editing, hand my entries over
+    publish: bool = False  # my presence changed: send it
+    from_entries: tuple[tuple[int, str], ...] = ()  # on took_over: the old steerer's entries
+
+
+def start(me: str, now: float) -> HouseholdState:
+    return HouseholdState(me=me, joined_at=now)
+
+
+def presence(state: HouseholdState, entries: tuple[tuple[int, str], ...] = ()) -> Presence:
+    """My presence; `entries`: my queue entries, sent while I steer."""
+    steering = state.steering
+    return Presence(state.me, state.changed_at, state.mood,
+                    steerer=state.steerer, since=state.since,
+                    hold_until=state.hold_until if steering else 0.0,
+                    claim=state.claiming_since is not None, handed_to=state.handed_to,
+                    entries=entries if steering or state.handed_to else ())
+
+
+def on_own_photo(state: HouseholdState, mood: Mood, now: float,
+                 min_interval_s: float) -> tuple[HouseholdState, Verdict]:
+    """My photo changed: I should steer now."""
+    state = replace(state, changed_at=now, mood=mood)
+    return _settle(state, now, min_interval_s, publish=True)
+
+
+def on_presence(state: HouseholdState, other: Presence, now: float,
+                min_interval_s: float) -> tuple[HouseholdState, Verdict]:
+    """Another frame's presence arrived (mine, echoed by the broker, is ignored)."""
+    if other.device_id == state.me:
+        return state, _verdict(state, "my own presence")
+    members = dict(state.members)
+    members[other.device_id] = other
+    state = replace(state, members=MappingProxyType(members))
+    if other.handed_to == state.me and state.steerer == other.device_id:
+        # The steerer acknowledged my claim: the music is mine, and so are its entries.
+        state = _take(state, now, min_interval_s)
+        return state, Verdict(Role.STEER, state.me, f"{other.device_id} handed the music over",
+                              took_over=True, publish=True, from_entries=other.entries)
+    if state.handed_to == other.device_id and other.steerer == other.device_id:
+        state = replace(state, handed_to="")  # it took what I handed over: my word is done
+    if other.steerer == other.device_id and state.steerer != state.me:
+        state = replace(state, steerer=other.device_id, since=other.since)
+    elif other.device_id == state.steerer and other.handed_to:
+        state = replace(state, steerer=other.handed_to, since=other.since)  # it handed over
+    elif other.steerer == other.device_id and state.steering and _first(other, state):
+        # Two steerers (we both took music nobody held): the one that took it first keeps it.
+        return _release(state, other.device_id, now,
+                        f"{other.device_id} took the music first")
+    return _settle(state, now, min_interval_s)
+
+
+def on_gone(state: HouseholdState, device_id: str, now: float,
+            min_interval_s: float) -> tuple[HouseholdState, Verdict]:
+    """A frame's presence was cleared (its Last Will, or it left)."""
+    dead = state.members.get(device_id)
+    members = {k: v for k, v in state.members.items() if k != device_id}
+    state = replace(state, members=MappingProxyType(members))
+    if state.steerer == device_id:
+        state = replace(state, steerer="", since=0.0)
+        state, verdict = _settle(state, now, min_interval_s, gone=device_id)
+        if verdict.took_over and dead is not None:  # its entries are ours to replace now
+            verdict = replace(verdict, from_entries=dead.entries)
+        return state, verdict
+    return _settle(state, now, min_interval_s)
+
+
+def on_tick(state: HouseholdState, now: float,
+            min_interval_s: float) -> tuple[HouseholdState, Verdict]:
+    """Time passed: a hold may be over, a claim may have timed out, the join wait may be over."""
+    return _settle(state, now, min_interval_s)
+
+
+def wanted(state: HouseholdState) -> str:
+    """Who should steer: the frame whose photo changed last (ties: the smaller device id)."""
+    times = {k: v.changed_at for k, v in state.members.items()}
+    times[state.me] = state.changed_at
+    return max(times, key=lambda k: (times[k], _reverse(k)))
+
+
+def target(state: HouseholdState, steer: Steer, own: Mood | None) -> Mood | None:
+    """What the group's music is for: `own` (my follow policy's mood), or the blend."""
+    if steer is Steer.LAST:
+        return own
+    moods = [m for m in (state.mood, *(p.mood for p in state.members.values())) if m is not None]
+    weight = sum(m.confidence for m in moods)
+    if not moods or weight <= 0:
+        return own
+    return Mood.clipped(sum(m.valence * m.confidence for m in moods) / weight,
+                        sum(m.arousal * m.confidence for m in moods) / weight,
+                        weight / len(moods))
+
+
+def _settle(state: HouseholdState, now: float, min_interval_s: float, *, publish: bool = False,
+            gone: str = "") -> tuple[HouseholdState, Verdict]:
+    want = wanted(state)
+    if state.steering:
+        claimant = state.members.get(want)
+        if want != state.me and claimant is not None and claimant.claim and now >= state.hold_until:
+            return _release(state, want, now, f"{want}'s photo changed last and my hold is over")
+        return state, _verdict(state, "my photo changed last" if want == state.me else
+                               f"holding the music until {state.hold_until - now:.0f} s from now",
+                               publish)
+    steerer = state.members.get(state.steerer)
+    if steerer is None:  # nobody holds the music (or it just died)
+        if want != state.me:
+            state = replace(state, claiming_since=None, steerer="")
+            return state, _verdict(state, f"waiting for {want} to take the music"
+                                   + (f" ({gone} is gone)" if gone else ""), publish)
+        # Even when others spoke already: one that joins at the same moment may not have yet.
+        if not gone and now < state.joined_at + JOIN_S:
+            return state, _verdict(state, "joining the household: waiting for the others' word",
+                                   publish)
+        state = _take(state, now, min_interval_s)
+        why = (f"{gone} is gone; my photo changed last" if gone
+               else "nobody held the music" if state.members else "the only frame")
+        return state, Verdict(Role.STEER, state.me, why, took_over=True, publish=True)
+    if want != state.me:
+        changed = state.claiming_since is not None or publish
+        state = replace(state, claiming_since=None)
+        return state, _verdict(state, f"following {state.steerer}'s photo", changed)
+    if state.claiming_since is None:
+        state = replace(state, claiming_since=now)
+        return state, _verdict(state, f"claiming the music from {state.steerer}", True)
+    if now >= max(state.claiming_since, steerer.hold_until) + HANDOVER_TIMEOUT_S:
+        old = state.steerer
+        state = _take(state, now, min_interval_s)
+        return state, Verdict(Role.STEER, state.me, f"{old} did not answer my claim",
+                              took_over=True, publish=True, from_entries=steerer.entries)
+    return state, _verdict(state, f"claiming the music from {state.steerer}", publish)
+
+
+def _take(state: HouseholdState, now: float, min_interval_s: float) -> HouseholdState:
+    return replace(state, steerer=state.me, since=now, hold_until=now + min_interval_s,
+                   claiming_since=None, handed_to="")
+
+
+def _release(state: HouseholdState, to: str, now: float,
+             why: str) -> tuple[HouseholdState, Verdict]:
+    state = replace(state, steerer=to, since=now, hold_until=0.0, claiming_since=None,
+                    handed_to=to)
+    return state, Verdict(Role.FOLLOW, to, f"handed the music to {to}: {why}", released=True,
+                          publish=True)
+
+
+def _first(other: Presence, state: HouseholdState) -> bool:
+    """Whether `other` took the music before me (ties: the smaller device id)."""
+    return (other.since, other.device_id) < (state.since, state.me)
+
+
+def _reverse(device_id: str) -> tuple[int, ...]:
+    # max() with ties going to the smaller id
+    return (*(-ord(c) for c in device_id), 0)
+
+
+def _verdict(state: HouseholdState, reason: str, publish: bool = False) -> Verdict:
+    role = Role.STEER if state.steering else Role.FOLLOW
+    return Verdict(role, state.steerer, reason, publish=publish)

@@ -1,0 +1,234 @@
+"""The household election (pure): one steerer, hand-over by claim and acknowledgement, no
+ping-pong, a dead steerer replaced, blend targets; and a simulated group of frames."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+
+from frame_daemon.mood import Mood
+from frame_daemon.music.household import (
+    HANDOVER_TIMEOUT_S,
+    JOIN_S,
+    HouseholdState,
+    Presence,
+    Role,
+    Steer,
+    Verdict,
+    on_gone,
+    on_own_photo,
+    on_presence,
+    on_tick,
+    presence,
+    start,
+    target,
+)
+
+HOLD = 60.0
+TICK_S = 0.5
+CALM, JOYFUL = Mood(0.7, -0.8, 1.0), Mood(0.96, 0.51, 1.0)
+
+
+def alone_steering(me: str = "a", now: float = 100.0) -> HouseholdState:
+    st = start(me, now - 10)
+    st, v = on_own_photo(st, CALM, now, HOLD)
+    assert v.took_over and v.role is Role.STEER and v.reason == "the only frame"
+    return st
+
+
+def test_a_frame_alone_takes_the_music_after_the_join_wait():
+    st = start("a", 0.0)
+    st, v = on_own_photo(st, CALM, 0.2, HOLD)
+    assert v.role is Role.FOLLOW and "joining" in v.reason
+    st, v = on_tick(st, JOIN_S + 0.01, HOLD)
+    assert v.took_over and st.steering
+
+
+def test_a_newer_photo_claims_and_takes_over_only_on_the_acknowledgement():
+    a = alone_steering("a", 100.0)
+    b = start("b", 90.0)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    assert b.steerer == "a"
+    b, v = on_own_photo(b, JOYFUL, 200.0, HOLD)  # a's hold (60 s) is over
+    assert v.role is Role.FOLLOW and v.publish and "claiming the music from a" in v.reason
+    a, v = on_presence(a, presence(b), 200.01, HOLD)
+    assert v.released and v.role is Role.FOLLOW and a.steerer == "b"
+    assert not b.steering  # not before it has read the acknowledgement: no interleaved edits
+    b, v = on_presence(b, presence(a, entries=((7, "x.flac"),)), 200.02, HOLD)
+    assert v.took_over and b.steering and v.from_entries == ((7, "x.flac"),)
+    assert b.hold_until == 200.02 + HOLD
+
+
+def test_no_ping_pong_the_steerer_holds_the_music_for_its_minimum_interval():
+    a = alone_steering("a", 100.0)
+    b = start("b", 90.0)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    b, _ = on_own_photo(b, JOYFUL, 130.0, HOLD)  # 30 s into a's 60 s hold
+    a, v = on_presence(a, presence(b), 130.0, HOLD)
+    assert a.steering and not v.released and "holding the music" in v.reason
+    # The claim does not time out while the hold lasts...
+    b, v = on_tick(b, 130.0 + HANDOVER_TIMEOUT_S + 1, HOLD)
+    assert not b.steering
+    # ...and the steerer hands over as soon as it is over.
+    a, v = on_tick(a, 160.0, HOLD)
+    assert v.released and a.steerer == "b"
+
+
+def test_a_steerer_that_never_answers_loses_the_music_after_the_timeout():
+    a = alone_steering("a", 100.0)
+    b = start("b", 90.0)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    b, _ = on_own_photo(b, JOYFUL, 200.0, HOLD)
+    b, v = on_tick(b, 200.0 + HANDOVER_TIMEOUT_S - 0.1, HOLD)
+    assert not b.steering
+    b, v = on_tick(b, 200.0 + HANDOVER_TIMEOUT_S, HOLD)
+    assert v.took_over and "did not answer" in v.reason
+
+
+def test_a_dead_steerer_is_replaced_at_once_by_the_frame_whose_photo_changed_last():
+    a = alone_steering("a", 100.0)
+    b, c = start("b", 90.0), start("c", 90.0)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    c, _ = on_presence(c, presence(a), 101.0, HOLD)
+    b, _ = on_own_photo(b, JOYFUL, 110.0, HOLD)  # held: b claims
+    c, _ = on_own_photo(c, CALM, 105.0, HOLD)
+    b, _ = on_presence(b, presence(c), 110.0, HOLD)
+    c, _ = on_presence(c, presence(b), 110.0, HOLD)
+    b, _ = on_presence(b, presence(a, entries=((4, "y.flac"),)), 110.5, HOLD)
+    b, vb = on_gone(b, "a", 111.0, HOLD)
+    c, vc = on_gone(c, "a", 111.0, HOLD)
+    assert vb.took_over and "a is gone" in vb.reason and vb.from_entries == ((4, "y.flac"),)
+    assert not c.steering and "waiting for b" in vc.reason
+    c, _ = on_presence(c, presence(b), 111.01, HOLD)
+    assert c.steerer == "b"
+
+
+def test_two_frames_that_both_took_the_music_settle_it_at_once():
+    a = alone_steering("a", 100.0)
+    b = alone_steering("b", 100.5)
+    a, va = on_presence(a, presence(b), 101.0, HOLD)
+    b, vb = on_presence(b, presence(a), 101.0, HOLD)
+    assert a.steering and not va.released
+    assert vb.released and b.steerer == "a"
+
+
+def test_a_presence_round_trips_through_json():
+    p = Presence("living-room", 12.5, Mood(0.1, -0.2, 0.7), "kitchen", 10.0, 70.0, True,
+                 "hall", ((3, "a/b.flac"),))
+    import json
+    assert Presence.parse(json.dumps(p.to_json()).encode()) == p
+
+
+def test_blend_is_the_confidence_weighted_mean_of_the_moods():
+    st = alone_steering("a", 100.0)
+    st, _ = on_presence(st, Presence("b", 50.0, Mood(-0.5, 0.5, 0.5)), 101.0, HOLD)
+    blend = target(st, Steer.BLEND, CALM)
+    assert abs(blend.valence - (0.7 * 1 - 0.5 * 0.5) / 1.5) < 1e-9
+    assert abs(blend.arousal - (-0.8 * 1 + 0.5 * 0.5) / 1.5) < 1e-9
+    assert target(st, Steer.LAST, CALM) == CALM
+
+
+# ------------------------------------------------------------------ a simulated group
+
+
+@dataclass
+class Sim:
+    """Frames that exchange presences through a broker with a delivery delay."""
+
+    ids: list[str]
+    delay: float = 0.02
+    now: float = 0.0
+    frames: dict[str, HouseholdState] = field(default_factory=dict)
+    inbox: list[tuple[float, str, Presence | None, str]] = field(default_factory=list)
+    edits: list[tuple[float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.frames = {i: start(i, 0.0) for i in self.ids}
+        for i in self.ids:  # the adapter publishes its presence on connecting
+            self.apply(i, Verdict(Role.FOLLOW, "", "joined", publish=True))
+
+    def apply(self, me: str, verdict) -> None:
+        if verdict.publish:
+            for other in self.frames:
+                if other != me:
+                    self.inbox.append((self.now + self.delay, other,
+                                       presence(self.frames[me]), ""))
+        if verdict.took_over:
+            self.edits.append((self.now, me))
+
+    def run_until(self, t: float) -> None:
+        # Every frame ticks every TICK_S, like the daemon's loop.
+        while self.now + TICK_S < t:
+            self._run_until(self.now + TICK_S)
+        self._run_until(t)
+
+    def _run_until(self, t: float) -> None:
+        while True:
+            due = sorted((x for x in self.inbox if x[0] <= t), key=lambda x: x[0])
+            if not due:
+                break
+            item = due[0]
+            self.inbox.remove(item)
+            self.now = item[0]
+            _, to, p, gone = item
+            if to not in self.frames:
+                continue
+            if p is None:
+                self.frames[to], v = on_gone(self.frames[to], gone, self.now, HOLD)
+            else:
+                self.frames[to], v = on_presence(self.frames[to], p, self.now, HOLD)
+            self.apply(to, v)
+            self.check()
+        self.now = t
+        for i in list(self.frames):
+            self.frames[i], v = on_tick(self.frames[i], t, HOLD)
+            self.apply(i, v)
+            self.check()
+
+    def photo(self, me: str) -> None:
+        self.frames[me], v = on_own_photo(self.frames[me], CALM, self.now, HOLD)
+        self.apply(me, v)
+        self.check()
+
+    def kill(self, me: str) -> None:
+        del self.frames[me]
+        for other in self.frames:
+            self.inbox.append((self.now + self.delay, other, None, me))
+
+    def steering(self) -> list[str]:
+        return [i for i, s in self.frames.items() if s.steering]
+
+    def check(self) -> None:
+        assert len(self.steering()) <= 1, f"two steer at {self.now}: {self.steering()}"
+
+
+def test_a_simulated_group_never_has_two_steerers_and_the_last_photo_gets_the_music():
+    rng = random.Random(3)
+    for n in (2, 3):
+        sim = Sim([f"f{i}" for i in range(n)])
+        sim.run_until(JOIN_S + 0.5)
+        t = JOIN_S + 1
+        for _ in range(300):
+            sim.photo(rng.choice(sim.ids))
+            t += rng.uniform(0.5, 40.0)
+            sim.run_until(t)
+        last = max(sim.frames.values(), key=lambda s: s.changed_at).me
+        sim.run_until(t + HOLD + HANDOVER_TIMEOUT_S)
+        assert sim.steering() == [last]
+        # No ping-pong: the music changed hands at most once per hold.
+        times = [at for at, _ in sim.edits]
+        assert all(b - a >= HOLD - 1e-6 for a, b in itertools.pairwise(times[1:]))
+
+
+def test_a_simulated_group_hands_over_within_a_moment_when_the_steerer_dies():
+    sim = Sim(["a", "b", "c"])
+    sim.run_until(JOIN_S + 0.5)
+    sim.photo("a")
+    sim.run_until(5.0)
+    sim.photo("b")
+    sim.run_until(6.0)
+    assert sim.steering() == ["a"]  # held
+    sim.kill("a")
+    sim.run_until(6.1)
+    assert sim.steering() == ["b"]

@@ -1,0 +1,157 @@
+"""Frames that share one MPD (real mosquitto, real MPD, real daemons): exactly one steers, the
+frame whose photo changed last takes the music, a killed steerer is replaced through its Last
+Will, and a person's own queue entries survive it all."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from harness import (
+    DaemonProcess,
+    make_servers,
+    mpd_queue,
+    mpd_status,
+    show_photo,
+    wait_for,
+    write_config,
+)
+from rig import two_photos_and_a_frame
+from servers import MqttRecorder
+
+# A person's own entries, queued before the frames start.
+PERSONS = ["Iron_Teeth/genre_only_rock.flac", "Late_Set/genre_only_jazz.flac"]
+
+
+@pytest.fixture
+def house(tmp_path, model_json, demo_photos):
+    mpd, broker = make_servers(tmp_path)
+    c = mpd.client()
+    try:
+        persons = {c.addid(uri) for uri in PERSONS}  # queue ids: frames may queue the same files
+    finally:
+        c.disconnect()
+    photos, _ = two_photos_and_a_frame(tmp_path, demo_photos)
+    recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
+    frames: list[DaemonProcess] = []
+    currents: list[Path] = []
+
+    def add(n: int) -> None:
+        for i in range(n):
+            name = f"frame{i}"
+            folder = tmp_path / name
+            folder.mkdir()
+            current = folder / "current.jpg"
+            shutil.copy(photos / "dark.jpg", current)
+            config = write_config(tmp_path / f"{name}.toml", photo=current, mpd=mpd, mqtt=broker,
+                                  state_dir=tmp_path / f"state-{name}", device_id=name)
+            frames.append(DaemonProcess(config, tmp_path / f"{name}.log"))
+            currents.append(current)
+        for frame in frames:
+            frame.start()
+
+    h = type("House", (), dict(mpd=mpd, broker=broker, photos=photos, recorder=recorder, persons=persons,
+                               frames=frames, currents=currents, add=add))
+    yield h
+    for frame in frames:
+        if frame.alive():
+            frame.stop(signal.SIGKILL)
+    recorder.close()
+    for server in (mpd, broker):
+        with contextlib.suppress(Exception):
+            server.stop()
+
+
+def states(h) -> dict[str, dict]:
+    out = {}
+    for i, frame in enumerate(h.frames):
+        if frame.alive():
+            out[f"frame{i}"] = h.recorder.json(f"frame-daemon/frame{i}/state") or {}
+    return out
+
+
+def steered_by(h, name: str) -> bool:
+    """Every living frame agrees that `name` steers, and only `name` says it steers; its
+    entries are the only ones of the frames' after what plays."""
+    s = states(h)
+    if not all((x.get("household") or {}).get("steerer") == name for x in s.values()):
+        return False
+    if [n for n, x in s.items() if x["household"]["steering"]] != [name]:
+        return False
+    if not s[name].get("queued"):
+        return False
+    queue = mpd_queue(h.mpd)
+    status = mpd_status(h.mpd)
+    after = queue[int(status.get("song", -1)) + 1:]
+    frames_entries = [e["file"] for e in after if e["id"] not in h.persons]
+    # No entry of a frame that steered before is left over, none interleaved.
+    return frames_entries == s[name]["queued"][1:] or frames_entries == s[name]["queued"]
+
+
+def wait_steered_by(h, name: str, what: str, timeout: float = 30.0) -> None:
+    try:
+        wait_for(lambda: steered_by(h, name), timeout, interval=0.1, what=what)
+    except TimeoutError:
+        for frame in h.frames:
+            print(frame.log()[-3000:])
+        print(states(h), [e["file"] for e in mpd_queue(h.mpd)], mpd_status(h.mpd))
+        raise
+
+
+def settled(h) -> None:
+    """At start every frame shows a photo at about the same time: wait until each has scored its
+    own and all agree on one steerer."""
+    def agreed() -> bool:
+        s = states(h)
+        steerers = {(x.get("household") or {}).get("steerer") for x in s.values()}
+        return (len(s) == len(h.frames) and all(x.get("valence") is not None for x in s.values())
+                and len(steerers) == 1 and None not in steerers)
+
+    wait_for(agreed, 30, 0.1, what="every frame's photo scored and one steerer agreed")
+
+
+def show(h, i: int, photo: str) -> None:
+    """Show a photo on frame i and wait until it is scored (so a steerer from before does not
+    count, and the next frame's photo comes later than this one)."""
+    before = states(h)[f"frame{i}"]["valence"]
+    show_photo(h.currents[i], h.photos / photo)
+    wait_for(lambda: states(h)[f"frame{i}"]["valence"] != before, 20, 0.02,
+             what=f"frame{i}'s new photo scored")
+
+
+def persons_entries_survive(h) -> None:
+    queue = {e["id"]: e["file"] for e in mpd_queue(h.mpd)}
+    assert all(queue.get(i) in PERSONS for i in h.persons), queue
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, n):
+    house.add(n)
+    settled(house)
+    photos = ["bright.jpg", "dark.jpg"]
+    for step in range(2 * n):
+        i = step % n
+        show(house, i, photos[(step // n) % 2])
+        wait_steered_by(house, f"frame{i}", f"frame{i} steering after its photo changed")
+        followers = [x for name, x in states(house).items() if name != f"frame{i}"]
+        assert all(x["why"] == f"following frame{i}'s photo" for x in followers)
+    persons_entries_survive(house)
+
+
+def test_a_killed_steerer_hands_over_through_its_last_will(house):
+    house.add(3)
+    settled(house)
+    show(house, 1, "bright.jpg")
+    wait_steered_by(house, "frame1", "frame1 steering")
+    show(house, 2, "bright.jpg")
+    wait_steered_by(house, "frame2", "frame2 steering")
+    house.frames[2].stop(signal.SIGKILL)  # no goodbye: the broker sends its Last Will
+    # frame1's photo changed last among the living.
+    wait_steered_by(house, "frame1", "frame1 steering after frame2 died", timeout=10)
+    members = states(house)["frame1"]["household"]["members"]
+    assert "frame2" not in members
+    persons_entries_survive(house)
