@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -160,18 +159,7 @@ class MoodModel:
                      else model_files.model_path(model_files.DEFAULT_MOOD_MODEL))
         if json_path.suffix == ".tflite":
             json_path = json_path.with_suffix(".json")
-        try:
-            meta = json.loads(json_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelError(f"{json_path}: model metadata not found") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{json_path}: unreadable model metadata ({exc})") from exc
-        if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
-            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-            raise ModelError(f"{json_path}: metadata format {found!r}, expected {METADATA_FORMAT}")
-        model_path = json_path.parent / meta.get("file", json_path.stem + ".tflite")
-        if not model_path.exists():
-            raise ModelError(f"{model_path}: model file not found")
+        meta, model_path = model_files.read_metadata(json_path, "model metadata", METADATA_FORMAT)
         return cls(meta, model_path, threads, runtime)
 
     def infer(self, pixels: np.ndarray) -> RawOutput:

@@ -6,14 +6,34 @@ The top-level `models/` folder of the repository is installed as the package `fr
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from frame_daemon.errors import ModelError
 
 MODELS_PACKAGE = "frame_daemon.models"
 # The mood model `score`, `match` and the daemon use unless told otherwise (metadata JSON name).
 DEFAULT_MOOD_MODEL = "mood-v2.json"
+
+
+def read_metadata(json_path: Path, what: str, expected_format: str) -> tuple[dict[str, Any], Path]:
+    """A model's metadata JSON (`what` it is, for the messages) and the model file it names;
+    ModelError naming the file when either is missing, unreadable or of another format."""
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{json_path}: {what} not found") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{json_path}: unreadable {what} ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != expected_format:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ModelError(f"{json_path}: metadata format {found!r}, expected {expected_format}")
+    model_path = json_path.parent / meta.get("file", json_path.stem + ".tflite")
+    if not model_path.exists():
+        raise ModelError(f"{model_path}: model file not found")
+    return meta, model_path
 
 
 def models_dir() -> Path:

@@ -15,7 +15,6 @@ one stays in float32.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,18 +145,7 @@ class MusicTagger:
     def load(cls, json_path: str | os.PathLike[str] | None = None, threads: int = 1,
              runtime: str = "auto") -> MusicTagger:
         json_path = Path(json_path) if json_path else model_files.model_path(DEFAULT_TAGGER)
-        try:
-            meta = json.loads(json_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelError(f"{json_path}: tagger metadata not found") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{json_path}: unreadable tagger metadata ({exc})") from exc
-        if not isinstance(meta, dict) or meta.get("format") != METADATA_FORMAT:
-            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-            raise ModelError(f"{json_path}: metadata format {found!r}, expected {METADATA_FORMAT}")
-        model_path = json_path.parent / meta.get("file", json_path.stem + ".tflite")
-        if not model_path.exists():
-            raise ModelError(f"{model_path}: model file not found")
+        meta, model_path = model_files.read_metadata(json_path, "tagger metadata", METADATA_FORMAT)
         return cls(meta, model_path, threads, runtime)
 
     def _quantise(self, x: np.ndarray, detail: dict) -> np.ndarray:
