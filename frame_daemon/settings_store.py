@@ -13,7 +13,6 @@ the stop writes what is left). Owned by the loop thread.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from frame_daemon.atomic_file import write_json
 from frame_daemon.commands import CommandRow, press, setting
 from frame_daemon.config import FollowConfig, SourceConfig, with_setting
 from frame_daemon.events import CommandName
@@ -328,17 +328,9 @@ class SettingsStore:
         data = {name: {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
                 for name, values in (("follow", self._overrides),
                                      ("slideshow", self._slideshow_overrides))}
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_json(self.path, data, indent=1, sort_keys=True)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             self.save_error = (f"settings not saved to {self.path} ({exc.strerror}); they hold "
                                "until the daemon restarts")
             log.error("%s", self.save_error)

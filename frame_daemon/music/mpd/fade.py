@@ -26,10 +26,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from frame_daemon.atomic_file import write_json
 from frame_daemon.music.mpd.client import MpdLink
 
 log = logging.getLogger(__name__)
@@ -80,18 +80,9 @@ class OwedVolumeFile:
         return owed, ramp
 
     def save(self, owed: int, ramp: list[int], durable: bool = False) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"owed": owed, "ramp": ramp}, f)
-                if durable:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_json(self.path, {"owed": owed, "ramp": ramp}, durable=durable)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             if not self._failed:
                 self._failed = True
                 log.warning("cannot record the owed volume in %s (%s); a crash mid-fade would "
