@@ -28,6 +28,7 @@ class Rated:
     va: np.ndarray  # (2,)
     group: str  # Emotion6 keyword or OASIS category
     emotion: np.ndarray | None = None  # Emotion6's 7-way distribution
+    theme: str = ""  # OASIS theme group ("Dog" for "Dog 3"): photos of one theme look alike
 
 
 def missing_data(what: str, path: Path) -> str:
@@ -66,7 +67,13 @@ def read_oasis(folder: Path) -> list[Rated]:
     with open(folder / "ratings.csv", encoding="utf-8") as f:
         return [Rated(folder / "images" / r["file"],
                       np.array([(float(r["Valence_mean"]) - 4) / 3, (float(r["Arousal_mean"]) - 4) / 3]),
-                      r["Category"]) for r in csv.DictReader(f)]
+                      r["Category"], theme=theme_group(r.get("Theme") or r["file"]))
+                for r in csv.DictReader(f)]
+
+
+def theme_group(theme: str) -> str:
+    """An OASIS theme's group: the theme name without its number ("Dog 3" -> "Dog")."""
+    return theme.rsplit(".", 1)[0].rstrip("0123456789 ").strip() or theme
 
 
 def emotion6_split(rows: list[Rated], val_fraction: float = 0.2, seed: int = 1234
@@ -86,6 +93,108 @@ def emotion6_split(rows: list[Rated], val_fraction: float = 0.2, seed: int = 123
 def kfold(n: int, k: int, seed: int) -> np.ndarray:
     """The fold of each of n items: a seeded permutation, k near-equal folds."""
     return np.random.default_rng(seed).permutation(n) % k
+
+
+def grouped_kfold(groups: list[str], k: int, seed: int) -> np.ndarray:
+    """The fold of each item, every group whole in one fold (GroupKFold with a seeded shuffle).
+
+    Photos of one OASIS theme ("Dog 1" ... "Dog 10") look alike and are rated alike: a fit that saw
+    some of them predicts the others far better than it will predict a family's photos. The groups
+    are shuffled by the seed, then placed largest first, each in the fold with the fewest items
+    so far (ties: the seed's order of the folds), so the folds stay near-equal in size.
+    """
+    rng = np.random.default_rng(seed)
+    names = sorted(set(groups))
+    rng.shuffle(names)
+    size = Counter(groups)
+    names.sort(key=lambda g: -size[g])  # stable: equal sizes keep the shuffled order
+    fill, fold_of = np.zeros(k, int), {}
+    fold_order = rng.permutation(k)
+    for g in names:
+        f = min(fold_order, key=lambda i: fill[i])
+        fold_of[g] = f
+        fill[f] += size[g]
+    return np.array([fold_of[g] for g in groups])
+
+
+def repeated_grouped_folds(groups: list[str], k: int, seeds: list[int]) -> list[np.ndarray]:
+    """One `grouped_kfold` per seed: figures are given as mean +- spread over the seeds."""
+    return [grouped_kfold(groups, k, s) for s in seeds]
+
+
+class GroupedRidgeCV:
+    """Out-of-fold ridge predictions for OASIS-dev, fast over a grid of (lambda, Emotion6 weight).
+
+    Training rows: both views (centre crop, mirror) of the OASIS photos outside the fold, weight
+    1, and both views of every Emotion6 training photo at weight w (Emotion6 has no theme groups
+    and is never predicted here: it joins every fold's training data whole; its own figures come
+    from its held-out validation split). Features are standardised by a fixed scale, and a
+    constant column of INTERCEPT_SCALE makes the intercept part of the fit, barely shrunk.
+
+    One eigendecomposition per weight serves every lambda, and a fold's fit is the full fit with
+    the fold's rows taken out (the leave-group-out identity: y_T - (I - H_TT)^-1 r_T), so the
+    whole grid over many seeds costs a few seconds instead of one solve per fold and setting.
+    """
+
+    INTERCEPT_SCALE = 100.0
+
+    def __init__(self, x_oa: np.ndarray, y_oa: np.ndarray, x_e6: np.ndarray, y_e6: np.ndarray,
+                 mu: np.ndarray, sd: np.ndarray) -> None:
+        def rows(x: np.ndarray) -> np.ndarray:
+            z = ((x - mu) / sd).reshape(-1, x.shape[-1])
+            return np.hstack([z, np.full((len(z), 1), self.INTERCEPT_SCALE)])
+
+        self.views = x_oa.shape[1]
+        self.zo, self.yo = rows(x_oa), np.repeat(y_oa, self.views, axis=0)  # photo-major rows
+        self.z6, self.y6 = rows(x_e6), np.repeat(y_e6, x_e6.shape[1], axis=0)
+        self.n = len(y_oa)
+
+    def _system(self, w: float) -> tuple[np.ndarray, np.ndarray]:
+        gram = self.zo.T @ self.zo + w * (self.z6.T @ self.z6)
+        return gram, self.zo.T @ self.yo + w * (self.z6.T @ self.y6)
+
+    def oof(self, folds: list[np.ndarray], lambdas, weights, test_views: str = "centre"
+            ) -> np.ndarray:
+        """Out-of-fold (valence, arousal) for each fold assignment (one per seed): array
+        (len(folds), len(lambdas), len(weights), n, 2).
+
+        test_views "centre": the centre crop, as the runtime sees it; "both": the mean of the
+        centre crop's and the mirror's predictions (a test-time flip).
+        """
+        out = np.zeros((len(folds), len(lambdas), len(weights), self.n, 2))
+        rows_of = [[np.flatnonzero(np.repeat(f == k, self.views)) for k in np.unique(f)]
+                   for f in folds]
+        for j, w in enumerate(weights):
+            gram, rhs = self._system(w)
+            e, v = np.linalg.eigh(gram)
+            zv, rv = self.zo @ v, v.T @ rhs
+            for i, lam in enumerate(lambdas):
+                inv = 1.0 / (e + lam)
+                fitted = zv @ (inv[:, None] * rv)
+                hat = (zv * inv) @ zv.T
+                for s, fold_rows in enumerate(rows_of):
+                    pred = np.zeros_like(self.yo)
+                    for idx in fold_rows:
+                        h = hat[np.ix_(idx, idx)]
+                        resid = self.yo[idx] - fitted[idx]
+                        pred[idx] = fitted[idx] - h @ np.linalg.solve(np.eye(len(idx)) - h, resid)
+                    pred = pred.reshape(self.n, self.views, 2)
+                    out[s, i, j] = pred[:, 0] if test_views == "centre" else pred.mean(1)
+        return out
+
+    def fit(self, w: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+        """(beta (d, 2), intercept (2,)) on standardised features, from all of OASIS-dev and
+        Emotion6's training split."""
+        gram, rhs = self._system(w)
+        gram[np.diag_indices_from(gram)] += lam
+        beta = np.linalg.solve(gram, rhs)
+        return beta[:-1], beta[-1] * self.INTERCEPT_SCALE
+
+
+def r_over_seeds(preds: list[np.ndarray], truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r per axis of each seed's out-of-fold predictions: (mean, standard deviation)."""
+    rs = np.array([[pearson(p[:, a], truth[:, a]) for a in range(truth.shape[1])] for p in preds])
+    return rs.mean(0), rs.std(0)
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -147,6 +256,20 @@ def category_table(pred: np.ndarray, truth: np.ndarray, groups: list[str]) -> di
             table[cat] = {"n": int(m.sum()), "valence_r": pearson(pred[m, 0], truth[m, 0]),
                           "arousal_r": pearson(pred[m, 1], truth[m, 1])}
     return table
+
+
+def category_table_seeds(preds: list[np.ndarray], truth: np.ndarray, groups: list[str]
+                         ) -> dict[str, dict]:
+    """`category_table` of each seed's out-of-fold predictions: the mean r, and its spread (sd)."""
+    tables = [category_table(p, truth, groups) for p in preds]
+    out = {}
+    for cat, row in tables[0].items():
+        out[cat] = {"n": row["n"]}
+        for key in ("valence_r", "arousal_r"):
+            values = [t[cat][key] for t in tables]
+            out[cat][key] = round(float(np.mean(values)), 4)
+            out[cat][key + "_sd"] = round(float(np.std(values)), 4)
+    return out
 
 
 def quadrant(v: float, a: float) -> str:

