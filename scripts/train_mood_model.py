@@ -398,6 +398,8 @@ def main() -> int:
                     help="scale of the lexicon prior's standardised columns (less shrinkage)")
     ap.add_argument("--cv-seeds", type=int, default=CV_SEEDS,
                     help="repeats of the grouped 10-fold CV (seeds --seed, --seed + 1, ...)")
+    ap.add_argument("--cv-only", action="store_true",
+                    help="stop after printing the grouped CV figures of these settings")
     ap.add_argument("--baseline", type=Path, default=None, metavar="JSON",
                     help="only print the grouped-CV figures of an existing model's recipe (its "
                          "heads and face blend, e.g. models/mood-v2.json) on these features")
@@ -454,6 +456,8 @@ def main() -> int:
     sd[-2:] /= args.prior_gain
     cv = GroupedRidgeCV(x_oa, y_oa, x_tr, y_tr, mu, sd)
     heads, oofs = choose_heads(cv, folds, y_oa)
+    if args.cv_only:  # comparing backbones, blocks and gains: the grouped figures, no export
+        return 0
 
     # Faces, calibration and the error the model makes, all on out-of-fold predictions.
     oasis_faces = read_faces(args, oasis, size)
