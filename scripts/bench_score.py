@@ -273,7 +273,7 @@ def main() -> int:
 
     model = MoodModel.load(args.model, threads=1)
     print(f"model {args.model.name}, runtime {model.runtime}, 1 thread", flush=True)
-    pixels = np.asarray(Image.open(io.BytesIO(synthetic_photo(224, 224, 0))).convert("RGB"))
+    pixels = np.asarray(Image.open(io.BytesIO(synthetic_photo(model.size, model.size, 0))).convert("RGB"))
     for _ in range(10):
         model.infer(pixels)
     times = []
