@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,6 +81,87 @@ def cmd_ha_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from frame_daemon.homeassistant import Topics
+    from frame_daemon.mqtt_link import publish_once
+
+    cfg = _load_config_or_exit(args.config, "feedback")
+    topic = Topics(cfg.mqtt.device_id, cfg.mqtt.discovery_prefix).command("feedback")
+    payload = "fits" if args.verdict == "fits" else "doesnt_fit"
+    problem = publish_once(cfg.mqtt, topic, payload)
+    if problem:
+        print(f"frame-daemon feedback: {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    # The daemon may still refuse it (nothing of its own playing): it says why in last_error.
+    print(f"sent '{payload}' to {topic}; the frame applies it to the photo on show and the track "
+          "playing (a refusal shows as its last error)")
+    return EXIT_OK
+
+
+def _learned_taste(cfg: Config):
+    """The household's taste as the daemon would apply it now (None when taste is off), and the
+    store's path; opens the same file as the daemon, in the same state folder."""
+    import time
+
+    from frame_daemon.music.taste import TasteParams, learn
+    from frame_daemon.music.taste_store import TasteStore
+
+    if not cfg.taste.enabled:
+        return None
+    cfg.state_directory.mkdir(parents=True, exist_ok=True)
+    with TasteStore.in_directory(cfg.state_directory, cfg.taste.max_verdicts) as store:
+        return learn(store.verdicts(), time.time(),
+                     TasteParams(cfg.taste.max_shift, cfg.taste.half_life_days))
+
+
+def cmd_taste(args: argparse.Namespace) -> int:
+    import time
+
+    from frame_daemon.music.taste import TasteParams, learn
+    from frame_daemon.music.taste_store import TasteStore
+
+    cfg = _load_config_or_exit(args.config, "taste")
+    try:
+        cfg.state_directory.mkdir(parents=True, exist_ok=True)
+        with TasteStore.in_directory(cfg.state_directory, cfg.taste.max_verdicts) as store:
+            if args.reset:
+                n = store.forget()
+                print(f"forgot {n} verdicts ({store.path})")
+                return EXIT_OK
+            taste = learn(store.verdicts(), time.time(),
+                          TasteParams(cfg.taste.max_shift, cfg.taste.half_life_days))
+            path = store.path
+    except Exception as exc:  # FrameDaemonError, SchemaTooNew
+        print(f"frame-daemon taste: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    summary = {"file": str(path), "enabled": cfg.taste.enabled, **taste.summary(top=10)}
+    if args.json:
+        summary["shifts"] = {s.region: {"valence": round(s.valence, 3),
+                                        "arousal": round(s.arousal, 3), "verdicts": s.verdicts}
+                             for s in taste.shifts.values()}
+        summary["preferences"] = [{"kind": p.kind, "name": p.label, "region": p.region,
+                                   "weight": round(p.weight, 3)} for p in taste.preferences()]
+        print(json.dumps(summary))
+        return EXIT_OK
+    print(f"taste ({path}): {taste.verdicts} verdicts, evidence {taste.evidence:.1f}"
+          + ("" if cfg.taste.enabled else "; taste.enabled is false: kept, not used"))
+    h = taste.household
+    print(f"  household shift: valence {h.valence:+.3f}, arousal {h.arousal:+.3f}")
+    for s in sorted(taste.shifts.values(), key=lambda s: -s.size):
+        print(f"  {s.region} photos: shift valence {s.valence:+.3f}, arousal {s.arousal:+.3f} "
+              f"({s.verdicts} verdicts of its own)")
+    for kind in ("genre", "artist", "track"):
+        for sign, word in ((1, "liked"), (-1, "disliked")):
+            names = [f"{p.label} ({p.weight:+.1f}, {p.region})" for p in taste.preferences()
+                     if p.kind == kind and p.weight * sign > 0][:5]
+            if names:
+                print(f"  {word} {kind}s: {', '.join(names)}")
+    excluded = sum(len(v) for v in taste.excluded.values())
+    if excluded:
+        print(f"  {excluded} tracks judged doesn't fit twice, not chosen again in their region")
+    return EXIT_OK
+
+
 def _open_index(cfg: Config):
     from frame_daemon.music.index import TrackIndex
 
@@ -89,18 +171,44 @@ def _open_index(cfg: Config):
 
 def cmd_index(args: argparse.Namespace) -> int:
     from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
-    from frame_daemon.music.index_worker import describe, music_folder, refresh_index
+    from frame_daemon.music.index_worker import (
+        describe,
+        describe_shared,
+        music_folder,
+        read_shared,
+        refresh_index,
+        share_analyses,
+    )
     from frame_daemon.music.mpd.client import MpdLink
 
+    # Needs only [mpd] and [state]: no broker, no photo source, so it also runs on the machine
+    # that holds the music (the server role), where it analyses for every frame on that MPD.
     cfg = _load_config_or_exit(args.config, "index")
+    with contextlib.suppress(OSError):
+        os.nice(10)  # background work, beside MPD and a frame that shows photos
     link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
     tty = sys.stderr.isatty()
+    shared_now = 0
+
+    started = time.monotonic()
 
     def tag_progress(done: int, total: int) -> None:
-        if tty and (done % 50 == 0 or done == total):
-            print(f"\rreading tags: {done}/{total} tracks", end="", file=sys.stderr, flush=True)
+        # Done, rate and ETA, like the analysis: a big library on a NAS takes a while to read.
+        if done % (50 if tty else 5000) and done != total:
+            return
+        elapsed = time.monotonic() - started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f"{(total - done) / rate:.0f} s" if rate > 0 else "?"
+        line = f"reading tags: {done}/{total} tracks, {rate:.0f} tracks/s, ETA {eta}"
+        if tty:
+            print(f"\r{line}   ", end="", file=sys.stderr, flush=True)
+        else:
+            log.info("%s", line)
 
     def analysis_progress(p: AnalysisProgress) -> None:
+        nonlocal shared_now
+        if p.done % 100 == 0 or p.done == p.total:  # other frames get results as they come
+            shared_now += share_analyses(index, link)
         # A live line on a terminal; one log line per 100 tracks under systemd or in a pipe.
         if tty:
             print(f"\r{p.line()}   ", end="", file=sys.stderr, flush=True)
@@ -115,11 +223,12 @@ def cmd_index(args: argparse.Namespace) -> int:
             for uri, reason in stats.failed:
                 print(f"frame-daemon index: {uri}: {reason}", file=sys.stderr)
             print(f"index {index.path}: {len(index)} tracks ({describe(stats)})", flush=True)
+            shared = read_shared(index, link)
+            print(f"shared analysis: {describe_shared(shared)}", flush=True)
             folder = music_folder(cfg.mpd.music_directory)
             if args.no_analysis or folder is None:
                 return EXIT_OK
-            with contextlib.suppress(OSError):
-                os.nice(5)  # the library scan is background work on a Pi that shows photos
+            shared_now += share_analyses(index, link)  # what an interrupted run did not share
             try:
                 result = analyse_pending(index, folder, workers=args.workers,
                                          progress=analysis_progress)
@@ -133,9 +242,11 @@ def cmd_index(args: argparse.Namespace) -> int:
                 return 130
             if tty and result.total:
                 print(file=sys.stderr)
+            shared_now += share_analyses(index, link)
             done, _ = index.analysis_counts()
             print(f"audio analysis: {result.done - result.failed} analysed now "
-                  f"({result.failed} unreadable); {done} of {len(index)} tracks analysed in all")
+                  f"({result.failed} unreadable); {done} of {len(index)} tracks analysed in all"
+                  + (f"; {shared_now} shared through MPD's stickers" if shared_now else ""))
     except FrameDaemonError as exc:
         print(f"frame-daemon index: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -151,9 +262,10 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    from frame_daemon.daemon import selection_params
+    from frame_daemon.music.controller import selection_params
     from frame_daemon.music.placement import PhotoReference, place
-    from frame_daemon.music.select import TrackPool, select
+    from frame_daemon.music.select import TrackPool
+    from frame_daemon.music.taste import choose
     from frame_daemon.vision.model import MoodModel
 
     cfg = _load_config_or_exit(args.config, "match")
@@ -168,6 +280,12 @@ def cmd_match(args: argparse.Namespace) -> int:
     params = selection_params(cfg, seed=args.seed)
     if args.n:
         params = dataclasses.replace(params, count=args.n)
+    try:
+        taste = _learned_taste(cfg)  # the household's, exactly as the daemon applies it
+    except Exception as exc:
+        print(f"frame-daemon match: the taste file cannot be read ({exc}); matching without it",
+              file=sys.stderr)
+        taste = None
     failed = False
     for photo in args.photos:
         try:
@@ -177,17 +295,22 @@ def cmd_match(args: argparse.Namespace) -> int:
             failed = True
             continue
         placement = place(result.mood, pool.shape, cfg.follow.library_fit, reference)
-        picks = sorted(select(pool, placement.target, params), key=lambda p: p.distance)
+        tasted = choose(taste, pool, placement.target, params)
+        picks = sorted(tasted.picks, key=lambda p: p.distance)
         if args.json:
             print(json.dumps({**result.as_dict(), "target": {
                 "photo": _point(placement.photo), "library": _point(placement.relative),
                 "blend": _point(placement.target), "library_fit": placement.library_fit,
-                "max_distance": params.max_distance}, "tracks": [
+                "max_distance": params.max_distance,
+                "taste_shift": {"valence": round(tasted.shift.valence, 3),
+                                "arousal": round(tasted.shift.arousal, 3)},
+                "tasted": _point(tasted.target)}, "tracks": [
                 {"uri": p.track.uri, "title": p.track.title, "artist": p.track.artist,
                  "genre": p.track.genre, "valence": round(p.track.mood.valence, 3),
                  "arousal": round(p.track.mood.arousal, 3),
                  "confidence": round(p.track.mood.confidence, 3), "source": str(p.track.source),
-                 "distance": round(p.distance, 3), "fits": p.fits, "why": p.why}
+                 "distance": round(p.distance, 3), "fits": p.fits, "why": p.why,
+                 "taste": p.why.partition("; taste: ")[2] or None}
                 for p in picks]}), flush=True)
             continue
         print(_format_line(result.as_dict()))
@@ -197,12 +320,19 @@ def cmd_match(args: argparse.Namespace) -> int:
               f"a {placement.relative.arousal:+.2f}); blend {placement.library_fit:.2f} -> "
               f"{t.word} (v {t.valence:+.2f}, a {t.arousal:+.2f}); tracks within "
               f"{params.max_distance:.2f}")
+        if taste is not None and not taste.empty:
+            print(f"  taste ({taste.verdicts} verdicts): target moved by (v "
+                  f"{tasted.shift.valence:+.2f}, a {tasted.shift.arousal:+.2f}) to "
+                  f"{tasted.target.word} (v {tasted.target.valence:+.2f}, a "
+                  f"{tasted.target.arousal:+.2f})")
         if not picks:
             print("  (no tracks in the index: run 'frame-daemon index' first)")
         for p in picks:
             print(f"  {p.distance:.2f}  {p.track.label}  (v {p.track.mood.valence:+.2f}, "
                   f"a {p.track.mood.arousal:+.2f}; {p.track.why})"
-                  + ("" if p.fits else "  [beyond the cap: nothing nearer]"))
+                  + ("" if p.fits else "  [beyond the cap: nothing nearer]")
+                  + (f"  [taste: {p.why.partition('; taste: ')[2]}]" if "; taste: " in p.why
+                     else ""))
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -212,7 +342,7 @@ def _point(mood: Mood) -> dict[str, float | str]:
 
 def cmd_album(args: argparse.Namespace) -> int:
     from frame_daemon import album
-    from frame_daemon.daemon import selection_params
+    from frame_daemon.music.controller import selection_params
     from frame_daemon.music.mpd.client import MpdLink
     from frame_daemon.music.placement import PhotoReference, place
     from frame_daemon.music.select import TrackPool
@@ -384,6 +514,17 @@ def build_parser() -> argparse.ArgumentParser:
                             help="replace a playlist of that name that frame-daemon did not make")
     soundtrack.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
     soundtrack.set_defaults(func=cmd_album)
+    feedback = with_config("feedback", "tell the running frame whether the music fits the photo "
+                                       "on show (through the MQTT broker, as the Home Assistant "
+                                       "buttons do); doesn't fit also moves the music on")
+    feedback.add_argument("verdict", choices=["fits", "doesnt-fit"])
+    feedback.set_defaults(func=cmd_feedback)
+    taste = with_config("taste", "show what the frame learned about this household's taste "
+                                 "(the shift per mood region, liked and disliked genres, artists, "
+                                 "tracks, the evidence), or forget it")
+    taste.add_argument("--json", action="store_true", help="one JSON object")
+    taste.add_argument("--reset", action="store_true", help="forget every verdict")
+    taste.set_defaults(func=cmd_taste)
     remove = with_config("ha-remove", "remove this frame's device from Home Assistant (clears "
                                       "its retained discovery and state)")
     remove.set_defaults(func=cmd_ha_remove)

@@ -237,6 +237,22 @@ class FollowConfig:
 
 
 @dataclass(frozen=True)
+class TasteConfig:
+    enabled: bool = opt(True, "learn what this household thinks fits (the Fits / Doesn't fit "
+                              "buttons, early skips, tracks played through, the music people "
+                              "put on themselves) and apply it to the choice; false: neither, "
+                              "but what was learned is kept (docs/taste.md)")
+    skip_s: float = opt(20.0, "a person skipping a track the frame chose within this many "
+                              "seconds counts as a weak 'doesn't fit'", between(0.0, 600.0))
+    max_shift: float = opt(0.3, "the most the household's taste moves the music's target on the "
+                                "valence-arousal plane", between(0.0, 1.0))
+    half_life_days: float = opt(90.0, "a verdict counts half as much after this many days",
+                                between(1.0, 3650.0))
+    max_verdicts: int = opt(5000, "verdicts kept in the state directory (the oldest go first)",
+                            between(100, 100_000))
+
+
+@dataclass(frozen=True)
 class StateConfig:
     directory: str = opt("", "where the track index lives; empty: $STATE_DIRECTORY or "
                              "~/.local/state/frame-daemon")
@@ -275,7 +291,7 @@ RULES: dict[type, tuple[Rule, ...]] = {
 
 SECTIONS: dict[str, type] = {
     "source": SourceConfig, "model": ModelConfig, "mpd": MpdConfig, "mqtt": MqttConfig,
-    "follow": FollowConfig, "state": StateConfig, "log": LogConfig,
+    "follow": FollowConfig, "taste": TasteConfig, "state": StateConfig, "log": LogConfig,
 }
 
 
@@ -286,6 +302,7 @@ class Config:
     mpd: MpdConfig = field(default_factory=MpdConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     follow: FollowConfig = field(default_factory=FollowConfig)
+    taste: TasteConfig = field(default_factory=TasteConfig)
     state: StateConfig = field(default_factory=StateConfig)
     log: LogConfig = field(default_factory=LogConfig)
     file: str = "<defaults>"
@@ -293,6 +310,16 @@ class Config:
     @property
     def state_directory(self) -> Path:
         return Path(self.state.directory or default_state_directory()).expanduser()
+
+    def make_state_directory(self) -> Path:
+        """The state directory, made if it is missing; a clear error when it cannot be."""
+        path = self.state_directory
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FrameDaemonError(f"state directory {path}: cannot create it "
+                                   f"({exc.strerror}); set state.directory") from exc
+        return path
 
 
 def _suggest(word: str, options: list[str]) -> str:

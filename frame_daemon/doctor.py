@@ -356,6 +356,28 @@ def check_ffmpeg(cfg: Config) -> Finding:
                    "sudo apt install ffmpeg")
 
 
+def check_stickers(cfg: Config) -> Finding:
+    """Whether analyses can be shared between frames through MPD's sticker database."""
+    from frame_daemon.music.mpd.client import MpdLink
+    from frame_daemon.music.mpd.stickers import ENABLE, MoodStickers
+
+    link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password,
+                   min(cfg.mpd.timeout_s, NETWORK_TIMEOUT_S))
+    try:
+        available = MoodStickers(link).available()
+    except FrameDaemonError as exc:
+        return Finding("stickers", SKIP, f"MPD not reachable ({exc})")
+    finally:
+        link.close()
+    if not available:
+        return Finding("stickers", WARN, "MPD has no sticker database: audio analyses are not "
+                                         "shared with other frames", ENABLE)
+    role = ("this machine analyses the files and shares the results" if cfg.mpd.music_directory
+            else "this frame uses the analyses of the machine that reads the files (run "
+                 "'frame-daemon index' there)")
+    return Finding("stickers", OK, f"MPD's sticker database is on: {role}")
+
+
 def run_doctor(config_path: Path, out: Callable[[str], None] = print) -> int:
     """Print one line per check; 0 when nothing failed, 1 otherwise."""
     out(f"frame-daemon doctor ({sys.executable})")
@@ -364,14 +386,16 @@ def run_doctor(config_path: Path, out: Callable[[str], None] = print) -> int:
     findings = [finding]
     checks: list[tuple[str, Callable[[], Finding]]]
     if cfg is None:
-        for name in ("model", "photo source", "mpd", "music folder", "mqtt", "state folder", "ffmpeg"):
+        for name in ("model", "photo source", "mpd", "music folder", "mqtt", "state folder", "ffmpeg",
+                     "stickers"):
             out(Finding(name, SKIP, "needs a valid config").line())
         checks = [("service", check_service)]
     else:
         checks = [("model", lambda: check_model(cfg)), ("photo source", lambda: check_photo_source(cfg)),
                   ("mpd", lambda: check_mpd(cfg)), ("music folder", lambda: check_music_folder(cfg)),
                   ("mqtt", lambda: check_mqtt(cfg)), ("state folder", lambda: check_state_folder(cfg)),
-                  ("service", check_service), ("ffmpeg", lambda: check_ffmpeg(cfg))]
+                  ("service", check_service), ("ffmpeg", lambda: check_ffmpeg(cfg)),
+                  ("stickers", lambda: check_stickers(cfg))]
     for name, check in checks:
         try:
             finding = check()

@@ -29,6 +29,9 @@ class CommandName(StrEnum):
     RESUME = "resume"
     CLEAR_ERROR = "clear_error"
     RESET_SETTINGS = "reset_settings"
+    # The household's taste (Home Assistant, `frame-daemon feedback`)
+    FEEDBACK = "feedback"  # fits | doesnt_fit: about the photo on show and the track playing
+    FORGET_TASTE = "forget_taste"
     # The built-in slideshow (Home Assistant)
     PHOTO_NEXT = "photo_next"
     PHOTO_PREVIOUS = "photo_previous"
@@ -43,7 +46,6 @@ class CommandName(StrEnum):
     # birth message), or what it offers changed (the slideshow's albums). The value says why.
     ANNOUNCE = "announce"
     REJECTED = "rejected"  # a payload its parser refused; the value says why
-    SCREEN_SCHEDULE = "screen_schedule"  # the display schedule turned the screen on or off
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """Home Assistant over MQTT: the topics and the device discovery payload.
 
-Pure: builds payloads; `mqtt_link.py` moves the bytes, `commands.py` parses what comes back and
+Builds payloads (pure) and hands them to the MQTT link as retained values (`announce`,
+`publish_state`); `mqtt_link.py` moves the bytes, `commands.py` parses what comes back and
 `daemon.py` acts. One device-based discovery message (`<prefix>/device/<device_id>/config`)
 announces every entity; they all read the one retained state topic, so a reconnect republishes
 everything at once.
@@ -8,8 +9,9 @@ everything at once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from frame_daemon import __version__
 from frame_daemon.config import MqttConfig
@@ -154,6 +156,23 @@ def discovery_payload(topics: Topics, device_name: str, threshold_max: float = 2
                                     command_topic=topics.command("reset_settings"),
                                     payload_press="PRESS", entity_category="config",
                                     icon="mdi:restore"),
+        # The household's taste (docs/taste.md): verdicts about the photo and the track playing.
+        "feedback_fits": component("button", "feedback_fits", "Fits",
+                                   command_topic=topics.command("feedback"), payload_press="fits",
+                                   icon="mdi:thumb-up-outline"),
+        "feedback_doesnt_fit": component("button", "feedback_doesnt_fit", "Doesn't fit",
+                                         command_topic=topics.command("feedback"),
+                                         payload_press="doesnt_fit", icon="mdi:thumb-down-outline"),
+        "forget_taste": component("button", "forget_taste", "Forget taste",
+                                  command_topic=topics.command("forget_taste"),
+                                  payload_press="PRESS", entity_category="config",
+                                  icon="mdi:delete-sweep-outline"),
+        "taste": component("sensor", "taste", "Taste", state_topic=state,
+                           value_template="{{ value_json.taste.verdicts if value_json.taste "
+                           "is defined else none }}", unit_of_measurement="verdicts",
+                           state_class="measurement", icon="mdi:account-heart-outline",
+                           json_attributes_topic=state,
+                           json_attributes_template="{{ (value_json.taste or {}) | tojson }}"),
         "include_genres": component("text", "include_genres", "Only genres", state_topic=state,
                                     value_template=value("include_genres"),
                                     command_topic=topics.command("include_genres"), max=255,
@@ -180,3 +199,31 @@ def clip_state(text: str | None) -> str | None:
     if text is None or len(text) <= MAX_STATE_LEN:
         return text
     return text[: MAX_STATE_LEN - 1] + "…"
+
+
+class RetainedLink(Protocol):
+    """What publishing needs of the MQTT link (`MqttLink`)."""
+
+    def remember(self, topic: str, payload: str | bytes | dict[str, Any]) -> bytes: ...
+    def publish_retained(self, topic: str, payload: str | bytes | dict[str, Any]) -> None: ...
+    def republish_retained(self) -> None: ...
+
+
+def announce(link: RetainedLink, topics: Topics, cfg: MqttConfig, state: dict[str, Any], *,
+             threshold_max: float, components: Mapping[str, Any] | None = None) -> None:
+    """Discovery (if enabled) and every retained value: after start and Home Assistant restarts.
+    components: a source's own entities (the slideshow's)."""
+    if cfg.discovery:
+        discovery = discovery_payload(topics, device_display_name(cfg), threshold_max=threshold_max)
+        discovery["cmps"].update(components or {})
+        link.remember(topics.discovery, discovery)
+    link.remember(topics.state, state)
+    link.republish_retained()  # discovery, state and the photo, each sent once
+
+
+def publish_state(link: RetainedLink, topics: Topics, state: dict[str, Any]) -> None:
+    link.publish_retained(topics.state, state)
+
+
+def publish_image(link: RetainedLink, topics: Topics, jpeg: bytes) -> None:
+    link.publish_retained(topics.image, jpeg)

@@ -3,7 +3,8 @@
 The broker is treated as forgetful: the Last Will is set before connecting; every (re)connect
 re-publishes availability and every retained value we own, and re-subscribes. Publishing while
 disconnected is a logged no-op: the value is kept and goes out on the next connect. Paho's network
-thread only calls our callbacks, which hand incoming commands to the loop via `post`.
+thread only calls our callbacks; `CommandRouter` turns what arrives on a command topic into a
+validated `Command` and hands it to the loop via `post`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,53 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from frame_daemon.commands import CommandError, CommandTable
 from frame_daemon.config import MqttConfig
 from frame_daemon.errors import FrameDaemonError
+from frame_daemon.events import Command, CommandName, Event
+from frame_daemon.homeassistant import Topics
 
 log = logging.getLogger(__name__)
+
+
+class CommandRouter:
+    """Routes each command topic to its command (one dict built at start-up); runs on paho's
+    thread, so it only validates and posts: the loop acts."""
+
+    def __init__(self, topics: Topics, commands: CommandTable,
+                 post: Callable[[Event], None]) -> None:
+        self.ha_status = topics.ha_status
+        self.routes = {topics.command(name): name for name in commands.accepted()}
+        self.commands = commands
+        self._post = post
+        self._retained_seen: set[str] = set()
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic to subscribe to."""
+        return [*self.routes, self.ha_status]
+
+    def __call__(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        if topic == self.ha_status:
+            if payload.strip() == b"online":
+                self._post(Command(CommandName.ANNOUNCE, "Home Assistant is back online"))
+            return
+        name = self.routes.get(topic)
+        if name is None:
+            return
+        if retained:
+            # Left on the broker by a publisher with the retain flag, it would act again at every
+            # start (skip a track, undo a newer setting). Settings persist in the state directory.
+            if topic not in self._retained_seen:
+                self._retained_seen.add(topic)
+                log.warning("ignoring a retained command on %s; clear it with: mosquitto_pub -r "
+                            "-n -t %s", topic, topic)
+            return
+        try:
+            self._post(self.commands.parse(name, payload))
+        except CommandError as exc:
+            self._post(Command(CommandName.REJECTED, f"command {name}: {exc}"))
+
 
 class MqttLink:
     """Owns one paho client; `start()` connects in the background, `stop()` says goodbye."""
@@ -208,3 +252,32 @@ def _encode(payload: str | bytes | dict[str, Any]) -> bytes:
     if isinstance(payload, dict):
         return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return payload.encode()
+
+
+def publish_once(cfg: MqttConfig, topic: str, payload: str, timeout: float = 10.0) -> str | None:
+    """Connect, publish one message (QoS 1, not retained) and disconnect: for the command line,
+    which must not touch the frame's availability (no Last Will, no "online"). Returns why it
+    failed, or None."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"frame-daemon-cli-{os.getpid()}")
+    try:
+        if cfg.username:
+            client.username_pw_set(cfg.username, broker_password(cfg) or None)
+        if cfg.tls:
+            client.tls_set(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
+                           keyfile=cfg.key_file or None)
+        client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+    except (OSError, ValueError, FrameDaemonError) as exc:
+        return f"cannot reach the MQTT broker at {cfg.host}:{cfg.port}: " + (
+            describe_connect_error(exc) if isinstance(exc, OSError) else str(exc))
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1, retain=False)
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            return f"the MQTT broker at {cfg.host}:{cfg.port} did not take the message"
+    except (RuntimeError, ValueError) as exc:
+        return f"MQTT publish to {topic} failed: {exc}"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return None

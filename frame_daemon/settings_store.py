@@ -24,8 +24,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from frame_daemon.commands import CommandRow, press, setting
 from frame_daemon.config import FollowConfig, SourceConfig, with_setting
+from frame_daemon.events import CommandName
+from frame_daemon.follow import FollowMode, FollowParams
 from frame_daemon.homeassistant import MAX_STATE_LEN
+from frame_daemon.loop_state import LoopState
 from frame_daemon.sources.photo_library import ALL_ALBUMS
 
 log = logging.getLogger(__name__)
@@ -259,6 +263,16 @@ class SettingsStore:
                  self.describe())
         return not self.save_error
 
+    def change(self, key: str, value: Any) -> tuple[FollowConfig, str]:
+        """A setting from Home Assistant: (the settings in effect now, why it was refused or not
+        saved, '' when it was set and saved)."""
+        try:
+            follow = self.set(key, value)
+        except SettingRejected as exc:
+            log.warning("command %s refused: %s", key, exc)
+            return self.effective, str(exc)
+        return follow, self.save_error
+
     def reset(self) -> FollowConfig:
         """Forget every runtime value: back to the config's settings."""
         self._overrides.clear()
@@ -332,3 +346,67 @@ class SettingsStore:
             return
         self.save_error = ""
 
+
+def follow_params(follow: FollowConfig) -> FollowParams:
+    """The follow policy's parameters, from the settings in effect."""
+    return FollowParams(smoothing=follow.smoothing, threshold=follow.threshold,
+                        dwell_s=follow.dwell_s, jump=follow.jump,
+                        min_interval_s=follow.min_interval_s)
+
+
+def use_settings(state: LoopState, follow: FollowConfig) -> FollowParams:
+    """Put the settings in effect into what the loop knows (and so tells Home Assistant);
+    returns the follow policy's parameters for them."""
+    state.mode = FollowMode(follow.mode)
+    state.diversity = follow.diversity
+    state.include_genres, state.exclude_genres = follow.include_genres, follow.exclude_genres
+    state.threshold = follow.threshold
+    return follow_params(follow)
+
+
+class SettingCommands:
+    """Home Assistant's setting commands, the settings half of the loop's handlers: each value
+    is checked by the config's rules and saved by the store, then put into what the loop knows
+    and into `params` (the follow policy's parameters for the settings in effect)."""
+
+    def __init__(self, store: SettingsStore, state: LoopState,
+                 on_reset: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.state = state
+        self.params: FollowParams = use_settings(state, store.effective)
+        self._on_reset = on_reset  # other settings to reset with these (the slideshow's)
+
+    def rows(self) -> list[CommandRow]:
+        """The command table's rows: one per setting, and the reset button."""
+        def row(name: CommandName) -> CommandRow:
+            return CommandRow(name, lambda value: self.change(name.value, value),
+                              setting(FollowConfig, name.value))
+
+        return [*(row(CommandName(key)) for key in PERSISTED),
+                CommandRow(CommandName.RESET_SETTINGS, lambda _: self.reset(), press)]
+
+    def use(self, follow: FollowConfig) -> None:
+        self.params = use_settings(self.state, follow)
+
+    def load(self) -> None:
+        """What Home Assistant set before the restart."""
+        self.use(self.store.load())
+
+    def flush(self) -> bool:
+        """Write a burst of changes once it has settled (the loop's tick); True when the write
+        failed, with the reason in `last_error` (to be published)."""
+        if error := self.store.flush():
+            self.state.last_error = error
+        return bool(error)
+
+    def change(self, key: str, value: object) -> None:
+        """A setting from Home Assistant: checked by the config's rules, saved, then used."""
+        follow, problem = self.store.change(key, value)
+        self.use(follow)
+        if problem:
+            self.state.last_error = problem
+
+    def reset(self) -> None:
+        self.use(self.store.reset())
+        self._on_reset()
+        log.info("settings reset to the config's")

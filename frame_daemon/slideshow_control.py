@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from frame_daemon.commands import CommandError, CommandRow, on_off, press, setting
 from frame_daemon.config import Config, SourceConfig
 from frame_daemon.errors import FrameDaemonError
-from frame_daemon.events import AlbumsChanged, Command, CommandName, Event, ScreenScheduled
+from frame_daemon.events import CommandName, Event
 from frame_daemon.homeassistant import MAX_STATE_LEN, Topics
 from frame_daemon.mood import Mood
 from frame_daemon.music.select import TrackPool
@@ -75,7 +75,7 @@ class SlideshowControl:
             screen_off_command=src.screen_off_command, screen_on_command=src.screen_on_command,
             screen_command_timeout_s=src.screen_command_timeout_s,
             scorer=self._make_scorer, max_pixels=model.max_pixels,
-            max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._relay)
+            max_decode_bytes=model.max_decode_mb * 2**20), self.cfg.state_directory, self._post)
         self.show = show
         self._restore()
         show.start()
@@ -83,15 +83,6 @@ class SlideshowControl:
     def stop(self) -> None:
         if self.show is not None:
             self.show.stop()
-
-    def _relay(self, event: Event) -> None:
-        """The slideshow's events, on their way to the loop (on the slideshow's threads): its
-        notices reach the loop as the loop's own commands, which have rows in its table."""
-        if isinstance(event, ScreenScheduled):
-            event = Command(CommandName.SCREEN_SCHEDULE, event.on)
-        elif isinstance(event, AlbumsChanged):
-            event = Command(CommandName.ANNOUNCE, "the photo folders' subfolders changed")
-        self._post(event)
 
     @property
     def settings(self) -> SlideshowSettings:
@@ -136,8 +127,6 @@ class SlideshowControl:
             CommandRow(C.ALBUM, self._set_album, _album),
             CommandRow(C.PHOTO_ORDER, self._set_order, _order),
             CommandRow(C.PHOTOS_FOLLOW_MUSIC, self._set_follow_music, on_off),
-            # The slideshow itself already turned the screen on or off: remember it.
-            CommandRow(C.SCREEN_SCHEDULE, lambda on: self._remember_screen(bool(on))),
         ]
 
     def _show(self) -> Slideshow:
@@ -156,10 +145,12 @@ class SlideshowControl:
         self._show().command(CommandName.SLIDESHOW_PAUSED, paused)
 
     def _set_screen(self, on: bool) -> None:
-        self._remember_screen(on)
+        self.remember_screen(on)
         self._show().command(CommandName.SCREEN, on)
 
-    def _remember_screen(self, on: bool) -> None:
+    def remember_screen(self, on: bool) -> None:
+        """The screen's state, kept with the settings (also when the display schedule, not Home
+        Assistant, switched it: `ScreenScheduled`)."""
         self._store("screen", on)
 
     def _set_interval(self, seconds: float) -> None:

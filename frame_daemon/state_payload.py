@@ -37,6 +37,10 @@ def state_payload(st: LoopState, updated: datetime, extra: Mapping[str, Any] | N
         "track": st.track or None,
         "now_playing": clip_state(now_playing(st.track)),
         "queued": st.choice.uris if st.choice else [],
+        # The same picks with the numbers `why` gives: the target is the photo's mood placed in
+        # this library (music.placement), and each distance is measured to it.
+        "target": target_fields(st.choice),
+        "picks": [pick_fields(p) for p in st.choice.picks] if st.choice else [],
         "why": clip_state(why_line(st, fading_s)),
         "error": st.error,
         "last_error": clip_state(st.last_error) or "",
@@ -92,11 +96,54 @@ def why_line(st: LoopState, fading_s: float | None = None) -> str | None:
     return f"{kept}next, {when}: {pick_line(choice.picks[0], choice)}"
 
 
+def target_fields(choice: Choice | None) -> dict[str, Any] | None:
+    """The mood the last change chose tracks for: the photo's, placed in this library."""
+    if choice is None:
+        return None
+    t = choice.placement.target
+    return {"mood": t.word, "valence": round(t.valence, 3), "arousal": round(t.arousal, 3)}
+
+
+def pick_fields(pick: Pick) -> dict[str, Any]:
+    """One chosen track as `why` and the demo's summary both describe it (the same numbers)."""
+    mood = pick.track.mood
+    return {"uri": pick.track.uri, "label": pick.track.label, "title": pick.track.title,
+            "mood": mood.word, "mood_source": pick.track.why, "valence": round(mood.valence, 3),
+            "arousal": round(mood.arousal, 3), "confidence": round(mood.confidence, 3),
+            "distance": round(pick.distance, 2), "fits": pick.fits, "order": pick.order}
+
+
+def pick_mood(fields: Mapping[str, Any]) -> str:
+    """"neutral, mood tag 'nostalgic'": the word of the track's mood, and where that came from."""
+    return f"{fields['mood']}, {fields['mood_source']}"
+
+
+def from_target(fields: Mapping[str, Any]) -> str:
+    return f"{fields['distance']:.2f} from the target"
+
+
 def pick_line(pick: Pick, choice: Choice) -> str:
-    """'Title – Artist' (its mood's source) for the photo, and how near the target it lies."""
-    line = (f"'{pick.track.label}' ({pick.track.why}) for {choice.placement.describe()}, "
-            f"{pick.distance:.2f} from the target")
-    return line if pick.fits else line + " (nothing fits better)"
+    """'Title – Artist' (its mood word and its source) for the photo, how near the target (the
+    photo's mood placed in this library) it lies, where the household's taste changed the choice,
+    and why it plays before a nearer pick."""
+    f, photo = pick_fields(pick), choice.placement.photo
+    line = (f"'{f['label']}' ({pick_mood(f)}) for the {photo.word} photo (v {photo.valence:.2f}, "
+            f"a {photo.arousal:.2f}), {from_target(f)} ({target_text(choice)})")
+    if not pick.fits:
+        line += " (nothing fits better)"
+    # The household's taste says where it changed the choice (music/taste.py).
+    _, taste, note = pick.why.partition("; taste: ")
+    if taste:
+        line += f" ({note})"
+    return line + (f"; {pick.order}" if pick.order else "")
+
+
+def target_text(choice: Choice) -> str:
+    """'lively in this library: v 0.56, a 0.37', or 'the photo's own mood' when it is that."""
+    if not choice.placement.library_fit:
+        return "the photo's own mood"
+    t = choice.placement.target
+    return f"{t.word} in this library: v {t.valence:.2f}, a {t.arousal:.2f}"
 
 
 def status_line(st: LoopState) -> str:

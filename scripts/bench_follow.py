@@ -70,7 +70,7 @@ def decision_times(log_text: str, after: float) -> list[float]:
     """Wall-clock times of the daemon's follow decisions (its log lines) after `after`."""
     times = []
     for line in log_text.splitlines():
-        if " frame_daemon.daemon: follow: " not in line:
+        if " frame_daemon.music.controller: follow: " not in line:
             continue
         stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
         if stamp >= after:

@@ -121,8 +121,8 @@ def oracle_matches(index_path: Path, photos: dict[Path, tuple[float, float]], n:
     import dataclasses
 
     from frame_daemon.config import Config
-    from frame_daemon.daemon import selection_params
     from frame_daemon.mood import Mood
+    from frame_daemon.music.controller import selection_params
     from frame_daemon.music.index import TrackIndex
     from frame_daemon.music.placement import place
     from frame_daemon.music.select import TrackPool, select

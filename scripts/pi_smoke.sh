@@ -14,6 +14,12 @@
 # then the fallback runtime runs and the summary says which runtime and version ran.
 # Emulated times say nothing about a real Pi's speed (see docs/performance.md).
 set -euo pipefail
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit "${1:-0}"; }
+case "${1:-}" in
+    -h|--help) usage 0 ;;
+    -*) echo "pi_smoke.sh: unknown option $1" >&2; usage 2 >&2 ;;
+esac
+[ $# -le 1 ] || { echo "pi_smoke.sh: one ROOT_DIR at most" >&2; usage 2 >&2; }
 cd "$(dirname "$0")/.."
 HERE=$PWD
 ROOT_DIR=$(realpath -m "${1:-build/roots/bookworm-arm64}")

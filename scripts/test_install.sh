@@ -13,6 +13,12 @@
 # 5. install.sh --uninstall removes everything and clears the Home Assistant device on the
 #    broker; --purge removes the config too.
 set -euo pipefail
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit "${1:-0}"; }
+case "${1:-}" in
+    -h|--help) usage 0 ;;
+    -*) echo "test_install.sh: unknown option $1" >&2; usage 2 >&2 ;;
+esac
+[ $# -le 1 ] || { echo "test_install.sh: one ROOT_DIR at most" >&2; usage 2 >&2; }
 cd "$(dirname "$0")/.."
 HERE=$PWD
 ROOT_DIR=$(realpath -m "${1:-build/roots/bookworm-amd64}")

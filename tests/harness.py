@@ -62,6 +62,9 @@ directory = "{state_dir}"
 class DaemonProcess:
     """`python -m frame_daemon run` as a child process with its log captured to a file."""
 
+    # Started and not yet stopped: tests/conftest.py kills what a test leaves behind.
+    running: set[DaemonProcess] = set()  # noqa: RUF012
+
     def __init__(self, config: Path, log_path: Path) -> None:
         self.config = config
         self.log_path = log_path
@@ -74,6 +77,7 @@ class DaemonProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "frame_daemon", "-v", "run", "--config", str(self.config)],
                 stdout=log_file, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        DaemonProcess.running.add(self)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -88,6 +92,9 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait()
             raise
+        finally:
+            if self.proc.poll() is not None:
+                DaemonProcess.running.discard(self)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -108,9 +115,13 @@ def make_servers(workdir: Path, mixer: str = "none") -> tuple[Mpd, Mosquitto]:
     write_library(music)
     mpd = Mpd(workdir / "mpd", music, mixer=mixer)
     mpd.start()
-    mpd.update_and_wait()
-    broker = Mosquitto(workdir / "mosquitto")
-    broker.start()
+    try:
+        mpd.update_and_wait()
+        broker = Mosquitto(workdir / "mosquitto")
+        broker.start()
+    except BaseException:
+        mpd.stop()  # the caller gets nothing to stop
+        raise
     return mpd, broker
 
 

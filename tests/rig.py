@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageOps
 
 from conftest import gradient_photo
 from harness import DaemonProcess, make_servers, show_photo, wait_for, write_config
@@ -17,13 +18,15 @@ STATE = "frame-daemon/frame/state"
 AVAIL = "frame-daemon/frame/availability"
 
 
-def two_photos_and_a_frame(tmp_path: Path) -> tuple[Path, Path]:
-    """A photo folder (dark and murky vs. bright, dark.jpg and bright.jpg) and the frame's
-    current.jpg, showing the dark one."""
+def two_photos_and_a_frame(tmp_path: Path, demo_photos: Path) -> tuple[Path, Path]:
+    """A photo folder (dark.jpg, dark and murky; bright.jpg, the demo's flower at 800x600) and the
+    frame's current.jpg, showing the dark one. The model reads them far apart (pensive, serene):
+    a change between them is one the music must follow, not one the playing track fits too."""
     photos = tmp_path / "photos"
     photos.mkdir()
     gradient_photo(800, 600, 11).point(lambda v: v // 5).save(photos / "dark.jpg", quality=92)
-    gradient_photo(800, 600, 12).save(photos / "bright.jpg", quality=92)
+    with Image.open(demo_photos / "flower.jpg") as flower:
+        ImageOps.fit(flower.convert("RGB"), (800, 600)).save(photos / "bright.jpg", quality=92)
     frame = tmp_path / "frame"
     frame.mkdir()
     current = frame / "current.jpg"
@@ -32,10 +35,10 @@ def two_photos_and_a_frame(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def rig(tmp_path, model_json):
+def rig(tmp_path, model_json, demo_photos):
     """Servers, a photo folder with two photos, a config and a recorder; cleaned up."""
     mpd, broker = make_servers(tmp_path)
-    photos, current = two_photos_and_a_frame(tmp_path)
+    photos, current = two_photos_and_a_frame(tmp_path, demo_photos)
     config = write_config(tmp_path / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
                           state_dir=tmp_path / "state")
     recorder = MqttRecorder(broker.port, ["frame-daemon/#", "homeassistant/#"])

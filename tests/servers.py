@@ -57,6 +57,8 @@ class Server:
     """A child process listening on one port; restartable on the same port."""
 
     name = "server"
+    # Started and not yet stopped: tests/conftest.py stops what a test leaves behind.
+    running: set[Server] = set()  # noqa: RUF012
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
@@ -72,14 +74,18 @@ class Server:
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(self.command(), stdout=log_file, stderr=subprocess.STDOUT,
                                          cwd=self.workdir)
+        Server.running.add(self)
         try:
             wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, timeout,
                      what=f"{self.name} on port {self.port}")
-        finally:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
+        except BaseException:
+            self._end()  # a server that never came up is not left running
+            raise
+        if self.proc.poll() is not None:
+            self._end()
+            raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
 
-    def stop(self) -> None:
+    def _end(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -88,11 +94,37 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        Server.running.discard(self)
+
+    def stop(self) -> None:
+        self._end()
         wait_for(lambda: not port_open(self.port), 5, what=f"{self.name} port to close")
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_all(*servers: Server | None) -> None:
+    """Stop every server given, even when stopping one of them fails (the first error is raised
+    once all have been tried), so a test's cleanup never leaves one running."""
+    errors = []
+    for server in servers:
+        if server is None:
+            continue
+        try:
+            server.stop()
+        except Exception as exc:  # try the others first
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 class Mosquitto(Server):
@@ -109,10 +141,12 @@ class Mpd(Server):
     name = "mpd"
 
     def __init__(self, workdir: Path, music_dir: Path, port: int | None = None,
-                 mixer: str = "none") -> None:
+                 mixer: str = "none", sticker_file: bool = True, extra: tuple[str, ...] = ()) -> None:
         super().__init__(workdir, port)
         self.music_dir = music_dir
         self.mixer = mixer  # "software": a volume MPD can set (fades), even on the null output
+        self.sticker_file = sticker_file  # False: an MPD without a sticker database
+        self.extra = extra  # more mpd.conf lines, e.g. 'max_output_buffer_size "32"'
 
     def command(self) -> list[str]:
         conf = self.workdir / "mpd.conf"
@@ -122,11 +156,12 @@ class Mpd(Server):
             f'playlist_directory "{self.workdir / "playlists"}"',
             f'db_file "{self.workdir / "database"}"',
             f'state_file "{self.workdir / "state"}"',
-            f'sticker_file "{self.workdir / "sticker.sql"}"',
+            *([f'sticker_file "{self.workdir / "sticker.sql"}"'] if self.sticker_file else []),
             f'log_file "{self.workdir / "mpd-internal.log"}"',
             'bind_to_address "127.0.0.1"',
             f"port \"{self.port}\"",
             'auto_update "no"',
+            *self.extra,
             "audio_output {",
             '  type "null"',
             '  name "null"',

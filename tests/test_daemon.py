@@ -163,13 +163,22 @@ def test_match_and_index_commands(rig):
                            str(rig.config)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "20 tracks" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "frame_daemon", "match", str(rig.current),
-                           "--config", str(rig.config), "--json", "-n", "4"],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    # Fit before count: up to 4, each within the cap, nearest first.
-    assert 1 <= len(out["tracks"]) <= 4
+
+    def match(n: int) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", "match", str(rig.current),
+                               "--config", str(rig.config), "--json", "-n", str(n)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    # -n is obeyed: the config asks for 3 tracks (TEST_FOLLOW), and more than 3 of the library fit
+    # this photo (4 today), so none of these counts could come from the config.
+    assert "tracks = 3" in rig.config.read_text()
+    out = match(20)
+    assert 3 < len(out["tracks"]) < 20, [t["uri"] for t in out["tracks"]]
+    assert len(match(1)["tracks"]) == 1 and len(match(2)["tracks"]) == 2
+    # Fit before count: only the tracks that fit (not the 20 asked for), each within the cap,
+    # nearest first.
     for t in out["tracks"]:
         assert {"uri", "valence", "arousal", "distance", "why"} <= set(t)
         assert t["distance"] <= out["target"]["max_distance"]

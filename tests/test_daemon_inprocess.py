@@ -146,7 +146,7 @@ def test_tracks_deleted_since_the_last_index_are_skipped_and_the_next_best_plays
     daemon.handle(PhotoShown(photos["pensive"]))
     clock.advance(30.0)
     daemon.handle(PhotoShown(photos["serene"]))  # serene.mp3 fits best, but MPD lost it
-    assert memory.playing() == "pensive.mp3" and daemon.fader.active  # the second choice fades in
+    assert memory.playing() == "pensive.mp3" and daemon.music.fader.active  # the second choice fades in
     run_for(daemon, clock, 2.5)
     assert memory.playing() == "serene-2.mp3" and daemon.state.following
     payload = daemon.state_payload()
@@ -167,3 +167,74 @@ def test_when_mpd_has_none_of_the_indexed_tracks_left_the_why_says_so(tmp_path, 
     assert daemon.state_payload()["why"].endswith(
         "; MPD has none of the indexed tracks any more (2 gone since the last index); refreshing "
         "the index")
+
+
+def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, demo_photos):
+    """The rocket (pensive, ~0.2, -0.3) moves the mood past the threshold from the coffee, but
+    'Grey Morning' fits both: it is neither faded out nor queued again (the demo's 'Old Tapes')."""
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0,
+                                        threshold=0.15)
+    daemon.handle(PhotoShown(demo_photos / "coffee.jpg"))
+    assert memory.playing() == "pensive.mp3"
+    first = daemon.state.track_id
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(demo_photos / "rocket.jpg"))
+    assert "play pensive tracks now" in daemon.state.follow_reason  # the policy asked for a change
+    run_for(daemon, clock, 3.0)
+    assert memory.uris() == ["pensive.mp3"] and daemon.state.track_id == first
+    assert memory.volume == 80 and not daemon.music.fader.active  # no fade began
+    assert daemon.state_payload()["why"].startswith("playing 'Grey Morning – Slow Quartet'")
+
+
+@pytest.mark.parametrize("other, cut", [(Mood(0.45, -0.45, 0.9), False),  # fits worse
+                                        (Mood(0.15, -0.32, 0.9), True)])  # fits better
+def test_a_playing_track_is_cut_only_for_a_better_match(tmp_path, mood_model, demo_photos,
+                                                         other, cut):
+    tracks = TRACKS | {"other.mp3": ("Other Song", "Other Quartet", other)}
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks=tracks, mode="follow",
+                                        fade_s=2.0, threshold=0.15)
+    daemon.handle(PhotoShown(demo_photos / "coffee.jpg"))
+    assert memory.playing() == "pensive.mp3"
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(demo_photos / "rocket.jpg"))
+    assert daemon.music.fader.active == cut
+    run_for(daemon, clock, 3.0)
+    assert memory.uris() == ["pensive.mp3", "other.mp3"]  # the new pick, after it
+    assert memory.playing() == ("other.mp3" if cut else "pensive.mp3") and memory.volume == 80
+    why = daemon.state_payload()["why"]
+    assert why.startswith("playing 'Other Song" if cut else "next, after 'Grey Morning' ends")
+
+
+def test_a_person_deleting_the_track_the_fade_is_to_start_makes_it_choose_again(
+        tmp_path, mood_model, photos):
+    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.8, -0.4, 0.9))}
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks, mode="follow", fade_s=2.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))
+    assert daemon.music.fader.active
+    gone = daemon.state.choice.ids[0]
+    memory.deleteid(gone)  # before the idle watcher's news of it reaches the loop
+    run_for(daemon, clock, 2.5)  # the fade ends: MPD has no such song any more
+    assert memory.playing() in ("serene.mp3", "serene-2.mp3")  # chosen again, for the same photo
+    assert memory.queue[memory.current].id != gone and memory.volume == 80
+    assert not daemon.music.fader.active and daemon.state.following
+    assert daemon.state.error is None
+
+
+def test_a_fade_step_that_fails_unexpectedly_ends_the_fade_and_the_loop_goes_on(
+        tmp_path, mood_model, photos):
+    daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0)
+    daemon.handle(PhotoShown(photos["pensive"]))
+    clock.advance(30.0)
+    daemon.handle(PhotoShown(photos["serene"]))
+    run_for(daemon, clock, 1.0)
+    assert memory.volume < 80
+
+    def broken(now: float) -> bool:
+        raise RuntimeError("boom in a fade step")
+
+    daemon.music.fader.step = broken  # a bug in the timed work, injected
+    run_for(daemon, clock, 1.0)  # as the loop calls it: it must not raise
+    assert "boom in a fade step" in daemon.state_payload()["last_error"]
+    assert not daemon.music.fader.active and memory.volume == 80  # the volume given back

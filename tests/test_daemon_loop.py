@@ -51,7 +51,7 @@ def test_loop_survives_a_handler_exception_logs_it_once_and_publishes_it(loop_da
     def broken_handler() -> None:
         raise RuntimeError("boom in a handler")
 
-    daemon.on_player_changed = broken_handler  # a bug in any handler, injected
+    daemon.music.on_player_changed = broken_handler  # a bug in any handler, injected
     for event in (PlayerChanged(frozenset({"player"})), PlayerChanged(frozenset({"player"})),
                   Command("mode", "gentle"), Stop("test")):
         daemon.post(event)

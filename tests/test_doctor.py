@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import gradient_photo
 from harness import ROOT, make_servers, write_config
-from servers import Mosquitto
+from servers import Mosquitto, Server, stop_all
 
 
 class TlsMosquitto(Mosquitto):
@@ -45,6 +47,28 @@ class LockedMosquitto(Mosquitto):
         return cmd
 
 
+@pytest.fixture
+def servers(tmp_path):
+    """A real MPD (with the test library) and mosquitto, stopped after the test, pass or fail."""
+    mpd, broker = make_servers(tmp_path)
+    yield mpd, broker
+    stop_all(mpd, broker)
+
+
+@pytest.fixture
+def start():
+    """`start(server)` starts a server that is stopped after the test, pass or fail."""
+    started: list[Server] = []
+
+    def start(server: Server) -> Server:
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    stop_all(*reversed(started))
+
+
 def doctor(config: Path) -> tuple[int, dict[str, str]]:
     """Exit code and each check's line, by check name."""
     proc = subprocess.run([sys.executable, "-m", "frame_daemon", "doctor", "--config", str(config)],
@@ -59,18 +83,14 @@ def doctor(config: Path) -> tuple[int, dict[str, str]]:
     return proc.returncode, lines
 
 
-def test_doctor_passes_a_working_setup(tmp_path) -> None:
-    mpd, broker = make_servers(tmp_path)
-    try:
-        photo = tmp_path / "frame" / "current.jpg"
-        photo.parent.mkdir()
-        gradient_photo(640, 480, 3).save(photo)
-        config = write_config(tmp_path / "frame.toml", photo=photo, mpd=mpd, mqtt=broker,
-                              state_dir=tmp_path / "state")
-        code, lines = doctor(config)
-    finally:
-        mpd.stop()
-        broker.stop()
+def test_doctor_passes_a_working_setup(tmp_path, servers) -> None:
+    mpd, broker = servers
+    photo = tmp_path / "frame" / "current.jpg"
+    photo.parent.mkdir()
+    gradient_photo(640, 480, 3).save(photo)
+    config = write_config(tmp_path / "frame.toml", photo=photo, mpd=mpd, mqtt=broker,
+                          state_dir=tmp_path / "state")
+    code, lines = doctor(config)
     assert code == 0, "\n".join(lines.values())
     assert not [line for line in lines.values() if line.startswith("FAIL")]
     assert set(lines) >= {"config", "model", "photo source", "mpd", "music folder", "mqtt",
@@ -81,20 +101,16 @@ def test_doctor_passes_a_working_setup(tmp_path) -> None:
     assert "accepted us" in lines["mqtt"]
 
 
-def test_doctor_names_each_broken_part_with_a_fix(tmp_path) -> None:
-    mpd, _ = make_servers(tmp_path)
-    locked = LockedMosquitto(tmp_path / "locked-broker")
-    locked.start()
+def test_doctor_names_each_broken_part_with_a_fix(tmp_path, servers, start) -> None:
+    mpd, _ = servers
+    locked = start(LockedMosquitto(tmp_path / "locked-broker"))
     mpd.stop()  # MPD is down
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the state folder's parent should be")
-    try:
-        config = write_config(tmp_path / "frame.toml", photo=tmp_path / "gone" / "current.jpg",
-                              mpd=mpd, mqtt=locked, state_dir=blocker / "state",
-                              extra=f'[model]\npath = "{tmp_path / "no-model.json"}"\n')
-        code, lines = doctor(config)
-    finally:
-        locked.stop()
+    config = write_config(tmp_path / "frame.toml", photo=tmp_path / "gone" / "current.jpg",
+                          mpd=mpd, mqtt=locked, state_dir=blocker / "state",
+                          extra=f'[model]\npath = "{tmp_path / "no-model.json"}"\n')
+    code, lines = doctor(config)
     assert code == 1
     for name, words in {"model": "no-model.json", "photo source": "no such folder",
                         "mpd": "cannot reach MPD", "mqtt": "refused us",
@@ -113,26 +129,21 @@ def test_doctor_with_a_bad_config_skips_what_needs_it(tmp_path) -> None:
     assert lines["mpd"].startswith("SKIP") and lines["model"].startswith("SKIP")
 
 
-def test_doctor_checks_mqtt_over_tls_with_the_configured_ca(tmp_path) -> None:
-    broker = TlsMosquitto(tmp_path / "tls-broker")
-    broker.start()
-    mpd, _ = make_servers(tmp_path)
+def test_doctor_checks_mqtt_over_tls_with_the_configured_ca(tmp_path, servers, start) -> None:
+    broker = start(TlsMosquitto(tmp_path / "tls-broker"))
+    mpd, _ = servers
     photo = tmp_path / "current.jpg"
     gradient_photo(320, 240, 5).save(photo)
     other_ca = TlsMosquitto(tmp_path / "other-ca")  # a CA the broker's certificate is not from
-    other_ca.command()
-    try:
-        results = {}
-        for name, ca in {"right": broker.workdir / "ca.pem", "wrong": other_ca.workdir / "ca.pem"}.items():
-            config = write_config(tmp_path / f"{name}.toml", photo=photo, mpd=mpd, mqtt=broker,
-                                  state_dir=tmp_path / "state",
-                                  extra="").read_text().replace(
-                "keepalive_s = 5", f'keepalive_s = 5\ntls = true\nca_file = "{ca}"')
-            (tmp_path / f"{name}.toml").write_text(config)
-            results[name] = doctor(tmp_path / f"{name}.toml")
-    finally:
-        broker.stop()
-        mpd.stop()
+    other_ca.command()  # writes its certificates; never started
+    results = {}
+    for name, ca in {"right": broker.workdir / "ca.pem", "wrong": other_ca.workdir / "ca.pem"}.items():
+        config = write_config(tmp_path / f"{name}.toml", photo=photo, mpd=mpd, mqtt=broker,
+                              state_dir=tmp_path / "state",
+                              extra="").read_text().replace(
+            "keepalive_s = 5", f'keepalive_s = 5\ntls = true\nca_file = "{ca}"')
+        (tmp_path / f"{name}.toml").write_text(config)
+        results[name] = doctor(tmp_path / f"{name}.toml")
     code, lines = results["right"]
     assert lines["mqtt"].startswith("OK") and "(TLS)" in lines["mqtt"], lines["mqtt"]
     code, lines = results["wrong"]

@@ -79,7 +79,7 @@ def test_the_slideshow_announces_exactly_the_commands_it_takes(tmp_path):
     with pytest.raises(CommandError, match=r"^must be between 2\.0 and 86400\.0; got '1'$"):
         table.parse(CommandName.INTERVAL, b"1")
     with pytest.raises(CommandError, match="not a command taken from outside"):
-        table.parse(CommandName.SCREEN_SCHEDULE, b"ON")
+        table.parse(CommandName.ANNOUNCE, b"now")
 
 
 @pytest.mark.parametrize(("name", "payload", "expected"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import sqlite3
+import time
 
 import pytest
 
@@ -78,3 +79,54 @@ def test_a_corrupt_file_at_start_is_moved_aside(tmp_path):
     with open_index(path) as index:
         assert len(index) == 0 and isinstance(index, TrackIndex)
     assert len(list(tmp_path.glob("tracks.sqlite3.corrupt-????????-??????"))) == 1
+
+
+def storm(worker: IndexWorker, events: queue.Queue, seconds: float) -> tuple[list[float], float]:
+    """MPD's database events every 0.1 s for `seconds` (an update storm), then quiet for 2 s:
+    when each refresh arrived, and when the last event was."""
+    arrived, end = [], time.monotonic() + seconds
+    last = 0.0
+    while time.monotonic() < end + 2.0:
+        if time.monotonic() < end:
+            worker.request(settle=True)
+            last = time.monotonic()
+        time.sleep(0.1)  # the storm's pace, not a wait for the worker
+        with contextlib.suppress(queue.Empty):
+            while True:
+                if isinstance(events.get_nowait(), IndexRefreshed):
+                    arrived.append(time.monotonic())
+    return arrived, last
+
+
+def test_a_storm_of_database_events_is_coalesced(mpd_server, tmp_path):
+    events: queue.Queue = queue.Queue()
+    worker = IndexWorker(tmp_path / "tracks.sqlite3", MpdConfig(host="127.0.0.1",
+                         port=mpd_server.port), events.put, settle_s=0.5, max_wait_s=1.0)
+    worker.start()
+    try:
+        worker.request()
+        assert next_refresh(events).tracks == 20  # asked for plainly: at once
+        # 30 events in 3 s, never 0.5 s apart: a refresh every max_wait_s, not one per event...
+        arrived, last = storm(worker, events, 3.0)
+        assert 2 <= len(arrived) <= 5, arrived
+        assert arrived[-1] > last  # ...and the last event is never left without its refresh
+    finally:
+        worker.stop()
+
+
+def test_a_refresh_after_mpd_dropped_the_idle_connection_succeeds(mpd_server, tmp_path):
+    # MPD closes a connection left idle for its connection_timeout (60 s); a restart closes it
+    # the same way, at once. The next refresh must not fail (and publish an error) for that.
+    events: queue.Queue = queue.Queue()
+    worker = IndexWorker(tmp_path / "tracks.sqlite3", MpdConfig(host="127.0.0.1",
+                         port=mpd_server.port), events.put)
+    worker.start()
+    try:
+        worker.request()
+        assert next_refresh(events).error == ""
+        mpd_server.restart()
+        worker.request()
+        again = next_refresh(events)
+        assert again.error == "" and again.tracks == 20
+    finally:
+        worker.stop()

@@ -16,8 +16,9 @@ from frame_daemon.music.mpd.queue_keeper import QueueKeeper, describe_external_c
 from servers import Mpd, write_library
 
 
-def st(state="play", song_id=1, song_pos=0, version=10, length=3, consume=False):
-    return PlayerStatus(state, song_id, song_pos, version, length, consume, 0.0, 60.0)
+def st(state="play", song_id=1, song_pos=0, version=10, length=3, consume=False, elapsed=0.0,
+       **modes):
+    return PlayerStatus(state, song_id, song_pos, version, length, consume, elapsed, 60.0, **modes)
 
 
 IDS = (1, 2, 3)
@@ -47,6 +48,48 @@ def test_person_changes_are_named():
     assert "stopped" in describe_external_change(st(), IDS, st(state="stop"), IDS)
     assert "another track" in describe_external_change(
         st(), IDS, st(song_id=3, song_pos=2), IDS)
+
+
+def test_mpds_own_modes_moving_on_when_a_track_ends_are_not_a_person():
+    ending = dict(elapsed=59.0)  # the track had a second left when the snapshot was taken
+    # random: any track may follow
+    assert describe_external_change(st(random=True, **ending), IDS,
+                                    st(song_id=3, song_pos=2, random=True), IDS, 1.0) is None
+    # repeat: the first follows the last
+    assert describe_external_change(st(song_id=3, song_pos=2, repeat=True, **ending), IDS,
+                                    st(song_id=1, song_pos=0, repeat=True), IDS, 1.0) is None
+    # single: MPD pauses on the next track (or stops)
+    assert describe_external_change(st(single=True, **ending), IDS,
+                                    st(state="pause", song_id=2, song_pos=1, single=True),
+                                    IDS, 1.0) is None
+    assert describe_external_change(st(single=True, **ending), IDS,
+                                    st(state="stop", song_id=None, song_pos=None, single=True),
+                                    IDS, 1.0) is None
+    # the end of a random round stops MPD mid-queue
+    assert describe_external_change(st(song_pos=1, song_id=2, random=True, **ending), IDS,
+                                    st(state="stop", song_id=None, song_pos=None, random=True),
+                                    IDS, 1.0) is None
+
+
+def test_a_dead_stream_that_stops_mpd_is_not_a_person():
+    stream = PlayerStatus("play", 1, 0, 10, 3, False, 12.0, 0.0)  # no duration: a stream
+    stopped = PlayerStatus("stop", None, None, 10, 3, False, 0.0, 0.0,
+                           error="problems decoding http://radio.example/live")
+    assert describe_external_change(stream, IDS, stopped, IDS, 0.5) is None
+
+
+def test_in_mpds_modes_a_persons_changes_mid_track_are_still_named():
+    mid = dict(elapsed=10.0)  # fifty seconds left: the track did not end by itself
+    assert "another track" in describe_external_change(
+        st(random=True, **mid), IDS, st(song_id=3, song_pos=2, random=True), IDS, 1.0)
+    assert "paused" in describe_external_change(
+        st(single=True, **mid), IDS, st(state="pause", single=True), IDS, 1.0)
+    assert "stopped" in describe_external_change(
+        st(random=True, **mid), IDS, st(state="stop", song_id=None, song_pos=None, random=True),
+        IDS, 1.0)
+    assert "another track" in describe_external_change(
+        st(song_id=3, song_pos=2, repeat=True, **mid), IDS, st(song_id=2, song_pos=1, repeat=True),
+        IDS, 1.0)
 
 
 # ---------------------------------------------------------------- against a real MPD
@@ -183,3 +226,56 @@ def test_a_full_queue_is_an_error_not_a_missing_track(tmp_path, music):
         assert keeper.external_change() is None  # the one we added is ours, not a person's
     finally:
         server.stop()
+
+
+SHORT_S = 1.5  # each track of the short library
+
+
+@pytest.fixture(scope="module")
+def short_mpd(tmp_path_factory):
+    """An MPD with three 1.5 s tracks: its modes move on by themselves within seconds."""
+    from servers import LIBRARY
+
+    folder = tmp_path_factory.mktemp("short")
+    write_library(folder / "music", seconds=SHORT_S, library=LIBRARY[:3])
+    server = Mpd(folder / "mpd", folder / "music")
+    server.start()
+    server.update_and_wait()
+    yield server
+    with contextlib.suppress(Exception):
+        server.stop()
+
+
+@pytest.mark.parametrize("modes", [{"random": 1}, {"repeat": 1}, {"consume": 1}, {"single": 1},
+                                   {"random": 1, "repeat": 1, "consume": 1}],
+                         ids=lambda m: "+".join(m))
+def test_real_mpd_moving_on_by_its_own_modes_is_never_taken_for_a_person(short_mpd, modes):
+    c = short_mpd.client()
+    c.idletimeout = 10
+    try:
+        c.clear()
+        for mode in ("random", "repeat", "consume", "single"):
+            getattr(c, mode)(modes.get(mode, 0))
+        keeper = _keeper(short_mpd)
+        keeper.apply(_uris(short_mpd), play_now=True)
+        changes, moves, song = [], 0, keeper.link.status().song_id
+        # As the loop does: every player/queue change MPD reports is compared with the snapshot,
+        # until MPD has moved on four times by itself (with repeat: round the queue and on) or
+        # stopped.
+        while moves < 4:
+            c.idle("player", "playlist")
+            status = keeper.link.status()
+            change = keeper.external_change()
+            changes += [change] if change else []
+            moves += status.song_id != song
+            song = status.song_id
+            if status.state != "play":
+                break
+        assert changes == [], f"{modes}: {changes}"
+        assert moves >= 1  # MPD did move on by itself
+    finally:
+        with contextlib.suppress(Exception):
+            for mode in ("random", "repeat", "consume", "single"):
+                getattr(c, mode)(0)
+            c.clear()
+        c.disconnect()

@@ -1,8 +1,13 @@
 """Against a real Home Assistant (opt-in): every entity appears, reads right, and obeys.
 
-Runs only when FRAME_DAEMON_REAL_HA names a folder prepared by
-`../shared/tools/real-ha.sh setup DIR` (about 2.5 minutes once). The snapshot of what Home
-Assistant saw is written to FRAME_DAEMON_REAL_HA_SNAPSHOT (default: the test's tmp folder).
+Runs only when FRAME_DAEMON_REAL_HA names a folder prepared by `scripts/real_ha.sh setup DIR`
+(Home Assistant from PyPI in a venv; minutes, once):
+
+    sudo scripts/real_ha.sh setup /var/tmp/real-ha
+    FRAME_DAEMON_REAL_HA=/var/tmp/real-ha scripts/test.sh -k real_ha
+
+The snapshot of what Home Assistant saw is written to FRAME_DAEMON_REAL_HA_SNAPSHOT (default: the
+test's tmp folder).
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from harness import ROOT, mpd_status, wait_for
 from rig import slideshow_config, wait_state
 
 HA_DIR = os.environ.get("FRAME_DAEMON_REAL_HA", "")
-TOOL = Path(os.environ.get("FRAME_DAEMON_REAL_HA_TOOL", ROOT.parent / "shared/tools/real-ha.sh"))
-pytestmark = pytest.mark.skipif(not HA_DIR, reason="set FRAME_DAEMON_REAL_HA to a real-ha.sh "
-                                                   "setup folder to run against Home Assistant")
+TOOL = ROOT / "scripts" / "real_ha.sh"
+pytestmark = pytest.mark.skipif(not HA_DIR, reason="set FRAME_DAEMON_REAL_HA to a folder made by "
+                                                   "scripts/real_ha.sh setup DIR to run against "
+                                                   "Home Assistant")
 
 
 def ha(*args: str, timeout: float = 180) -> str:
@@ -39,7 +45,7 @@ def call(domain: str, service: str, data: dict) -> None:
 def start_ha(rig, expected, snap_path: Path) -> tuple[dict, dict[str, dict]]:
     """Start Home Assistant on the rig's broker; once every expected entity is there, its
     snapshot and the entities by id. No entity missing, no MQTT warning or error."""
-    ha("run", "--broker-port", str(rig.broker.port), "--seconds", "0", "--out", str(snap_path),
+    ha("run", "--broker-port", str(rig.broker.port), "--out", str(snap_path),
        "--expect", ",".join(expected), "--expect-timeout", "90", timeout=300)
     snap = json.loads(snap_path.read_text())
     entities = {e["entity_id"]: e for e in snap["entities"]}
@@ -85,6 +91,19 @@ def test_real_home_assistant(rig, tmp_path):
         before = mpd_status(rig.mpd)["songid"]
         call("button", "press", {"entity_id": "button.frame_next"})
         wait_for(lambda: mpd_status(rig.mpd).get("songid") != before, 10, what="next via HA")
+        # The household's taste: Doesn't fit on the frame's track, then Forget taste.
+        # (Next track pressed just now is a person's early skip: a verdict already.)
+        wait_for(lambda: mpd_status(rig.mpd).get("state") == "play", 10, what="playing")
+        verdicts = wait_state(rig, lambda s: "taste" in s, "taste")["taste"]["verdicts"]
+        call("button", "press", {"entity_id": "button.frame_feedback_doesnt_fit"})
+        wait_state(rig, lambda s: s["taste"]["verdicts"] == verdicts + 1, "Doesn't fit via HA")
+        ha("snapshot", "--out", str(snap_path), "--json")
+        taste = {e["entity_id"]: e for e in json.loads(snap_path.read_text())["entities"]}[
+            "sensor.frame_taste"]
+        assert taste["state"] == str(verdicts + 1), taste
+        assert "household_shift" in taste["attributes"], taste
+        call("button", "press", {"entity_id": "button.frame_forget_taste"})
+        wait_state(rig, lambda s: s["taste"]["verdicts"] == 0, "Forget taste via HA")
         call("button", "press", {"entity_id": "button.frame_rescore"})
         wait_for(lambda: "command rescore" in rig.daemon.log(), 10, what="rescore via HA")
         call("button", "press", {"entity_id": "button.frame_refresh_index"})

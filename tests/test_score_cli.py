@@ -3,6 +3,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+from conftest import DEMO_MOODS, off_pin
 
 GOOD = ["good.jpg", "cmyk.jpg", "grey16.png", "alpha.png", "palette.png", "grey.jpg",
         "animated.gif"]
@@ -43,3 +46,14 @@ def test_missing_model_is_a_clear_error(photo_dir, tmp_path):
     proc = run_score("--model", tmp_path / "nope.json", photo_dir / "good.jpg")
     assert proc.returncode == 1
     assert "model metadata not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_demo_photos_score_their_pinned_moods(demo_photos, model_json):
+    # The CLI's own decode and preprocessing, end to end: a wrong channel order, pixel scaling or
+    # crop moves some of the demo photos well beyond the tolerance (see DEMO_MOODS).
+    proc = run_score("--json", *(demo_photos / f"{name}.jpg" for name in DEMO_MOODS))
+    assert proc.returncode == 0, proc.stderr
+    results = {Path(r["photo"]).stem: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert set(results) == set(DEMO_MOODS)
+    off = [why for name, r in results.items() if (why := off_pin(name, r["valence"], r["arousal"]))]
+    assert not off, "\n".join(off)

@@ -14,6 +14,7 @@ from frame_daemon.music.select import (
     SelectionParams,
     TrackPool,
     genre_tokens,
+    keep_playing,
     select,
 )
 from frame_daemon.music.track import MoodSource, Track
@@ -347,3 +348,41 @@ def test_the_cap_is_configurable():
     assert len(picks) == 6
     with pytest.raises(ValueError, match="max_distance must be a number > 0"):
         SelectionParams(max_distance=0)
+
+
+def test_a_pick_that_plays_before_a_nearer_one_says_why():
+    sure = Track("sure.mp3", "Sure", "A", mood=Mood(0.40, 0.0, 1.0), source=MoodSource.TAG)
+    guess = Track("guess.mp3", "Guess", "B", mood=Mood(0.30, 0.0, 0.3), source=MoodSource.GENRE)
+    same = Track("same.mp3", "Same", "A", mood=Mood(0.05, 0.0, 1.0), source=MoodSource.TAG)
+    other = Track("other.mp3", "Other", "C", mood=Mood(0.20, 0.0, 1.0), source=MoodSource.TAG)
+    target = Mood(0.0, 0.0)
+    params = SelectionParams(count=2, diversity=0.0, no_repeat=0)
+    # Guess is nearer (0.30 against 0.40) but its mood is a guess: Sure scores better.
+    picks = select(TrackPool([sure, guess]), target, params)
+    assert [p.track.title for p in picks] == ["Sure", "Guess"]
+    assert picks[0].order.startswith("before the nearer 'Guess' (0.30): its mood is surer")
+    assert picks[1].order == ""
+    # Same is nearest, but by the artist playing now: Other goes first.
+    picks = select(TrackPool([same, other]), target, params, last_artist="A")
+    assert [p.track.title for p in picks] == ["Other", "Same"]
+    assert picks[0].order == "before the nearer 'Same' (0.05): not the same artist twice in a row"
+
+
+def test_the_playing_track_is_kept_when_it_fits_and_nothing_fits_better():
+    jazz = Track("jazz.mp3", "Late", "Trio", genre="Jazz", mood=Mood(0.2, 0.0, 0.9))
+    pool = TrackPool([jazz])
+    near, far = Mood(0.0, 0.0), Mood(0.9, 0.0)
+    kept = keep_playing(pool, near, SelectionParams(), "jazz.mp3", [])
+    assert kept is not None and kept.track is jazz and round(kept.distance, 2) == 0.2
+    assert keep_playing(pool, far, SelectionParams(), "jazz.mp3", []) is None
+    assert keep_playing(pool, near, SelectionParams(exclude_genres=frozenset({"jazz"})),
+                        "jazz.mp3", []) is None
+    assert keep_playing(pool, near, SelectionParams(include_genres=frozenset({"rock"})),
+                        "jazz.mp3", []) is None
+    assert keep_playing(pool, near, SelectionParams(), "unknown.mp3", []) is None
+    assert keep_playing(pool, near, SelectionParams(), None, []) is None
+    # A new pick that fits better: the change goes ahead; one that fits worse: it plays on.
+    better = Pick(Track("b.mp3"), 0.1, 0.15, "")
+    worse = Pick(Track("w.mp3"), 0.3, 0.35, "")
+    assert keep_playing(pool, near, SelectionParams(), "jazz.mp3", [better, worse]) is None
+    assert keep_playing(pool, near, SelectionParams(), "jazz.mp3", [worse]) is not None

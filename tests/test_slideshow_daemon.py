@@ -156,3 +156,23 @@ def test_an_album_folder_added_or_removed_is_offered_in_home_assistant(rig):
     rig.recorder.publish(SET + "album", "Garden 2025")
     wait_state(rig, lambda s: "no folder 'Garden 2025'" in (s.get("last_error") or ""),
                "the removed album refused")
+
+
+def test_the_slideshows_own_notices_reach_the_loop_as_events(tmp_path):
+    """The display schedule switching the screen, and the photo folders' subfolders changing,
+    are the slideshow's events (not commands): the loop remembers the screen and tells Home
+    Assistant, and announces discovery again so the album select offers the new folders."""
+    from frame_daemon.config import parse_config
+    from frame_daemon.daemon import Daemon
+    from frame_daemon.events import AlbumsChanged, ScreenScheduled
+
+    daemon = Daemon(parse_config({"source": {"kind": "slideshow", "path": str(tmp_path)},
+                                  "state": {"directory": str(tmp_path / "state")}}))
+    assert daemon.state_payload()["screen"] is True
+    daemon.handle(ScreenScheduled(False))
+    assert daemon.state_payload()["screen"] is False
+    assert daemon.settings.store.slideshow.screen is False  # kept with the settings
+    assert daemon.state.announce_at is None
+    daemon.handle(AlbumsChanged(("Holidays",)))
+    assert daemon.state.announce_at is not None
+    assert daemon.state.announce_why == "the photo folders' subfolders changed"

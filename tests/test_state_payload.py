@@ -57,8 +57,8 @@ def test_why_names_the_playing_pick_by_its_queue_entry():
                 player="play", remaining_s=41.6)
     assert why_line(st).startswith("next, after 'Still Water' ends, in about 42 s: 'Still Water")
     st.track_id = 7
-    assert why_line(st).startswith("playing 'Still Water – Lake Trio' (tagged calm) for the "
-                                   "serene photo (v 0.45")
+    assert why_line(st) == ("playing 'Still Water – Lake Trio' (serene, tagged calm) for the "
+                            "serene photo (v 0.45, a -0.50), 0.12 from the target (the photo's own mood)")
 
 
 def test_why_says_when_music_was_kept_and_when_nothing_fits():

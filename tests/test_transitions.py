@@ -18,11 +18,11 @@ FADE_S = 2.0
 
 
 @pytest.fixture
-def fade_rig(tmp_path, model_json):
+def fade_rig(tmp_path, model_json, demo_photos):
     """Like `rig`, but MPD has a volume (software mixer) and the daemon reaches it via a proxy."""
     mpd, broker = make_servers(tmp_path, mixer="software")
     proxy = TcpProxy(mpd.port)
-    photos, current = two_photos_and_a_frame(tmp_path)
+    photos, current = two_photos_and_a_frame(tmp_path, demo_photos)
     recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
     rig = type("FadeRig", (), dict(mpd=mpd, broker=broker, proxy=proxy, photos=photos,
                                    current=current, recorder=recorder, tmp=tmp_path, daemon=None))
@@ -192,3 +192,38 @@ def test_a_persons_track_is_never_faded_or_cut_short_and_their_queue_stays(fade_
     assert s["why"].startswith("next, after 'Still Water' ends")
     holds(lambda: mpd_status(rig.mpd)["songid"] == song and volume(rig) == USER_VOLUME, FADE_S + 2,
           "their track plays on at their volume")
+
+
+def killed_mid_fade(rig) -> int:
+    """Start following, start a fade, SIGKILL the daemon half-way; the volume MPD is left with."""
+    rig.start()
+    first = playing_first_tracks(rig)
+    show(rig, "bright.jpg")
+    new_tracks(rig, first)
+    wait_for(lambda: volume(rig) < USER_VOLUME * 0.7, 10, interval=0.02, what="fade under way")
+    rig.daemon.stop(signal.SIGKILL)  # no `finally`, no goodbye: as a power cut would
+    low = volume(rig)
+    assert low < USER_VOLUME
+    return low
+
+
+def test_the_users_volume_comes_back_after_the_daemon_is_killed_mid_fade(fade_rig):
+    rig = fade_rig
+    killed_mid_fade(rig)
+    rig.start()
+    wait_for(lambda: volume(rig) == USER_VOLUME, 30, what="the user's volume restored at start")
+    assert "volume restored to 73" in rig.daemon.log()
+    assert not (rig.tmp / "state" / "owed_volume.json").exists()  # paid, and so forgotten
+
+
+def test_a_volume_a_person_set_after_the_crash_is_theirs(fade_rig):
+    rig = fade_rig
+    low = killed_mid_fade(rig)
+    theirs = low + 20  # not where the ramp left it (nor the step before)
+    mpd_call(rig, "setvol", theirs)
+    rig.start()
+    wait_for(lambda: "set by someone else since the fade was cut short" in rig.daemon.log(), 30,
+             what="the person's volume recognised at start")
+    wait_for(lambda: (st := rig.recorder.json(STATE)) and st["mpd"] == "connected", 20,
+             what="MPD connected")
+    assert volume(rig) == theirs and f"volume restored to {USER_VOLUME}" not in rig.daemon.log()

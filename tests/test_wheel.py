@@ -4,6 +4,7 @@ extras and no checkout in sight, it scores a photo with the model it carries."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,12 @@ def test_wheel_in_a_clean_venv_scores_a_photo(built_wheel, tmp_path, mood_model)
                  "import models_dir; import frame_daemon; print(models_dir(), frame_daemon.__file__)"],
                 work)
     assert str(ROOT) not in where and "site-packages" in where, where
+
+
+def test_readme_gives_the_wheel_size(built_wheel) -> None:
+    wheel, _ = built_wheel
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"pip wheel --no-deps -w dist \.` \(about ([0-9.]+) MB", readme)
+    assert stated, "README.md no longer gives the wheel's size where it says how to build it"
+    size_mb = wheel.stat().st_size / 1e6
+    assert abs(float(stated.group(1)) - size_mb) <= 0.1, f"the wheel is {size_mb:.2f} MB"

@@ -4,6 +4,8 @@ Keyed by MPD URI. A refresh walks MPD's `listallinfo()` and re-reads only tracks
 last-modified time, or the file's mtime and size, changed since the last refresh. Each track keeps
 one estimate per source (tag, analysis, genre, neutral) in its own table, so `match` can show why a
 track was chosen; the track's combined mood is the most trusted estimate present (MoodSource order).
+An analysis may also come from MPD's sticker database, made by another machine that reads the files
+(`apply_shared`); `unshared` lists the analyses made here that MPD does not hold yet.
 
 Threading: a TrackIndex has no lock of its own. Use it from one thread at a time (the daemon's
 loop, or a worker that owns it while it runs); the connection is opened with
@@ -24,11 +26,20 @@ from typing import Any
 from frame_daemon.errors import TrackError
 from frame_daemon.mood import Mood
 from frame_daemon.music.lexicon import NEUTRAL, estimates_from_tags
+from frame_daemon.music.shared_analysis import ANALYSIS_VERSION, SharedAnalysis
 from frame_daemon.music.tags import FileTags, read_tags
 from frame_daemon.music.track import MoodEstimate, MoodSource, Track
 from frame_daemon.sqlite_schema import SchemaTooNew, Step, add_column, connect, migrate
 
 log = logging.getLogger(__name__)
+
+
+def _add_analysis_version(conn: sqlite3.Connection) -> None:
+    """The analysis model's version on each estimate ('' for other sources). Analyses made before
+    versions were kept came from the first versioned model, "audio-1"."""
+    add_column("estimates", "version", "TEXT NOT NULL DEFAULT ''")(conn)
+    conn.execute(f"UPDATE estimates SET version = 'audio-1' WHERE source = '{MoodSource.ANALYSIS}'")
+
 
 # The schema, step by step (frame_daemon/sqlite_schema.py): a file's user_version is the number
 # of steps it has; a step is never changed once released, only followed by another.
@@ -67,6 +78,12 @@ CREATE TABLE IF NOT EXISTS estimates (
     # Why audio analysis failed for this version of the file ('' = not tried or fine). Files of
     # version 1 written after the column came (without a step of its own) have it already.
     add_column("tracks", "analysis_error", "TEXT NOT NULL DEFAULT ''"),
+    # Analyses shared through MPD's stickers (frame_daemon/music/shared_analysis.py).
+    _add_analysis_version,
+    # shared = 1: the estimate was read from MPD's sticker, not made here.
+    add_column("estimates", "shared", "INTEGER NOT NULL DEFAULT 0"),
+    # Our sticker's value in MPD as last read or written ('' = none): what is left to share.
+    add_column("tracks", "sticker", "TEXT NOT NULL DEFAULT ''"),
 )
 SCHEMA_VERSION = len(_STEPS)
 
@@ -83,6 +100,19 @@ class RefreshStats:
     removed: int = 0
     unchanged: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedStats:
+    """What one read of MPD's stickers brought: `found` values, `used` as analyses (`stale` of
+    them from another model or an older file; `new` of them not in use before), `unreadable`
+    not in our format."""
+
+    found: int = 0
+    used: int = 0
+    stale: int = 0
+    unreadable: int = 0
+    new: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +164,24 @@ def _float(text: str) -> float | None:
 def _is_local(uri: str) -> bool:
     # Stream URLs and absolute paths are not files under the music directory.
     return "://" not in uri and not uri.startswith("/")
+
+
+_INSERT_ESTIMATE = ("INSERT OR REPLACE INTO estimates (uri, source, valence, arousal, confidence, detail, "
+                    "version, shared) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+# TrackIndex._recombine in one statement, for many tracks at once: the most trusted estimate.
+_RECOMBINE = f"""
+UPDATE tracks SET (valence, arousal, confidence, source, why) = (
+    SELECT valence, arousal, confidence, source, detail FROM estimates e WHERE e.uri = tracks.uri
+    ORDER BY CASE source {" ".join(f"WHEN '{s}' THEN {r}" for s, r in _PRIORITY.items())} END
+    LIMIT 1)
+WHERE uri = ? AND EXISTS (SELECT 1 FROM estimates e WHERE e.uri = tracks.uri)"""
+
+
+def _estimate_row(uri: str, estimate: MoodEstimate, version: str = "",
+                  shared: bool = False) -> tuple[Any, ...]:
+    m = estimate.mood
+    return (uri, str(estimate.source), m.valence, m.arousal, m.confidence, estimate.detail, version,
+            int(shared))
 
 
 class TrackIndex:
@@ -277,10 +325,11 @@ class TrackIndex:
                    mpd_modified = excluded.mpd_modified, file_mtime_ns = excluded.file_mtime_ns,
                    file_size = excluded.file_size, tag_mood = excluded.tag_mood,
                    tag_bpm = excluded.tag_bpm, tag_key = excluded.tag_key,
-                   analysis_error = ''""",
+                   analysis_error = '', sticker = ''""",
             (song.uri, tags.title or song.title, tags.artist or song.artist, tags.album or song.album,
              genre, song.duration, song.modified, *(stat or (None, None)), mood, tags.bpm, tags.key))
-        # A re-read track has changed, so every estimate goes, audio analysis included (it is stale).
+        # A re-read track has changed, so every estimate goes, audio analysis included (it is stale),
+        # and its sticker is looked at afresh (sticker = '' above).
         self._db.execute("DELETE FROM estimates WHERE uri = ?", (song.uri,))
         for estimate in estimates_from_tags(mood, genre, tags.bpm):
             self._put_estimate(song.uri, estimate)
@@ -288,12 +337,9 @@ class TrackIndex:
 
     # --- estimates ----------------------------------------------------------------------------------
 
-    def _put_estimate(self, uri: str, estimate: MoodEstimate) -> None:
-        m = estimate.mood
-        self._db.execute(
-            "INSERT OR REPLACE INTO estimates (uri, source, valence, arousal, confidence, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (uri, str(estimate.source), m.valence, m.arousal, m.confidence, estimate.detail))
+    def _put_estimate(self, uri: str, estimate: MoodEstimate, version: str = "",
+                      shared: bool = False) -> None:
+        self._db.execute(_INSERT_ESTIMATE, _estimate_row(uri, estimate, version, shared))
 
     def _recombine(self, uri: str) -> None:
         best = min(self.estimates(uri), key=lambda e: _PRIORITY[e.source], default=NEUTRAL)
@@ -312,7 +358,9 @@ class TrackIndex:
         try:
             if self._db.execute("SELECT 1 FROM tracks WHERE uri = ?", (uri,)).fetchone() is None:
                 raise TrackError(uri, "not in the track index")
-            self._put_estimate(uri, estimate)
+            # An audio analysis made here is of this model (ANALYSIS_VERSION).
+            version = ANALYSIS_VERSION if estimate.source is MoodSource.ANALYSIS else ""
+            self._put_estimate(uri, estimate, version)
             self._recombine(uri)
             self._db.execute("COMMIT")
         except BaseException:
@@ -325,14 +373,16 @@ class TrackIndex:
     def needs_analysis(self, limit: int | None = None) -> list[str]:
         """URIs of readable local files with no analysis yet (and no failed try), by URI.
 
-        An interrupted analysis run resumes here: what was stored stays, the rest is listed.
+        A result shared through MPD counts as an analysis when it is current (this model, this
+        version of the file); a stale one is listed, to be redone here. An interrupted analysis run
+        resumes here: what was stored stays, the rest is listed.
         """
         sql = (f"SELECT uri FROM tracks WHERE file_mtime_ns IS NOT NULL AND analysis_error = '' "
-               f"AND uri NOT IN (SELECT uri FROM estimates WHERE source = '{MoodSource.ANALYSIS}') "
-               "ORDER BY uri")
+               f"AND uri NOT IN (SELECT uri FROM estimates WHERE source = '{MoodSource.ANALYSIS}' "
+               "AND (shared = 0 OR version = ?)) ORDER BY uri")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [row[0] for row in self._db.execute(sql)]
+        return [row[0] for row in self._db.execute(sql, (ANALYSIS_VERSION,))]
 
     def set_analysis_error(self, uri: str, reason: str) -> None:
         """Remember that this version of the file could not be analysed, so it is not retried."""
@@ -346,6 +396,125 @@ class TrackIndex:
         failed = self._db.execute("SELECT count(*) FROM tracks WHERE analysis_error != ''"
                                   ).fetchone()[0]
         return done, failed
+
+    # --- analyses shared through MPD's stickers ----------------------------------------------------
+
+    def apply_shared(self, stickers: Mapping[str, str], among: Iterable[str] | None = None
+                     ) -> SharedStats:
+        """Take in our sticker values as MPD holds them now (uri -> value; a track not in the
+        mapping has none), for every track or only those `among` (the ones that were read).
+
+        A track without an analysis made here uses the shared one: as it is when it is of this
+        model and this version of the file, else with less confidence (and `needs_analysis` lists
+        it where the file is readable). A track whose own tags this machine could not read (MPD 0.23
+        passes no mood tag on) uses the shared mood and BPM tags. A value not in our format is
+        skipped. Only values that changed since the last call are looked at.
+        """
+        unreadable = 0
+        rows = self._db.execute(
+            "SELECT t.uri, t.mpd_modified, t.sticker, t.genre, t.tag_mood, t.tag_bpm, e.shared "
+            f"FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri AND e.source = '{MoodSource.ANALYSIS}'"
+        ).fetchall()
+        if among is not None:
+            read = set(among)
+            rows = [row for row in rows if row[0] in read]
+        # Collected first and written in bulk: a frame's first read may bring 100,000 tracks.
+        seen: list[tuple[str, str]] = []
+        retagged: list[tuple[str]] = []
+        estimates: list[tuple[Any, ...]] = []
+        changed: list[tuple[str]] = []
+        from_tags: dict[tuple[str, str, float | None], list[MoodEstimate]] = {}
+        for uri, modified, known, genre, tag_mood, tag_bpm, shared in rows:
+            value = stickers.get(uri, "")
+            if value == known:
+                continue  # taken in already (or ours, written from here)
+            seen.append((value, uri))
+            if not value:
+                continue  # a shared result in use stays when its sticker goes
+            found = SharedAnalysis.decode(value)
+            if found is None:
+                unreadable += 1
+                continue
+            estimate = found.estimate(modified)
+            before = len(estimates)
+            if estimate is not None and shared != 0:  # never over an analysis made here
+                version = found.version if found.current(modified) else ""
+                estimates.append(_estimate_row(uri, estimate, version, shared=True))
+            if (found.tag_mood or found.tag_bpm is not None) and not tag_mood and tag_bpm is None:
+                retagged.append((uri,))
+                key = (found.tag_mood, genre, found.tag_bpm)
+                if key not in from_tags:  # a library repeats its tags: read each once
+                    from_tags[key] = [
+                        MoodEstimate(e.source, e.mood, f"{e.detail} (shared by MPD)"
+                                     if e.source is MoodSource.TAG else e.detail)
+                        for e in estimates_from_tags(*key)]
+                estimates += [_estimate_row(uri, e) for e in from_tags[key]]
+            if len(estimates) > before:
+                changed.append((uri,))
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany("UPDATE tracks SET sticker = ? WHERE uri = ?", seen)
+            self._db.executemany(f"DELETE FROM estimates WHERE uri = ? AND source != "
+                                 f"'{MoodSource.ANALYSIS}'", retagged)
+            self._db.executemany(_INSERT_ESTIMATE, estimates)
+            self._db.executemany(_RECOMBINE, changed)
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        new = len(changed)
+        used, stale = self._db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE version != ?) FROM estimates WHERE source = ? "
+            "AND shared = 1", (ANALYSIS_VERSION, str(MoodSource.ANALYSIS))).fetchone()
+        return SharedStats(len(stickers), used, stale, unreadable, new)
+
+    def unshared(self) -> list[tuple[str, str]]:
+        """(uri, sticker value) for each track this machine has analysed (or tried to) from its
+        file, where MPD holds no current result yet.
+
+        A current result from another machine is left alone (two machines that read the files
+        would otherwise overwrite each other's in turn: ffmpeg and libsndfile decode a little
+        differently), and a value without an analysis never replaces one with.
+        """
+        rows = self._db.execute(
+            "SELECT t.uri, t.mpd_modified, t.sticker, t.tag_mood, t.tag_bpm, e.valence, e.arousal, "
+            "e.confidence, e.detail, e.version FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri "
+            f"AND e.source = '{MoodSource.ANALYSIS}' AND e.shared = 0 WHERE t.file_mtime_ns IS NOT NULL "
+            "AND (e.uri IS NOT NULL OR t.analysis_error != '') ORDER BY t.uri")
+        wanted = []
+        for uri, modified, known, tag_mood, tag_bpm, valence, arousal, confidence, detail, version in rows:
+            if valence is None and not tag_mood and tag_bpm is None:
+                continue  # analysis failed and no tags: nothing to share
+            mood = Mood.clipped(valence, arousal, confidence) if valence is not None else None
+            # Tags alone (the analysis failed here) are labelled with this software's version.
+            version = ANALYSIS_VERSION if version is None else version
+            value = SharedAnalysis(version, modified, mood, detail or "", tag_mood, tag_bpm).encode()
+            held = SharedAnalysis.decode(known) if known else None
+            if value == known or (held is not None and (
+                    (held.mood is not None and mood is None)  # even a stale analysis beats none
+                    or (held.current(modified) and (held.mood is not None or mood is None)))):
+                continue
+            wanted.append((uri, value))
+        return wanted
+
+    def mark_shared(self, written: Iterable[tuple[str, str]]) -> None:
+        """Remember the sticker values now in MPD."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany("UPDATE tracks SET sticker = ? WHERE uri = ?",
+                                 ((value, uri) for uri, value in written))
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def lacking_current_analysis(self) -> list[str]:
+        """Tracks without an analysis of this model: what a new sticker read could still bring."""
+        return [row[0] for row in self._db.execute(
+            "SELECT uri FROM tracks WHERE uri NOT IN (SELECT uri FROM estimates WHERE "
+            f"source = '{MoodSource.ANALYSIS}' AND version = ?)", (ANALYSIS_VERSION,))]
 
     def estimates(self, uri: str) -> list[MoodEstimate]:
         """Every estimate stored for a track, most trusted first (empty if the track is unknown)."""
@@ -366,6 +535,10 @@ class TrackIndex:
         """Every indexed track with its combined mood, ordered by URI."""
         rows = self._db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks ORDER BY uri")
         return [self._track(row) for row in rows]
+
+    def uris(self) -> list[str]:
+        """Every indexed track's URI."""
+        return [row[0] for row in self._db.execute("SELECT uri FROM tracks")]
 
     def get(self, uri: str) -> Track | None:
         """One track by MPD URI, or None."""

@@ -1,10 +1,10 @@
 """The tracks the loop chooses from, kept current.
 
-Normally the index worker builds each new pool in its own thread and hands it over
-(`IndexRefreshed`), so the loop never spends a second reading 100,000 tracks. At start-up, and
-when the worker could not build one, the pool is read from the index file, reopened first if the
-worker rebuilt it. Tracks that MPD refused to queue (deleted since the last index) are left out
-until the index catches up. Owned by the loop thread.
+The index worker builds each new pool in its own thread and hands it over (`IndexRefreshed`), so
+the loop never spends a second reading 100,000 tracks; only at start-up is the pool read from the
+index file here (`open`). When the worker could not build one, the pool known stays. Tracks
+that MPD refused to queue (deleted since the last index) are left out until the index catches up.
+Owned by the loop thread.
 """
 
 from __future__ import annotations

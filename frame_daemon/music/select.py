@@ -30,7 +30,13 @@ Diversity 0 takes the nearest tracks. Above 0, picks are drawn without replaceme
 `count * (1 + 10 * diversity)` fitting candidates with probability proportional to exp(-score / T),
 T = 0.3 * diversity (Gumbel-top-k sampling): diversity only ever chooses among tracks that fit.
 The chosen tracks are then played best first, except that the order avoids the same artist twice
-in a row, also against the artist playing now, when another artist's pick is available.
+in a row, also against the artist playing now, when another artist's pick is available. "Best" is
+the score, not the distance, so a pick may play before a nearer one: each such pick says why in
+its `order` (its mood is surer, or the nearer one is by the artist just played).
+
+The track playing now. A change of music need not cut it: when it fits the new target and no
+new pick fits better (`keep_playing`), it plays on and the new picks follow it, rather than a
+fade-out to a worse match or to the same track queued again.
 """
 
 from __future__ import annotations
@@ -129,6 +135,7 @@ class Pick:
     score: float  # distance plus the confidence penalty; lower is better
     why: str
     fits: bool = True  # within max_distance; False only for the nearest-track fallback
+    order: str = ""  # why it plays before a nearer pick of the same choice, when it does
 
 
 class TrackPool:
@@ -229,8 +236,47 @@ def select(pool: TrackPool, target: Mood, params: SelectionParams,
     chosen = sorted(order[:want], key=lambda i: (score[i], i))  # the best fit plays first
     chosen = _avoid_artist_runs(chosen + order[want:], pool.artist, pool.artist_code(last_artist), want)
     return [_pick(pool.tracks[i], target, float(distance[i]), float(score[i]), i in readmitted,
-                  params.max_distance, fallback)
-            for i in chosen]
+                  params.max_distance, fallback, _order_note(pool, chosen[k:], distance, score))
+            for k, i in enumerate(chosen)]
+
+
+def keep_playing(pool: TrackPool, target: Mood, params: SelectionParams, uri: str | None,
+                 picks: Sequence[Pick]) -> Pick | None:
+    """The track playing now (`uri`), as a pick for `target`, when a change of music should let
+    it play on: it fits the target (indexed, allowed by the genre filters, within
+    `max_distance`) and none of the new `picks` scores better. Cutting it would only bring a
+    worse match, or the same track again. None otherwise (or when nothing plays)."""
+    i = pool.index_of(uri) if uri else None
+    if i is None:
+        return None
+    genres = pool.genres[i]
+    if params.include_genres and not any(_term_matches(t, g) for t in params.include_genres
+                                         for g in genres):
+        return None
+    if any(_term_matches(t, g) for t in params.exclude_genres for g in genres):
+        return None
+    track = pool.tracks[i]
+    distance = math.hypot(track.mood.valence - target.valence, track.mood.arousal - target.arousal)
+    score = distance + float(pool.penalty[i])
+    if distance > params.max_distance or any(p.score < score for p in picks if p.track.uri != uri):
+        return None
+    pick = _pick(track, target, distance, score, False, params.max_distance, False, "")
+    return Pick(track, distance, score, pick.why + "; playing now and fits best, so kept",
+                order="playing already, and nothing fits the new photo better: kept, not cut")
+
+
+def _order_note(pool: TrackPool, rest: list[int], distance: np.ndarray, score: np.ndarray) -> str:
+    """Why rest[0] plays before a nearer pick that follows it in `rest`, or "" if none does."""
+    first, later = rest[0], rest[1:]
+    nearer = [j for j in later if distance[j] < distance[first] - 1e-9]
+    if not nearer:
+        return ""
+    j = min(nearer, key=lambda k: distance[k])
+    name = pool.tracks[j].title or pool.tracks[j].uri
+    if score[first] <= score[j]:
+        return (f"before the nearer '{name}' ({distance[j]:.2f}): its mood is surer "
+                f"(confidence {pool.confidence[first]:.2f} against {pool.confidence[j]:.2f})")
+    return f"before the nearer '{name}' ({distance[j]:.2f}): not the same artist twice in a row"
 
 
 def _preference_order(score: np.ndarray, params: SelectionParams) -> list[int]:
@@ -266,7 +312,7 @@ def _avoid_artist_runs(order: list[int], artists: np.ndarray, last: int, count: 
 
 
 def _pick(track: Track, target: Mood, distance: float, score: float, repeated: bool,
-          max_distance: float, fallback: bool) -> Pick:
+          max_distance: float, fallback: bool, order: str) -> Pick:
     why = (f"{target.word} target (v {target.valence:.2f}, a {target.arousal:.2f}) → '{track.label}' "
            f"at distance {distance:.2f}; {track.why}")
     if track.mood.confidence < UNSURE_CONFIDENCE:
@@ -275,4 +321,4 @@ def _pick(track: Track, target: Mood, distance: float, score: float, repeated: b
         why += f"; no track within {max_distance:.2f}, so the nearest one"
     if repeated:
         why += "; played recently, repeated because too few other tracks fit"
-    return Pick(track, distance, score, why, fits=not fallback)
+    return Pick(track, distance, score, why, fits=not fallback, order=order)

@@ -400,7 +400,8 @@ class Slideshow:
             case C.SCREEN:
                 self.screen_on = bool(value)
                 if self.screen_on:
-                    self._due = time.monotonic() + self.interval_s
+                    # A screen switched off before the first photo was found shows one at once.
+                    self._due = time.monotonic() + (self.interval_s if self.current else 0.0)
                 self._present()
                 if self._powered is not None:  # at start: once the saved settings are in (_show)
                     self._switch_power()

@@ -16,12 +16,13 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 def format_line(result: dict[str, Any]) -> str:
     """One human-readable line for an Analysis.as_dict()."""
+    tags = ", ".join(f"{tag} {p:.2f}" for tag, p in result.get("tags", []))
     return (f"{result['file']}: {result['mood']} (valence {result['valence']:+.2f}, "
             f"arousal {result['arousal']:+.2f}, confidence {result['confidence']:.2f}); "
             f"{result['tempo']:.0f} BPM, {result['key']} {result['mode']} "
             f"(clarity {result['key_clarity']:.2f}), {result['loudness_db']:.1f} dBFS "
             f"± {result['loudness_spread']:.1f} dB, brightness {result['brightness']:.3f}, "
-            f"{result['onset_rate']:.1f} onsets/s")
+            f"{result['onset_rate']:.1f} onsets/s" + (f"; tags: {tags}" if tags else ""))
 
 
 def run_analyse(paths: list[str], as_json: bool) -> int:
@@ -31,12 +32,19 @@ def run_analyse(paths: list[str], as_json: bool) -> int:
     still analysed. Returns 1 if any file failed, else 0.
     """
     # Imported here so `frame-daemon --help` and the other verbs do not pay for numpy and soundfile.
+    from frame_daemon.errors import ModelError
     from frame_daemon.music.audio.analyse import analyse_file
+    from frame_daemon.music.audio.tagger import MusicTagger
 
+    try:
+        tagger: MusicTagger | None = MusicTagger.load()
+    except ModelError as exc:  # the features and mood do not need it: say so once, go on
+        tagger = None
+        print(f"frame-daemon analyse: no music tags ({exc})", file=sys.stderr, flush=True)
     failed = 0
     for path in paths:
         try:
-            result = analyse_file(path).as_dict()
+            result = analyse_file(path, tagger).as_dict()
         except TrackError as exc:
             failed += 1
             print(f"frame-daemon analyse: {exc}", file=sys.stderr, flush=True)

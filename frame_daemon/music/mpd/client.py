@@ -31,6 +31,10 @@ class MpdNoSuchSong(MpdCommandFailed):
     """MPD's database has no such song (the index is older than MPD's database)."""
 
 
+LIST_PAGE = 5_000  # songs an answer when listing the library: about 1.5 MB
+LIST_TRIES = 3  # listings started over when MPD's database changes meanwhile
+
+
 @dataclass(frozen=True, slots=True)
 class PlayerStatus:
     state: str  # play | pause | stop
@@ -42,6 +46,11 @@ class PlayerStatus:
     elapsed: float
     duration: float
     volume: int | None = None  # 0-100; None when MPD has no mixer to set it with
+    # MPD's own modes: with them MPD moves on by itself in ways a plain queue does not.
+    random: bool = False
+    repeat: bool = False
+    single: bool = False  # on or oneshot: MPD pauses (or stops) when the track ends
+    error: str = ""  # the player's last error (a stream that died), until cleared
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +177,10 @@ class MpdLink:
             elapsed=_float(st.get("elapsed", 0)),
             duration=_float(st.get("duration", 0)),
             volume=_volume(st.get("volume")),
+            random=st.get("random", "0") not in ("0", "off"),
+            repeat=st.get("repeat", "0") not in ("0", "off"),
+            single=st.get("single", "0") not in ("0", "off"),
+            error=_first(st.get("error", "")),
         )
 
     def queue(self) -> list[QueueEntry]:
@@ -213,10 +226,28 @@ class MpdLink:
         with self._call() as c:
             c.next()
 
-    def list_all(self) -> list[dict]:
-        """Every song in MPD's database with its tags (`listallinfo`)."""
+    def list_all(self, page: int = LIST_PAGE) -> list[dict]:
+        """Every song in MPD's database with its tags, `page` songs an answer.
+
+        One answer for the whole library (`listallinfo`) outgrows MPD's output buffer (8 MiB by
+        default: some 25,000 songs) and MPD drops the connection, so the songs come in windows
+        (`find ... window`, MPD 0.21+). Windows are only consistent within one database version:
+        if MPD's database changed meanwhile the listing starts over (else songs could be missed
+        and dropped from the index with their analyses).
+        """
         with self._call() as c:
-            return [s for s in c.listallinfo() if "file" in s]
+            for _ in range(LIST_TRIES):
+                version = c.stats().get("db_update")
+                songs: list[dict] = []
+                while True:
+                    window = c.find('(base "")', "window", f"{len(songs)}:{len(songs) + page}")
+                    songs += window
+                    if len(window) < page:
+                        break
+                if c.stats().get("db_update") == version:
+                    break
+                log.info("MPD's database changed while it was listed; listing it again")
+            return [s for s in songs if "file" in s]
 
     def update(self) -> None:
         with self._call() as c:
@@ -239,3 +270,33 @@ class MpdLink:
             if name in {p["playlist"] for p in c.listplaylists()}:
                 c.rm(name)
             c.rename(temporary, name)
+
+    # --- stickers (frame_daemon/music/mpd/stickers.py keeps them in our namespace) ---------------
+
+    def commands(self) -> set[str]:
+        """The commands MPD allows us ('sticker' is missing when it has no sticker database)."""
+        with self._call() as c:
+            return set(c.commands())
+
+    def sticker_find(self, directory: str, name: str) -> list[tuple[str, str]]:
+        """(uri, value) of every song under `directory` ('' for all) with sticker `name`."""
+        with self._call() as c:
+            found = c.sticker_find("song", directory, name)
+        return [(_first(s.get("file")), str(s.get("sticker", "")).partition("=")[2]) for s in found]
+
+    def sticker_lists(self, uris: Sequence[str]) -> list[dict[str, str]]:
+        """Every sticker of each song, in one command list (MpdNoSuchSong if one is gone)."""
+        with self._call() as c:
+            c.command_list_ok_begin()
+            for uri in uris:
+                c.sticker_list("song", uri)
+            return list(c.command_list_end())
+
+    def sticker_set_many(self, name: str, values: Sequence[tuple[str, str]]) -> None:
+        """Set sticker `name` on each (uri, value) in one command list; MPD stops at the first
+        error (MpdNoSuchSong for a song it no longer has)."""
+        with self._call() as c:
+            c.command_list_ok_begin()
+            for uri, value in values:
+                c.sticker_set("song", uri, name, value)
+            c.command_list_end()

@@ -4,7 +4,10 @@ The keeper remembers the queue entries it added, each as its id *and* its URI. I
 deletes those (and only ones that have not played yet), and after each of its own edits it takes a
 snapshot of the queue and player. When MPD reports a change, comparing against the snapshot tells
 a person's edit (a track added from another client, a jump, a pause) from MPD's own progress (the
-next track starting, consume mode removing the finished one).
+next track starting, consume mode removing the finished one, random mode picking any track when
+one ends, repeat going back to the first, single mode pausing when the track ends, a dead stream
+stopping playback with an error). A track *ending* is told by the clock: the snapshot knows how
+much of the track was left and when it was taken.
 
 Why id + URI + a check after reconnecting (and not MPD's `prio` or a tag): MPD renumbers every
 queue id when it restarts and restores the queue from its state file, so a remembered id may then
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from frame_daemon.music.mpd.client import (
@@ -33,6 +37,9 @@ from frame_daemon.music.mpd.client import (
 log = logging.getLogger(__name__)
 
 MAX_REMEMBERED = 500  # our entries kept for pruning; a queue rarely holds more of ours
+# How late MPD's news of a track's end may reach us (idle round trip, a busy loop) and still
+# count as the track having ended by itself.
+ENDED_SLACK_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,7 @@ class _Snapshot:
     status: PlayerStatus
     entries: tuple[tuple[int, str], ...]  # (id, uri) in queue order
     generation: int  # the link's connection count when taken
+    taken_at: float = 0.0  # on the keeper's clock
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -62,9 +70,11 @@ class Queued:
 class QueueKeeper:
     """Owned by the loop thread; every method may raise MpdUnavailable."""
 
-    def __init__(self, link: MpdLink, autoplay: bool = True) -> None:
+    def __init__(self, link: MpdLink, autoplay: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.link = link
         self.autoplay = autoplay
+        self.clock = clock
         self._ours: dict[int, str] = {}  # queue id -> the URI we added there, oldest first
         self._snapshot: _Snapshot | None = None
 
@@ -81,7 +91,7 @@ class QueueKeeper:
             self._recognise_after_reconnect(previous, entries)
         else:
             self._keep_consistent(entries)
-        self._snapshot = _Snapshot(status, entries, self.link.generation)
+        self._snapshot = _Snapshot(status, entries, self.link.generation, self.clock())
 
     def _keep_consistent(self, entries: tuple[tuple[int, str], ...]) -> None:
         """Drop our entries that are gone; forget them all if an id now holds another URI."""
@@ -174,12 +184,23 @@ class QueueKeeper:
         after = self._snapshot
         if before is None or after is None or before.generation != after.generation:
             return None
-        return describe_external_change(before.status, before.ids, after.status, after.ids)
+        return describe_external_change(before.status, before.ids, after.status, after.ids,
+                                        after.taken_at - before.taken_at)
+
+
+def track_ended(before: PlayerStatus, waited_s: float) -> bool:
+    """Whether the track playing at `before` has run out `waited_s` later (give or take the
+    news's delay); a stream (no duration) never ends by itself."""
+    return (before.state == "play" and before.duration > 0
+            and before.duration - before.elapsed <= waited_s + ENDED_SLACK_S)
 
 
 def describe_external_change(before: PlayerStatus, before_ids: tuple[int, ...],
-                             after: PlayerStatus, after_ids: tuple[int, ...]) -> str | None:
-    """Pure comparison of two snapshots; None when the difference is MPD's own progress."""
+                             after: PlayerStatus, after_ids: tuple[int, ...],
+                             waited_s: float = 0.0) -> str | None:
+    """Pure comparison of two snapshots taken `waited_s` apart; None when the difference is MPD's
+    own progress, by its modes (random, repeat, single, consume) included."""
+    ended = track_ended(before, waited_s)
     if after.playlist_version != before.playlist_version:
         added = set(after_ids) - set(before_ids)
         removed = [i for i in before_ids if i not in set(after_ids)]
@@ -193,22 +214,27 @@ def describe_external_change(before: PlayerStatus, before_ids: tuple[int, ...],
             return "the queue was reordered by another client"
         if removed and consumed and list(after_ids) != kept:
             return "the queue was reordered by another client"
-    if before.state == "play" and after.state == "pause":
+    # Single mode: MPD pauses (newer versions) or stops when the track ends.
+    if before.state == "play" and after.state == "pause" and not (before.single and ended):
         return "playback paused by another client"
-    # MPD stops by itself only at the end of the queue.
+    # MPD stops by itself at the end of the queue, at the end of a random round, in single mode,
+    # and when a stream dies (with an error).
     if (before.state in ("play", "pause") and after.state == "stop"
-            and before.song_pos is not None and before.song_pos < len(before_ids) - 1):
+            and before.song_pos is not None and before.song_pos < len(before_ids) - 1
+            and not ended and not after.error):
         return "playback stopped by another client"
     if after.state == "play" and after.song_id != before.song_id and before.song_id is not None:
-        natural_next = _next_id(before_ids, before.song_id)
-        if after.song_id != natural_next:
+        natural_next = _next_id(before_ids, before.song_id, wrap=before.repeat)
+        if after.song_id != natural_next and not (before.random and ended):
             return "another track was chosen by another client"
     return None
 
 
-def _next_id(ids: tuple[int, ...], song_id: int) -> int | None:
+def _next_id(ids: tuple[int, ...], song_id: int, wrap: bool = False) -> int | None:
     try:
         pos = ids.index(song_id)
     except ValueError:
         return None
-    return ids[pos + 1] if pos + 1 < len(ids) else None
+    if pos + 1 < len(ids):
+        return ids[pos + 1]
+    return ids[0] if wrap and ids else None

@@ -1,0 +1,402 @@
+"""Make MPD play the current decision: choose the tracks, queue them, fade, and keep MPD's state.
+
+The loop decides *when* the music changes (the follow policy); this controller carries a decision
+out. It chooses tracks for the target mood (selection parameters from the settings in effect),
+hands them to MPD through the queue keeper (choosing again when MPD refuses every track), fades
+the playing track out for a PLAY_NOW, and owns the MPD connection's state on the loop side: every
+`MpdUnavailable` ends in `_mpd_lost`, and a decision MPD was not there for is kept (`pending`)
+and carried out when the session hands over a new connection.
+
+It writes the music half of `LoopState` (choice, why, pending, track, player, mpd_up) and calls
+`publish` when Home Assistant should hear of it. The household's taste (`taste_feedback`) plugs in
+at `choose`, and hears of every change MPD reports. Owned by the loop thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import random
+from collections.abc import Callable
+
+from frame_daemon.config import Config
+from frame_daemon.events import MpdConnection, MpdSessionChanged
+from frame_daemon.follow import Action, Decision
+from frame_daemon.loop_state import Choice, LoopState
+from frame_daemon.mood import Mood
+from frame_daemon.music.live_pool import LivePool
+from frame_daemon.music.mpd.client import MpdNoSuchSong, MpdUnavailable
+from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader, OwedVolumeFile
+from frame_daemon.music.mpd.queue_keeper import QueueKeeper
+from frame_daemon.music.mpd.session import MpdSession
+from frame_daemon.music.placement import PhotoReference, place
+from frame_daemon.music.select import Pick, SelectionParams, TrackPool, keep_playing
+from frame_daemon.music.taste_feedback import TasteFeedback
+
+log = logging.getLogger(__name__)
+
+
+def selection_params(cfg: Config, seed: int | None = None) -> SelectionParams:
+    f = cfg.follow
+    return SelectionParams(count=f.tracks, diversity=f.diversity, no_repeat=f.no_repeat,
+                           include_genres=frozenset(f.include_genres),
+                           exclude_genres=frozenset(f.exclude_genres), seed=seed,
+                           max_distance=f.max_distance)
+
+
+class MusicController:
+    """Makes MPD play the current decision. The loop calls, by what happened:
+
+    - a follow decision: `carry_out`; a new track pool: `on_pool`; the next-track button:
+      `next_track`; a person took over (as the loop judges it): `cancel_fade`;
+    - MPD's news: `on_player_changed`, `on_connection`, `on_session` (and `adopt` at start);
+    - its timers: `next_wake` and `on_time` (the fade's steps); at stop: `give_volume_back`.
+
+    `choose` is the choice alone (no MPD), with the household's taste (`taste`) applied. The
+    loop opens and closes `taste` and routes its commands.
+    """
+
+    def __init__(self, cfg: Config, state: LoopState, session: MpdSession, tracks: LivePool, *,
+                 clock: Callable[[], float], publish: Callable[[], None],
+                 report_error: Callable[[str], None],
+                 refresh_index: Callable[[], None] = lambda: None,
+                 person_took_over: Callable[[str], None] = lambda change: None,
+                 rng: random.Random | None = None) -> None:
+        """publish: tell the house the state changed; report_error: an error to publish;
+        refresh_index: ask the index worker to catch up with MPD's database; person_took_over:
+        a person changed what MPD plays (the caller decides whether following steps back)."""
+        self.cfg = cfg
+        self.state = state
+        self.session = session
+        self.mpd = session.link  # connected only by the session, never on the loop
+        self.tracks = tracks
+        self.clock = clock
+        self._publish = publish
+        self._report_error = report_error
+        self._refresh_index = refresh_index
+        self._person_took_over = person_took_over
+        self._rng = rng or random.Random()
+        self.keeper = QueueKeeper(self.mpd, clock=clock)
+        self.fader = Fader(self.mpd, cfg.follow.fade_s,
+                           OwedVolumeFile.in_directory(cfg.state_directory))
+        self.reference = PhotoReference()
+        self._fade_step_at = 0.0
+        # The household's taste: verdicts in, applied to every choice (music/taste_feedback.py).
+        self.taste = TasteFeedback(cfg.taste, cfg.state_directory, state, self.keeper.is_ours,
+                                   lambda: self.tracks.pool,
+                                   lambda mood: place(mood, self.tracks.pool.shape,
+                                                      cfg.follow.library_fit, self.reference).target)
+        self.taste.move_on = self.choose_again
+
+    @property
+    def fading_s(self) -> float | None:
+        """The length of the fade-out under way, if one is."""
+        return self.cfg.follow.fade_s if self.fader.active else None
+
+    # ------------------------------------------------------------------ decisions
+    def carry_out(self, decision: Decision) -> bool:
+        """Carry out a follow decision; True if state was published."""
+        if decision.action in (Action.KEEP, Action.PUBLISH_ONLY):
+            return False
+        log.info("follow: %s", decision.reason)
+        self._queue_for(decision.target, play_now=decision.action == Action.PLAY_NOW,
+                        reason=decision.reason)
+        return True
+
+    def on_pool(self, pool: TrackPool | None) -> bool:
+        """A new pool from the index worker (None: the worker could not build one, and the pool
+        stays: reading the index here would hold the loop for seconds in a big library); then
+        carry out a waiting decision if it now can be. True if state was published."""
+        if pool is not None:
+            self.tracks.use(pool)
+        self.state.index_size = len(self.tracks)
+        pending = self.state.pending
+        if pending is None or not len(self.tracks) or not self.mpd.connected:
+            return False
+        self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason)
+        return True
+
+    def choose(self, target: Mood, reason: str, play_now: bool = False,
+               may_keep: bool = True) -> tuple[Choice, Pick | None]:
+        """The placement of `target` in this library and the tracks that fit it (nothing is
+        sent to MPD); no picks when nothing fits. For a change that would cut what plays
+        (`play_now`), also the track playing now when it should play on instead: it fits and
+        no new pick fits better (None otherwise, and always when `may_keep` is False: a person
+        said it does not fit); the picks then follow it."""
+        st = self.state
+        pool = self.tracks.pool
+        params = dataclasses.replace(
+            selection_params(self.cfg, self._rng.randrange(2**31)), diversity=st.diversity,
+            include_genres=frozenset(st.include_genres),
+            exclude_genres=frozenset(st.exclude_genres),
+            # In a small library a window of 50 would soon leave only the worst matches: never
+            # keep more than a third of it out.
+            no_repeat=min(self.cfg.follow.no_repeat, len(pool) // 3))
+        placement = place(target, pool.shape, self.cfg.follow.library_fit, self.reference)
+        # What plays now counts as the most recent track, and a new choice does not queue it
+        # again (unless it is the only track that fits). Ask MPD: the idle watcher's news of a
+        # track change may still be on its way.
+        if self.mpd.connected:
+            self.refresh_track()
+        playing = [st.track["uri"]] if st.track.get("uri") else []
+        picks = self.taste.select(pool, placement.target, params,
+                                  history=[*st.history, *playing], last_artist=st.track.get("artist"))
+        others = [p for p in picks if p.track.uri not in playing]
+        # Not a track already fading out: that change is under way.
+        kept = (keep_playing(pool, placement.target, params, st.track.get("uri"), others)
+                if may_keep and play_now and st.player == "play" and not self.fader.active else None)
+        # Without other picks, the track playing is queued again only when it should not play on.
+        picks = others or ([] if kept else picks)
+        return Choice(st.photo_seq, reason, placement, tuple(picks)), kept
+
+    def _queue_for(self, target: Mood, play_now: bool, reason: str, fade: bool = True,
+                   retries: int = 2, may_keep: bool = True) -> None:
+        """Choose tracks for `target` and hand them to MPD (or remember the decision for when
+        it can be carried out). retries: how often to choose again when MPD refuses them all;
+        may_keep: whether the track playing may play on (see `choose`)."""
+        st = self.state
+        choice, kept = self.choose(target, reason, play_now, may_keep)
+        if kept is not None and not choice.picks:  # nothing else fits: it plays on, not queued again
+            st.choice = dataclasses.replace(choice, picks=(kept,), ids=(
+                () if st.track_id is None else (st.track_id,)))
+            st.pending, st.why = None, ""
+            log.info("keeping %s: it fits %s best", kept.track.label, choice.placement.describe())
+            self._publish()
+            return
+        # A change that would cut what plays for a worse match lets it play on; the new picks
+        # follow it.
+        play_now = play_now and kept is None
+        decision = Decision(Action.PLAY_NOW if play_now else Action.QUEUE_NEXT, target, reason)
+        if not choice.picks:
+            if len(self.tracks) and (st.include_genres or st.exclude_genres):
+                st.why = f"{reason}; no track in the index matches the genre filters"
+            elif not len(self.tracks) and self.tracks.refused:
+                st.why = (f"{reason}; MPD has none of the indexed tracks any more "
+                          f"({self.tracks.refused} gone since the last index); refreshing the index")
+            else:
+                st.why = f"{reason}; no tracks in the index yet"
+            log.warning("no tracks to queue (%s; index has %d); will retry when it changes",
+                        st.why.rsplit("; ", 1)[-1], len(self.tracks))
+            st.pending = decision
+            self._publish()
+            return
+        if not self.mpd.connected:
+            st.pending = decision
+            st.why = f"{reason}; MPD unavailable, will queue when it is back"
+            log.info("MPD unavailable; will apply the decision when it is back")
+            self._publish()
+            return
+        self._apply(choice, decision, fade, retries)
+
+    def _apply(self, choice: Choice, decision: Decision, fade: bool, retries: int) -> None:
+        """Queue the choice's tracks; for PLAY_NOW fade out what plays and start them.
+
+        A track a person put on is never cut short: the new music waits until it ends."""
+        st = self.state
+        uris = choice.uris
+        may_fade = fade  # for a second choice, should MPD refuse every track of this one
+        try:
+            status = self.mpd.status()
+            persons_track = status.state == "play" and not self.keeper.is_ours(status.song_id)
+            skip = decision.action == Action.PLAY_NOW and not persons_track
+            fade = (skip and fade and status.state == "play" and self.cfg.follow.fade_s > 0
+                    and (status.volume is not None or self.fader.active))
+            if self.fader.active and not skip:
+                self.fader.cancel()
+            queued = self.keeper.apply(uris, play_now=skip and not fade)
+            fade = fade and bool(queued.ids)  # nothing to fade to when MPD refused every track
+            if fade:
+                self.fader.begin(queued.ids[0], self.clock(), status.volume or 0)
+                self._fade_step_at = self.clock()
+        except MpdUnavailable as exc:
+            st.pending = decision  # applied when MPD is back
+            self._mpd_lost(str(exc))
+            self._publish()
+            return
+        missing = {uri for uri, _ in queued.missing}
+        if missing:
+            self.tracks.refuse(missing)
+            self.state.index_size = len(self.tracks)
+            self._refresh_index()  # let the index catch up with MPD's database
+            if not queued.ids:  # every track chosen is gone from MPD: choose again without them
+                if retries > 0:
+                    self._queue_for(decision.target, decision.action == Action.PLAY_NOW,
+                                    decision.reason, may_fade, retries - 1)
+                    return
+                st.pending = decision
+                st.why = (f"{decision.reason}; MPD refused every track chosen, will retry when "
+                          "the index is refreshed")
+                self._publish()
+                return
+        st.pending, st.why = None, ""
+        if missing:  # what is published describes what MPD actually holds
+            kept = tuple(p for p in choice.picks if p.track.uri not in missing)
+            choice = dataclasses.replace(choice, picks=kept)
+        choice = dataclasses.replace(choice, ids=tuple(queued.ids))
+        st.choice = choice
+        st.history.extend(uris)
+        log.info("%s %d tracks for %s", "fading to" if fade else "playing" if skip else "queued",
+                 len(choice.picks), choice.placement.describe())
+        for p in choice.picks:
+            log.info("  %s (%s)", p.track.label, p.why)
+        self.refresh_track()
+        self._publish()
+
+    # ------------------------------------------------------------------ the fade
+    def next_wake(self) -> float | None:
+        """When the controller's timed work (a fade step) is next due, if any is."""
+        return self._fade_step_at if self.fader.active else None
+
+    def on_time(self, now: float) -> None:
+        """The timed work due by `now`: a fade step."""
+        if not (self.fader.active and now >= self._fade_step_at):
+            return
+        self._fade_step_at = now + FADE_STEP_S
+        try:
+            self._fade_step(now)
+        except Exception:
+            # A step that fails in a way nobody foresaw must neither leave the music quiet nor
+            # fail again every FADE_STEP_S: the fade ends, the volume is given back.
+            with contextlib.suppress(Exception):
+                self.fader.cancel()
+            raise
+
+    def _fade_step(self, now: float) -> None:
+        try:
+            started = self.fader.step(now)
+            if started:
+                self.keeper.snapshot()  # our own skip, not a person's
+        except MpdNoSuchSong as exc:
+            self._track_to_fade_to_gone(str(exc))
+            return
+        except MpdUnavailable as exc:
+            # The new tracks may be gone with MPD: choose again when it is back, without a fade.
+            if self.state.choice is not None:
+                self.state.pending = Decision(Action.PLAY_NOW, self.state.choice.placement.photo,
+                                              self.state.choice.reason)
+            self._mpd_lost(str(exc))
+            self._publish()
+            return
+        if started:
+            self.refresh_track()
+            self._publish()
+
+    def _track_to_fade_to_gone(self, why: str) -> None:
+        """A person deleted the queue entry the fade was to start: choose again for the same
+        photo and start it at once (what played is faded out already), then the volume is back."""
+        choice = self.state.choice
+        log.warning("the track to fade to is gone from the queue (%s); choosing again", why)
+        try:
+            if choice is not None:
+                self._queue_for(choice.placement.photo, play_now=True, reason=choice.reason,
+                                fade=False)
+        finally:
+            self.cancel_fade()
+
+    def cancel_fade(self) -> None:
+        """A person took over: the new music waits, their volume is back."""
+        if self.fader.active or self.fader.owed_volume is not None:
+            try:
+                self.fader.cancel()
+            except MpdUnavailable as exc:
+                self._mpd_lost(str(exc))
+
+    def give_volume_back(self) -> None:
+        """On stop: a fade cut short must not leave the user's music quiet."""
+        try:
+            self.fader.cancel()
+        except MpdUnavailable as exc:
+            log.warning("could not restore the volume to %s: %s", self.fader.owed_volume, exc)
+
+    # ------------------------------------------------------------------ MPD's state
+    def adopt(self) -> None:
+        """Take the connection the MPD session made (if one waits) and catch up with MPD."""
+        if not self.session.adopt():
+            return
+        try:
+            self.keeper.snapshot()
+            self.fader.restore()  # a fade that MPD or the connection cut short
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+            return
+        was_up, self.state.mpd_up = self.state.mpd_up, True
+        if self.state.error and "MPD" in self.state.error:
+            self.state.error = None
+        self.refresh_track()
+        if self.state.pending is not None:
+            pending = self.state.pending
+            log.info("MPD is back; applying the last decision")
+            self._queue_for(pending.target, pending.action == Action.PLAY_NOW, pending.reason,
+                            fade=False)
+        elif not was_up:
+            self._publish()
+
+    def _mpd_lost(self, message: str) -> None:
+        first = self.state.mpd_up or self.state.error != message
+        self.state.mpd_up = False
+        self.fader.lost()
+        self.session.lost()  # its thread reconnects, with backoff
+        if first:
+            log.warning("%s; retrying with backoff", message)
+            self._report_error(message)
+
+    def on_connection(self, event: MpdConnection) -> None:
+        if event.connected and not self.mpd.connected:
+            self.session.retry_now()  # MPD answers again: no need to wait out the backoff
+        elif not event.connected and self.mpd.connected:
+            # The idle link noticed first; our command link will find out on its next use.
+            self._mpd_lost(event.error)
+
+    def on_session(self, event: MpdSessionChanged) -> None:
+        if event.ready:
+            self.adopt()
+        elif not self.mpd.connected:  # a failure reported before a connection was adopted is old
+            self._mpd_lost(event.error)
+
+    def on_player_changed(self) -> None:
+        """MPD's player or queue changed: tell a person's change from MPD's own progress."""
+        if not self.mpd.connected:
+            return
+        self.taste.before_change()  # what played, before the change is looked at
+        try:
+            change = self.keeper.external_change()
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+            return
+        if change:
+            self._person_took_over(change)
+        self.refresh_track()
+        self.taste.after_change(self.clock())  # a skip, a track played through, a person's own
+        self._publish()
+
+    def next_track(self) -> None:
+        if not self.mpd.connected:
+            return
+        try:
+            self.mpd.next()
+            self.keeper.snapshot()
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+
+    def choose_again(self) -> None:
+        """Doesn't fit: a new choice for the photo on show, at once, without the track playing."""
+        if self.state.photo is not None:
+            self._queue_for(self.state.photo.mood, play_now=True, may_keep=False,
+                            reason=f"said not to fit the {self.state.photo.word} photo; chose again")
+
+    def refresh_track(self) -> None:
+        st = self.state
+        try:
+            current = self.mpd.current()
+            status = self.mpd.status()
+        except MpdUnavailable as exc:
+            self._mpd_lost(str(exc))
+            return
+        st.track = ({"uri": current.uri, "title": current.title, "artist": current.artist}
+                    if current else {})
+        st.track_id = current.id if current else None
+        st.player = status.state
+        st.remaining_s = (max(0.0, status.duration - status.elapsed)
+                          if current and status.duration > 0 else None)
+        self.taste.seen(self.clock(), status.elapsed, status.duration)

@@ -1,0 +1,140 @@
+"""The household's taste (pure): the shift, the preferences, exclusion, decay, explanations."""
+
+from __future__ import annotations
+
+import random
+
+from frame_daemon.mood import Mood
+from frame_daemon.music.select import SelectionParams, TrackPool, select
+from frame_daemon.music.taste import (
+    DAY_S,
+    Arrival,
+    TasteParams,
+    Verdict,
+    choose,
+    learn,
+)
+from frame_daemon.music.track import MoodSource, Track
+
+NOW = 1.7e9
+CALM = Mood(0.7, -0.8)  # the calm word's centroid: the region "calm"
+
+
+def track(i: int, genre: str, v: float, a: float, artist: str = "") -> Track:
+    return Track(f"{genre}/{i}.mp3", f"{genre} {i}", artist or f"{genre} band {i % 3}", genre=genre,
+                 mood=Mood(v, a, 0.9), source=MoodSource.TAG, why="tagged")
+
+
+def verdict(t: Track, fits: bool, target: Mood = CALM, at: float = NOW,
+            arrival: Arrival = Arrival.BUTTON) -> Verdict:
+    return Verdict(fits, arrival, at, target, target, t.uri, t.mood, t.genre, t.artist, t.title)
+
+
+def library() -> list[Track]:
+    rng = random.Random(1)
+    return [track(i, genre, 0.7 + rng.uniform(-0.3, 0.3), -0.8 + rng.uniform(-0.2, 0.4))
+            for genre in ("jazz", "folk", "ambient") for i in range(20)]
+
+
+def test_no_verdicts_is_plain_select():
+    pool = TrackPool.from_tracks(library())
+    params = SelectionParams(count=5, seed=3)
+    tasted = choose(learn([], NOW), pool, CALM, params)
+    assert tasted.picks == select(pool, CALM, params) and tasted.target == CALM
+
+
+def test_consistent_verdicts_move_the_target_a_little_then_more_up_to_the_cap():
+    # Calmer tracks fit, more energetic ones do not: the household wants calmer music here.
+    calm = [track(i, "folk", 0.7, -0.95) for i in range(60)]
+    lively = [track(i, "jazz", 0.7, -0.55) for i in range(60)]
+
+    def shift(n: int, cap: float = 0.3) -> float:
+        vs = [verdict(t, True) for t in calm[:n]] + [verdict(t, False) for t in lively[:n]]
+        return learn(vs, NOW, TasteParams(max_shift=cap)).shift("calm").arousal
+
+    few, many = shift(2), shift(30)
+    assert 0 > few > many  # calmer, and more so with more evidence
+    assert abs(few) < abs(many) / 2  # four verdicts: well under half the way
+    assert shift(60, cap=0.05) == -0.05  # capped (bound by max_shift)
+    # Regions without evidence of their own follow the household's shift.
+    vs = [verdict(t, True) for t in calm[:30]] + [verdict(t, False) for t in lively[:30]]
+    taste = learn(vs, NOW)
+    assert taste.shift("joyful").arousal == taste.household.arousal < 0
+
+
+def test_random_verdicts_barely_move_the_target():
+    tracks = library()
+    for n in (12, 100):  # a few (where noise is loudest) and many
+        sizes = []
+        for seed in range(10):
+            rng = random.Random(seed)
+            vs = [verdict(rng.choice(tracks), rng.random() < 0.5, at=NOW - i * 3600)
+                  for i in range(n)]
+            sizes.append(learn(vs, NOW).shift("calm").size)
+        assert sum(sizes) / len(sizes) < 0.02 and max(sizes) < 0.05, (n, sizes)
+
+
+def test_doesnt_fit_re_ranks_a_genre_out_without_changing_what_fits():
+    tracks = library()
+    pool = TrackPool.from_tracks(tracks)
+    jazz = [t for t in tracks if t.genre == "jazz"]
+    taste = learn([verdict(t, False) for t in jazz[:4]], NOW)
+    params = SelectionParams(count=5, diversity=0.3)
+    for seed in range(20):
+        picks = choose(taste, pool, CALM, SelectionParams(count=5, seed=seed)).picks
+        assert len(picks) == 5 and all(p.fits for p in picks)
+        assert not [p for p in picks if p.track.genre == "jazz"]
+    picks = choose(taste, pool, CALM, params).picks
+    # Eligibility by fit is unchanged: every pick is within the cap of the (unshifted) target.
+    assert all(p.distance <= params.max_distance for p in picks)
+
+
+def test_a_track_judged_doesnt_fit_twice_is_not_chosen_there_again_unless_it_fitted_since():
+    t = track(1, "jazz", 0.7, -0.8)
+    pool = TrackPool.from_tracks([t, track(2, "jazz", 0.7, -0.7), track(3, "jazz", 0.6, -0.8)])
+    twice = [verdict(t, False, at=NOW - 2), verdict(t, False, at=NOW - 1)]
+    assert t.uri in learn(twice, NOW).excluded["calm"]
+    assert t.uri not in learn(twice[:1], NOW).excluded.get("calm", set())
+    assert t.uri not in learn([*twice, verdict(t, True)], NOW).excluded.get("calm", set())
+    picks = choose(learn(twice, NOW), pool, CALM, SelectionParams(count=3)).picks
+    assert t.uri not in [p.track.uri for p in picks] and len(picks) == 2
+    # Another region is not affected.
+    joyful = Mood(0.96, 0.51)
+    assert t.uri not in learn(twice, NOW).excluded.get("joyful", set())
+    assert learn(twice, NOW).shift(joyful.word) is not None
+
+
+def test_evidence_decays_with_the_half_life():
+    t = track(1, "jazz", 0.7, -0.8)
+    fresh = learn([verdict(t, False, at=NOW)], NOW, TasteParams(half_life_days=30))
+    old = learn([verdict(t, False, at=NOW - 30 * DAY_S)], NOW, TasteParams(half_life_days=30))
+    assert abs(old.evidence - fresh.evidence / 2) < 1e-9
+
+
+def test_why_says_what_taste_did():
+    tracks = library()
+    pool = TrackPool.from_tracks(tracks)
+    jazz = [t for t in tracks if t.genre == "jazz"]
+    skips = [verdict(t, False, arrival=Arrival.SKIP, at=NOW - 5 * DAY_S) for t in jazz[:3]]
+    taste = learn(skips, NOW)
+    params = SelectionParams(count=len(tracks), max_distance=2.9)
+    picks = choose(taste, pool, CALM, params).picks
+    why = next(p.why for p in picks if p.track.genre == "jazz" and p.track not in jazz[:3])
+    assert why.endswith("; taste: you skipped 3 jazz tracks for calm photos this week")
+    summary = taste.summary()
+    assert summary["verdicts"] == 3 and summary["disliked_genres"] == ["jazz"]
+
+
+def test_variety_survives_many_verdicts():
+    tracks = library()
+    pool = TrackPool.from_tracks(tracks)
+    rng = random.Random(2)
+    vs = [verdict(t, t.genre != "ambient") for t in rng.sample(tracks, 40)]
+    for taste in (learn([], NOW), learn(vs, NOW)):
+        history: list[str] = []
+        for seed in range(10):
+            history += [p.track.uri for p in choose(taste, pool, CALM,
+                                                    SelectionParams(count=5, seed=seed,
+                                                                    no_repeat=20),
+                                                    history).picks]
+        assert len(set(history[:50])) >= 30
