@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the mood model: invoke time, full-photo latency and `score` peak memory.
 
-    python scripts/bench_score.py [--model models/mood-v2.json] [--runs 200] [--no-big] [--odd-only]
+    python scripts/bench_score.py [--model models/mood-v3.json] [--runs 200] [--no-big] [--odd-only]
 
 Prints medians (and p90) of:
 - invoke: the int8 model alone, 1 thread, the runtime `auto` picks (ai-edge-litert by default);

@@ -403,7 +403,7 @@ def main() -> int:
                     help="stop after printing the grouped CV figures of these settings")
     ap.add_argument("--baseline", type=Path, default=None, metavar="JSON",
                     help="only print the grouped-CV figures of an existing model's recipe (its "
-                         "heads and face blend, e.g. models/mood-v2.json) on these features")
+                         "heads and face blend, e.g. models/mood-v3.json) on these features")
     args = ap.parse_args()
     for what, path, probe in (("emotion6", args.emotion6, "ground_truth.txt"),
                               ("oasis", args.oasis, "ratings.csv"), ("lexicon", args.lexicon, "")):
