@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the mood model: invoke time, full-photo latency and `score` peak memory.
 
-    python scripts/bench_score.py [--model models/mood-v2.json] [--runs 200] [--no-big] [--odd-only]
+    python scripts/bench_score.py [--model models/mood-v3.json] [--runs 200] [--no-big] [--odd-only]
 
 Prints medians (and p90) of:
 - invoke: the int8 model alone, 1 thread, the runtime `auto` picks (ai-edge-litert by default);
@@ -273,7 +273,7 @@ def main() -> int:
 
     model = MoodModel.load(args.model, threads=1)
     print(f"model {args.model.name}, runtime {model.runtime}, 1 thread", flush=True)
-    pixels = np.asarray(Image.open(io.BytesIO(synthetic_photo(224, 224, 0))).convert("RGB"))
+    pixels = np.asarray(Image.open(io.BytesIO(synthetic_photo(model.size, model.size, 0))).convert("RGB"))
     for _ in range(10):
         model.infer(pixels)
     times = []

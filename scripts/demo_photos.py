@@ -6,20 +6,23 @@
 Downloads each wheel once with pip (no install, no dependencies) into OUTDIR/.cache and extracts
 the photos as JPEGs. Licences:
 - scikit-image's sample data (its data README): astronaut, rocket and hubble_deep_field are NASA
-  (public domain); coffee and chelsea are CC0 (chelsea, the cat, whole and cropped to its upper left 60%).
-- scikit-learn's sample images (sklearn/datasets/images/README.txt): china.jpg and flower.jpg,
-  CC BY 2.0, by danielbuechele and vultilion on Flickr (retrieved by Robert Layton).
+  (public domain); coffee and chelsea are CC0 (chelsea, the cat, whole and cropped to its eyes).
+- scikit-learn's sample images (sklearn/datasets/images/README.txt): china.jpg and flower.jpg
+  (cropped to the dahlia's heart), CC BY 2.0, by danielbuechele and vultilion on Flickr
+  (retrieved by Robert Layton).
 - matplotlib's sample data: grace_hopper.jpg, Rear Admiral Grace Hopper, US Navy photo (public
   domain).
 - Nikola's sample site (nikola/data/samplesite/galleries/demo/index.txt: "public domain pictures
   of Nikola Tesla"): tesla2_lg.jpg, a portrait from the 1890s, cropped to its upper left 70%.
 
-Why the crops: the shipped mood model reads none of these photos whole (nor any other freely
-licensed photo found in PyPI wheels) as lively. It reads the cat's close-up as tender but livelier
-than four photos in five (arousal about +0.1), which the demo library places among its lively
-tracks, and the Tesla crop at arousal about +0.27, which it places among its tense ones. They give
-the demo its contrast: a calm photo and calm music, then a lively one and lively music. The list
-below is in the demo's order.
+Why the crops (chosen for mood-v3 with `frame-daemon score --json`): the shipped mood model reads
+none of these photos whole (nor any other freely licensed photo found in PyPI wheels) as lively,
+and the whole dahlia only mildly calm (arousal -0.27). It reads the dahlia's heart as calm
+(valence +0.59, arousal -0.46), the cat's eyes as pleasant and livelier than four photos in five
+(valence +0.42, arousal +0.10), which the demo library places among its lively tracks, and the
+Tesla crop at arousal +0.27, which it places among its tense ones. They give the demo its
+contrast: a calm photo and calm music, then a lively one and lively music. The list below is in
+the demo's order.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ from PIL import Image
 # fractions (left, top, right, bottom))
 WHOLE = (0.0, 0.0, 1.0, 1.0)
 PHOTOS = [
-    ("scikit-learn==1.9.1", "scikit_learn-", "sklearn/datasets/images/flower.jpg", "flower", WHOLE),
+    ("scikit-learn==1.9.1", "scikit_learn-", "sklearn/datasets/images/flower.jpg", "flower",
+     (0.2, 0.3, 0.7, 0.8)),
     ("scikit-image==0.25.2", "scikit_image-", "skimage/data/chelsea.png", "cat-closeup",
-     (0.0, 0.0, 0.6, 0.6)),
+     (0.35, 0.1, 0.85, 0.6)),
     ("scikit-learn==1.9.1", "scikit_learn-", "sklearn/datasets/images/china.jpg", "temple", WHOLE),
     ("nikola==8.3.3", "nikola-", "nikola/data/samplesite/galleries/demo/tesla2_lg.jpg", "tesla",
      (0.0, 0.0, 0.7, 0.7)),

