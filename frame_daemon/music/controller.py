@@ -466,6 +466,8 @@ class MusicController:
         st = self.state
         if self.household is None or st.photo is None or st.photo_seq == self._household_seq:
             return
+        if not st.following:  # a frame that does not follow its photo never takes the music
+            return  # (its photo is told once it follows again: the seq is left unseen)
         self._household_seq = st.photo_seq
         self.household, verdict = hh.on_own_photo(self.household, st.photo.mood, self._wall(),
                                                   self.cfg.follow.min_interval_s)
