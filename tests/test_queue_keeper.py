@@ -50,6 +50,24 @@ def test_person_changes_are_named():
         st(), IDS, st(song_id=3, song_pos=2), IDS)
 
 
+def test_several_short_tracks_ending_before_the_news_is_read_are_not_a_person():
+    """A loaded loop reads MPD's news late: the track ended and MPD played on past the next one.
+    A later track is MPD's doing (round the queue with repeat); a jump while the track still had
+    time left, or back to an earlier one without repeat, is a person's."""
+    ending = dict(elapsed=59.0)
+    ids = (1, 2, 3, 4)
+    assert describe_external_change(st(length=4, **ending), ids,
+                                    st(song_id=3, song_pos=2, length=4), ids, 3.0) is None
+    assert describe_external_change(st(song_id=3, song_pos=2, length=4, repeat=True, **ending),
+                                    ids, st(song_id=2, song_pos=1, length=4, repeat=True), ids,
+                                    3.0) is None
+    assert "another track" in describe_external_change(
+        st(song_id=3, song_pos=2, length=4, **ending), ids, st(song_id=2, song_pos=1, length=4),
+        ids, 3.0)
+    assert "another track" in describe_external_change(
+        st(length=4), ids, st(song_id=3, song_pos=2, length=4), ids, 3.0)
+
+
 def test_mpds_own_modes_moving_on_when_a_track_ends_are_not_a_person():
     ending = dict(elapsed=59.0)  # the track had a second left when the snapshot was taken
     # random: any track may follow

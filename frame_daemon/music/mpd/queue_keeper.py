@@ -246,9 +246,20 @@ def describe_external_change(before: PlayerStatus, before_ids: tuple[int, ...],
         return "playback stopped by another client"
     if after.state == "play" and after.song_id != before.song_id and before.song_id is not None:
         natural_next = _next_id(before_ids, before.song_id, wrap=before.repeat)
-        if after.song_id != natural_next and not (before.random and ended):
+        # When the track ran out during the wait, MPD may have played on past several short
+        # tracks before the news was read: any later track (round the queue with repeat) is its.
+        moved_on = ended and (before.random or _later(before_ids, before.song_id, after.song_id,
+                                                      wrap=before.repeat))
+        if after.song_id != natural_next and not moved_on:
             return "another track was chosen by another client"
     return None
+
+
+def _later(ids: tuple[int, ...], song_id: int, other: int | None, wrap: bool = False) -> bool:
+    """Whether `other` comes after `song_id` in the queue `ids` (anywhere else, with `wrap`)."""
+    if song_id not in ids or other not in ids:
+        return False
+    return wrap or ids.index(other) > ids.index(song_id)
 
 
 def _next_id(ids: tuple[int, ...], song_id: int, wrap: bool = False) -> int | None:
