@@ -620,7 +620,7 @@ def test_a_heic_photo_is_shown_and_scored(tmp_path, show_in, mood_model):
     jpeg = tmp_path / "camera.jpg"
     gradient_photo(640, 480, 8).save(jpeg, quality=92)
     with Image.open(jpeg) as im:  # a phone's HEIC of the same picture
-        pillow_heif.from_pillow(im).save(folder / "phone.heic", quality=90)
+        pillow_heif.from_pillow(im).save(folder / "phone.heic", quality=97)
     assert (folder / "phone.heic").read_bytes()[4:12] == b"ftypheic"
 
     show, shown = show_in(folder, tmp_path / "state", scorer=model_scorer(mood_model))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, gradient_photo
+from conftest import ROOT
 from frame_daemon.mood import Mood
 from frame_daemon.music.index import TrackIndex
 from frame_daemon.music.mpd.client import MpdLink
@@ -254,7 +254,8 @@ def analysis_tags(state: Path, uri: str) -> str:
         return index.analysis_tags(uri)
 
 
-def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, mpd_server):
+def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, mpd_server,
+                                                              demo_photos):
     assert ffmpeg_free(without_ffmpeg(tmp_path))
     c = mpd_server.client()
     uris = sorted(s["file"] for s in c.listall() if "file" in s)
@@ -293,8 +294,8 @@ def test_a_frame_without_the_files_gets_the_servers_analysis(tmp_path, library, 
         else:  # MPD 0.23 passes no mood tag on: the file's tag came through the sticker too
             assert source == "tag" and seen[uri][4] == f"{why} (shared by MPD)"
 
-    photo = tmp_path / "photo.jpg"
-    gradient_photo(640, 480, 3).save(photo, quality=90)
+    # A demo photo whose fitting tracks (within max_distance) include analysed ones: the coffee.
+    photo = demo_photos / "coffee.jpg"
     answers = []
     for config in (server, frame):
         done = frame_daemon("match", str(photo), "--config", str(config), "--json", "-n", "6")
