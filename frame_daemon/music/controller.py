@@ -207,6 +207,11 @@ class MusicController:
 
         A track a person put on is never cut short: the new music waits until it ends."""
         st = self.state
+        if self._person_came_first():
+            log.info("not queueing for %s: a person changed MPD's queue or player first",
+                     choice.placement.describe())
+            self._publish()
+            return
         uris = choice.uris
         may_fade = fade  # for a second choice, should MPD refuse every track of this one
         try:
@@ -371,19 +376,31 @@ class MusicController:
 
     def on_player_changed(self) -> None:
         """MPD's player or queue changed: tell a person's change from MPD's own progress."""
-        if not self.mpd.connected:
-            return
+        if self.mpd.connected and self._read_news() is not None:
+            self._publish()
+
+    def _read_news(self) -> bool | None:
+        """Compare MPD with our last snapshot: True when a person's change suspended following,
+        None when MPD was lost."""
         self.taste.before_change()  # what played, before the change is looked at
         try:
             change = self.keeper.external_change()
         except MpdUnavailable as exc:
             self._mpd_lost(str(exc))
-            return
+            return None
+        was_following = self.state.following
         if change and self.steering:  # a follower sees the steerer's edits, not a person's
             self._person_took_over(change)
         self.refresh_track()
         self.taste.after_change(self.clock())  # a skip, a track played through, a person's own
-        self._publish()
+        return was_following and not self.state.following
+
+    def _person_came_first(self) -> bool:
+        """Before an edit of ours, read MPD's news: a person's edit made just before it, whose
+        event the loop has not read yet, would otherwise be taken into the snapshot after our
+        edit, unnoticed, and our edit would override it. True when it suspended following (then
+        our edit is not made)."""
+        return self.mpd.connected and bool(self._read_news())
 
     def next_track(self) -> None:
         if not self.mpd.connected:
@@ -508,6 +525,8 @@ class MusicController:
         """This frame steers now: the old steerer's entries become ours, and the music follows
         this frame's photo (or the blend) at once."""
         st = self.state
+        if self._person_came_first():  # their edit is theirs, not the old steerer's
+            log.info("household: a person changed MPD's queue or player first; not following")
         if self.mpd.connected:
             try:
                 self.keeper.adopt(verdict.from_entries)
