@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,6 +41,22 @@ def ha(*args: str, timeout: float = 180) -> str:
 
 def call(domain: str, service: str, data: dict) -> None:
     ha("call", domain, service, json.dumps(data))
+
+
+def ha_entity(entity_id: str, predicate, what: str, timeout: float = 30.0) -> dict:
+    """The entity as Home Assistant shows it, once `predicate` holds for it (Home Assistant
+    hears the frame's state a moment after the test's own recorder does)."""
+    def look() -> dict | None:
+        snap = json.loads(ha("snapshot", "--json"))
+        entity = next((e for e in snap["entities"] if e["entity_id"] == entity_id), None)
+        return entity if entity is not None and predicate(entity) else None
+
+    return wait_for(look, timeout, interval=0.5, what=what)
+
+
+def shown(entity: dict) -> int:
+    """A count sensor's state as a number (-1 while it shows none)."""
+    return int(entity["state"]) if str(entity["state"]).isdigit() else -1
 
 
 def start_ha(rig, expected, snap_path: Path) -> tuple[dict, dict[str, dict]]:
@@ -91,19 +108,37 @@ def test_real_home_assistant(rig, tmp_path):
         before = mpd_status(rig.mpd)["songid"]
         call("button", "press", {"entity_id": "button.frame_next"})
         wait_for(lambda: mpd_status(rig.mpd).get("songid") != before, 10, what="next via HA")
-        # The household's taste: Doesn't fit on the frame's track, then Forget taste.
-        # (Next track pressed just now is a person's early skip: a verdict already.)
+        # The household's taste (docs/taste.md) through Home Assistant's own buttons: each
+        # verdict lands in the taste file and comes back on the Taste sensor, Doesn't fit also
+        # moves the music on, and Forget taste empties it. (Next track pressed just now was a
+        # person's early skip, a verdict already; a track that plays to its end is one too, so
+        # the counts are "at least" and the log shows the buttons' own.)
         wait_for(lambda: mpd_status(rig.mpd).get("state") == "play", 10, what="playing")
         verdicts = wait_state(rig, lambda s: "taste" in s, "taste")["taste"]["verdicts"]
-        call("button", "press", {"entity_id": "button.frame_feedback_doesnt_fit"})
-        wait_state(rig, lambda s: s["taste"]["verdicts"] == verdicts + 1, "Doesn't fit via HA")
-        ha("snapshot", "--out", str(snap_path), "--json")
-        taste = {e["entity_id"]: e for e in json.loads(snap_path.read_text())["entities"]}[
-            "sensor.frame_taste"]
-        assert taste["state"] == str(verdicts + 1), taste
+        call("button", "press", {"entity_id": "button.frame_feedback_fits"})
+        wait_state(rig, lambda s: s["taste"]["verdicts"] >= verdicts + 1, "Fits via HA")
+        wait_for(lambda: re.search(r"taste: .* fits \w+ photos \(button\)", rig.daemon.log()), 10,
+                 what="the Fits verdict kept")
+        taste = ha_entity("sensor.frame_taste", lambda e: shown(e) >= verdicts + 1,
+                          "the Fits verdict on the Taste sensor")
+        assert taste["attributes"]["liked_tracks"], taste  # a track a person said fits
         assert "household_shift" in taste["attributes"], taste
+        wait_for(lambda: mpd_status(rig.mpd).get("state") == "play", 10, what="playing")
+        before = mpd_status(rig.mpd)["songid"]
+        call("button", "press", {"entity_id": "button.frame_feedback_doesnt_fit"})
+        wait_state(rig, lambda s: s["taste"]["verdicts"] >= verdicts + 2, "Doesn't fit via HA")
+        wait_for(lambda: re.search(r"taste: .* doesn't fit \w+ photos \(button\)",
+                                   rig.daemon.log()), 10, what="the Doesn't fit verdict kept")
+        wait_for(lambda: mpd_status(rig.mpd).get("songid") not in (None, before), 10,
+                 what="Doesn't fit moves the music on")
+        ha_entity("sensor.frame_taste", lambda e: shown(e) >= verdicts + 2,
+                  "the Doesn't fit verdict on the Taste sensor")
         call("button", "press", {"entity_id": "button.frame_forget_taste"})
         wait_state(rig, lambda s: s["taste"]["verdicts"] == 0, "Forget taste via HA")
+        taste = ha_entity("sensor.frame_taste", lambda e: shown(e) == 0,
+                          "Forget taste on the Taste sensor")
+        assert not taste["attributes"]["liked_tracks"], taste
+        assert not taste["attributes"]["disliked_tracks"], taste
         call("button", "press", {"entity_id": "button.frame_rescore"})
         wait_for(lambda: "command rescore" in rig.daemon.log(), 10, what="rescore via HA")
         call("button", "press", {"entity_id": "button.frame_refresh_index"})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+
+import pytest
 
 from frame_daemon.mood import Mood
 from frame_daemon.music.select import SelectionParams, TrackPool, select
@@ -138,3 +141,49 @@ def test_variety_survives_many_verdicts():
                                                                     no_repeat=20),
                                                     history).picks]
         assert len(set(history[:50])) >= 30
+
+
+def test_a_consistent_arousal_contrast_is_not_hidden_by_the_spread_in_valence():
+    # "Calmer" says nothing about valence: the judged tracks spread widely in it. A few calm
+    # fits against many livelier misfits move the target calmer just as far as when they all
+    # had the same valence, and not in valence.
+    def shift(spread: float):
+        calm = [track(i, "folk", 0.7 + spread * (i - 2) / 2, -0.95 + 0.05 * (i % 3))
+                for i in range(5)]
+        lively = [track(i, "jazz", 0.7 + spread * (i - 12) / 12, -0.75 + 0.05 * (i % 5))
+                  for i in range(25)]
+        return learn([verdict(t, True) for t in calm] + [verdict(t, False) for t in lively],
+                     NOW).shift("calm")
+
+    narrow, wide = shift(0.0), shift(0.29)
+    assert narrow.arousal < -0.05 and wide.arousal == pytest.approx(narrow.arousal)
+    assert abs(wide.valence) < 0.01
+
+
+def test_a_household_that_wants_calmer_music_gets_less_of_the_livelier_music_that_fits():
+    # A library spread evenly in arousal around a serene target; the household said the calmer
+    # ones fit and the livelier ones did not.
+    serene = Mood(0.7, -0.5)
+    tracks = [track(i, "folk", 0.7 + 0.02 * (i % 5), serene.arousal + 0.012 * (i - 30), "one band")
+              for i in range(50)]
+    pool = TrackPool.from_tracks(tracks)
+    vs = [verdict(t, t.mood.arousal < serene.arousal - 0.1, serene) for t in tracks] * 2
+    taste = learn(vs, NOW)
+    params = SelectionParams(count=5, diversity=0.3, no_repeat=0)
+    tasted = [choose(taste, pool, serene, replace(params, seed=s)) for s in range(30)]
+    moved = tasted[0].target
+    assert moved.arousal < serene.arousal - 0.05  # the target moved calmer ...
+    # ... and the picks lean calmer than plain selection around that moved target gives.
+    plain = [p for s in range(30) for p in select(pool, moved, replace(params, seed=s))]
+    leaned = [p for t in tasted for p in t.picks]
+
+    def livelier(picks: list) -> float:
+        return sum(p.track.mood.arousal > moved.arousal for p in picks) / len(picks)
+
+    assert livelier(leaned) < livelier(plain) / 2, (livelier(leaned), livelier(plain))
+    # Explained: each pick says which way taste moved the target, and a livelier one that
+    # still plays says by how much it was ranked lower for it.
+    assert all("for serene photos (calmer)" in p.why for p in leaned)
+    lively = [p.why for p in leaned if p.track.mood.arousal > moved.arousal + 0.03]
+    assert lively and all("livelier than this household wants for serene photos, so ranked 0."
+                          in w for w in lively), lively

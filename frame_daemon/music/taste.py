@@ -16,20 +16,31 @@ contrast between where the tracks that fitted lie and where those that did not l
     c = mean_w(d | fits) − mean_w(d | doesn't fit)      (each mean has the target itself as one
                                                          pseudo-verdict, so one side may be empty)
 
-It is then counted only as far as it stands out from its own noise, and as far as the evidence
-behind it allows:
+Each axis of it is then counted only as far as it stands out from its own noise, and the whole as
+far as the evidence behind it allows:
 
-    household = c · max(0, 1 − SIGNIFICANCE · se² / |c|²) · W / (W + PRIOR)
+    household_x = c_x · max(0, 1 − SIGNIFICANCE · se_x² / c_x²) · W / (W + PRIOR)   (x: valence, arousal)
 
-with se² the squared standard error of c (the spread of d on each side over its weight) and W the
-evidence. Random verdicts give a c no larger than its noise, so they barely move the target; a
-few consistent verdicts move it a little, many move it more. A region follows the household's
-shift, except where its own contrast departs from it by more than its noise (the same test on
-the difference), and then by its own evidence against PRIOR:
+with se_x² the squared standard error of c on that axis (the spread of d on each side over its
+weight) and W the evidence. Per axis, because a household that says "calmer" says nothing about
+valence: the tracks it judged spread widely in valence, and that spread must not hide a
+consistent arousal contrast. Random verdicts give a c no larger than its noise, so they barely
+move the target; a few consistent verdicts move it a little, many move it more. A region follows
+the household's shift, except where its own contrast departs from it by more than its noise (the
+same test on the difference), and then by its own evidence against PRIOR:
 
     region = household + Δ_region · W_region / (W_region + PRIOR)
 
 Both are capped at `max_shift` (plane distance).
+
+(a') Leaning. A shift also says which way the household wants the music ("calmer for calm
+photos"), and its verdicts turned down what lies back the other way. Moving the target alone
+still plays as much music on that side of the moved target as on the other, so the candidates
+are also ranked by it: a track lying x back from the moved target (along the shift's direction)
+counts LEAN_WEIGHT · x · min(1, |shift| / max_shift) farther, at most PREFERENCE_SCALE; a track
+lying further the household's way keeps its plain distance. Like the preferences it only
+re-ranks the tracks that fit, and a household with no clear direction (random verdicts) has no
+shift to lean by.
 
 (b) Preferences. Per genre, artist and track, per region: the sum of the weights of the verdicts
 on them, each signed by how far it departs from the household's usual verdict (+1 − usual for
@@ -97,6 +108,9 @@ CANDIDATES_EXTRA = 10
 FADED = 0.05
 # Below this (score units) a preference is not worth mentioning in `why`.
 NOTABLE = 0.02
+# Leaning (a'): at the full shift (max_shift), a track lying 0.1 back from the moved target, the
+# way the household turned down, counts 0.4 farther (PREFERENCE_SCALE, the most it ever counts).
+LEAN_WEIGHT = 4.0
 
 
 class Arrival(StrEnum):
@@ -280,28 +294,28 @@ def _cap(v: float, a: float, cap: float) -> tuple[float, float]:
 
 
 def _contrast(evidence: list[tuple[float, float, float, bool]]
-              ) -> tuple[float, float, float, float]:
-    """(valence, arousal) of the contrast c, its squared standard error and the evidence's weight;
-    see the module docstring."""
+              ) -> tuple[float, float, float, float, float]:
+    """(valence, arousal) of the contrast c, the squared standard error of each, and the
+    evidence's weight; see the module docstring."""
     sides = []
     for fits in (True, False):
         es = [e for e in evidence if e[3] == fits]
         w = 1.0 + sum(e[2] for e in es)  # the target itself as one pseudo-verdict, at d = 0
         mv = sum(e[2] * e[0] for e in es) / w
         ma = sum(e[2] * e[1] for e in es) / w
-        var = (sum(e[2] * ((e[0] - mv) ** 2 + (e[1] - ma) ** 2) for e in es) + mv * mv + ma * ma) / w
-        sides.append((mv, ma, var / w))
-    (fv, fa, fse), (nv, na, nse) = sides
-    return fv - nv, fa - na, fse + nse, sum(e[2] for e in evidence)
+        var_v = (sum(e[2] * (e[0] - mv) ** 2 for e in es) + mv * mv) / w
+        var_a = (sum(e[2] * (e[1] - ma) ** 2 for e in es) + ma * ma) / w
+        sides.append((mv, ma, var_v / w, var_a / w))
+    (fv, fa, fse_v, fse_a), (nv, na, nse_v, nse_a) = sides
+    return fv - nv, fa - na, fse_v + nse_v, fse_a + nse_a, sum(e[2] for e in evidence)
 
 
-def _significant(v: float, a: float, se2: float) -> tuple[float, float]:
-    """(v, a) counted only as far as it stands out from its noise."""
-    size2 = v * v + a * a
-    if size2 == 0:
-        return 0.0, 0.0
-    factor = max(0.0, 1.0 - SIGNIFICANCE * se2 / size2)
-    return v * factor, a * factor
+def _significant(v: float, a: float, se2_v: float, se2_a: float) -> tuple[float, float]:
+    """(v, a), each axis counted only as far as it stands out from its own noise."""
+    def axis(x: float, se2: float) -> float:
+        return 0.0 if x == 0 else x * max(0.0, 1.0 - SIGNIFICANCE * se2 / (x * x))
+
+    return axis(v, se2_v), axis(a, se2_a)
 
 
 def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TasteParams()) -> Taste:
@@ -340,15 +354,15 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
             strikes[(region, v.uri)] += 1
 
     everything = [e for es in evidence.values() for e in es]
-    cv, ca, se2, total_w = _contrast(everything)
-    hv, ha = _significant(cv, ca, se2)
+    cv, ca, se2_v, se2_a, total_w = _contrast(everything)
+    hv, ha = _significant(cv, ca, se2_v, se2_a)
     hv, ha = _cap(hv * total_w / (total_w + PRIOR), ha * total_w / (total_w + PRIOR),
                   params.max_shift)
     shifts = {}
     for region, es in evidence.items():
         # The region's own contrast, where it departs from the household's noticeably.
-        cv, ca, se2, w = _contrast(es)
-        dv, da = _significant(cv - hv, ca - ha, se2)
+        cv, ca, se2_v, se2_a, w = _contrast(es)
+        dv, da = _significant(cv - hv, ca - ha, se2_v, se2_a)
         rv, ra = _cap((w * (hv + dv) + PRIOR * hv) / (w + PRIOR),
                       (w * (ha + da) + PRIOR * ha) / (w + PRIOR), params.max_shift)
         shifts[region] = Shift(region, rv, ra, len(es), w)
@@ -403,6 +417,25 @@ def pick_preference(taste: Taste, pick: Pick, region: str) -> tuple[float, str]:
     return change, explain(taste, kind, key, label, region)
 
 
+def toward(valence: float, arousal: float) -> str:
+    """The way a shift goes, in a word: calmer, livelier, brighter or darker."""
+    if abs(arousal) >= abs(valence):
+        return "calmer" if arousal < 0 else "livelier"
+    return "brighter" if valence > 0 else "darker"
+
+
+def lean(taste: Taste, shift: Shift, moved: Mood, pick: Pick) -> float:
+    """How much farther a pick counts for lying back from the moved target, the way the
+    household turned down (leaning, (a') in the module docstring); 0 on the household's side."""
+    size = shift.size
+    if size < 0.01:
+        return 0.0
+    back = -((pick.track.mood.valence - moved.valence) * shift.valence
+             + (pick.track.mood.arousal - moved.arousal) * shift.arousal) / size
+    strength = LEAN_WEIGHT * min(1.0, size / taste.params.max_shift)
+    return min(PREFERENCE_SCALE, strength * max(0.0, back))
+
+
 def explain(taste: Taste, kind: str, key: str, label: str, region: str) -> str:
     """E.g. "you skipped 3 jazz tracks for calm photos this month"."""
     by_region = taste.tallies.get((kind, key), {})
@@ -433,7 +466,7 @@ def explain(taste: Taste, kind: str, key: str, label: str, region: str) -> str:
 def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: SelectionParams,
            history: Sequence[str] = (), last_artist: str | None = None) -> TastedChoice:
     """`select` with the household's taste: the target shifted for its region, then a larger set
-    of fitting candidates re-ranked by preference (Gumbel-sampled like select's own ranking when
+    of fitting candidates re-ranked by preference and leaning (Gumbel-sampled like select's own ranking when
     diversity > 0), tracks excluded in this region left out. Without taste: `select` exactly."""
     if taste is None or taste.empty:
         return TastedChoice(target, Shift("none", 0.0, 0.0, 0, 0.0),
@@ -449,10 +482,13 @@ def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: Selection
     noise = rng.gumbel(size=len(candidates)) * MAX_TEMPERATURE * params.diversity
     ranked = []
     reasons = {}
+    leaned = {}  # uri -> how much farther it counts for lying back from the moved target
     for p, g in zip(candidates, noise, strict=True):
         change, why = pick_preference(taste, p, region)
         if why:
             reasons[p.track.uri] = why
+        leaned[p.track.uri] = lean(taste, shift, moved, p)
+        change += leaned[p.track.uri]
         ranked.append((p.track.uri in recent, p.score + change + g, p.score + change, p, p.score + g))
     # What would have been chosen from the same candidates without preferences: a pick that
     # displaced one of those says why (the displaced one's reason, or its own).
@@ -466,7 +502,11 @@ def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: Selection
     for p in picks:
         uri = p.track.uri
         parts = [f"taste moved the target by (v {shift.valence:+.2f}, a {shift.arousal:+.2f}) for "
-                 f"{region} photos"] if shift.size >= 0.01 else []
+                 f"{region} photos ({toward(shift.valence, shift.arousal)})"] \
+            if shift.size >= 0.01 else []
+        if leaned.get(uri, 0.0) >= NOTABLE:
+            parts.append(f"{toward(-shift.valence, -shift.arousal)} than this household wants "
+                         f"for {region} photos, so ranked {leaned[uri]:.2f} lower")
         if uri in reasons:
             parts.append(reasons[uri])
         elif uri not in untasted and displaced:
