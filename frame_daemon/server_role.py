@@ -53,10 +53,10 @@ class MpdConf:
 
     @property
     def host(self) -> str:
-        """Where a client on this machine reaches MPD: its socket if it only listens on one, else
-        its first TCP address ("localhost" for any)."""
+        """Where a client on this machine reaches MPD: its first TCP address ("localhost" when
+        it listens on every address), else its socket."""
         tcp = [a for a in self.bind_to_address if not a.startswith(("/", "@"))]
-        if not self.bind_to_address or "any" in tcp or any(a in LOOPBACK for a in tcp):
+        if not self.bind_to_address or "any" in tcp:
             return "localhost"
         return tcp[0] if tcp else self.bind_to_address[0]
 
@@ -168,8 +168,8 @@ def render_index_config(conf: MpdConf, state_dir: str) -> str:
 
 def next_steps(conf: MpdConf, config: str | os.PathLike[str]) -> list[str]:
     """What the user must still do for the server role to share analyses, one sentence each
-    (nothing when all is in place). Run as the service user, so the music folder's check is
-    what the index service will meet."""
+    (nothing when all is in place). Run as root, who reads mpd.conf; whether the service user may
+    read the music folder is install.sh's to try, as that user."""
     steps = list(conf.problems)
     where = conf.path or MPD_CONF
     if not conf.found:
@@ -198,10 +198,6 @@ def next_steps(conf: MpdConf, config: str | os.PathLike[str]) -> list[str]:
                      "this machine: without it the index only reads what others shared")
     elif not os.path.isdir(folder):
         steps.append(f"{folder} (mpd.music_directory in {config}): no such folder here")
-    elif not os.access(folder, os.R_OK | os.X_OK):
-        steps.append(f"{folder} is not readable by the service user: make it world-readable, or "
-                     "let the service join its group (sudo systemctl edit frame-daemon-index.service:"
-                     " [Service] SupplementaryGroups=GROUP)")
     return steps
 
 

@@ -60,6 +60,7 @@ def test_where_mpd_listens_decides_the_host_and_the_advice() -> None:
     assert MpdConf(bind_to_address=("/run/mpd/socket",)).host == "/run/mpd/socket"
     assert MpdConf(bind_to_address=("/run/mpd/socket",)).local_only
     assert MpdConf(bind_to_address=("192.168.1.5",)).host == "192.168.1.5"
+    assert MpdConf(bind_to_address=("127.0.0.1",)).host == "127.0.0.1"  # not ::1 first
     assert MpdConf(bind_to_address=("localhost",)).local_only
     assert not MpdConf().local_only  # no bind_to_address: MPD listens on every address
 
