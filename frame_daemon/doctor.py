@@ -236,7 +236,7 @@ def check_mpd(cfg: Config) -> Finding:
     detail = (f"MPD {version} at {address}, {songs} songs; Mood tag: "
               f"{'yes' if 'mood' in tags else 'no'}; stickers: {'yes' if 'sticker' in commands else 'no'}")
     fixes = []
-    if "mood" not in tags:
+    if "mood" not in tags and not cfg.mpd.music_directory:  # with the files, it reads their tags
         fixes.append("MPD 0.24+ knows the Mood tag; with an older MPD set mpd.music_directory so "
                      "frame-daemon reads the files' mood tags itself")
     if "sticker" not in commands:
