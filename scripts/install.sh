@@ -58,6 +58,9 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+if [ "$action" = uninstall ] && [ "$role" = server ]; then
+    die "--uninstall removes both roles, the frame's and the server's: run it without --server"
+fi
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0 $all_args)"
 
 # systemd may not be running (an image being prepared in a chroot): then the unit is enabled
@@ -238,7 +241,7 @@ print(load_config(sys.argv[1]).mpd.music_directory)' "$INDEX_CONF")
         steps+=$'\n'"no ffmpeg: AAC/M4A, ALAC and WMA files are not analysed (sudo apt install ffmpeg)"
     fi
     while IFS= read -r step; do
-        [ -n "$step" ] && say "to do: $step"
+        if [ -n "$step" ]; then say "to do: $step"; fi
     done <<< "$steps"
     say "$([ "$upgrading" -eq 1 ] && echo upgraded || echo installed) $("$VENV/bin/frame-daemon" --version)," \
         "the server role: $INDEX_SERVICE analyses new music $when (the first run starts" \
