@@ -13,8 +13,9 @@
 # 5. install.sh --uninstall removes everything and clears the Home Assistant device on the
 #    broker; --purge removes the config too;
 # 6. the server role: install.sh --server --with-mpd --wheel FILE beside a user's mpd.conf
-#    without a sticker_file (said, never edited) installs the index service, timer and path unit
-#    and no frame service, with a config read from mpd.conf; once the user adds the sticker_file,
+#    without a sticker_file and a music folder the service cannot read (both said; mpd.conf
+#    never edited) installs the index service, timer and path unit and no frame service, with
+#    a config read from mpd.conf; once the user adds the sticker_file,
 #    the unit's own command, run as the service user, shares every song's analysis through MPD;
 #    `doctor --server` passes; a second run upgrades and keeps the edited config; --uninstall
 #    removes the role, --purge its config.
@@ -192,6 +193,7 @@ music=$ROOT_DIR/var/lib/mpd/music
 from servers import LIBRARY, write_library
 write_library(Path(sys.argv[1]), seconds=6.0, library=LIBRARY[:2])' "$music"
 chmod -R a+rX "$music"
+chmod 0700 "$music"  # and, for now, a music folder only MPD's owner reads
 log=$ROOT_DIR/root/server-install.log
 start=$SECONDS
 in_root /root/frame-daemon/scripts/install.sh --server --with-mpd --wheel "$wheel" | tee "$log"
@@ -199,7 +201,10 @@ server_s=$((SECONDS - start))
 grep -q "to do: MPD has no sticker database.*sticker_file.*/etc/mpd.conf" "$log" \
     || fail "install.sh --server did not say how to add a sticker_file"
 grep -q "to do: MPD listens on this machine only" "$log" || fail "no word on bind_to_address"
+grep -q "to do: /var/lib/mpd/music is not readable by the user frame-daemon.*SupplementaryGroups" "$log" \
+    || fail "no word on the unreadable music folder"
 grep -q "doctor --server --config /etc/frame-daemon/index.toml" "$log" || fail "no next step"
+chmod 0755 "$music"
 [ "$(sha256sum < "$mpd_conf")" = "$user_conf" ] || fail "install.sh --server edited mpd.conf"
 index_conf=$ROOT_DIR/etc/frame-daemon/index.toml
 mode=$(in_root stat -c '%a %G' /etc/frame-daemon/index.toml)
