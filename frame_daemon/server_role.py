@@ -166,10 +166,12 @@ def render_index_config(conf: MpdConf, state_dir: str) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def next_steps(conf: MpdConf, config: str | os.PathLike[str]) -> list[str]:
+def next_steps(conf: MpdConf, config: str | os.PathLike[str],
+               socket_activated: bool = False) -> list[str]:
     """What the user must still do for the server role to share analyses, one sentence each
     (nothing when all is in place). Run as root, who reads mpd.conf; whether the service user may
-    read the music folder is install.sh's to try, as that user."""
+    read the music folder is install.sh's to try, as that user. `socket_activated`: systemd hands
+    MPD its sockets (Debian's mpd.socket, all addresses), and MPD then ignores bind_to_address."""
     steps = list(conf.problems)
     where = conf.path or MPD_CONF
     if not conf.found:
@@ -179,12 +181,10 @@ def next_steps(conf: MpdConf, config: str | os.PathLike[str]) -> list[str]:
     elif not conf.sticker_file:
         steps.append(f"MPD has no sticker database, so nothing can be shared with the frames: "
                      f"{ENABLE.replace('/etc/mpd.conf', where)} (sudo systemctl restart mpd)")
-    if conf.local_only:
+    if conf.local_only and not socket_activated:
         steps.append(f"MPD listens on this machine only (bind_to_address in {where}): frames on "
                      "other machines cannot reach it; set bind_to_address \"any\" there and "
                      "restart MPD (its port is " + str(conf.port) + ")")
-    if conf.has_password:
-        steps.append(f"MPD asks for a password ({where}): set mpd.password in {config}")
     if "://" in conf.music_directory:
         steps.append(f"MPD reads its music from {conf.music_directory}: mount that share on this "
                      f"machine and set mpd.music_directory in {config} to the mount point")
@@ -192,6 +192,8 @@ def next_steps(conf: MpdConf, config: str | os.PathLike[str]) -> list[str]:
         cfg = load_config(config)
     except ConfigError as exc:
         return [*steps, f"{exc.source}: {'; '.join(exc.problems)}"]
+    if conf.has_password and not cfg.mpd.password:
+        steps.append(f"MPD asks for a password ({where}): set mpd.password in {config}")
     folder = cfg.mpd.music_directory
     if not folder:
         steps.append(f"set mpd.music_directory in {config} to MPD's music folder as seen from "
@@ -209,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default="/var/lib/frame-daemon-index")
     parser.add_argument("--config", default="/etc/frame-daemon/index.toml",
                         help="the index config (check)")
+    parser.add_argument("--socket-activated", action="store_true",
+                        help="MPD gets its sockets from systemd (mpd.socket enabled) (check)")
     args = parser.parse_args(argv)
     conf = read_mpd_conf(args.mpd_conf)
     if args.what == "config":
@@ -217,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if conf.db_file.startswith("/"):  # a path unit needs an absolute path
             print(conf.db_file)
     else:
-        for step in next_steps(conf, args.config):
+        for step in next_steps(conf, args.config, args.socket_activated):
             print(step)
     return 0
 

@@ -65,6 +65,20 @@ def test_where_mpd_listens_decides_the_host_and_the_advice() -> None:
     assert not MpdConf().local_only  # no bind_to_address: MPD listens on every address
 
 
+def test_the_advice_follows_what_mpd_and_the_config_say(tmp_path) -> None:
+    conf = MpdConf(path="/etc/mpd.conf", music_directory=str(tmp_path), sticker_file="/s.sql",
+                   bind_to_address=("localhost",), has_password=True)
+    config = tmp_path / "index.toml"
+    config.write_text(render_index_config(conf, str(tmp_path / "state")))
+    steps = next_steps(conf, config)
+    assert len(steps) == 2, steps
+    assert "bind_to_address" in steps[0] and "mpd.password" in steps[1]
+    # Debian's mpd.socket listens on every address, and MPD then ignores bind_to_address.
+    assert not any("bind_to_address" in s for s in next_steps(conf, config, socket_activated=True))
+    config.write_text(config.read_text().replace('password = ""', 'password = "secret"', 1))
+    assert not any("password" in s for s in next_steps(conf, config))
+
+
 def test_a_missing_include_and_a_missing_file_are_said(tmp_path) -> None:
     conf = read_mpd_conf(write_conf(tmp_path, 'include "gone.conf"\nmusic_directory "/m"\n'))
     assert conf.music_directory == "/m" and "gone.conf is missing" in conf.problems[0]
