@@ -229,8 +229,10 @@ install_server() {
     start_units "${triggers[@]}"
 
     # What the role still needs, said rather than done: mpd.conf is the user's.
-    local steps music
-    steps=$("${role_py[@]}" check --config "$INDEX_CONF")
+    local steps music socket=()
+    # Debian's mpd.socket listens on every address and MPD then ignores its bind_to_address.
+    if systemctl is-enabled --quiet mpd.socket 2>/dev/null; then socket=(--socket-activated); fi
+    steps=$("${role_py[@]}" check --config "$INDEX_CONF" "${socket[@]}")
     music=$("$VENV/bin/python" -c 'import sys; from frame_daemon.config import load_config
 print(load_config(sys.argv[1]).mpd.music_directory)' "$INDEX_CONF")
     if [ -d "$music" ] && ! runuser -u "$USER_NAME" -- test -r "$music" -a -x "$music"; then
