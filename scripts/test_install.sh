@@ -12,13 +12,14 @@
 # 4. a second install.sh (timed) upgrades in place and keeps the edited config;
 # 5. install.sh --uninstall removes everything and clears the Home Assistant device on the
 #    broker; --purge removes the config too;
-# 6. the server role: install.sh --server --with-mpd --wheel FILE beside a user's mpd.conf
-#    without a sticker_file and a music folder the service cannot read (both said; mpd.conf
-#    never edited) installs the index service, timer and path unit and no frame service, with
-#    a config read from mpd.conf; once the user adds the sticker_file,
-#    the unit's own command, run as the service user, shares every song's analysis through MPD;
-#    `doctor --server` passes; a second run upgrades and keeps the edited config; --uninstall
-#    removes the role, --purge its config.
+# 6. the server role: install.sh --server --wheel FILE beside a user's mpd.conf without a
+#    sticker_file, MPD on loopback only and a music folder the service cannot read (each said;
+#    mpd.conf never edited) installs the index service, timer and path unit and no frame
+#    service, with a config read from mpd.conf; once the user adds the sticker_file, the unit's
+#    own command, run as the service user, shares every song's analysis through MPD; `doctor
+#    --server` passes; a second run, --with-mpd, upgrades and keeps the edited config, and with
+#    MPD's socket unit on asks nothing about bind_to_address; --uninstall removes the role,
+#    --purge its config.
 set -euo pipefail
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit "${1:-0}"; }
 case "${1:-}" in
@@ -183,7 +184,7 @@ in_root id frame-daemon 2>/dev/null && fail "the user is still there"
 in_root /root/frame-daemon/scripts/install.sh --uninstall --purge
 [ ! -e "$ROOT_DIR/etc/frame-daemon" ] || fail "--purge kept the config"
 
-step "install.sh --server --with-mpd: the server role, beside a user's MPD without a sticker_file"
+step "install.sh --server: the server role, beside a user's MPD without a sticker_file"
 mpd_conf=$ROOT_DIR/etc/mpd.conf
 # The user's own mpd.conf: their music folder, port and database, and no sticker_file yet.
 grep -v '^sticker_file' "$ROOT_DIR/etc/mpd-test.conf" > "$mpd_conf"
@@ -194,9 +195,10 @@ from servers import LIBRARY, write_library
 write_library(Path(sys.argv[1]), seconds=6.0, library=LIBRARY[:2])' "$music"
 chmod -R a+rX "$music"
 chmod 0700 "$music"  # and, for now, a music folder only MPD's owner reads
+in_root systemctl disable --quiet mpd.socket  # and MPD listening where mpd.conf says: loopback
 log=$ROOT_DIR/root/server-install.log
 start=$SECONDS
-in_root /root/frame-daemon/scripts/install.sh --server --with-mpd --wheel "$wheel" | tee "$log"
+in_root /root/frame-daemon/scripts/install.sh --server --wheel "$wheel" | tee "$log"
 server_s=$((SECONDS - start))
 grep -q "to do: MPD has no sticker database.*sticker_file.*/etc/mpd.conf" "$log" \
     || fail "install.sh --server did not say how to add a sticker_file"
@@ -246,7 +248,7 @@ print(f"{len(songs)} songs in MPD, each with its frame-daemon.mood sticker")'
 in_root runuser -u frame-daemon -- /opt/frame-daemon/.venv/bin/frame-daemon doctor --server \
     --config /etc/frame-daemon/index.toml || fail "doctor --server on the working server role"
 
-step "second install.sh --server: upgrade in place, the edited index config kept"
+step "second install.sh --server --with-mpd: upgrade in place, the edited index config kept"
 echo "# edited by the user" >> "$index_conf"
 before=$(sha256sum < "$index_conf")
 start=$SECONDS
@@ -255,6 +257,9 @@ server_upgrade_s=$((SECONDS - start))
 [ "$(sha256sum < "$index_conf")" = "$before" ] || fail "the upgrade changed index.toml"
 grep -q "upgraded .*the server role" "$log" || fail "the second run did not upgrade"
 if grep -q "sticker database" "$log"; then fail "the sticker_file is there, yet install.sh asks for it"; fi
+# --with-mpd enabled Debian's mpd.socket, which listens on every address: no bind_to_address advice.
+[ -L "$wants/sockets.target.wants/mpd.socket" ] || fail "--with-mpd did not enable mpd.socket"
+if grep -q "listens on this machine only" "$log"; then fail "bind_to_address advice despite mpd.socket"; fi
 [ ! -e "$wants/frame-daemon.service" ] || fail "the upgrade installed the frame service"
 
 step "install.sh --uninstall: the server role goes too; mpd.conf stays as the user left it"
