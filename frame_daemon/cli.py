@@ -435,7 +435,7 @@ def _format_line(result: dict) -> str:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from frame_daemon.doctor import run_doctor
 
-    return run_doctor(args.config)
+    return run_doctor(args.config, server=args.server)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -535,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = with_config("doctor", "check the installation: config, model, photo source, MPD, "
                                    "music folder, MQTT, state folder, service, ffmpeg; exit 1 if "
                                    "anything failed")
+    doctor.add_argument("--server", action="store_true",
+                        help="check the server role instead (install.sh --server: the index "
+                             "timer beside MPD; no model, photo source or MQTT)")
     doctor.set_defaults(func=cmd_doctor)
     return parser
 

@@ -27,6 +27,8 @@ from frame_daemon.errors import FrameDaemonError
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 UNIT = "frame-daemon.service"
+# The server role (install.sh --server): the timer runs the index service, which ends after each run.
+INDEX_TIMER, INDEX_UNIT = "frame-daemon-index.timer", "frame-daemon-index.service"
 NETWORK_TIMEOUT_S = 5.0
 # CPU features the TFLite kernels (XNNPACK, ruy) use for int8 models, by /proc/cpuinfo name.
 CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni",  # x86-64
@@ -234,7 +236,7 @@ def check_mpd(cfg: Config) -> Finding:
     detail = (f"MPD {version} at {address}, {songs} songs; Mood tag: "
               f"{'yes' if 'mood' in tags else 'no'}; stickers: {'yes' if 'sticker' in commands else 'no'}")
     fixes = []
-    if "mood" not in tags:
+    if "mood" not in tags and not cfg.mpd.music_directory:  # with the files, it reads their tags
         fixes.append("MPD 0.24+ knows the Mood tag; with an older MPD set mpd.music_directory so "
                      "frame-daemon reads the files' mood tags itself")
     if "sticker" not in commands:
@@ -242,8 +244,12 @@ def check_mpd(cfg: Config) -> Finding:
     return Finding("mpd", WARN if fixes else OK, detail, "; ".join(fixes))
 
 
-def check_music_folder(cfg: Config) -> Finding:
+def check_music_folder(cfg: Config, server: bool = False) -> Finding:
     if not cfg.mpd.music_directory:
+        if server:  # the server role exists to analyse the files
+            return Finding("music folder", FAIL, "mpd.music_directory is not set: there is "
+                                                 "nothing to analyse", "set it to MPD's music "
+                                                 "folder as seen from this machine")
         return Finding("music folder", OK, "not set: moods come from MPD's tags and genres only",
                        "")
     folder = Path(cfg.mpd.music_directory).expanduser()
@@ -341,6 +347,26 @@ def check_service() -> Finding:
     return Finding("service", OK, detail)
 
 
+def check_index_service() -> Finding:
+    """The server role's timer is on, and the last index run did not fail."""
+    if shutil.which("systemctl") is None or not Path("/run/systemd/system").is_dir():
+        return Finding("service", WARN, "systemd is not running here: no timer to check", "")
+    enabled = _systemctl("is-enabled", INDEX_TIMER) or "not installed"
+    if enabled in ("not installed", "not-found", ""):
+        return Finding("service", WARN, f"{INDEX_TIMER} is not installed (fine when you run "
+                                        "'frame-daemon index' yourself)",
+                       "sudo scripts/install.sh --server")
+    active = _systemctl("is-active", INDEX_TIMER)
+    last = _systemctl("show", "--property=Result", "--value", INDEX_UNIT) or "?"
+    detail = f"{INDEX_TIMER} {enabled}, {active}; last index run: {last}"
+    if last not in ("success", "?"):
+        return Finding("service", FAIL, detail, f"journalctl -u {INDEX_UNIT} -n 50 shows why; "
+                                                f"then sudo systemctl start {INDEX_UNIT}")
+    if enabled != "enabled" or active != "active":
+        return Finding("service", WARN, detail, f"sudo systemctl enable --now {INDEX_TIMER}")
+    return Finding("service", OK, detail)
+
+
 def check_ffmpeg(cfg: Config) -> Finding:
     import soundfile
 
@@ -356,7 +382,7 @@ def check_ffmpeg(cfg: Config) -> Finding:
                    "sudo apt install ffmpeg")
 
 
-def check_stickers(cfg: Config) -> Finding:
+def check_stickers(cfg: Config, server: bool = False) -> Finding:
     """Whether analyses can be shared between frames through MPD's sticker database."""
     from frame_daemon.music.mpd.client import MpdLink
     from frame_daemon.music.mpd.stickers import ENABLE, MoodStickers
@@ -369,32 +395,42 @@ def check_stickers(cfg: Config) -> Finding:
         return Finding("stickers", SKIP, f"MPD not reachable ({exc})")
     finally:
         link.close()
-    if not available:
-        return Finding("stickers", WARN, "MPD has no sticker database: audio analyses are not "
-                                         "shared with other frames", ENABLE)
+    if not available:  # the server role analyses for the frames: without stickers, for no one
+        return Finding("stickers", FAIL if server else WARN, "MPD has no sticker database: audio "
+                       "analyses are not shared with other frames", ENABLE)
     role = ("this machine analyses the files and shares the results" if cfg.mpd.music_directory
             else "this frame uses the analyses of the machine that reads the files (run "
                  "'frame-daemon index' there)")
     return Finding("stickers", OK, f"MPD's sticker database is on: {role}")
 
 
-def run_doctor(config_path: Path, out: Callable[[str], None] = print) -> int:
-    """Print one line per check; 0 when nothing failed, 1 otherwise."""
-    out(f"frame-daemon doctor ({sys.executable})")
+def run_doctor(config_path: Path, out: Callable[[str], None] = print, server: bool = False) -> int:
+    """Print one line per check; 0 when nothing failed, 1 otherwise. `server`: the server role
+    (`frame-daemon index` beside MPD), which needs no model, photo source or broker."""
+    out(f"frame-daemon doctor ({sys.executable})" + (": the server role" if server else ""))
     finding, cfg = check_config(config_path)
     out(finding.line())
     findings = [finding]
     checks: list[tuple[str, Callable[[], Finding]]]
+    service = check_index_service if server else check_service
     if cfg is None:
-        for name in ("model", "photo source", "mpd", "music folder", "mqtt", "state folder", "ffmpeg",
-                     "stickers"):
+        names = (("mpd", "music folder", "state folder", "ffmpeg", "stickers") if server else
+                 ("model", "photo source", "mpd", "music folder", "mqtt", "state folder", "ffmpeg",
+                  "stickers"))
+        for name in names:
             out(Finding(name, SKIP, "needs a valid config").line())
-        checks = [("service", check_service)]
+        checks = [("service", service)]
+    elif server:
+        checks = [("mpd", lambda: check_mpd(cfg)),
+                  ("music folder", lambda: check_music_folder(cfg, server=True)),
+                  ("state folder", lambda: check_state_folder(cfg)), ("service", service),
+                  ("ffmpeg", lambda: check_ffmpeg(cfg)),
+                  ("stickers", lambda: check_stickers(cfg, server=True))]
     else:
         checks = [("model", lambda: check_model(cfg)), ("photo source", lambda: check_photo_source(cfg)),
                   ("mpd", lambda: check_mpd(cfg)), ("music folder", lambda: check_music_folder(cfg)),
                   ("mqtt", lambda: check_mqtt(cfg)), ("state folder", lambda: check_state_folder(cfg)),
-                  ("service", check_service), ("ffmpeg", lambda: check_ffmpeg(cfg)),
+                  ("service", service), ("ffmpeg", lambda: check_ffmpeg(cfg)),
                   ("stickers", lambda: check_stickers(cfg))]
     for name, check in checks:
         try:

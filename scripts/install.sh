@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install frame-daemon as a systemd service on Raspberry Pi OS Bookworm or any Debian 12+ (root):
-#   sudo scripts/install.sh [--wheel FILE] [--with-mpd] [--with-mosquitto]   # install or upgrade
+#   sudo scripts/install.sh [--wheel FILE] [--with-mpd] [--with-mosquitto]   # a frame: install or upgrade
+#   sudo scripts/install.sh --server [--mpd-conf FILE] [--wheel FILE] [--with-mpd]  # the music server
 #   sudo scripts/install.sh --uninstall [--purge]                            # remove it all
 #
 # Install: a system user `frame-daemon`; a venv in /opt/frame-daemon/.venv holding the package
@@ -10,9 +11,15 @@
 # unit, enabled and started. --with-mpd / --with-mosquitto also install and enable those Debian
 # packages. Running it again upgrades in place and restarts the service.
 #
+# --server: the server role instead, on the machine where MPD runs and the music files are. The
+# same venv and user; the config /etc/frame-daemon/index.toml filled in from MPD's own config
+# (/etc/mpd.conf unless --mpd-conf; written only if absent); frame-daemon-index.service with its
+# timer (hourly) and a path unit (when MPD's database file changes), enabled. No frame service, no
+# MQTT, no photos. mpd.conf is only read: what it lacks (a sticker_file) is said, never edited.
+#
 # Uninstall: removes the frame from Home Assistant (clears its retained discovery and state on
-# the broker), stops and removes the service, the venv, the state folder and the user. The
-# config is kept unless --purge. MPD, mosquitto and your music are left alone.
+# the broker), stops and removes the services of both roles, the venv, the state folders and the
+# user. The configs are kept unless --purge. MPD, mosquitto and your music are left alone.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PREFIX=/opt/frame-daemon
@@ -23,16 +30,25 @@ CONF_DIR=/etc/frame-daemon
 CONF=$CONF_DIR/frame-daemon.toml
 STATE_DIR=/var/lib/frame-daemon
 USER_NAME=frame-daemon
+# The server role: `frame-daemon index` run by a timer and a path unit, beside MPD.
+INDEX_SERVICE=frame-daemon-index.service
+INDEX_TRIGGERS=(frame-daemon-index.timer frame-daemon-index.path)
+INDEX_CONF=$CONF_DIR/index.toml
+INDEX_STATE_DIR=/var/lib/frame-daemon-index
+UNIT_DIR=/etc/systemd/system
 
 say() { echo "install.sh: $*"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
-action=install wheel="" built_dir="" with_mpd=0 with_mosquitto=0 purge=0
+action=install role=frame wheel="" built_dir="" with_mpd=0 with_mosquitto=0 purge=0
+mpd_conf=/etc/mpd.conf
 all_args="$*"
 while [ $# -gt 0 ]; do
     case "$1" in
         --wheel) [ $# -ge 2 ] || die "--wheel needs a file"; wheel=$(realpath "$2"); shift ;;
+        --server) role=server ;;
+        --mpd-conf) [ $# -ge 2 ] || die "--mpd-conf needs a file"; mpd_conf=$(realpath -m "$2"); shift ;;
         --with-mpd) with_mpd=1 ;;
         --with-mosquitto) with_mosquitto=1 ;;
         --uninstall|--remove) action=uninstall ;;
@@ -42,6 +58,9 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+if [ "$action" = uninstall ] && [ "$role" = server ]; then
+    die "--uninstall removes both roles, the frame's and the server's: run it without --server"
+fi
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0 $all_args)"
 
 # systemd may not be running (an image being prepared in a chroot): then the unit is enabled
@@ -65,24 +84,28 @@ do_uninstall() {
         "$VENV/bin/frame-daemon" ha-remove --config "$CONF" \
             || say "could not reach the MQTT broker: remove the device in Home Assistant by hand"
     fi
-    if systemd_up; then
-        systemctl disable --now "$UNIT_NAME" 2>/dev/null || true
-    else
-        systemctl disable "$UNIT_NAME" 2>/dev/null || true
-    fi
-    rm -f "$UNIT"
+    # Both roles: the frame's service, and the server role's triggers before its service. One
+    # at a time, those installed: systemctl refuses a whole list for one unit it does not know.
+    local unit now=()
+    systemd_up && now=(--now)
+    for unit in "$UNIT_NAME" "${INDEX_TRIGGERS[@]}" "$INDEX_SERVICE"; do
+        if [ -e "$UNIT_DIR/$unit" ]; then systemctl disable "${now[@]}" "$unit" 2>/dev/null || true; fi
+        rm -f "$UNIT_DIR/$unit"
+        if [ "$purge" -eq 1 ]; then rm -rf "$UNIT_DIR/$unit.d"; fi  # drop-ins (systemctl edit) are config
+    done
     systemd_up && systemctl daemon-reload
-    rm -rf "$PREFIX" "$STATE_DIR"
+    rm -rf "$PREFIX" "$STATE_DIR" "$INDEX_STATE_DIR"
     if [ "$purge" -eq 1 ]; then
         rm -rf "$CONF_DIR"
     fi
     if id "$USER_NAME" >/dev/null 2>&1; then
         userdel "$USER_NAME"
     fi
+    local gone="$PREFIX, the units ($UNIT_NAME, frame-daemon-index.*), $STATE_DIR, $INDEX_STATE_DIR"
     if [ "$purge" -eq 1 ]; then
-        say "removed $PREFIX, $UNIT, $STATE_DIR, $CONF_DIR and the user $USER_NAME"
+        say "removed $gone, $CONF_DIR and the user $USER_NAME"
     else
-        say "removed $PREFIX, $UNIT, $STATE_DIR and the user $USER_NAME; kept $CONF (--purge removes it)"
+        say "removed $gone and the user $USER_NAME; kept $CONF_DIR (--purge removes it)"
     fi
 }
 
@@ -95,8 +118,9 @@ build_wheel() {
     wheel=$(ls "$built_dir"/frame_daemon-*.whl)
 }
 
-do_install() {
-    local arch upgrading=0
+install_package() {
+    # The venv and the package, shared by both roles; sets `upgrading` when there was one.
+    local arch
     arch=$(uname -m)
     python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
         || die "needs Python 3.11 or newer (Debian 12 / Raspberry Pi OS Bookworm)"
@@ -114,8 +138,6 @@ do_install() {
 
     id "$USER_NAME" >/dev/null 2>&1 || useradd --system --home-dir "$STATE_DIR" --no-create-home \
         --shell /usr/sbin/nologin "$USER_NAME"
-    # systemd makes it too (StateDirectory=); made here so doctor and index work before a start.
-    install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$STATE_DIR"
     [ -x "$VENV/bin/frame-daemon" ] && upgrading=1
     mkdir -p "$PREFIX"
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
@@ -126,16 +148,43 @@ do_install() {
     # the second call adds any dependency that is new or missing.
     "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$wheel"
     "$VENV/bin/pip" install -q --disable-pip-version-check "$wheel"
-
     install -d -m 0755 "$CONF_DIR"
+}
+
+write_config() {  # write_config FILE: its text on stdin; group-readable by the service only
+    cat > "$1.new"
+    chgrp "$USER_NAME" "$1.new"
+    chmod 0640 "$1.new"
+    mv "$1.new" "$1"
+}
+
+start_units() {  # start_units UNIT...: enable (and start, with systemd up) them and the extras
+    local units=("$@")
+    [ "$with_mpd" -eq 1 ] && units+=(mpd.service)
+    [ "$with_mosquitto" -eq 1 ] && units+=(mosquitto.service)
+    if systemd_up; then
+        systemctl daemon-reload
+        systemctl enable --now "${units[@]}"
+        if [ "$upgrading" -eq 1 ]; then
+            # The new code in every service of ours that runs (the other role's too).
+            for unit in "$UNIT_NAME" "$INDEX_SERVICE"; do
+                if [ -e "$UNIT_DIR/$unit" ]; then systemctl try-restart "$unit"; fi
+            done
+        fi
+    else
+        systemctl enable "${units[@]}"
+        say "systemd is not running here: ${units[*]} enabled, they start at the next boot"
+    fi
+}
+
+install_frame() {
+    # systemd makes it too (StateDirectory=); made here so doctor and index work before a start.
+    install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$STATE_DIR"
     if [ ! -e "$CONF" ]; then
         # The example config comes from the installed package: every key, its default, its help;
         # the state folder is the unit's StateDirectory, so manual runs (doctor, index) agree.
         "$VENV/bin/python" -m frame_daemon.config \
-            | sed "s|^directory = \"\"|directory = \"$STATE_DIR\"|" > "$CONF.new"
-        chgrp "$USER_NAME" "$CONF.new"
-        chmod 0640 "$CONF.new"
-        mv "$CONF.new" "$CONF"
+            | sed "s|^directory = \"\"|directory = \"$STATE_DIR\"|" | write_config "$CONF"
         say "wrote $CONF: set source.path, [mpd] and [mqtt], then: systemctl restart $UNIT_NAME"
     else
         say "kept your $CONF"
@@ -143,20 +192,71 @@ do_install() {
     "$VENV/bin/frame-daemon" check-config --config "$CONF"
 
     install -m 0644 "$SRC/systemd/$UNIT_NAME" "$UNIT"
-    local services=("$UNIT_NAME")
-    [ "$with_mpd" -eq 1 ] && services+=(mpd.service)
-    [ "$with_mosquitto" -eq 1 ] && services+=(mosquitto.service)
-    if systemd_up; then
-        systemctl daemon-reload
-        systemctl enable --now "${services[@]}"
-        [ "$upgrading" -eq 1 ] && systemctl restart "$UNIT_NAME"
-        systemctl --no-pager --lines=0 status "$UNIT_NAME" || true
-    else
-        systemctl enable "${services[@]}"
-        say "systemd is not running here: ${services[*]} enabled, they start at the next boot"
-    fi
+    start_units "$UNIT_NAME"
+    systemd_up && { systemctl --no-pager --lines=0 status "$UNIT_NAME" || true; }
     say "$([ "$upgrading" -eq 1 ] && echo upgraded || echo installed) $("$VENV/bin/frame-daemon" --version);" \
         "check it with: sudo -u $USER_NAME $VENV/bin/frame-daemon doctor --config $CONF"
+}
+
+install_server() {
+    local role_py=("$VENV/bin/python" -m frame_daemon.server_role --mpd-conf "$mpd_conf")
+    install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$INDEX_STATE_DIR"
+    if [ ! -e "$INDEX_CONF" ]; then
+        "${role_py[@]}" config --state-dir "$INDEX_STATE_DIR" | write_config "$INDEX_CONF"
+        say "wrote $INDEX_CONF$([ -r "$mpd_conf" ] && echo " from $mpd_conf")"
+    else
+        say "kept your $INDEX_CONF"
+    fi
+    "$VENV/bin/frame-daemon" check-config --config "$INDEX_CONF"
+
+    install -m 0644 "$SRC/systemd/$INDEX_SERVICE" "$SRC/systemd/frame-daemon-index.timer" "$UNIT_DIR/"
+    local triggers=(frame-daemon-index.timer) db_file when="hourly"
+    db_file=$("${role_py[@]}" db-file)
+    if [ -n "$db_file" ]; then
+        # The path unit watches MPD's own database file ('%' is a specifier in unit files).
+        local escaped
+        escaped=$(printf '%s' "$db_file" | sed -e 's/%/%%/g' -e 's/[\\&|]/\\&/g')
+        sed "s|^PathChanged=.*|PathChanged=$escaped|" "$SRC/systemd/frame-daemon-index.path" \
+            > "$UNIT_DIR/frame-daemon-index.path"
+        chmod 0644 "$UNIT_DIR/frame-daemon-index.path"
+        triggers+=(frame-daemon-index.path)
+        when="hourly and when MPD's database ($db_file) changes"
+    else
+        systemctl disable frame-daemon-index.path 2>/dev/null || true
+        rm -f "$UNIT_DIR/frame-daemon-index.path"
+        say "no MPD database file named in $mpd_conf: new music waits for the hourly run"
+    fi
+    start_units "${triggers[@]}"
+
+    # What the role still needs, said rather than done: mpd.conf is the user's.
+    local steps music socket=()
+    # Debian's mpd.socket listens on every address and MPD then ignores its bind_to_address.
+    if systemctl is-enabled --quiet mpd.socket 2>/dev/null; then socket=(--socket-activated); fi
+    steps=$("${role_py[@]}" check --config "$INDEX_CONF" "${socket[@]}")
+    music=$("$VENV/bin/python" -c 'import sys; from frame_daemon.config import load_config
+print(load_config(sys.argv[1]).mpd.music_directory)' "$INDEX_CONF")
+    if [ -d "$music" ] && ! runuser -u "$USER_NAME" -- test -r "$music" -a -x "$music"; then
+        steps+=$'\n'"$music is not readable by the user $USER_NAME: make it world-readable, or let"
+        steps+=" the service join its group (sudo systemctl edit $INDEX_SERVICE: [Service] SupplementaryGroups=GROUP)"
+    fi
+    if [ -d "$music" ] && ! command -v ffmpeg >/dev/null; then
+        steps+=$'\n'"no ffmpeg: AAC/M4A, ALAC and WMA files are not analysed (sudo apt install ffmpeg)"
+    fi
+    while IFS= read -r step; do
+        if [ -n "$step" ]; then say "to do: $step"; fi
+    done <<< "$steps"
+    say "$([ "$upgrading" -eq 1 ] && echo upgraded || echo installed) $("$VENV/bin/frame-daemon" --version)," \
+        "the server role: $INDEX_SERVICE analyses new music $when (the first run starts" \
+        "within minutes; now: sudo systemctl start --no-block $INDEX_SERVICE)"
+    say "follow it: journalctl -fu $INDEX_SERVICE; check it: sudo -u $USER_NAME $VENV/bin/frame-daemon" \
+        "doctor --server --config $INDEX_CONF"
+    say "on each frame: mpd.host = this machine, mpd.music_directory empty (README, \"Music on a NAS\")"
+}
+
+do_install() {
+    local upgrading=0
+    install_package
+    "install_$role"
 }
 
 "do_$action"

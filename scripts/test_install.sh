@@ -11,7 +11,15 @@
 #    then on a broken one;
 # 4. a second install.sh (timed) upgrades in place and keeps the edited config;
 # 5. install.sh --uninstall removes everything and clears the Home Assistant device on the
-#    broker; --purge removes the config too.
+#    broker; --purge removes the config too;
+# 6. the server role: install.sh --server --wheel FILE beside a user's mpd.conf without a
+#    sticker_file, MPD on loopback only and a music folder the service cannot read (each said;
+#    mpd.conf never edited) installs the index service, timer and path unit and no frame
+#    service, with a config read from mpd.conf; once the user adds the sticker_file, the unit's
+#    own command, run as the service user, shares every song's analysis through MPD; `doctor
+#    --server` passes; a second run, --with-mpd, upgrades and keeps the edited config, and with
+#    MPD's socket unit on asks nothing about bind_to_address; --uninstall removes the role,
+#    --purge its config.
 set -euo pipefail
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit "${1:-0}"; }
 case "${1:-}" in
@@ -176,5 +184,99 @@ in_root id frame-daemon 2>/dev/null && fail "the user is still there"
 in_root /root/frame-daemon/scripts/install.sh --uninstall --purge
 [ ! -e "$ROOT_DIR/etc/frame-daemon" ] || fail "--purge kept the config"
 
+step "install.sh --server: the server role, beside a user's MPD without a sticker_file"
+mpd_conf=$ROOT_DIR/etc/mpd.conf
+# The user's own mpd.conf: their music folder, port and database, and no sticker_file yet.
+grep -v '^sticker_file' "$ROOT_DIR/etc/mpd-test.conf" > "$mpd_conf"
+user_conf=$(sha256sum < "$mpd_conf")
+music=$ROOT_DIR/var/lib/mpd/music
+"$PY" -c 'import sys; from pathlib import Path; sys.path.insert(0, "tests")
+from servers import LIBRARY, write_library
+write_library(Path(sys.argv[1]), seconds=6.0, library=LIBRARY[:2])' "$music"
+chmod -R a+rX "$music"
+chmod 0700 "$music"  # and, for now, a music folder only MPD's owner reads
+in_root systemctl disable --quiet mpd.socket  # and MPD listening where mpd.conf says: loopback
+log=$ROOT_DIR/root/server-install.log
+start=$SECONDS
+in_root /root/frame-daemon/scripts/install.sh --server --wheel "$wheel" | tee "$log"
+server_s=$((SECONDS - start))
+grep -q "to do: MPD has no sticker database.*sticker_file.*/etc/mpd.conf" "$log" \
+    || fail "install.sh --server did not say how to add a sticker_file"
+grep -q "to do: MPD listens on this machine only" "$log" || fail "no word on bind_to_address"
+grep -q "to do: /var/lib/mpd/music is not readable by the user frame-daemon.*SupplementaryGroups" "$log" \
+    || fail "no word on the unreadable music folder"
+grep -q "doctor --server --config /etc/frame-daemon/index.toml" "$log" || fail "no next step"
+chmod 0755 "$music"
+[ "$(sha256sum < "$mpd_conf")" = "$user_conf" ] || fail "install.sh --server edited mpd.conf"
+index_conf=$ROOT_DIR/etc/frame-daemon/index.toml
+mode=$(in_root stat -c '%a %G' /etc/frame-daemon/index.toml)
+[ "$mode" = "640 frame-daemon" ] || fail "index config mode is $mode"
+for line in 'music_directory = "/var/lib/mpd/music"' "port = $mpd_port" 'host = "127.0.0.1"' \
+            'directory = "/var/lib/frame-daemon-index"'; do
+    grep -qxF "$line" "$index_conf" || fail "index.toml lacks: $line"
+done
+if grep -q '^\[mqtt\]\|^\[source\]' "$index_conf"; then fail "index.toml has the frame's sections"; fi
+wants=$ROOT_DIR/etc/systemd/system
+[ -L "$wants/timers.target.wants/frame-daemon-index.timer" ] || fail "timer not enabled"
+[ -L "$wants/paths.target.wants/frame-daemon-index.path" ] || fail "path unit not enabled"
+grep -qx "PathChanged=/var/lib/mpd/test-database" "$wants/frame-daemon-index.path" \
+    || fail "the path unit does not watch MPD's db_file"
+for frame in etc/systemd/system/frame-daemon.service etc/frame-daemon/frame-daemon.toml; do
+    [ ! -e "$ROOT_DIR/$frame" ] || fail "the server role installed /$frame"
+done
+site=$(in_root /opt/frame-daemon/.venv/bin/python -c 'import frame_daemon; print(frame_daemon.__file__)')
+case "$site" in /opt/frame-daemon/.venv/lib/python3*/site-packages/*) ;; *) fail "not installed from a wheel" ;; esac
+
+step "the user adds the sticker_file; the index unit's own command shares every song's analysis"
+echo 'sticker_file "/var/lib/mpd/test-sticker.sql"' >> "$mpd_conf"
+in_root mpd /etc/mpd.conf
+wait_port "$mpd_port"
+mpd_ask() {  # runs the Python in $1 with `c`, a client of the root's MPD
+    "$PY" -c 'import sys, time; import mpd
+c = mpd.MPDClient(); c.connect("127.0.0.1", int(sys.argv[1])); exec(sys.argv[2])' "$mpd_port" "$1"
+}
+mpd_ask 'c.update()
+while "updating_db" in c.status(): time.sleep(0.1)
+assert int(c.stats()["songs"]) == 2, c.stats()'
+exec_start=$(sed -n 's/^ExecStart=//p' "$wants/frame-daemon-index.service")
+# shellcheck disable=SC2086  # the unit's command line, split as systemd splits it
+in_root runuser -u frame-daemon -- $exec_start
+mpd_ask 'songs = [s["file"] for s in c.listall() if "file" in s]
+missing = [u for u in songs if "frame-daemon.mood" not in c.sticker_list("song", u)]
+assert songs and not missing, f"no frame-daemon.mood sticker on {missing}"
+print(f"{len(songs)} songs in MPD, each with its frame-daemon.mood sticker")'
+in_root runuser -u frame-daemon -- /opt/frame-daemon/.venv/bin/frame-daemon doctor --server \
+    --config /etc/frame-daemon/index.toml || fail "doctor --server on the working server role"
+
+step "second install.sh --server --with-mpd: upgrade in place, the edited index config kept"
+echo "# edited by the user" >> "$index_conf"
+before=$(sha256sum < "$index_conf")
+start=$SECONDS
+in_root /root/frame-daemon/scripts/install.sh --server --with-mpd --wheel "$wheel" | tee "$log"
+server_upgrade_s=$((SECONDS - start))
+[ "$(sha256sum < "$index_conf")" = "$before" ] || fail "the upgrade changed index.toml"
+grep -q "upgraded .*the server role" "$log" || fail "the second run did not upgrade"
+if grep -q "sticker database" "$log"; then fail "the sticker_file is there, yet install.sh asks for it"; fi
+# --with-mpd enabled Debian's mpd.socket, which listens on every address: no bind_to_address advice.
+[ -L "$wants/sockets.target.wants/mpd.socket" ] || fail "--with-mpd did not enable mpd.socket"
+if grep -q "listens on this machine only" "$log"; then fail "bind_to_address advice despite mpd.socket"; fi
+[ ! -e "$wants/frame-daemon.service" ] || fail "the upgrade installed the frame service"
+
+step "install.sh --uninstall: the server role goes too; mpd.conf stays as the user left it"
+user_conf=$(sha256sum < "$mpd_conf")
+in_root /root/frame-daemon/scripts/install.sh --uninstall
+for gone in opt/frame-daemon var/lib/frame-daemon-index etc/systemd/system/frame-daemon-index.service \
+            etc/systemd/system/frame-daemon-index.timer etc/systemd/system/frame-daemon-index.path \
+            etc/systemd/system/timers.target.wants/frame-daemon-index.timer \
+            etc/systemd/system/paths.target.wants/frame-daemon-index.path; do
+    [ ! -e "$ROOT_DIR/$gone" ] || fail "/$gone still there"
+done
+if in_root id frame-daemon 2>/dev/null; then fail "the user is still there"; fi
+[ -f "$index_conf" ] || fail "index.toml went without --purge"
+[ "$(sha256sum < "$mpd_conf")" = "$user_conf" ] || fail "--uninstall touched mpd.conf"
+in_root /root/frame-daemon/scripts/install.sh --uninstall --purge
+[ ! -e "$ROOT_DIR/etc/frame-daemon" ] || fail "--purge kept index.toml"
+
 echo
-echo "install.sh on a fresh Debian 12 root: first install ${first_s} s, upgrade ${second_s} s; all checks passed"
+echo "install.sh on a fresh Debian 12 root: first install ${first_s} s, upgrade ${second_s} s;" \
+     "server role ${server_s} s, its upgrade ${server_upgrade_s} s; all checks passed"

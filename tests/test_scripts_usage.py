@@ -38,3 +38,12 @@ def test_an_unknown_option_is_refused_with_usage(script, not_root, tmp_path):
                           text=True, timeout=30, env=not_root, cwd=tmp_path)
     assert proc.returncode == 2 and "unknown option --frobnicate" in proc.stderr
     assert f"scripts/{script}" in proc.stderr and proc.stdout == ""
+
+
+def test_install_sh_uninstalls_both_roles_or_none(not_root, tmp_path):
+    # `--server --uninstall` would look like "remove the server role only"; it removes the frame
+    # too, so it is refused before anything runs (here, before the "run as root" check).
+    proc = subprocess.run([str(ROOT / "scripts" / "install.sh"), "--server", "--uninstall"],
+                          capture_output=True, text=True, timeout=30, env=not_root, cwd=tmp_path)
+    assert proc.returncode == 1 and "run it without --server" in proc.stderr
+    assert "run as root" not in proc.stderr and proc.stdout == ""
