@@ -98,7 +98,7 @@ def start_frame(work: Path, mpd: Mpd, broker: Mosquitto, photo: Path, name: str 
     """Put `photo` on show in a frame folder of its own and start the daemon on it; its config,
     state folder and log are named after `name` in `work`."""
     folder = work / name
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     current = folder / "current.jpg"
     shutil.copy(photo, current)
     config = write_config(work / f"{name}.toml", photo=current, mpd=mpd, mqtt=broker,
