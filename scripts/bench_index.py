@@ -36,9 +36,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 from bench_analyse import make_tracks  # noqa: E402
-from bench_rig import TreeRss, mb, servers, start_frame  # noqa: E402
+from bench_rig import TreeRss, contrasting_big_photos, mb, servers, start_frame  # noqa: E402
 
-from bench_score import contrasting_big_photos  # noqa: E402
 from frame_daemon.mood import Mood  # noqa: E402
 from frame_daemon.music.index import TrackIndex  # noqa: E402
 from frame_daemon.music.select import SelectionParams, TrackPool, select  # noqa: E402

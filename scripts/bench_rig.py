@@ -8,6 +8,7 @@ at once, with the end of its log, when the daemon has exited.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -23,6 +24,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+from bench_score import demo_photos, save_with_sensor_noise  # noqa: E402
+from frame_daemon.config import FollowConfig  # noqa: E402
 from harness import DaemonProcess, write_config  # noqa: E402
 from servers import Mosquitto, Mpd, MqttRecorder, wait_for  # noqa: E402
 
@@ -94,15 +99,17 @@ class Frame:
         self.recorder.close()
 
 
-def start_frame(work: Path, mpd: Mpd, broker: Mosquitto, photo: Path, name: str = "frame") -> Frame:
+def start_frame(work: Path, mpd: Mpd, broker: Mosquitto, photo: Path, name: str = "frame",
+                follow: str | None = None) -> Frame:
     """Put `photo` on show in a frame folder of its own and start the daemon on it; its config,
-    state folder and log are named after `name` in `work`."""
+    state folder and log are named after `name` in `work`. `follow`: the [follow] keys (the
+    tests' quick settings by default, "" for the shipped defaults)."""
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     current = folder / "current.jpg"
     shutil.copy(photo, current)
     config = write_config(work / f"{name}.toml", photo=current, mpd=mpd, mqtt=broker,
-                          state_dir=work / f"state-{name}")
+                          state_dir=work / f"state-{name}", follow=follow)
     recorder = MqttRecorder(broker.port, [STATE])
     daemon = DaemonProcess(config, work / f"{name}.log")
     daemon.start()
@@ -197,3 +204,37 @@ def linked_library(music: Path, tracks: int, tone: np.ndarray) -> None:
             soundfile.write(one, tone, 8000, format="FLAC")
         folder.mkdir(exist_ok=True)
         os.link(one, folder / f"track{i:06d}.flac")
+
+
+def contrasting_big_photos(folder: Path, size: tuple[int, int] = (6000, 4000)) -> list[Path]:
+    """The two demo photos (public domain, scripts/demo_photos.py) whose moods lie farthest apart
+    by the shipped model, upscaled to `size` with sensor-like noise, so that every change between
+    them moves the music, with the shipped follow threshold too. Chosen, not named: mood-v3 reads
+    the astronaut and the coffee, the pair named before, only 0.35 apart (threshold 0.45)."""
+    from PIL import Image
+
+    from frame_daemon.vision.model import MoodModel
+
+    model = MoodModel.load()
+    moods = {p: model.score(p).mood for p in sorted(demo_photos().glob("*.jpg"))}
+
+    def apart(pair: tuple[Path, Path]) -> float:
+        a, b = (moods[p] for p in pair)
+        return float(np.hypot(a.valence - b.valence, a.arousal - b.arousal))
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    rng = np.random.default_rng(0)
+    for photo in max(itertools.combinations(moods, 2), key=apart):
+        target = folder / f"{photo.stem}-{size[0]}x{size[1]}.jpg"
+        if not target.exists():
+            with Image.open(photo) as im:
+                save_with_sensor_noise(im.convert("RGB").resize(size, Image.Resampling.BICUBIC),
+                                       target, rng)
+        out.append(target)
+    big = [model.score(p).mood for p in out]
+    gap = float(np.hypot(big[0].valence - big[1].valence, big[0].arousal - big[1].arousal))
+    if gap <= FollowConfig().threshold:
+        raise SystemExit(f"the two most different demo photos, upscaled, are only {gap:.2f} apart "
+                         f"in mood: a change between them would not move the music")
+    return out
