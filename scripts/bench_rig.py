@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: real servers, a frame daemon on them, and the figures they
-sample (RSS of a process tree, vitals, CPU seconds).
+"""What the benchmark scripts share: real servers, a frame daemon on them, the photos it shows and
+the library it plays, and the figures they sample (RSS of a process tree, vitals, CPU seconds).
 
 Every wait here has a timeout and fails with what it waited for; a wait on the daemon also fails
 at once, with the end of its log, when the daemon has exited.
