@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -36,19 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_score import contrasting_big_photos, synthetic_photo  # noqa: E402
+from bench_rig import STATE, contrasting_big_photos, start_frame, vitals  # noqa: E402
+
+from bench_score import synthetic_photo  # noqa: E402
 from frame_daemon.config import FollowConfig  # noqa: E402
-from harness import DaemonProcess, make_servers, mpd_queue, write_config  # noqa: E402
+from harness import DaemonProcess, make_servers, mpd_queue  # noqa: E402
 from servers import MqttRecorder, wait_for  # noqa: E402
-
-STATE = "frame-daemon/frame/state"
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def defaults_block() -> str:
@@ -64,13 +56,18 @@ class Change:
     to_playing_s: float
     decision_to_playing_s: float | None
     timed_out: bool
+    kept: bool = False  # the track playing fit the new photo and played on, the new ones after it
 
 
-def decision_times(log_text: str, after: float) -> list[float]:
-    """Wall-clock times of the daemon's follow decisions (its log lines) after `after`."""
+FOLLOW = " frame_daemon.music.controller: follow: "
+QUEUED_NEXT = " frame_daemon.music.controller: queued "  # the new tracks follow the one playing
+
+
+def decision_times(log_text: str, after: float, what: str = FOLLOW) -> list[float]:
+    """Wall-clock times of the daemon's follow decisions (or other `what` log lines) after `after`."""
     times = []
     for line in log_text.splitlines():
-        if " frame_daemon.music.controller: follow: " not in line:
+        if what not in line:
             continue
         stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
         if stamp >= after:
@@ -94,18 +91,10 @@ def run_changes(label: str, follow: str | None, n: int, deadline_s: float, big: 
     with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
         work = Path(tmp)
         mpd, broker = make_servers(work, mixer="software")
-        frame = work / "frame"
-        frame.mkdir()
-        current = frame / "current.jpg"
-        shutil.copy(big[0], current)
-        config = write_config(work / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
-                              state_dir=work / "state", follow=follow)
-        recorder = MqttRecorder(broker.port, [STATE])
-        daemon = DaemonProcess(config, work / "daemon.log")
-        daemon.start()
+        frame = start_frame(work, mpd, broker, big[0], follow=follow)
+        daemon, recorder, current = frame.daemon, frame.recorder, frame.current
         try:
-            wait_for(lambda: (s := recorder.json(STATE)) and s.get("queued"), 60,
-                     what="first tracks queued")
+            frame.wait_state(lambda s: s.get("queued"), 60, what="first tracks queued")
             changes = []
             for i in range(1, n + 1):
                 time.sleep(pause_s)  # the scenario: the minimum interval has passed
@@ -115,18 +104,20 @@ def run_changes(label: str, follow: str | None, n: int, deadline_s: float, big: 
             print("  " + stats("photo replaced -> new tracks in MPD's queue",
                                [c.to_queue_s for c in changes], "ms"))
             print("  " + stats("photo replaced -> first new track playing (fade included)",
-                               [c.to_playing_s for c in changes]))
+                               [c.to_playing_s for c in changes if not c.kept]))
             print("  " + stats("follow decision -> first new track playing",
                                [c.decision_to_playing_s for c in changes
                                 if c.decision_to_playing_s is not None]))
+            kept = sum(c.kept for c in changes)
+            if kept:
+                print(f"  {kept} of {n} changes let the track playing play on (it fits the new "
+                      "photo; the new tracks follow it): not in the playing figures")
             print(f"  {timed_out} of {n} changes timed out after {deadline_s:.0f} s (counted at "
                   f"{deadline_s:.0f} s above)", flush=True)
             if soak:
                 soak_memory(daemon, recorder, current, work, soak)
         finally:
-            if daemon.alive():
-                daemon.stop(signal.SIGTERM)
-            recorder.close()
+            frame.close()
             mpd.stop()
             broker.stop()
 
@@ -157,7 +148,13 @@ def measure(i: int, current: Path, big: list[Path], mpd, recorder: MqttRecorder,
             if to_queue is not None and playing == queued[0]:
                 to_playing = time.perf_counter() - t0
                 break
+            if to_queue is not None and decision_times(daemon.log(), wall0, QUEUED_NEXT):
+                break  # by design the new tracks wait for the one playing: nothing to time
         time.sleep(0.002 if to_queue is None else 0.02)
+    if to_playing is None and to_queue is not None \
+            and decision_times(daemon.log(), wall0, QUEUED_NEXT):
+        time.sleep(0.5)
+        return Change(to_queue, deadline_s, None, False, kept=True)
     timed_out = to_playing is None
     to_queue = deadline_s if to_queue is None else to_queue
     to_playing = deadline_s if to_playing is None else to_playing
@@ -187,7 +184,7 @@ def soak_memory(daemon: DaemonProcess, recorder: MqttRecorder, current: Path, wo
         wait_for(lambda b=before: recorder.count(STATE) > b, 10, interval=0.005, what="state update")
         done += 1
         if done in (50, soak) or done % 100 == 0:
-            rss[done] = rss_mb(pid)
+            rss[done] = vitals(pid)["rss_mb"]
             print(f"  {done} photo changes: daemon RSS {rss[done]:.1f} MB "
                   f"({(time.monotonic() - started):.0f} s)", flush=True)
     if 50 in rss:

@@ -7,26 +7,24 @@
 1. `frame-daemon index` on a library of 4-minute MP3s (`--unique` synthesized, hard-linked to
    `--tracks` files) with 2 analysis workers: analysis throughput (tracks/s) and the peak RSS of
    its whole process tree.
-2. `frame-daemon run` on the same library with a fresh index: its RSS once idle, the peak RSS of
-   its process tree while its background worker analyses, and photo replaced -> new tracks in
-   MPD's queue (6000x4000 JPEG) during that analysis (median of 10).
+2. `frame-daemon run` on the same library with a fresh index and an MPD of its own (part 1 shared
+   every analysis through its MPD's stickers, which would leave this daemon nothing to analyse):
+   its RSS once idle, the peak RSS of its process tree while its background worker analyses, and
+   photo replaced -> new tracks in MPD's queue (6000x4000 JPEG) during that analysis (median of 10).
 3. A synthetic 100,000-track SQLite index: load time of the track pool and the median time of a
-   `match` query (selection of 5 tracks for a mood) over 60 queries.
+   `match` query (selection of 5 tracks for a mood near some of the music) over 60 queries.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -38,58 +36,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 from bench_analyse import make_tracks  # noqa: E402
+from bench_rig import TreeRss, contrasting_big_photos, mb, servers, start_frame  # noqa: E402
 
-from bench_score import contrasting_big_photos  # noqa: E402
 from frame_daemon.mood import Mood  # noqa: E402
 from frame_daemon.music.index import TrackIndex  # noqa: E402
 from frame_daemon.music.select import SelectionParams, TrackPool, select  # noqa: E402
-from harness import DaemonProcess, mpd_queue, show_photo, write_config  # noqa: E402
-from servers import Mosquitto, Mpd, MqttRecorder, wait_for, write_library  # noqa: E402
+from harness import mpd_queue, show_photo, write_config  # noqa: E402
+from servers import Mosquitto, Mpd, write_library  # noqa: E402
 
-STATE = "frame-daemon/frame/state"
-
-
-class TreeRss:
-    """Samples the summed RSS (and PSS, which shares common library pages out fairly) of a
-    process and its children every 50 ms; keeps the peaks."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self.peak_pss = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def now(self) -> int:
-        total = 0
-        with contextlib.suppress(psutil.Error):
-            for p in [self.proc, *self.proc.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):  # a child that just exited
-                    total += p.memory_info().rss
-        return total
-
-    def pss(self) -> int:
-        total = 0
-        with contextlib.suppress(psutil.Error):
-            for p in [self.proc, *self.proc.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_full_info().pss
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.now())
-            self.peak_pss = max(self.peak_pss, self.pss())
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
-def mb(n: float) -> str:
-    return f"{n / 2**20:.1f} MB"
+INDEX_TIMEOUT_S = 1800
 
 
 def build_library(music: Path, tracks: int, unique: int, cache: Path) -> None:
@@ -112,7 +67,14 @@ def bench_cli_index(work: Path, mpd: Mpd, broker: Mosquitto, tracks: int) -> Non
     rss = TreeRss(proc.pid)
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out, _ = proc.communicate(timeout=1800)
+    try:
+        out, _ = proc.communicate(timeout=INDEX_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        rss.stop()
+        print(out[-5000:])
+        raise SystemExit(f"frame-daemon index did not finish within {INDEX_TIMEOUT_S} s") from None
     elapsed = time.monotonic() - started
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # CPU seconds of `index` and its workers (reaped by it, so counted here): what the rate would
@@ -133,35 +95,38 @@ def bench_cli_index(work: Path, mpd: Mpd, broker: Mosquitto, tracks: int) -> Non
         print(f"  > {line.strip()[-160:]}")
 
 
-def bench_daemon(work: Path, mpd: Mpd, broker: Mosquitto) -> None:
+def bench_daemon(work: Path, mpd: Mpd, broker: Mosquitto, tracks: int) -> None:
     big = contrasting_big_photos(ROOT / "build" / "bench-photos")
-    frame = work / "frame"
-    frame.mkdir(exist_ok=True)
-    current = frame / "current.jpg"
-    shutil.copy(big[0], current)
-    config = write_config(work / "daemon.toml", photo=current, mpd=mpd, mqtt=broker,
-                          state_dir=work / "state-daemon")
-    recorder = MqttRecorder(broker.port, [STATE])
-    daemon = DaemonProcess(config, work / "daemon.log")
-    daemon.start()
-    rss = TreeRss(daemon.proc.pid)
+    frame = start_frame(work, mpd, broker, big[0], name="daemon")
+    rss = TreeRss(frame.pid)
     try:
-        wait_for(lambda: (s := recorder.json(STATE)) and s.get("queued"), 120, what="first queue")
+        frame.wait_state(lambda s: s.get("queued"), 120, what="first queue")
         latencies = []
         for i in range(10):
             before = [e["file"] for e in mpd_queue(mpd)]
-            t0 = show_photo(current, big[(i + 1) % 2])
-            wait_for(lambda b=before: [e["file"] for e in mpd_queue(mpd)] != b, 15,
-                     interval=0.002, what="queue change")
+            t0 = show_photo(frame.current, big[(i + 1) % 2])
+            frame.wait(lambda b=before: [e["file"] for e in mpd_queue(mpd)] != b, 15,
+                       interval=0.002, what="queue change")
             latencies.append(time.perf_counter() - t0)
             time.sleep(0.3)
-        analysing = "audio analysis:" not in daemon.log()
-        wait_for(lambda: "audio analysis:" in daemon.log(), 1800, interval=0.5,
-                 what="background analysis to finish")
+        log = frame.daemon.log
+        analysing = "audio analysis:" not in log()
+        # The daemon logs "audio analysis:" only when it had something to analyse: wait for that
+        # line or for the state to show every track analysed, whichever comes first.
+        frame.wait_state(lambda s: "audio analysis:" in log()
+                         or 0 < s.get("index_size", 0) <= s.get("index_analysed", 0),
+                         max(300, 15 * (tracks + 20)), interval=0.5,
+                         what="background analysis to finish")
+        if "audio analysis:" not in log():
+            try:  # the last batch's state comes just before the line
+                frame.wait(lambda: "audio analysis:" in log(), 10, what="the analysis' last line")
+            except TimeoutError:
+                raise SystemExit("the daemon had nothing to analyse: every track came with an "
+                                 "analysis (shared through MPD's stickers?)") from None
         peak = rss.stop()
         time.sleep(2)
-        idle_main = psutil.Process(daemon.proc.pid).memory_info().rss
-        idle_pss = psutil.Process(daemon.proc.pid).memory_full_info().pss
+        idle_main = psutil.Process(frame.pid).memory_info().rss
+        idle_pss = psutil.Process(frame.pid).memory_full_info().pss
         ms = sorted(x * 1000 for x in latencies)
         note = "" if analysing else " (analysis had already finished: not a loaded figure)"
         print(f"photo replaced -> new tracks queued while the daemon analyses in the background: "
@@ -170,15 +135,11 @@ def bench_daemon(work: Path, mpd: Mpd, broker: Mosquitto) -> None:
         print(f"daemon RSS once idle {mb(idle_main)}; peak RSS of its process tree while "
               f"analysing {mb(peak)} (+{mb(peak - idle_main)}); as PSS: idle {mb(idle_pss)}, "
               f"peak {mb(rss.peak_pss)} (+{mb(rss.peak_pss - idle_pss)})", flush=True)
-        line = [ln for ln in daemon.log().splitlines() if "audio analysis:" in ln][-1]
+        line = [ln for ln in log().splitlines() if "audio analysis:" in ln][-1]
         print(f"  > {line.split('] ', 1)[-1][:160]}")
-    except TimeoutError:
-        print(daemon.log()[-5000:])
-        raise
     finally:
-        if daemon.alive():
-            daemon.stop()
-        recorder.close()
+        rss.stop()
+        frame.close()
 
 
 def bench_match(work: Path, n: int = 100_000) -> None:
@@ -200,7 +161,12 @@ def bench_match(work: Path, n: int = 100_000) -> None:
     history = [s["file"] for s in songs[:200]]
     times = []
     for i in range(60):
-        target = Mood(float(rng.uniform(-1, 1)), float(rng.uniform(-1, 1)))
+        # Near some music, as the daemon's targets are (placed relative to the library): a target
+        # in an empty corner of the plane falls back to the one nearest track, a cheaper query.
+        near = int(rng.integers(len(pool)))
+        v, a = np.clip(np.array([pool.valence[near], pool.arousal[near]])
+                       + rng.normal(0, 0.15, 2), -1, 1)
+        target = Mood(float(v), float(a))
         t0 = time.perf_counter()
         picks = select(pool, target, SelectionParams(seed=i), history=history)
         times.append(time.perf_counter() - t0)
@@ -228,19 +194,20 @@ def main() -> int:
             music = work / "music"
             print(f"preparing {args.tracks} 4-minute MP3s ({args.unique} unique)...", flush=True)
             build_library(music, args.tracks, args.unique, args.cache)
-            mpd = Mpd(work / "mpd", music)
-            mpd.start()
-            broker = Mosquitto(work / "mosquitto")
-            broker.start()
-            try:
-                print(f"MPD database: {mpd.update_and_wait(120)} songs", flush=True)
-                if "cli" not in skip:
-                    bench_cli_index(work, mpd, broker, args.tracks)
-                if "daemon" not in skip:
-                    bench_daemon(work, mpd, broker)
-            finally:
-                mpd.stop()
-                broker.stop()
+            counted = False
+            for part in ("cli", "daemon"):
+                if part in skip:
+                    continue
+                # Each part its own MPD: the index part leaves every analysis in its MPD's stickers
+                with servers(work / part, music) as (mpd, broker):
+                    songs = mpd.update_and_wait(120)
+                    if not counted:
+                        print(f"MPD database: {songs} songs", flush=True)
+                        counted = True
+                    if part == "cli":
+                        bench_cli_index(work, mpd, broker, args.tracks)
+                    else:
+                        bench_daemon(work / part, mpd, broker, args.tracks)
     return 0
 
 

@@ -52,7 +52,9 @@ def flood(commands: int, seconds: float) -> tuple[int, float, int, bool]:
                     time.sleep(delay)
             daemon.request_stop("the flood is over")
             loop.join(60)
-            daemon.settings.save_now()  # what the daemon's stop does (run()'s finally)
+            if loop.is_alive():
+                raise SystemExit("the daemon's loop did not stop within 60 s of the stop request")
+            daemon.settings.store.save_now()  # what the daemon's stop does (run()'s finally)
         finally:
             settings_store.os.replace = replace  # type: ignore[attr-defined]
         # The event queue drops commands beyond what the loop keeps up with; the one in use at

@@ -37,6 +37,9 @@ from frame_daemon.events import CommandName, PhotoShown  # noqa: E402
 from frame_daemon.sources.slideshow import Slideshow, SlideshowOptions  # noqa: E402
 from frame_daemon.vision.model import MoodModel  # noqa: E402
 from frame_daemon.vision.photo import decode_photo  # noqa: E402
+from servers import wait_for  # noqa: E402
+
+SCAN_TIMEOUT_S = 900  # the background scan and dates: a bound, so that a stuck scan says so
 
 
 def rss_mb() -> float:
@@ -114,8 +117,8 @@ def main() -> int:
                                           overlay=False), work / "state-dates", Shown())
         started = time.perf_counter()
         show.start()
-        while show.library.count() < args.photos or show.library.undated(1):
-            time.sleep(0.2)
+        wait_for(lambda: show.library.count() >= args.photos and not show.library.undated(1),
+                 SCAN_TIMEOUT_S, interval=0.2, what="every photo scanned and dated")
         dated_s = time.perf_counter() - started
         show.stop()
         print(f"dates taken (EXIF) of {args.photos} photos read in the background, date order: "
@@ -130,7 +133,8 @@ def main() -> int:
         show.start()
         fades: list[float] = []
         for n in range(1, 11):
-            shown.event.wait(30)
+            if not shown.event.wait(30):
+                raise SystemExit(f"photo {n} not shown within 30 s")
             shown.event.clear()
             photo = decode_photo(shown.paths[-1], 480)  # as the daemon's loop: decode and score
             model.score_image(photo.image, str(shown.paths[-1]))
@@ -140,8 +144,8 @@ def main() -> int:
                 show.command(CommandName.PHOTO_NEXT)
         print(f"RSS with the slideshow at {size[0]}x{size[1]} and the mood model, after 10 "
               f"photos: {rss_mb():.0f} MB", flush=True)
-        while show.library.count() < args.photos:  # let the background scan finish
-            time.sleep(0.5)
+        wait_for(lambda: show.library.count() >= args.photos, SCAN_TIMEOUT_S,  # the scan's end
+                 interval=0.5, what="the background scan to finish")
         time.sleep(1.0)
         cpu0, t0 = time.process_time(), time.monotonic()
         time.sleep(10)

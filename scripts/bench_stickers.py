@@ -17,7 +17,6 @@ sticker on its own, which the last figure measures on 500 tracks.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 import tempfile
@@ -28,7 +27,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
+from bench_rig import linked_library  # noqa: E402
+
 from frame_daemon.mood import Mood  # noqa: E402
 from frame_daemon.music.index import TrackIndex  # noqa: E402
 from frame_daemon.music.mpd.client import MpdLink  # noqa: E402
@@ -42,17 +44,7 @@ ESTIMATE = MoodEstimate(MoodSource.ANALYSIS, Mood(0.1234567891, -0.3456789123, 0
 
 
 def make_library(music: Path, tracks: int) -> None:
-    import soundfile
-
-    tone = (0.1 * np.sin(np.arange(800) / 3)).astype(np.float32)
-    for i in range(tracks):
-        folder = music / f"Artist{i // 500:04d}" / f"Album{i // 50:05d}"
-        one = music / f"Artist{i // 500:04d}" / "one.flac.src"  # ext4: 65,000 links a file
-        if not one.exists():
-            folder.parent.mkdir(parents=True)
-            soundfile.write(one, tone, 8000, format="FLAC")
-        folder.mkdir(exist_ok=True)
-        os.link(one, folder / f"track{i:06d}.flac")
+    linked_library(music, tracks, (0.1 * np.sin(np.arange(800) / 3)).astype(np.float32))
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -31,12 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_score import synthetic_photo  # noqa: E402
-from harness import DaemonProcess, write_config  # noqa: E402
-from servers import LIBRARY, Mosquitto, Mpd, MqttRecorder, wait_for, write_library  # noqa: E402
+from bench_rig import STATE, Frame, cpu_s, servers, start_frame  # noqa: E402
 
-STATE = "frame-daemon/frame/state"
-TICKS = os.sysconf("SC_CLK_TCK")
+from bench_score import synthetic_photo  # noqa: E402
+from servers import LIBRARY, Mpd, MqttRecorder, wait_for, write_library  # noqa: E402
+
 REFRESHED = "index_worker: index refreshed:"  # the worker's one line per refresh
 
 
@@ -45,36 +43,6 @@ def library(n: int) -> list[tuple]:
     return [(f"{stem}_{i}", f"{title} {i}", f"{artist} {i // len(LIBRARY)}", genre, mood, bpm, hz)
             for i, (stem, title, artist, genre, mood, bpm, hz) in
             ((i, LIBRARY[i % len(LIBRARY)]) for i in range(n))]
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds of `pid` and every process below it (its own, its reaped children's, and its
-    live children's)."""
-    total = 0.0
-    parents: dict[int, int] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        stats[int(entry.name)] = fields
-        parents[int(entry.name)] = int(fields[1])
-
-    def below(p: int) -> bool:
-        while p > 1:
-            if p == pid:
-                return True
-            p = parents.get(p, 0)
-        return False
-
-    for p, fields in stats.items():
-        if below(p):
-            # utime, stime, cutime, cstime: fields 14-17 of stat, 12-15 after the name
-            total += sum(int(x) for x in fields[11:15]) / TICKS
-    return total
 
 
 def storm(mpd: Mpd, files: list[Path], every_s: float, stop: threading.Event) -> None:
@@ -118,6 +86,39 @@ def figures(label: str, latencies: list[float], cpu: float, seconds: float, log_
           f"CPU {cpu / seconds * 60:.1f} s/min; {refreshes} index refreshes", flush=True)
 
 
+def run_phases(frame: Frame, mpd: Mpd, files: list[Path], photos: list[Path],
+               args: argparse.Namespace, stop: threading.Event) -> None:
+    """Calm, then stormy: `--seconds` of photo changes each, with their figures."""
+    daemon, recorder, current = frame.daemon, frame.recorder, frame.current
+    frame.wait_state(lambda s: s.get("index_size") == args.tracks, 300, what="every track indexed")
+    frame.wait(lambda: "audio analysis:" in daemon.log(), 600, what="the first analysis")
+    valences = [recorder.json(STATE)["valence"]]
+    shutil.copy(photos[1], current.with_name(".incoming.jpg"))
+    current.with_name(".incoming.jpg").replace(current)
+    frame.wait_state(lambda s: s["valence"] != valences[0], 30, what="photo 2")
+    valences.append(recorder.json(STATE)["valence"])
+
+    print(f"{args.tracks} tracks; photo every 2 s; {args.seconds:.0f} s each phase; "
+          "2 cores shared with other work", flush=True)
+    for label, stormy in (("calm", False), (f"storm (touch all + update every "
+                                            f"{args.every:.0f} s)", True)):
+        thread = None
+        if stormy:
+            stop.clear()
+            thread = threading.Thread(target=storm, args=(mpd, files, args.every, stop))
+            thread.start()
+        refreshes = daemon.log().count(REFRESHED)
+        cpu0, t0 = cpu_s(frame.pid), time.monotonic()
+        latencies = photo_changes(current, photos, valences, recorder, args.seconds)
+        cpu, elapsed = cpu_s(frame.pid) - cpu0, time.monotonic() - t0
+        stop.set()
+        if thread is not None:
+            thread.join()
+        figures(label, latencies, cpu, elapsed, daemon.log(), refreshes)
+    if args.log:
+        shutil.copy(daemon.log_path, args.log)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tracks", type=int, default=500)
@@ -131,63 +132,20 @@ def main() -> int:
         music = work / "music"
         print(f"writing {args.tracks} tracks...", flush=True)
         files = write_library(music, seconds=args.track_seconds, library=library(args.tracks))
-        mpd = Mpd(work / "mpd", music, mixer="software")
-        broker = Mosquitto(work / "mosquitto")
-        for server in (mpd, broker):
-            server.start()
-        mpd.update_and_wait(120)
-        photos = []
-        for seed in (1, 2):
-            photo = work / f"photo{seed}.jpg"
-            photo.write_bytes(synthetic_photo(1600, 1200, 40 + seed * 7))
-            photos.append(photo)
-        frame = work / "frame"
-        frame.mkdir()
-        current = frame / "current.jpg"
-        shutil.copy(photos[0], current)
-        config = write_config(work / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
-                              state_dir=work / "state")
-        recorder = MqttRecorder(broker.port, [STATE])
-        daemon = DaemonProcess(config, work / "daemon.log")
-        daemon.start()
-        stop = threading.Event()
-        try:
-            assert daemon.proc is not None
-            wait_for(lambda: (s := recorder.json(STATE)) and s.get("index_size") == args.tracks,
-                     300, what="every track indexed")
-            wait_for(lambda: "audio analysis:" in daemon.log(), 600, what="the first analysis")
-            valences = [recorder.json(STATE)["valence"]]
-            shutil.copy(photos[1], current.with_name(".incoming.jpg"))
-            current.with_name(".incoming.jpg").replace(current)
-            wait_for(lambda: recorder.json(STATE)["valence"] != valences[0], 30, what="photo 2")
-            valences.append(recorder.json(STATE)["valence"])
-
-            print(f"{args.tracks} tracks; photo every 2 s; {args.seconds:.0f} s each phase; "
-                  "2 cores shared with other work", flush=True)
-            for label, stormy in (("calm", False), (f"storm (touch all + update every "
-                                                    f"{args.every:.0f} s)", True)):
-                thread = None
-                if stormy:
-                    stop.clear()
-                    thread = threading.Thread(target=storm, args=(mpd, files, args.every, stop))
-                    thread.start()
-                refreshes = daemon.log().count(REFRESHED)
-                cpu0, t0 = cpu_s(daemon.proc.pid), time.monotonic()
-                latencies = photo_changes(current, photos, valences, recorder, args.seconds)
-                cpu, elapsed = cpu_s(daemon.proc.pid) - cpu0, time.monotonic() - t0
+        with servers(work, music, mixer="software") as (mpd, broker):
+            mpd.update_and_wait(120)
+            photos = []
+            for seed in (1, 2):
+                photo = work / f"photo{seed}.jpg"
+                photo.write_bytes(synthetic_photo(1600, 1200, 40 + seed * 7))
+                photos.append(photo)
+            frame = start_frame(work, mpd, broker, photos[0])
+            stop = threading.Event()
+            try:
+                run_phases(frame, mpd, files, photos, args, stop)
+            finally:
                 stop.set()
-                if thread is not None:
-                    thread.join()
-                figures(label, latencies, cpu, elapsed, daemon.log(), refreshes)
-            if args.log:
-                shutil.copy(daemon.log_path, args.log)
-        finally:
-            stop.set()
-            if daemon.alive():
-                daemon.stop(signal.SIGTERM)
-            recorder.close()
-            mpd.stop()
-            broker.stop()
+                frame.close()
     return 0
 
 

@@ -14,8 +14,6 @@ error in its log. Targets: RSS growth <= 5 % from 1,000 to N; fds and threads fl
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -25,19 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
+from bench_rig import STATE, start_frame, vitals  # noqa: E402
+
 from bench_score import synthetic_photo  # noqa: E402
-from harness import DaemonProcess, make_servers, mpd_queue, show_photo, write_config  # noqa: E402
-from servers import MqttRecorder, wait_for  # noqa: E402
-
-STATE = "frame-daemon/frame/state"
-
-
-def vitals(pid: int) -> dict[str, float]:
-    """RSS (MB), open file descriptors and threads of a process, from /proc."""
-    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
-                  .splitlines() if ":" in line)
-    return {"rss_mb": int(status["VmRSS"].split()[0]) / 1024,
-            "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(status["Threads"])}
+from harness import make_servers, mpd_queue, show_photo  # noqa: E402
+from servers import wait_for  # noqa: E402
 
 
 def main() -> int:
@@ -74,25 +64,17 @@ def main() -> int:
             photos.append(path)
         bad = work / "bad.jpg"
         bad.write_bytes(b"\xff\xd8\xff\xe0 not a whole JPEG")
-        frame = work / "frame"
-        frame.mkdir()
-        current = frame / "current.jpg"
-        shutil.copy(photos[0], current)
-        config = write_config(work / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
-                              state_dir=work / "state")
-        recorder = MqttRecorder(broker.port, [STATE])
-        daemon = DaemonProcess(config, work / "daemon.log")
-        daemon.start()
+        frame = start_frame(work, mpd, broker, photos[0])
+        recorder, daemon = frame.recorder, frame.daemon
         samples: dict[str, dict[str, float]] = {}
         stalls = restarts = 0
         started = time.monotonic()
         try:
-            wait_for(lambda: (s := recorder.json(STATE)) and s.get("queued"), 60,
-                     what="first tracks queued")
+            frame.wait_state(lambda s: s.get("queued"), 60, what="first tracks queued")
             marks = {1: "start", min(1000, n): "after 1,000", n // 2: "middle", n: "end"}
             for i in range(1, n + 1):
                 before = recorder.count(STATE)
-                show_photo(current, bad if i % 250 == 0 else photos[i % 2])
+                show_photo(frame.current, bad if i % 250 == 0 else photos[i % 2])
                 try:
                     wait_for(lambda b=before: recorder.count(STATE) > b, 20, interval=0.005,
                              what=f"change {i} handled")
@@ -102,7 +84,7 @@ def main() -> int:
                         print(f"the daemon died at change {i}", flush=True)
                         break
                 if i in marks:
-                    samples[marks[i]] = vitals(daemon.proc.pid)
+                    samples[marks[i]] = vitals(frame.pid)
                     print(f"{i} changes ({time.monotonic() - started:.0f} s): "
                           f"{samples[marks[i]]}", flush=True)
                 if i % args.restart_every == 0 and i < n:
@@ -119,8 +101,8 @@ def main() -> int:
                             mpd.proc.send_signal(signal.SIGKILL)
                             mpd.proc.wait(10)
                         mpd.restart()
-                    wait_for(lambda: (s := recorder.json(STATE)) and s["mpd"] == "connected"
-                             and recorder.count(STATE) > 0, 60, what=f"back after {kind}")
+                    frame.wait_state(lambda s: s["mpd"] == "connected" and recorder.count(STATE) > 0,
+                                     60, what=f"back after {kind}")
                     if kind == "mpd-kill" and missing_users():
                         # Killed, MPD cannot save its state file: the loss is MPD's, not ours.
                         # The person queues the tracks again.
