@@ -422,7 +422,11 @@ def calibrate(args: argparse.Namespace, targets: dict[str, tuple[float, float]])
             # the first pays for picking among 406 configurations; the second does not count
             # that the form itself was found on this data.
             form = [c for c in grid if c[:2] == pick[:2]]
-            for what, g in (("the whole search", grid), (f"the form chosen, {len(form)} strengths", form)):
+            runs = [("the whole search", grid), (f"the form chosen, {len(form)} strengths", form)]
+            if pick != linear_only:  # and the best linear form the same way, to compare
+                lin = [c for c in grid if c[:2] == linear_only[:2]]
+                runs.append((f"the best linear form, {len(lin)} strengths", lin))
+            for what, g in runs:
                 nested = nested_r(g, t, cands, y[axis], fold_sets, INNER_SEEDS, genre)
                 print(f"    nested, {what} redone inside each outer training set (inner folds, seeds "
                       f"{INNER_SEEDS}): r {mean_sd(nested)}")
