@@ -109,13 +109,25 @@ def model_inputs(features: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
+# Tag probabilities are clipped this far from 0 and 1 before their logit: float32 sigmoids reach 1.0.
+_LOGIT_EPS = 1e-6
+
+
 def head_inputs(features: Mapping[str, Any], tags: Mapping[str, float],
                 points: Mapping[str, tuple[float, float]]) -> dict[str, float]:
-    """The tag head's inputs: model_inputs, each tag's probability as "tag:<name>", and the lexicon
-    prior (prior_valence, prior_arousal): the centroid of the tags' places on the plane (`points`,
-    moods and genres read as the project reads a file's tags) weighted by their probabilities."""
+    """The tag head's inputs: model_inputs, each tag's probability as "tag:<name>" and its logit as
+    "logit:<name>", and the lexicon prior (prior_valence, prior_arousal): the centroid of the tags'
+    places on the plane (`points`, moods and genres read as the project reads a file's tags) weighted
+    by their probabilities.
+
+    Logits, because a tag's probability saturates: 0.01 and 0.05 (a tag absent or faintly there)
+    are far apart for the valence head and nearly equal as probabilities (repeated CV on Emotify:
+    valence r +0.04 for all 50 tags as logits against as probabilities)."""
     values = model_inputs(features)
     values.update({f"tag:{t}": float(p) for t, p in tags.items()})
+    for t, p in tags.items():
+        q = min(1.0 - _LOGIT_EPS, max(_LOGIT_EPS, float(p)))
+        values[f"logit:{t}"] = math.log(q / (1.0 - q))
     placed = [(float(tags[t]), pt) for t, pt in points.items() if t in tags]
     weight = max(sum(p for p, _ in placed), 1e-6)
     values["prior_valence"] = sum(p * pt[0] for p, pt in placed) / weight
@@ -130,8 +142,32 @@ CLIP_SD = 3.0
 
 
 @dataclass(frozen=True, slots=True)
+class KernelTerm:
+    """A Gaussian-kernel ridge term over the axis's standardized (clipped) inputs:
+    sum(alpha_i * exp(-|z - centre_i|^2 / width)), the centres being the calibration excerpts.
+
+    It says "sounds and tags like the excerpts listeners found pleasant", which a linear map of the
+    same inputs cannot: on Emotify the averaged linear + kernel head reads valence better than
+    either alone (scripts/calibrate_music_mood.py prints by how much). Far from every centre it
+    adds nothing, and the linear term alone places the track (pulled halfway to the middle).
+    """
+
+    width: float
+    centres: tuple[tuple[float, ...], ...]
+    alphas: tuple[float, ...]
+
+    def __call__(self, z: tuple[float, ...]) -> float:
+        total = 0.0
+        for centre, alpha in zip(self.centres, self.alphas, strict=True):
+            d2 = sum((a - b) * (a - b) for a, b in zip(z, centre, strict=True))
+            total += alpha * math.exp(-d2 / self.width)
+        return total
+
+
+@dataclass(frozen=True, slots=True)
 class LinearAxis:
-    """One axis of the plane: intercept + gain * sum(weight * clip((input - mean) / scale)).
+    """One axis of the plane: intercept + gain * sum(weight * clip((input - mean) / scale)), or with
+    a `kernel`, intercept + gain * (linear sum + kernel term) / 2.
 
     `weights` are the ridge weights. Ridge (and any model with r well below 1) pulls predictions
     toward the mean, so that nearly every track would sit in the same one or two mood-word regions;
@@ -145,11 +181,15 @@ class LinearAxis:
     means: tuple[float, ...]
     scales: tuple[float, ...]
     weights: tuple[float, ...]
+    kernel: KernelTerm | None = None
 
     def __call__(self, values: Mapping[str, float]) -> float:
-        return self.intercept + self.gain * sum(
-            w * max(-CLIP_SD, min(CLIP_SD, (values[name] - m) / s))
-            for name, m, s, w in zip(self.inputs, self.means, self.scales, self.weights, strict=True))
+        z = tuple(max(-CLIP_SD, min(CLIP_SD, (values[name] - m) / s))
+                  for name, m, s in zip(self.inputs, self.means, self.scales, strict=True))
+        linear = sum(w * v for w, v in zip(self.weights, z, strict=True))
+        if self.kernel is None:
+            return self.intercept + self.gain * linear
+        return self.intercept + self.gain * (linear + self.kernel(z)) / 2
 
 
 # --- BEGIN CALIBRATION (written by scripts/calibrate_audio_model.py --write) ---
@@ -208,9 +248,17 @@ class TagHead:
     @classmethod
     def from_meta(cls, head: Mapping[str, Any]) -> TagHead:
         def axis(a: Mapping[str, Any]) -> LinearAxis:
-            return LinearAxis(tuple(a["inputs"]), float(a["intercept"]), float(a["gain"]),
+            inputs = tuple(a["inputs"])
+            kernel = None
+            if "kernel" in a:
+                k = a["kernel"]
+                centres = tuple(tuple(map(float, c)) for c in k["centres"])
+                if any(len(c) != len(inputs) for c in centres) or len(centres) != len(k["alphas"]):
+                    raise ValueError("kernel centres and alphas do not fit the inputs")
+                kernel = KernelTerm(float(k["width"]), centres, tuple(map(float, k["alphas"])))
+            return LinearAxis(inputs, float(a["intercept"]), float(a["gain"]),
                               tuple(map(float, a["means"])), tuple(map(float, a["scales"])),
-                              tuple(map(float, a["weights"])))
+                              tuple(map(float, a["weights"])), kernel)
         points = {str(t): (float(p[0]), float(p[1])) for t, p in head["tag_points"].items()}
         return cls(str(head["version"]), points, axis(head["valence"]), axis(head["arousal"]),
                    str(head.get("calibration", "")))
