@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -561,6 +561,16 @@ class TrackIndex:
         """Every indexed track with its combined mood, ordered by URI."""
         rows = self._db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks ORDER BY uri")
         return [self._track(row) for row in rows]
+
+    def rows(self) -> Iterator[tuple[str, str, str, str, str, float, float, float, float, str, str]]:
+        """Every indexed track as a plain row, ordered by URI, one at a time (a pool of 100,000
+        tracks is built from these without a `Track` object each): uri, title, artist, album,
+        genre, duration, valence, arousal, confidence (within the plane), source, why."""
+        for row in self._db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks ORDER BY uri"):
+            uri, title, artist, album, genre, duration, v, a, c, source, why = row
+            m = Mood.clipped(v, a, c)
+            yield (uri, title, artist, album, genre, duration, m.valence, m.arousal, m.confidence,
+                   source, why or NEUTRAL.detail)
 
     def uris(self) -> list[str]:
         """Every indexed track's URI."""

@@ -222,7 +222,7 @@ class IndexWorker:
     @staticmethod
     def _pool(index: TrackIndex) -> TrackPool:
         """Built here, in the worker: at 100,000 tracks this takes the loop a second or more."""
-        return TrackPool.from_tracks(index.tracks())
+        return TrackPool.from_rows(index.rows())
 
     def _poll_shared(self, index: TrackIndex, link: MpdLink) -> None:
         """Between refreshes, take in what another machine has analysed since, for the tracks
