@@ -175,6 +175,58 @@ def match_latency(index_path: Path) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
+def others_cpu(ours: set[int]) -> float:
+    """CPU seconds used so far by every process on this machine but the bench's own (the bench,
+    its servers and frames): the machine is shared, and a slow stretch may be someone else's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    mine = 0.0
+    for pid in ours:
+        with contextlib.suppress(OSError, IndexError):
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read().rpartition(")")[2].split()
+            mine += int(stat[11]) + int(stat[12])  # utime, stime
+    return (busy - mine) / ticks
+
+
+def log_times(text: str) -> list[tuple[float, str]]:
+    """(wall time, message) of each line of a frame's log."""
+    out = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            when = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + int(line[20:23]) / 1000
+            out.append((when, line[24:]))
+    return out
+
+
+def print_breakdown(changes: list[tuple[str, float, float, float]], logs: dict[str, str]) -> None:
+    """Per 100 changes: the median photo -> queue, its parts from the steering frame's log
+    (photo replaced -> scored: the watcher's settle and the model; scored -> took the music:
+    the claim and the old steerer's answer; took -> queued: choice and MPD's edits), and the CPU
+    the machine's other processes used meanwhile (2 cores give 2 s a second)."""
+    lines = {name: log_times(text) for name, text in logs.items()}
+    print("  changes   median ms  scored  took  queued  (ms after the photo)  others' CPU")
+    for start in range(0, len(changes), 100):
+        block = changes[start:start + 100]
+        parts: list[list[float]] = [[], [], []]
+        for name, wall0, _, _ in block:
+            marks = ("photo current", "household: taking the music", "tracks for ")
+            at, k = wall0, 0
+            for when, message in lines[name]:
+                if when >= at - 0.001 and marks[k] in message:
+                    parts[k].append((when - wall0) * 1000)
+                    at, k = when, k + 1
+                    if k == len(marks):
+                        break
+        cpu = sum(c for *_, c in block) / max(1e-9, sum(ms for _, _, ms, _ in block) / 1000)
+        med = [f"{statistics.median(p):6.0f}" if p else "     -" for p in parts]
+        median = statistics.median([ms for _, _, ms, _ in block])
+        print(f"  {start:4d}-{start + len(block) - 1:<4d} {median:9.0f}  {'  '.join(med)}"
+              f"                  {cpu:4.2f} s/s")
+
+
 def measure_rss(work: Path, empty: Mpd, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder,
                 photo: Path, tracks: int) -> None:
     rss_empty, _ = rss_once_indexed(work, empty, broker, rec, "empty", photo, 0)
@@ -237,12 +289,17 @@ def main() -> int:
                                  and (state(rec, n).get("household") or {}).get("steerer")
                                  for n in names), 3600, 0.2, what="frames indexed")
             latencies, conflicts, lost = [], 0, 0
+            changes: list[tuple[str, float, float, float]] = []  # frame, wall time, ms, others' CPU s
+            bench_pids = {os.getpid(), mpd.proc.pid, broker.proc.pid,
+                          *(d.proc.pid for d in running)}
             for step in range(args.changes):
                 i = step % args.frames
                 name = names[i]
                 photo = bright if (step // args.frames) % 2 == 0 else dark
                 old_ids = {e["id"] for e in mpd_queue(mpd)}
                 t0 = show_photo(currents[i], photo)
+                wall0 = time.time() - (time.perf_counter() - t0)
+                busy0 = others_cpu(bench_pids)
 
                 def taken(name=name, old_ids=old_ids) -> dict | None:
                     s = state(rec, name)
@@ -263,6 +320,7 @@ def main() -> int:
                     print(running[i].log()[-3000:])
                     raise
                 latencies.append((time.perf_counter() - t0) * 1000)
+                changes.append((name, wall0, latencies[-1], others_cpu(bench_pids) - busy0))
                 # Let the other frames hear of it, then look at the queue.
                 wait_for(lambda name=name: all((state(rec, n).get("household") or {}).get("steerer")
                                                == name for n in names), 10, 0.01,
@@ -290,6 +348,7 @@ def main() -> int:
                       f"{len(mpd_queue(mpd)):,} entries in MPD's queue at the end")
             print(f"{args.frames} frames, {args.changes} alternating photo changes: {conflicts} "
                   f"conflicting queue edits, {lost} lost user entries (target 0 and 0)")
+            print_breakdown(changes, {n: d.log() for n, d in zip(names, running, strict=True)})
             if args.log:  # where a hand-over's time goes
                 for line in running[0].log().splitlines()[-400:]:
                     if any(k in line for k in ("photo current", "household:", "queued", "fading")):

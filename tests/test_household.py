@@ -16,6 +16,7 @@ from frame_daemon.music.household import (
     Role,
     Steer,
     Verdict,
+    on_following,
     on_gone,
     on_own_photo,
     on_presence,
@@ -73,6 +74,29 @@ def test_no_ping_pong_the_steerer_holds_the_music_for_its_minimum_interval():
     # ...and the steerer hands over as soon as it is over.
     a, v = on_tick(a, 160.0, HOLD)
     assert v.released and a.steerer == "b"
+
+
+def test_a_steerer_that_stops_following_its_photo_holds_the_music_no_longer():
+    a = alone_steering("a", 100.0)
+    b = start("b", 90.0)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    b, _ = on_own_photo(b, JOYFUL, 110.0, HOLD)  # 10 s into a's 60 s hold: b claims
+    a, v = on_presence(a, presence(b), 110.0, HOLD)
+    assert a.steering and not v.released
+    # A person took over the music (or following was switched off): a hands over at once.
+    a, v = on_following(a, False, 111.0, HOLD)
+    assert v.released and a.steerer == "b" and v.publish
+    # One that stops following with no claim waiting says its hold is over, and then answers
+    # the next claim at once.
+    c = alone_steering("c", 100.0)
+    c, v = on_following(c, False, 101.0, HOLD)
+    assert c.steering and v.publish and presence(c).hold_until == 101.0
+    c, v = on_following(c, True, 102.0, HOLD)  # following again: the hold stays over
+    d = start("d", 90.0)
+    d, _ = on_presence(d, presence(c), 103.0, HOLD)
+    d, _ = on_own_photo(d, JOYFUL, 104.0, HOLD)
+    c, v = on_presence(c, presence(d), 104.0, HOLD)
+    assert v.released and c.steerer == "d"
 
 
 def test_a_steerer_that_never_answers_loses_the_music_after_the_timeout():

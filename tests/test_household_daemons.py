@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import (
+    TEST_FOLLOW,
     DaemonProcess,
     make_servers,
     mpd_queue,
@@ -40,19 +41,20 @@ def house(tmp_path, model_json, demo_photos):
     frames: list[DaemonProcess] = []
     currents: list[Path] = []
 
-    def add(n: int) -> None:
-        for i in range(n):
+    def add(n: int, follow: str | None = None) -> None:
+        """Start n more frames (with these [follow] keys, else the tests' own)."""
+        for i in range(len(frames), len(frames) + n):
             name = f"frame{i}"
             folder = tmp_path / name
             folder.mkdir()
             current = folder / "current.jpg"
             shutil.copy(photos / "dark.jpg", current)
             config = write_config(tmp_path / f"{name}.toml", photo=current, mpd=mpd, mqtt=broker,
-                                  state_dir=tmp_path / f"state-{name}", device_id=name)
+                                  state_dir=tmp_path / f"state-{name}", device_id=name,
+                                  follow=follow)
             frames.append(DaemonProcess(config, tmp_path / f"{name}.log"))
             currents.append(current)
-        for frame in frames:
-            frame.start()
+            frames[-1].start()
 
     h = type("House", (), dict(mpd=mpd, broker=broker, photos=photos, recorder=recorder, persons=persons,
                                frames=frames, currents=currents, add=add))
@@ -154,4 +156,35 @@ def test_a_killed_steerer_hands_over_through_its_last_will(house):
     wait_steered_by(house, "frame1", "frame1 steering after frame2 died", timeout=10)
     members = states(house)["frame1"]["household"]["members"]
     assert "frame2" not in members
+    persons_entries_survive(house)
+
+
+# The steerer holds the music for longer than any test waits.
+LONG_HOLD = TEST_FOLLOW.replace("min_interval_s = 0", "min_interval_s = 600")
+
+
+def household(h, i: int) -> dict:
+    return states(h)[f"frame{i}"].get("household") or {}
+
+
+@pytest.mark.parametrize("how", ["a person's edit", "following switched off"])
+def test_a_steerer_that_stops_following_hands_the_music_over_at_once(house, how):
+    house.add(1, follow=LONG_HOLD)
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    house.add(1, follow=LONG_HOLD)  # its photo changed last: it claims, but frame0 holds
+    wait_for(lambda: "claiming" in household(house, 1).get("reason", ""), 20, 0.1,
+             what="frame1 claiming the music")
+    assert household(house, 0)["steering"]
+    if how == "a person's edit":
+        c = house.mpd.client()
+        try:
+            house.persons.add(c.addid(PERSONS[0]))  # a person queues a song: frame0 steps back
+        finally:
+            c.disconnect()
+    else:
+        house.recorder.publish("frame-daemon/frame0/set/following", "OFF")
+    wait_for(lambda: states(house)["frame0"].get("follow") in ("suspended", "off"), 10, 0.05,
+             what="frame0 no longer following")
+    # frame0 no longer follows its photo, so it does not hold the music for 600 s.
+    wait_steered_by(house, "frame1", "frame1 steering", timeout=10)
     persons_entries_survive(house)

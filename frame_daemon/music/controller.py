@@ -96,6 +96,7 @@ class MusicController:
         self._household_link: HouseholdLink | None = None
         self._household_seq = 0  # the photo the household last heard of
         self._household_tick_at = 0.0
+        self._following = True  # whether the household last heard that this frame follows
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
 
     @property
@@ -477,8 +478,12 @@ class MusicController:
         if self.household is None or now < self._household_tick_at:
             return
         self._household_tick_at = now + 0.2
-        self.household, verdict = hh.on_tick(self.household, self._wall(),
-                                             self.cfg.follow.min_interval_s)
+        wall, hold = self._wall(), self.cfg.follow.min_interval_s
+        if self.state.following != self._following:  # suspended, switched off, or back on
+            self._following = self.state.following
+            self.household, verdict = hh.on_following(self.household, self._following, wall, hold)
+        else:
+            self.household, verdict = hh.on_tick(self.household, wall, hold)
         self._household_verdict(verdict)
 
     def _household_verdict(self, verdict: hh.Verdict) -> None:

@@ -12,6 +12,8 @@ The rules, in the order they are applied:
 - **No ping-pong.** The steerer holds the music until `hold_until` (its own `follow.min_interval_s`
   after it took it). A frame that should steer *claims*; the steerer acknowledges the claim (its
   presence then names the claimant as steerer, with its queue entries) only once its hold is over.
+  A steerer that no longer follows its photo (a person took over the music, or following was
+  switched off: `on_following`) holds it no longer: it answers a claim at once.
   The claimant takes over on that acknowledgement, or when the steerer stays silent for
   HANDOVER_TIMEOUT_S after its hold: a hung steerer cannot hold the music for ever.
 - **No interleaved edits.** The old steerer stops editing when it acknowledges; the new one starts
@@ -172,6 +174,17 @@ def on_presence(state: HouseholdState, other: Presence, now: float,
         # Two steerers (we both took music nobody held): the one that took it first keeps it.
         return _release(state, other.device_id, now,
                         f"{other.device_id} took the music first")
+    return _settle(state, now, min_interval_s)
+
+
+def on_following(state: HouseholdState, following: bool, now: float,
+                 min_interval_s: float) -> tuple[HouseholdState, Verdict]:
+    """My frame stopped following its photo, or follows it again. The hold is there so that
+    two slideshows do not toss the music back and forth; a frame that leaves the music alone
+    has nothing to hold it for, so its hold ends now (and its presence says so)."""
+    if not following and state.steering and state.hold_until > now:
+        state = replace(state, hold_until=now)
+        return _settle(state, now, min_interval_s, publish=True)
     return _settle(state, now, min_interval_s)
 
 
