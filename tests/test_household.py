@@ -153,6 +153,27 @@ def test_blend_is_the_confidence_weighted_mean_of_the_moods():
     assert target(st, Steer.LAST, CALM) == CALM
 
 
+def test_with_blend_a_new_photo_moves_the_blend_and_the_steerer_keeps_the_music():
+    a = start("a", 90.0, Steer.BLEND)
+    a, v = on_own_photo(a, CALM, 100.0, HOLD)
+    assert v.took_over
+    b = start("b", 90.0, Steer.BLEND)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    b, v = on_own_photo(b, JOYFUL, 200.0, HOLD)  # a's hold is long over: b still does not claim
+    assert v.publish and not presence(b).claim and v.role is Role.FOLLOW and b.steerer == "a"
+    a, v = on_presence(a, presence(b), 200.01, HOLD)
+    assert a.steering and not v.released
+    mean = target(a, Steer.BLEND, CALM)  # b's mood is in the blend the steerer plays for
+    assert mean is not None and mean.valence == (CALM.valence + JOYFUL.valence) / 2
+    # A steerer that no longer follows its photo leaves the blend and the music to the rest.
+    a, _ = on_following(a, False, 201.0, HOLD)
+    assert target(a, Steer.BLEND, CALM) == JOYFUL
+    b, v = on_presence(b, presence(a), 201.01, HOLD)
+    assert presence(b).claim
+    a, v = on_presence(a, presence(b), 201.02, HOLD)
+    assert v.released and a.steerer == "b"
+
+
 # ------------------------------------------------------------------ a simulated group
 
 

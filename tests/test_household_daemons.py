@@ -41,8 +41,8 @@ def house(tmp_path, model_json, demo_photos):
     frames: list[DaemonProcess] = []
     currents: list[Path] = []
 
-    def add(n: int, follow: str | None = None) -> None:
-        """Start n more frames (with these [follow] keys, else the tests' own)."""
+    def add(n: int, follow: str | None = None, extra: str = "") -> None:
+        """Start n more frames (with these [follow] keys, else the tests' own; `extra` config)."""
         for i in range(len(frames), len(frames) + n):
             name = f"frame{i}"
             folder = tmp_path / name
@@ -51,7 +51,7 @@ def house(tmp_path, model_json, demo_photos):
             shutil.copy(photos / "dark.jpg", current)
             config = write_config(tmp_path / f"{name}.toml", photo=current, mpd=mpd, mqtt=broker,
                                   state_dir=tmp_path / f"state-{name}", device_id=name,
-                                  follow=follow)
+                                  follow=follow, extra=extra)
             frames.append(DaemonProcess(config, tmp_path / f"{name}.log"))
             currents.append(current)
             frames[-1].start()
@@ -187,4 +187,22 @@ def test_a_steerer_that_stops_following_hands_the_music_over_at_once(house, how)
              what="frame0 no longer following")
     # frame0 no longer follows its photo, so it does not hold the music for 600 s.
     wait_steered_by(house, "frame1", "frame1 steering", timeout=10)
+    persons_entries_survive(house)
+
+
+def test_with_blend_another_frames_photo_moves_the_music_and_the_steerer_keeps_it(house):
+    blend = '[household]\nsteer = "blend"'
+    house.add(1, extra=blend)
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    house.add(1, extra=blend)  # its photo changed last, but with blend it does not take the music
+    wait_for(lambda: states(house)["frame1"].get("valence") is not None
+             and household(house, 1).get("steerer") == "frame0", 20, 0.1,
+             what="frame1 scored its photo and follows frame0")
+    before = states(house)["frame0"]["target"]
+    show(house, 1, "bright.jpg")
+    # frame1's brighter photo moves the blend: frame0 chooses again for it, and keeps steering.
+    wait_for(lambda: states(house)["frame0"]["target"]["valence"] > before["valence"] + 0.05,
+             20, 0.1, what="frame0's music chosen again for the brighter blend")
+    wait_steered_by(house, "frame0", "frame0 still steering")
+    assert "blend" in states(house)["frame1"]["why"]
     persons_entries_survive(house)
