@@ -175,20 +175,31 @@ def match_latency(index_path: Path) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
-def others_cpu(ours: set[int]) -> float:
-    """CPU seconds used so far by every process on this machine but the bench's own (the bench,
-    its servers and frames): the machine is shared, and a slow stretch may be someone else's."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
-    mine = 0.0
-    for pid in ours:
-        with contextlib.suppress(OSError, IndexError):
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read().rpartition(")")[2].split()
-            mine += int(stat[11]) + int(stat[12])  # utime, stime
-    return (busy - mine) / ticks
+@dataclasses.dataclass(frozen=True)
+class Cpu:
+    """CPU seconds used so far by the bench's own processes (the frames, MPD, the broker, the
+    bench) and by every other process on this machine, and how many processes wait to run now:
+    the machine is shared, and a slow stretch may be someone else's."""
+
+    ours: float
+    others: float
+    running: int
+
+    @classmethod
+    def now(cls, ours: set[int]) -> Cpu:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+        fields = [int(x) for x in lines[0].split()[1:]]
+        busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+        running = next(int(line.split()[1]) for line in lines if line.startswith("procs_running"))
+        mine = 0
+        for pid in ours:
+            with contextlib.suppress(OSError, IndexError):
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read().rpartition(")")[2].split()
+                mine += int(stat[11]) + int(stat[12])  # utime, stime
+        return cls(mine / ticks, (busy - mine) / ticks, running)
 
 
 def log_times(text: str) -> list[tuple[float, str]]:
@@ -201,17 +212,31 @@ def log_times(text: str) -> list[tuple[float, str]]:
     return out
 
 
-def print_breakdown(changes: list[tuple[str, float, float, float]], logs: dict[str, str]) -> None:
+@dataclasses.dataclass(frozen=True)
+class Change:
+    frame: str
+    wall: float  # when the photo was replaced (Unix time)
+    ms: float  # photo replaced -> its tracks in MPD's queue
+    ours: float  # CPU seconds the bench's processes used meanwhile
+    others: float  # ... and every other process
+    running: int  # processes waiting to run when it began
+
+
+def print_breakdown(changes: list[Change], logs: dict[str, str]) -> None:
     """Per 100 changes: the median photo -> queue, its parts from the steering frame's log
     (photo replaced -> scored: the watcher's settle and the model; scored -> took the music:
-    the claim and the old steerer's answer; took -> queued: choice and MPD's edits), and the CPU
-    the machine's other processes used meanwhile (2 cores give 2 s a second)."""
+    the claim and the old steerer's answer; took -> queued: choice and MPD's edits), the CPU the
+    frames and servers used per change (work that grows would show here), and how busy the
+    machine was with other work (CPU seconds a second, of the cores there are; processes
+    waiting to run, ours included)."""
     lines = {name: log_times(text) for name, text in logs.items()}
-    print("  changes   median ms  scored  took  queued  (ms after the photo)  others' CPU")
+    print(f"  changes  median ms  (scored  took  queued: ms after the photo)  our CPU/change  "
+          f"others' CPU ({os.cpu_count()} cores)  runnable")
     for start in range(0, len(changes), 100):
         block = changes[start:start + 100]
         parts: list[list[float]] = [[], [], []]
-        for name, wall0, _, _ in block:
+        for change in block:
+            name, wall0 = change.frame, change.wall
             marks = ("photo current", "household: taking the music", "tracks for ")
             at, k = wall0, 0
             for when, message in lines[name]:
@@ -220,11 +245,14 @@ def print_breakdown(changes: list[tuple[str, float, float, float]], logs: dict[s
                     at, k = when, k + 1
                     if k == len(marks):
                         break
-        cpu = sum(c for *_, c in block) / max(1e-9, sum(ms for _, _, ms, _ in block) / 1000)
+        seconds = max(1e-9, sum(c.ms for c in block) / 1000)
         med = [f"{statistics.median(p):6.0f}" if p else "     -" for p in parts]
-        median = statistics.median([ms for _, _, ms, _ in block])
-        print(f"  {start:4d}-{start + len(block) - 1:<4d} {median:9.0f}  {'  '.join(med)}"
-              f"                  {cpu:4.2f} s/s")
+        median = statistics.median([c.ms for c in block])
+        ours = statistics.median([c.ours for c in block]) * 1000
+        others = sum(c.others for c in block) / seconds
+        running = statistics.mean([c.running for c in block])
+        print(f"  {start:4d}-{start + len(block) - 1:<4d} {median:9.0f}   {'  '.join(med)}"
+              f"{ours:27.0f} ms {others:17.2f} s/s {running:14.1f}")
 
 
 def measure_rss(work: Path, empty: Mpd, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder,
@@ -248,6 +276,8 @@ def main() -> int:
                         "(1, 2), or only the photo changes (3)")
     parser.add_argument("--library", type=Path, help="make the big library here, or reuse the "
                         "one made here before (it takes minutes to make)")
+    parser.add_argument("--keep", type=Path, help="copy the frames' logs and one line per photo "
+                        "change (changes.csv) here")
     parser.add_argument("--log", action="store_true", help="print frame0's log lines of the "
                         "last hand-overs")
     args = parser.parse_args()
@@ -289,7 +319,7 @@ def main() -> int:
                                  and (state(rec, n).get("household") or {}).get("steerer")
                                  for n in names), 3600, 0.2, what="frames indexed")
             latencies, conflicts, lost = [], 0, 0
-            changes: list[tuple[str, float, float, float]] = []  # frame, wall time, ms, others' CPU s
+            changes: list[Change] = []
             bench_pids = {os.getpid(), mpd.proc.pid, broker.proc.pid,
                           *(d.proc.pid for d in running)}
             for step in range(args.changes):
@@ -299,7 +329,7 @@ def main() -> int:
                 old_ids = {e["id"] for e in mpd_queue(mpd)}
                 t0 = show_photo(currents[i], photo)
                 wall0 = time.time() - (time.perf_counter() - t0)
-                busy0 = others_cpu(bench_pids)
+                cpu0 = Cpu.now(bench_pids)
 
                 def taken(name=name, old_ids=old_ids) -> dict | None:
                     s = state(rec, name)
@@ -320,7 +350,9 @@ def main() -> int:
                     print(running[i].log()[-3000:])
                     raise
                 latencies.append((time.perf_counter() - t0) * 1000)
-                changes.append((name, wall0, latencies[-1], others_cpu(bench_pids) - busy0))
+                cpu1 = Cpu.now(bench_pids)
+                changes.append(Change(name, wall0, latencies[-1], cpu1.ours - cpu0.ours,
+                                      cpu1.others - cpu0.others, cpu0.running))
                 # Let the other frames hear of it, then look at the queue.
                 wait_for(lambda name=name: all((state(rec, n).get("household") or {}).get("steerer")
                                                == name for n in names), 10, 0.01,
@@ -349,6 +381,13 @@ def main() -> int:
             print(f"{args.frames} frames, {args.changes} alternating photo changes: {conflicts} "
                   f"conflicting queue edits, {lost} lost user entries (target 0 and 0)")
             print_breakdown(changes, {n: d.log() for n, d in zip(names, running, strict=True)})
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                for n, d in zip(names, running, strict=True):
+                    (args.keep / f"{n}.log").write_text(d.log())
+                (args.keep / "changes.csv").write_text("".join(
+                    f"{c.frame},{c.wall:.3f},{c.ms:.1f},{c.ours:.3f},{c.others:.3f},{c.running}\n"
+                    for c in changes))
             if args.log:  # where a hand-over's time goes
                 for line in running[0].log().splitlines()[-400:]:
                     if any(k in line for k in ("photo current", "household:", "queued", "fading")):

@@ -141,6 +141,7 @@ def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, 
         wait_steered_by(house, f"frame{i}", f"frame{i} steering after its photo changed")
         followers = [x for name, x in states(house).items() if name != f"frame{i}"]
         assert all(x["why"] == f"following frame{i}'s photo" for x in followers)
+    assert not [x["error"] for x in states(house).values() if x.get("error")]
     persons_entries_survive(house)
 
 

@@ -96,7 +96,7 @@ class MusicController:
         self._household_link: HouseholdLink | None = None
         self._household_seq = 0  # the photo the household last heard of
         self._household_tick_at = 0.0
-        self._following = True  # whether the household last heard that this frame follows
+        self._told_following = True  # whether the household last heard that this frame follows
         self._blend_for: Mood | None = None  # with steer = "blend": what this steerer's music is for
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
 
@@ -486,9 +486,10 @@ class MusicController:
             return
         self._household_tick_at = now + 0.2
         wall, hold = self._wall(), self.cfg.follow.min_interval_s
-        if self.state.following != self._following:  # suspended, switched off, or back on
-            self._following = self.state.following
-            self.household, verdict = hh.on_following(self.household, self._following, wall, hold)
+        if self.state.following != self._told_following:  # suspended, switched off, or back on
+            self._told_following = self.state.following
+            self.household, verdict = hh.on_following(self.household, self._told_following, wall,
+                                                      hold)
         else:
             self.household, verdict = hh.on_tick(self.household, wall, hold)
         self._household_verdict(verdict)

@@ -223,14 +223,15 @@ def describe_external_change(before: PlayerStatus, before_ids: tuple[int, ...],
     own progress, by its modes (random, repeat, single, consume) included."""
     ended = track_ended(before, waited_s)
     if after.playlist_version != before.playlist_version:
-        added = set(after_ids) - set(before_ids)
-        removed = [i for i in before_ids if i not in set(after_ids)]
+        now_there = set(after_ids)  # once: a queue that is never cleared grows long
+        added = now_there - set(before_ids)
+        removed = [i for i in before_ids if i not in now_there]
         if added:
             return f"{len(added)} track(s) added to the queue by another client"
         consumed = before.consume and removed == [before.song_id]
         if removed and not consumed:
             return f"{len(removed)} track(s) removed from the queue by another client"
-        kept = [i for i in before_ids if i in set(after_ids)]
+        kept = [i for i in before_ids if i in now_there]
         if list(after_ids) != kept and not removed:
             return "the queue was reordered by another client"
         if removed and consumed and list(after_ids) != kept:
