@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -163,9 +164,18 @@ def rss_once_indexed(work: Path, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder,
     return rss, took
 
 
-def match_latency(index_path: Path) -> tuple[float, float]:
+def pool_size(index_path: Path) -> tuple[TrackPool, float]:
+    """The frame's pool, read from its index as the daemon reads it, and the bytes it holds
+    per track (tracemalloc: Python's own count, not the process's RSS)."""
+    tracemalloc.start()
     with TrackIndex(index_path) as index:
-        pool = TrackPool.from_tracks(index.tracks())
+        pool = TrackPool.from_rows(index.rows())
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return pool, held / max(1, len(pool))
+
+
+def match_latency(pool: TrackPool) -> tuple[float, float]:
     times = []
     for i in range(60):
         target = Mood((i % 11) / 5 - 1, (i % 7) / 3 - 1)
@@ -262,7 +272,9 @@ def measure_rss(work: Path, empty: Mpd, mpd: Mpd, broker: Mosquitto, rec: MqttRe
     print(f"frame RSS: {rss_empty / 2**20:.0f} MB on an empty MPD, {rss_big / 2**20:.0f} MB "
           f"with {tracks:,} tracks (+{(rss_big - rss_empty) / 2**20:.0f} MB; target "
           f"<= +60 MB); indexed from the stickers and playing in {took:.0f} s", flush=True)
-    med, worst = match_latency(TrackIndex.default_path(work / "state-big"))
+    pool, per_track = pool_size(TrackIndex.default_path(work / "state-big"))
+    print(f"the pool the frame chooses from: {per_track:.0f} bytes a track", flush=True)
+    med, worst = match_latency(pool)
     print(f"match (5 tracks for a mood, the frame's own {tracks:,}-track pool): median "
           f"{med:.1f} ms, max {worst:.1f} ms (target <= 15 ms)", flush=True)
 

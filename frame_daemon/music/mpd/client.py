@@ -108,6 +108,24 @@ def open_client(host: str, port: int, password: str, timeout_s: float) -> mpd.MP
     return client
 
 
+def _status(st: dict) -> PlayerStatus:
+    return PlayerStatus(
+        state=st.get("state", "stop"),
+        song_id=int(st["songid"]) if "songid" in st else None,
+        song_pos=int(st["song"]) if "song" in st else None,
+        playlist_version=int(st.get("playlist", 0)),
+        queue_length=int(st.get("playlistlength", 0)),
+        consume=st.get("consume", "0") not in ("0", "off"),
+        elapsed=_float(st.get("elapsed", 0)),
+        duration=_float(st.get("duration", 0)),
+        volume=_volume(st.get("volume")),
+        random=st.get("random", "0") not in ("0", "off"),
+        repeat=st.get("repeat", "0") not in ("0", "off"),
+        single=st.get("single", "0") not in ("0", "off"),
+        error=_first(st.get("error", "")),
+    )
+
+
 def _entry(song: dict) -> QueueEntry:
     return QueueEntry(int(song["id"]), int(song["pos"]), _first(song.get("file")),
                       _first(song.get("title")), _first(song.get("artist")))
@@ -175,21 +193,33 @@ class MpdLink:
     def status(self) -> PlayerStatus:
         with self._call() as c:
             st = c.status()
-        return PlayerStatus(
-            state=st.get("state", "stop"),
-            song_id=int(st["songid"]) if "songid" in st else None,
-            song_pos=int(st["song"]) if "song" in st else None,
-            playlist_version=int(st.get("playlist", 0)),
-            queue_length=int(st.get("playlistlength", 0)),
-            consume=st.get("consume", "0") not in ("0", "off"),
-            elapsed=_float(st.get("elapsed", 0)),
-            duration=_float(st.get("duration", 0)),
-            volume=_volume(st.get("volume")),
-            random=st.get("random", "0") not in ("0", "off"),
-            repeat=st.get("repeat", "0") not in ("0", "off"),
-            single=st.get("single", "0") not in ("0", "off"),
-            error=_first(st.get("error", "")),
-        )
+        return _status(st)
+
+    def queue_since(self, version: int, before: Sequence[QueueEntry]
+                    ) -> tuple[PlayerStatus, list[QueueEntry]]:
+        """The status and the queue now, made from the queue `before` (read at playlist
+        `version` on this connection) and MPD's changes since (`plchanges`: the entries whose id
+        or place changed; the status's length cuts off what was removed at the end). A long
+        queue costs a small answer; status and changes come in one command list, so that no
+        other client's edit falls between them. A full read where they do not add up."""
+        with self._call() as c:
+            c.command_list_ok_begin()
+            c.status()
+            c.plchanges(version)
+            st, changed = c.command_list_end()
+        status = _status(st)
+        entries = list(before[:status.queue_length])
+        for entry in sorted((_entry(song) for song in changed), key=lambda e: e.pos):
+            if entry.pos < len(entries):
+                entries[entry.pos] = entry
+            elif entry.pos == len(entries):
+                entries.append(entry)
+            else:
+                break
+        if len(entries) != status.queue_length or any(e.pos != i for i, e in enumerate(entries)):
+            log.debug("MPD's queue changes did not add up; reading the whole queue")
+            return self.status(), self.queue()
+        return status, entries
 
     def queue(self, page: int = QUEUE_PAGE) -> list[QueueEntry]:
         """The queue, `page` entries an answer. A queue that is never cleared grows (MPD keeps
