@@ -148,10 +148,17 @@ def state(rec: MqttRecorder, name: str) -> dict:
 
 
 def rss_once_indexed(work: Path, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder, name: str,
-                     photo: Path, tracks: int) -> tuple[int, float]:
+                     photo: Path, tracks: int) -> tuple[int, float, int]:
+    """RSS once indexed and playing, how long that took, and the highest RSS on the way (sampled
+    every 0.2 s)."""
     daemon, _ = frame(work, name, mpd, broker, photo)
     t0 = time.perf_counter()
+    peak = 0
+
     def ready() -> bool:
+        nonlocal peak
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, psutil.Process(daemon.proc.pid).memory_info().rss)
         s = state(rec, name)
         return s.get("index_size", 0) >= tracks and bool(s.get("queued") if tracks
                                                          else s.get("valence") is not None)
@@ -161,7 +168,7 @@ def rss_once_indexed(work: Path, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder,
     time.sleep(3)  # settle: the worker's batch freed, the pool in place
     rss = psutil.Process(daemon.proc.pid).memory_info().rss
     daemon.stop()
-    return rss, took
+    return rss, took, peak
 
 
 def pool_size(index_path: Path) -> tuple[TrackPool, float]:
@@ -259,7 +266,7 @@ def print_breakdown(changes: list[Change], logs: dict[str, str]) -> None:
         med = [f"{statistics.median(p):6.0f}" if p else "     -" for p in parts]
         median = statistics.median([c.ms for c in block])
         ours = statistics.median([c.ours for c in block]) * 1000
-        others = sum(c.others for c in block) / seconds
+        others = max(0.0, sum(c.others for c in block) / seconds)  # tick rounding: ~0 is 0
         running = statistics.mean([c.running for c in block])
         print(f"  {start:4d}-{start + len(block) - 1:<4d} {median:9.0f}   {'  '.join(med)}"
               f"{ours:27.0f} ms {others:17.2f} s/s {running:14.1f}")
@@ -267,11 +274,12 @@ def print_breakdown(changes: list[Change], logs: dict[str, str]) -> None:
 
 def measure_rss(work: Path, empty: Mpd, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder,
                 photo: Path, tracks: int) -> None:
-    rss_empty, _ = rss_once_indexed(work, empty, broker, rec, "empty", photo, 0)
-    rss_big, took = rss_once_indexed(work, mpd, broker, rec, "big", photo, tracks)
+    rss_empty, _, _ = rss_once_indexed(work, empty, broker, rec, "empty", photo, 0)
+    rss_big, took, peak = rss_once_indexed(work, mpd, broker, rec, "big", photo, tracks)
     print(f"frame RSS: {rss_empty / 2**20:.0f} MB on an empty MPD, {rss_big / 2**20:.0f} MB "
           f"with {tracks:,} tracks (+{(rss_big - rss_empty) / 2**20:.0f} MB; target "
-          f"<= +60 MB); indexed from the stickers and playing in {took:.0f} s", flush=True)
+          f"<= +60 MB; {peak / 2**20:.0f} MB at most while indexing); indexed from the stickers "
+          f"and playing in {took:.0f} s", flush=True)
     pool, per_track = pool_size(TrackIndex.default_path(work / "state-big"))
     print(f"the pool the frame chooses from: {per_track:.0f} bytes a track", flush=True)
     med, worst = match_latency(pool)
