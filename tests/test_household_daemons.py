@@ -142,6 +142,8 @@ def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, 
         followers = [x for name, x in states(house).items() if name != f"frame{i}"]
         assert all(x["why"] == f"following frame{i}'s photo" for x in followers)
     assert not [x["error"] for x in states(house).values() if x.get("error")]
+    # Nobody said what fits, and a follower does not take the steerer's tracks for a person's own.
+    assert [x["taste"]["verdicts"] for x in states(house).values()] == [0] * n
     persons_entries_survive(house)
 
 
