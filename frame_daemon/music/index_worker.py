@@ -53,7 +53,7 @@ def give_memory_back() -> None:
     some 60 MB through this thread, and glibc's malloc keeps what was freed between blocks still
     in use (the new pool among them): at 100,000 tracks this returns some 10 MB for good
     (scripts/bench_household.py). Nothing to do where the C library has no malloc_trim."""
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, TypeError):
         ctypes.CDLL(None).malloc_trim(0)
 
 
