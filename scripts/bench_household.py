@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,16 @@ def make_library(music: Path, tracks: int) -> None:
 
 
 def big_mpd(work: Path, tracks: int) -> Mpd:
+    """MPD over the generated library; a library made before in `work` (`--library`) is reused,
+    with MPD's queue and state from the last run removed."""
+    ready = work / f"library-{tracks}.ready"
+    if ready.exists():
+        (work / "mpd" / "state").unlink(missing_ok=True)
+        mpd = Mpd(work / "mpd", work / "music")
+        mpd.start()
+        print(f"library: {tracks:,} tracks in MPD, each with a shared analysis (made before, "
+              f"in {work})", flush=True)
+        return mpd
     t0 = time.perf_counter()
     make_library(work / "music", tracks)
     mpd = Mpd(work / "mpd", work / "music")
@@ -111,6 +122,7 @@ def big_mpd(work: Path, tracks: int) -> Mpd:
     db.commit()
     db.close()
     mpd.start()
+    ready.touch()
     print(f"library: {n:,} tracks in MPD, each with a shared analysis "
           f"({time.perf_counter() - t0:.0f} s to make)", flush=True)
     return mpd
@@ -136,10 +148,17 @@ def state(rec: MqttRecorder, name: str) -> dict:
 
 
 def rss_once_indexed(work: Path, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder, name: str,
-                     photo: Path, tracks: int) -> tuple[int, float]:
+                     photo: Path, tracks: int) -> tuple[int, float, int]:
+    """RSS once indexed and playing, how long that took, and the highest RSS on the way (sampled
+    every 0.2 s)."""
     daemon, _ = frame(work, name, mpd, broker, photo)
     t0 = time.perf_counter()
+    peak = 0
+
     def ready() -> bool:
+        nonlocal peak
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, psutil.Process(daemon.proc.pid).memory_info().rss)
         s = state(rec, name)
         return s.get("index_size", 0) >= tracks and bool(s.get("queued") if tracks
                                                          else s.get("valence") is not None)
@@ -149,12 +168,21 @@ def rss_once_indexed(work: Path, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder,
     time.sleep(3)  # settle: the worker's batch freed, the pool in place
     rss = psutil.Process(daemon.proc.pid).memory_info().rss
     daemon.stop()
-    return rss, took
+    return rss, took, peak
 
 
-def match_latency(index_path: Path) -> tuple[float, float]:
+def pool_size(index_path: Path) -> tuple[TrackPool, float]:
+    """The frame's pool, read from its index as the daemon reads it, and the bytes it holds
+    per track (tracemalloc: Python's own count, not the process's RSS)."""
+    tracemalloc.start()
     with TrackIndex(index_path) as index:
-        pool = TrackPool.from_tracks(index.tracks())
+        pool = TrackPool.from_rows(index.rows())
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return pool, held / max(1, len(pool))
+
+
+def match_latency(pool: TrackPool) -> tuple[float, float]:
     times = []
     for i in range(60):
         target = Mood((i % 11) / 5 - 1, (i % 7) / 3 - 1)
@@ -164,11 +192,112 @@ def match_latency(index_path: Path) -> tuple[float, float]:
     return statistics.median(times), max(times)
 
 
+@dataclasses.dataclass(frozen=True)
+class Cpu:
+    """CPU seconds used so far by the bench's own processes (the frames, MPD, the broker, the
+    bench) and by every other process on this machine, and how many processes wait to run now:
+    the machine is shared, and a slow stretch may be someone else's."""
+
+    ours: float
+    others: float
+    running: int
+
+    @classmethod
+    def now(cls, ours: set[int]) -> Cpu:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+        fields = [int(x) for x in lines[0].split()[1:]]
+        busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+        running = next(int(line.split()[1]) for line in lines if line.startswith("procs_running"))
+        mine = 0
+        for pid in ours:
+            with contextlib.suppress(OSError, IndexError):
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read().rpartition(")")[2].split()
+                mine += int(stat[11]) + int(stat[12])  # utime, stime
+        return cls(mine / ticks, (busy - mine) / ticks, running)
+
+
+def log_times(text: str) -> list[tuple[float, str]]:
+    """(wall time, message) of each line of a frame's log."""
+    out = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            when = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")) + int(line[20:23]) / 1000
+            out.append((when, line[24:]))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    frame: str
+    wall: float  # when the photo was replaced (Unix time)
+    ms: float  # photo replaced -> its tracks in MPD's queue
+    ours: float  # CPU seconds the bench's processes used meanwhile
+    others: float  # ... and every other process
+    running: int  # processes waiting to run when it began
+
+
+def print_breakdown(changes: list[Change], logs: dict[str, str]) -> None:
+    """Per 100 changes: the median photo -> queue, its parts from the steering frame's log
+    (photo replaced -> scored: the watcher's settle and the model; scored -> took the music:
+    the claim and the old steerer's answer; took -> queued: choice and MPD's edits), the CPU the
+    frames and servers used per change (work that grows would show here), and how busy the
+    machine was with other work (CPU seconds a second, of the cores there are; processes
+    waiting to run, ours included)."""
+    lines = {name: log_times(text) for name, text in logs.items()}
+    print(f"  changes  median ms  (scored  took  queued: ms after the photo)  our CPU/change  "
+          f"others' CPU ({os.cpu_count()} cores)  runnable")
+    for start in range(0, len(changes), 100):
+        block = changes[start:start + 100]
+        parts: list[list[float]] = [[], [], []]
+        for change in block:
+            name, wall0 = change.frame, change.wall
+            marks = ("photo current", "household: taking the music", "tracks for ")
+            at, k = wall0, 0
+            for when, message in lines[name]:
+                if when >= at - 0.001 and marks[k] in message:
+                    parts[k].append((when - wall0) * 1000)
+                    at, k = when, k + 1
+                    if k == len(marks):
+                        break
+        seconds = max(1e-9, sum(c.ms for c in block) / 1000)
+        med = [f"{statistics.median(p):6.0f}" if p else "     -" for p in parts]
+        median = statistics.median([c.ms for c in block])
+        ours = statistics.median([c.ours for c in block]) * 1000
+        others = max(0.0, sum(c.others for c in block) / seconds)  # tick rounding: ~0 is 0
+        running = statistics.mean([c.running for c in block])
+        print(f"  {start:4d}-{start + len(block) - 1:<4d} {median:9.0f}   {'  '.join(med)}"
+              f"{ours:27.0f} ms {others:17.2f} s/s {running:14.1f}")
+
+
+def measure_rss(work: Path, empty: Mpd, mpd: Mpd, broker: Mosquitto, rec: MqttRecorder,
+                photo: Path, tracks: int) -> None:
+    rss_empty, _, _ = rss_once_indexed(work, empty, broker, rec, "empty", photo, 0)
+    rss_big, took, peak = rss_once_indexed(work, mpd, broker, rec, "big", photo, tracks)
+    print(f"frame RSS: {rss_empty / 2**20:.0f} MB on an empty MPD, {rss_big / 2**20:.0f} MB "
+          f"with {tracks:,} tracks (+{(rss_big - rss_empty) / 2**20:.0f} MB; target "
+          f"<= +60 MB; {peak / 2**20:.0f} MB at most while indexing); indexed from the stickers "
+          f"and playing in {took:.0f} s", flush=True)
+    pool, per_track = pool_size(TrackIndex.default_path(work / "state-big"))
+    print(f"the pool the frame chooses from: {per_track:.0f} bytes a track", flush=True)
+    med, worst = match_latency(pool)
+    print(f"match (5 tracks for a mood, the frame's own {tracks:,}-track pool): median "
+          f"{med:.1f} ms, max {worst:.1f} ms (target <= 15 ms)", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--frames", type=int, default=3, choices=(2, 3))
     parser.add_argument("--changes", type=int, default=1000)
+    parser.add_argument("--only", choices=("rss", "changes"), help="measure only RSS and match "
+                        "(1, 2), or only the photo changes (3)")
+    parser.add_argument("--library", type=Path, help="make the big library here, or reuse the "
+                        "one made here before (it takes minutes to make)")
+    parser.add_argument("--keep", type=Path, help="copy the frames' logs and one line per photo "
+                        "change (changes.csv) here")
     parser.add_argument("--log", action="store_true", help="print frame0's log lines of the "
                         "last hand-overs")
     args = parser.parse_args()
@@ -182,19 +311,17 @@ def main() -> int:
         (work / "empty-music").mkdir()
         empty = Mpd(work / "mpd-empty", work / "empty-music")
         empty.start()
-        mpd = big_mpd(work, args.tracks)
+        if args.library:
+            args.library.mkdir(parents=True, exist_ok=True)
+        mpd = big_mpd(args.library.resolve() if args.library else work, args.tracks)
         rec = MqttRecorder(broker.port, ["frame-daemon/#"])
         running: list[DaemonProcess] = []
         try:
-            rss_empty, _ = rss_once_indexed(work, empty, broker, rec, "empty", dark, 0)
-            rss_big, took = rss_once_indexed(work, mpd, broker, rec, "big", dark, args.tracks)
-            print(f"frame RSS: {rss_empty / 2**20:.0f} MB on an empty MPD, {rss_big / 2**20:.0f} MB "
-                  f"with {args.tracks:,} tracks (+{(rss_big - rss_empty) / 2**20:.0f} MB; target "
-                  f"<= +60 MB); indexed from the stickers and playing in {took:.0f} s", flush=True)
-            med, worst = match_latency(TrackIndex.default_path(work / "state-big"))
-            print(f"match (5 tracks for a mood, the frame's own {args.tracks:,}-track pool): median "
-                  f"{med:.1f} ms, max {worst:.1f} ms (target <= 15 ms)", flush=True)
+            if args.only != "changes":
+                measure_rss(work, empty, mpd, broker, rec, dark, args.tracks)
             empty.stop()
+            if args.only == "rss":
+                return 0
 
             c = mpd.client()
             c.stop()
@@ -212,12 +339,17 @@ def main() -> int:
                                  and (state(rec, n).get("household") or {}).get("steerer")
                                  for n in names), 3600, 0.2, what="frames indexed")
             latencies, conflicts, lost = [], 0, 0
+            changes: list[Change] = []
+            bench_pids = {os.getpid(), mpd.proc.pid, broker.proc.pid,
+                          *(d.proc.pid for d in running)}
             for step in range(args.changes):
                 i = step % args.frames
                 name = names[i]
                 photo = bright if (step // args.frames) % 2 == 0 else dark
                 old_ids = {e["id"] for e in mpd_queue(mpd)}
                 t0 = show_photo(currents[i], photo)
+                wall0 = time.time() - (time.perf_counter() - t0)
+                cpu0 = Cpu.now(bench_pids)
 
                 def taken(name=name, old_ids=old_ids) -> dict | None:
                     s = state(rec, name)
@@ -238,6 +370,9 @@ def main() -> int:
                     print(running[i].log()[-3000:])
                     raise
                 latencies.append((time.perf_counter() - t0) * 1000)
+                cpu1 = Cpu.now(bench_pids)
+                changes.append(Change(name, wall0, latencies[-1], cpu1.ours - cpu0.ours,
+                                      cpu1.others - cpu0.others, cpu0.running))
                 # Let the other frames hear of it, then look at the queue.
                 wait_for(lambda name=name: all((state(rec, n).get("household") or {}).get("steerer")
                                                == name for n in names), 10, 0.01,
@@ -265,6 +400,14 @@ def main() -> int:
                       f"{len(mpd_queue(mpd)):,} entries in MPD's queue at the end")
             print(f"{args.frames} frames, {args.changes} alternating photo changes: {conflicts} "
                   f"conflicting queue edits, {lost} lost user entries (target 0 and 0)")
+            print_breakdown(changes, {n: d.log() for n, d in zip(names, running, strict=True)})
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                for n, d in zip(names, running, strict=True):
+                    (args.keep / f"{n}.log").write_text(d.log())
+                (args.keep / "changes.csv").write_text("".join(
+                    f"{c.frame},{c.wall:.3f},{c.ms:.1f},{c.ours:.3f},{c.others:.3f},{c.running}\n"
+                    for c in changes))
             if args.log:  # where a hand-over's time goes
                 for line in running[0].log().splitlines()[-400:]:
                     if any(k in line for k in ("photo current", "household:", "queued", "fading")):

@@ -56,6 +56,7 @@ class MemoryMpd:
         self._next_id = 1
         self._started_at = 0.0  # clock time the current track would have begun, when playing
         self._elapsed = 0.0  # while paused or stopped
+        self._answers: list[object] | None = None  # inside a command list: the answers so far
 
     # ------------------------------------------------------------------ the player's own life
     def _catch_up(self) -> None:
@@ -92,7 +93,24 @@ class MemoryMpd:
         return [e.uri for e in self.queue]
 
     # ------------------------------------------------------------------ python-mpd2's commands
+    def command_list_ok_begin(self) -> None:
+        self._answers = []
+
+    def command_list_end(self) -> list[object]:
+        answers, self._answers = self._answers or [], None
+        return answers
+
+    def _answer(self, value: object) -> object:
+        """A command's answer; inside a command list python-mpd2 gives them all at its end."""
+        if self._answers is None:
+            return value
+        self._answers.append(value)
+        return None
+
     def status(self) -> dict[str, str]:
+        return self._answer(self._status())  # type: ignore[return-value]
+
+    def _status(self) -> dict[str, str]:
         self._catch_up()
         st = {"state": self.state, "playlist": str(self.version),
               "playlistlength": str(len(self.queue)), "consume": "0", "volume": str(self.volume)}
@@ -109,9 +127,21 @@ class MemoryMpd:
         return {"file": entry.uri, "id": str(entry.id), "pos": str(i), "title": title,
                 "artist": artist, "duration": f"{length:.3f}"}
 
-    def playlistinfo(self) -> list[dict[str, str]]:
+    def playlistinfo(self, songrange: str | None = None) -> list[dict[str, str]]:
         self._catch_up()
-        return [self._song(i) for i in range(len(self.queue))]
+        start, end = 0, len(self.queue)
+        if songrange is not None:
+            first, _, last = songrange.partition(":")
+            start, end = int(first), min(end, int(last))
+            if start > len(self.queue):
+                raise mpd.CommandError("[2@0] {playlistinfo} Bad song index")
+        return [self._song(i) for i in range(start, end)]
+
+    def plchanges(self, version: int) -> list[dict[str, str]]:
+        """Every entry: MPD gives those whose id or place changed since `version`, and all of
+        them make the same queue for whoever builds it from the changes."""
+        self._catch_up()
+        return self._answer([self._song(i) for i in range(len(self.queue))])  # type: ignore[return-value]
 
     def currentsong(self) -> dict[str, str]:
         self._catch_up()

@@ -16,6 +16,7 @@ from frame_daemon.music.household import (
     Role,
     Steer,
     Verdict,
+    on_following,
     on_gone,
     on_own_photo,
     on_presence,
@@ -75,6 +76,29 @@ def test_no_ping_pong_the_steerer_holds_the_music_for_its_minimum_interval():
     assert v.released and a.steerer == "b"
 
 
+def test_a_steerer_that_stops_following_its_photo_holds_the_music_no_longer():
+    a = alone_steering("a", 100.0)
+    b = start("b", 90.0)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    b, _ = on_own_photo(b, JOYFUL, 110.0, HOLD)  # 10 s into a's 60 s hold: b claims
+    a, v = on_presence(a, presence(b), 110.0, HOLD)
+    assert a.steering and not v.released
+    # A person took over the music (or following was switched off): a hands over at once.
+    a, v = on_following(a, False, 111.0, HOLD)
+    assert v.released and a.steerer == "b" and v.publish
+    # One that stops following with no claim waiting says its hold is over, and then answers
+    # the next claim at once.
+    c = alone_steering("c", 100.0)
+    c, v = on_following(c, False, 101.0, HOLD)
+    assert c.steering and v.publish and presence(c).hold_until == 101.0
+    c, v = on_following(c, True, 102.0, HOLD)  # following again: the hold stays over
+    d = start("d", 90.0)
+    d, _ = on_presence(d, presence(c), 103.0, HOLD)
+    d, _ = on_own_photo(d, JOYFUL, 104.0, HOLD)
+    c, v = on_presence(c, presence(d), 104.0, HOLD)
+    assert v.released and c.steerer == "d"
+
+
 def test_a_steerer_that_never_answers_loses_the_music_after_the_timeout():
     a = alone_steering("a", 100.0)
     b = start("b", 90.0)
@@ -127,6 +151,27 @@ def test_blend_is_the_confidence_weighted_mean_of_the_moods():
     assert abs(blend.valence - (0.7 * 1 - 0.5 * 0.5) / 1.5) < 1e-9
     assert abs(blend.arousal - (-0.8 * 1 + 0.5 * 0.5) / 1.5) < 1e-9
     assert target(st, Steer.LAST, CALM) == CALM
+
+
+def test_with_blend_a_new_photo_moves_the_blend_and_the_steerer_keeps_the_music():
+    a = start("a", 90.0, Steer.BLEND)
+    a, v = on_own_photo(a, CALM, 100.0, HOLD)
+    assert v.took_over
+    b = start("b", 90.0, Steer.BLEND)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    b, v = on_own_photo(b, JOYFUL, 200.0, HOLD)  # a's hold is long over: b still does not claim
+    assert v.publish and not presence(b).claim and v.role is Role.FOLLOW and b.steerer == "a"
+    a, v = on_presence(a, presence(b), 200.01, HOLD)
+    assert a.steering and not v.released
+    mean = target(a, Steer.BLEND, CALM)  # b's mood is in the blend the steerer plays for
+    assert mean is not None and mean.valence == (CALM.valence + JOYFUL.valence) / 2
+    # A steerer that no longer follows its photo leaves the blend and the music to the rest.
+    a, _ = on_following(a, False, 201.0, HOLD)
+    assert target(a, Steer.BLEND, CALM) == JOYFUL
+    b, v = on_presence(b, presence(a), 201.01, HOLD)
+    assert presence(b).claim
+    a, v = on_presence(a, presence(b), 201.02, HOLD)
+    assert v.released and a.steerer == "b"
 
 
 # ------------------------------------------------------------------ a simulated group

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import (
+    TEST_FOLLOW,
     DaemonProcess,
     make_servers,
     mpd_queue,
@@ -40,19 +41,20 @@ def house(tmp_path, model_json, demo_photos):
     frames: list[DaemonProcess] = []
     currents: list[Path] = []
 
-    def add(n: int) -> None:
-        for i in range(n):
+    def add(n: int, follow: str | None = None, extra: str = "") -> None:
+        """Start n more frames (with these [follow] keys, else the tests' own; `extra` config)."""
+        for i in range(len(frames), len(frames) + n):
             name = f"frame{i}"
             folder = tmp_path / name
             folder.mkdir()
             current = folder / "current.jpg"
             shutil.copy(photos / "dark.jpg", current)
             config = write_config(tmp_path / f"{name}.toml", photo=current, mpd=mpd, mqtt=broker,
-                                  state_dir=tmp_path / f"state-{name}", device_id=name)
+                                  state_dir=tmp_path / f"state-{name}", device_id=name,
+                                  follow=follow, extra=extra)
             frames.append(DaemonProcess(config, tmp_path / f"{name}.log"))
             currents.append(current)
-        for frame in frames:
-            frame.start()
+            frames[-1].start()
 
     h = type("House", (), dict(mpd=mpd, broker=broker, photos=photos, recorder=recorder, persons=persons,
                                frames=frames, currents=currents, add=add))
@@ -139,6 +141,9 @@ def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, 
         wait_steered_by(house, f"frame{i}", f"frame{i} steering after its photo changed")
         followers = [x for name, x in states(house).items() if name != f"frame{i}"]
         assert all(x["why"] == f"following frame{i}'s photo" for x in followers)
+    assert not [x["error"] for x in states(house).values() if x.get("error")]
+    # Nobody said what fits, and a follower does not take the steerer's tracks for a person's own.
+    assert [x["taste"]["verdicts"] for x in states(house).values()] == [0] * n
     persons_entries_survive(house)
 
 
@@ -154,4 +159,53 @@ def test_a_killed_steerer_hands_over_through_its_last_will(house):
     wait_steered_by(house, "frame1", "frame1 steering after frame2 died", timeout=10)
     members = states(house)["frame1"]["household"]["members"]
     assert "frame2" not in members
+    persons_entries_survive(house)
+
+
+# The steerer holds the music for longer than any test waits.
+LONG_HOLD = TEST_FOLLOW.replace("min_interval_s = 0", "min_interval_s = 600")
+
+
+def household(h, i: int) -> dict:
+    return states(h)[f"frame{i}"].get("household") or {}
+
+
+@pytest.mark.parametrize("how", ["a person's edit", "following switched off"])
+def test_a_steerer_that_stops_following_hands_the_music_over_at_once(house, how):
+    house.add(1, follow=LONG_HOLD)
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    house.add(1, follow=LONG_HOLD)  # its photo changed last: it claims, but frame0 holds
+    wait_for(lambda: "claiming" in household(house, 1).get("reason", ""), 20, 0.1,
+             what="frame1 claiming the music")
+    assert household(house, 0)["steering"]
+    if how == "a person's edit":
+        c = house.mpd.client()
+        try:
+            house.persons.add(c.addid(PERSONS[0]))  # a person queues a song: frame0 steps back
+        finally:
+            c.disconnect()
+    else:
+        house.recorder.publish("frame-daemon/frame0/set/following", "OFF")
+    wait_for(lambda: states(house)["frame0"].get("follow") in ("suspended", "off"), 10, 0.05,
+             what="frame0 no longer following")
+    # frame0 no longer follows its photo, so it does not hold the music for 600 s.
+    wait_steered_by(house, "frame1", "frame1 steering", timeout=10)
+    persons_entries_survive(house)
+
+
+def test_with_blend_another_frames_photo_moves_the_music_and_the_steerer_keeps_it(house):
+    blend = '[household]\nsteer = "blend"'
+    house.add(1, extra=blend)
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    house.add(1, extra=blend)  # its photo changed last, but with blend it does not take the music
+    wait_for(lambda: states(house)["frame1"].get("valence") is not None
+             and household(house, 1).get("steerer") == "frame0", 20, 0.1,
+             what="frame1 scored its photo and follows frame0")
+    before = states(house)["frame0"]["target"]
+    show(house, 1, "bright.jpg")
+    # frame1's brighter photo moves the blend: frame0 chooses again for it, and keeps steering.
+    wait_for(lambda: states(house)["frame0"]["target"]["valence"] > before["valence"] + 0.05,
+             20, 0.1, what="frame0's music chosen again for the brighter blend")
+    wait_steered_by(house, "frame0", "frame0 still steering")
+    assert "blend" in states(house)["frame1"]["why"]
     persons_entries_survive(house)

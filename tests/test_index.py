@@ -13,6 +13,7 @@ from frame_daemon.errors import TrackError
 from frame_daemon.mood import MOOD_WORDS, Mood
 from frame_daemon.music.index import SCHEMA_VERSION, RefreshStats, TrackIndex
 from frame_daemon.music.lexicon import GENRE_PRIORS, MOOD_TAG_WORDS
+from frame_daemon.music.select import TrackPool
 from frame_daemon.music.track import MoodEstimate, MoodSource
 from test_tags import CAN_WRITE_MP3, write_tagged, write_tone
 
@@ -94,6 +95,15 @@ def test_refresh_reads_file_tags_with_fallbacks(music, index):
     # MPD's repeated tags: the first artist, the genres joined (and read as the ambient prior)
     assert (multi.artist, multi.genre) == ("MPD Artist", "Ambient; Drone")
     assert multi.title == "MPD multi"
+
+
+def test_a_pool_read_row_by_row_holds_the_same_tracks(music, index):
+    index.refresh(mpd_songs(music), music)
+    # A stored mood off the plane (an older model's) is clipped on the way in, as in tracks().
+    index._db.execute("UPDATE tracks SET valence = 1.5, why = '' WHERE uri = 'plain.flac'")
+    pool = TrackPool.from_rows(index.rows())
+    assert list(pool.tracks) == index.tracks() and len(pool) == n_songs(music)
+    assert pool.tracks[pool.index_of("plain.flac")].mood.valence == 1.0
 
 
 def test_untagged_file_without_mpd_genre_is_neutral(music, index):

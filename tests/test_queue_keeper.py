@@ -298,3 +298,44 @@ def test_real_mpd_moving_on_by_its_own_modes_is_never_taken_for_a_person(short_m
                 getattr(c, mode)(0)
             c.clear()
         c.disconnect()
+
+
+def test_a_long_queue_is_read_page_by_page_as_one_queue(mpd_server):
+    # MPD keeps what played: a frame's queue grows long, and is read a page at a time (small
+    # answers come at once; big ones can wait ~40 ms in TCP). The pages make the same queue.
+    uris = _uris(mpd_server)
+    _users_queue(mpd_server, (uris * 20)[:2 * len(uris) + 7])  # neither page nor short
+    link = MpdLink("127.0.0.1", mpd_server.port, timeout_s=5)
+    link.connect()
+    try:
+        paged = [(e.id, e.pos, e.uri) for e in link.queue(page=len(uris))]
+        assert [uri for _, _, uri in paged] == _queue(mpd_server)
+        assert paged == [(e.id, e.pos, e.uri) for e in link.queue(page=10_000)]
+        assert [pos for _, pos, _ in paged] == list(range(len(paged)))
+    finally:
+        link.close()
+
+
+def test_the_queue_made_from_mpds_changes_is_the_queue(mpd_server):
+    # A keeper looks at the queue after every change MPD reports: from its last look and MPD's
+    # changes since (a long queue is not read again in full). After any edit, the same queue.
+    uris = _uris(mpd_server)
+    _users_queue(mpd_server, uris * 3)
+    link = MpdLink("127.0.0.1", mpd_server.port, timeout_s=5)
+    link.connect()
+    c = mpd_server.client()
+    try:
+        status, queue = link.status(), link.queue()
+        edits = [lambda: c.add(uris[0]), lambda: c.delete(2), lambda: c.move(0, 5),
+                 lambda: c.addid(uris[1], 1), lambda: c.delete((len(uris) * 3 - 3, len(uris) * 3)),
+                 lambda: c.next(), lambda: c.shuffle(), lambda: c.clear(),
+                 lambda: c.add(uris[2])]
+        for edit in edits:
+            edit()
+            status, queue = link.queue_since(status.playlist_version, queue)
+            full = link.queue()
+            assert [(e.id, e.pos, e.uri) for e in queue] == [(e.id, e.pos, e.uri) for e in full]
+            assert status.queue_length == len(full)
+    finally:
+        c.disconnect()
+        link.close()

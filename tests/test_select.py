@@ -256,8 +256,32 @@ def test_more_diversity_means_wider_picks():
 def test_empty_and_small_pools():
     assert select(TrackPool.from_tracks([]), ORIGIN, SelectionParams()) == []
     pool = TrackPool.from_tracks(LINE[:2])
-    assert len(pool) == 2 and pool.tracks == tuple(LINE[:2])
+    assert len(pool) == 2 and tuple(pool.tracks) == tuple(LINE[:2])
     assert uris(select(pool, ORIGIN, SelectionParams(count=5, seed=1))) == ["t0", "t1"]
+
+
+def test_a_pool_gives_back_every_track_it_was_made_of_and_finds_each_by_uri():
+    # The pool keeps its tracks as columns (texts packed, repeated ones once): what comes back
+    # must be the very tracks, in their order, found by URI whatever the order they came in.
+    sources = list(MoodSource)
+    tracks = [Track(f"{'zyx'[i % 3]}/{i * 7 % 50:02d}-é.flac", f"T{i}" if i % 4 else "",
+                    artist=["A", "B", ""][i % 3], album=["X", "Y"][i % 2],
+                    genre=["Rock", "Jazz; Pop", ""][i % 3], duration=float(i),
+                    mood=Mood(i / 50 - 1, 1 - i / 50, (i % 5) / 4), source=sources[i % 4],
+                    why=["genre prior", f"analysis: {i} BPM"][i % 2]) for i in range(50)]
+    pool = TrackPool.from_tracks(tracks)
+    assert list(pool.tracks) == tracks and pool.tracks[-1] == tracks[-1]
+    assert all(pool.index_of(t.uri) == i for i, t in enumerate(tracks))
+    assert pool.index_of("y/00-é.flac ") is None and pool.index_of("") is None
+    gone = {tracks[0].uri, tracks[17].uri, "not/in/the/pool.flac"}
+    rest = [t for t in tracks if t.uri not in gone]
+    less = pool.without(gone)
+    assert list(less.tracks) == rest and all(less.index_of(t.uri) == i for i, t in enumerate(rest))
+    assert less.index_of(tracks[17].uri) is None
+    assert less.genre_mask(frozenset({"pop"})).tolist() == ["Pop" in t.genre for t in rest]
+    in_order = TrackPool.from_tracks(sorted(tracks, key=lambda t: t.uri))  # as the index lists them
+    assert all(in_order.index_of(t.uri) == i for i, t in enumerate(in_order.tracks))
+    assert in_order.without(gone).index_of(tracks[17].uri) is None
 
 
 def test_why_says_photo_mood_track_distance_and_source():
@@ -373,7 +397,7 @@ def test_the_playing_track_is_kept_when_it_fits_and_nothing_fits_better():
     pool = TrackPool([jazz])
     near, far = Mood(0.0, 0.0), Mood(0.9, 0.0)
     kept = keep_playing(pool, near, SelectionParams(), "jazz.mp3", [])
-    assert kept is not None and kept.track is jazz and round(kept.distance, 2) == 0.2
+    assert kept is not None and kept.track == jazz and round(kept.distance, 2) == 0.2
     assert keep_playing(pool, far, SelectionParams(), "jazz.mp3", []) is None
     assert keep_playing(pool, near, SelectionParams(exclude_genres=frozenset({"jazz"})),
                         "jazz.mp3", []) is None

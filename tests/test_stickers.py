@@ -91,7 +91,12 @@ def songs(*uris: str, modified: str = MODIFIED) -> list[dict]:
     return [{"file": u, "title": u, "genre": "Rock", "last-modified": modified} for u in uris]
 
 
-def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path):
+@pytest.mark.parametrize("page", [None, 1], ids=["one page", "a page a track"])
+def test_the_index_uses_shared_analyses_and_shares_only_its_own(tmp_path, monkeypatch, page):
+    from frame_daemon.music import index as index_module
+
+    if page:  # a big library is taken in page by page: the same as all at once
+        monkeypatch.setattr(index_module, "SHARED_PAGE", page)
     music = tmp_path / "music"
     write_library(music, seconds=1.0, library=LIBRARY[-2:])  # two files a "server" can read
     readable = sorted(p.relative_to(music).as_posix() for p in music.rglob("*.flac"))

@@ -96,6 +96,8 @@ class MusicController:
         self._household_link: HouseholdLink | None = None
         self._household_seq = 0  # the photo the household last heard of
         self._household_tick_at = 0.0
+        self._told_following = True  # whether the household last heard that this frame follows
+        self._blend_for: Mood | None = None  # with steer = "blend": what this steerer's music is for
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
 
     @property
@@ -382,17 +384,22 @@ class MusicController:
     def _read_news(self) -> bool | None:
         """Compare MPD with our last snapshot: True when a person's change suspended following,
         None when MPD was lost."""
-        self.taste.before_change()  # what played, before the change is looked at
+        # Only the steering frame learns taste from MPD's news: what a follower sees change is
+        # the steerer's doing (its tracks, its skips), neither this frame's choice nor a person's.
+        steering = self.steering
+        if steering:
+            self.taste.before_change()  # what played, before the change is looked at
         try:
             change = self.keeper.external_change()
         except MpdUnavailable as exc:
             self._mpd_lost(str(exc))
             return None
         was_following = self.state.following
-        if change and self.steering:  # a follower sees the steerer's edits, not a person's
+        if change and steering:  # a follower sees the steerer's edits, not a person's
             self._person_took_over(change)
         self.refresh_track()
-        self.taste.after_change(self.clock())  # a skip, a track played through, a person's own
+        if steering:
+            self.taste.after_change(self.clock())  # a skip, a track played through, a person's own
         return was_following and not self.state.following
 
     def _person_came_first(self) -> bool:
@@ -448,7 +455,7 @@ class MusicController:
             return lambda: None
         self._wall = wall
         self._household_link = HouseholdLink(self.cfg, post)
-        self.household = hh.start(self.cfg.mqtt.device_id, wall())
+        self.household = hh.start(self.cfg.mqtt.device_id, wall(), hh.Steer(self.cfg.household.steer))
         self._household_link.start()
         self._say_presence()
         log.info("household %s: joining (steer: %s)", self._household_link.group,
@@ -478,6 +485,7 @@ class MusicController:
                 return
             self.household, verdict = hh.on_presence(self.household, other, now, hold)
         self._household_verdict(verdict)
+        self._follow_blend()
 
     def _household_photo(self) -> None:
         st = self.state
@@ -494,9 +502,15 @@ class MusicController:
         if self.household is None or now < self._household_tick_at:
             return
         self._household_tick_at = now + 0.2
-        self.household, verdict = hh.on_tick(self.household, self._wall(),
-                                             self.cfg.follow.min_interval_s)
+        wall, hold = self._wall(), self.cfg.follow.min_interval_s
+        if self.state.following != self._told_following:  # suspended, switched off, or back on
+            self._told_following = self.state.following
+            self.household, verdict = hh.on_following(self.household, self._told_following, wall,
+                                                      hold)
+        else:
+            self.household, verdict = hh.on_tick(self.household, wall, hold)
         self._household_verdict(verdict)
+        self._follow_blend()  # a blend that moved while the minimum interval held it back
 
     def _household_verdict(self, verdict: hh.Verdict) -> None:
         st, house = self.state, self.household
@@ -509,11 +523,11 @@ class MusicController:
             log.info("household: %s", verdict.reason)
             self.cancel_fade()
             self._handed = self.keeper.release()
-            st.choice, st.pending = None, None
+            st.choice, st.pending, self._blend_for = None, None, None
         if verdict.publish or verdict.released:
             self._say_presence()
         if verdict.role == hh.Role.FOLLOW and verdict.steerer:
-            st.why = f"following {verdict.steerer}'s photo"
+            st.why = self._following_why(verdict.steerer)
         if verdict.took_over:
             log.info("household: taking the music (%s)", verdict.reason)
             st.why = ""
@@ -525,7 +539,10 @@ class MusicController:
         """This frame steers now: the old steerer's entries become ours, and the music follows
         this frame's photo (or the blend) at once."""
         st = self.state
-        if self._person_came_first():  # their edit is theirs, not the old steerer's
+        # Entries still ours: this frame steered until now (at start-up, alone), so no other
+        # frame edited the queue since our last look and a change MPD's news has not told yet is
+        # a person's. Taking over from another frame, a change may be its last edit: not checked.
+        if self.keeper.owned and self._person_came_first():
             log.info("household: a person changed MPD's queue or player first; not following")
         if self.mpd.connected:
             try:
@@ -545,6 +562,7 @@ class MusicController:
             return decision
         blend = hh.target(self.household, hh.Steer.BLEND, decision.target)
         assert blend is not None
+        self._blend_for = blend
         return dataclasses.replace(decision, target=blend,
                                    reason=f"{decision.reason} (the household's blend: {blend.word})")
 
@@ -552,10 +570,34 @@ class MusicController:
         """Another frame steers: the queue is its to edit; say whose photo the music follows."""
         steerer = self.household.steerer if self.household else ""
         self.state.pending = None
-        self.state.why = f"following {steerer}'s photo" if steerer else (
+        self.state.why = self._following_why(steerer) if steerer else (
             f"{decision.reason}; waiting for the household to agree who steers")
         self._publish()
         return True
+
+    def _following_why(self, steerer: str) -> str:
+        if self.cfg.household.steer == hh.Steer.BLEND:
+            return f"following the household's blend of moods ({steerer} steers)"
+        return f"following {steerer}'s photo"
+
+    def _follow_blend(self) -> None:
+        """With steer = "blend", the steerer's music follows the blend when another frame's mood
+        moves it, by this frame's own rules: as far as its threshold from what the music is for,
+        and no sooner than its min_interval_s after the last change (no ping-pong)."""
+        st, house = self.state, self.household
+        if (house is None or house.steer is not hh.Steer.BLEND or not house.steering
+                or not st.following or self._blend_for is None or st.follow.smoothed is None):
+            return
+        blend = hh.target(house, hh.Steer.BLEND, st.follow.smoothed)
+        assert blend is not None
+        now, last = self.clock(), st.follow.last_change
+        if blend.distance(self._blend_for) < st.threshold or (
+                last is not None and now - last < self.cfg.follow.min_interval_s):
+            return
+        st.follow, decision = follow_force(st.follow, now, play_now=st.mode == FollowMode.FOLLOW)
+        self.carry_out(dataclasses.replace(
+            decision, reason=f"the household's blend moved {blend.distance(self._blend_for):.2f} "
+                             f"→ {blend.word} tracks"))
 
     def _say_presence(self) -> None:
         if self.household is None or self._household_link is None:

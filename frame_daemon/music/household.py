@@ -12,6 +12,8 @@ The rules, in the order they are applied:
 - **No ping-pong.** The steerer holds the music until `hold_until` (its own `follow.min_interval_s`
   after it took it). A frame that should steer *claims*; the steerer acknowledges the claim (its
   presence then names the claimant as steerer, with its queue entries) only once its hold is over.
+  A steerer that no longer follows its photo (a person took over the music, or following was
+  switched off: `on_following`) holds it no longer: it answers a claim at once.
   The claimant takes over on that acknowledgement, or when the steerer stays silent for
   HANDOVER_TIMEOUT_S after its hold: a hung steerer cannot hold the music for ever.
 - **No interleaved edits.** The old steerer stops editing when it acknowledges; the new one starts
@@ -21,8 +23,12 @@ The rules, in the order they are applied:
 - **Joining.** A frame that just joined waits JOIN_S for the others' retained presences before it
   takes music nobody holds; two frames that still both steered (a broker slow to deliver) settle
   it at once: the one that took the music first keeps it.
-- **Blend.** With `steer = "blend"` the election is the same, but the target the steerer plays
-  for is the confidence-weighted mean of every frame's mood (`target`).
+- **Blend.** With `steer = "blend"` the music is for the confidence-weighted mean of the moods
+  of every frame that follows its photo (`target`), whoever steers: so a photo that changes does
+  not take the music, it only moves the blend, and the steerer follows the blend by its own
+  follow rules (its threshold, and no two changes within its `min_interval_s`). The steerer
+  changes only when it dies, or no longer follows its photo: then the frame whose photo changed
+  last takes the music, as with `last`. Every frame of a group should use the same `steer`.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ class Presence:
     claim: bool = False  # it asks the steerer for the music
     handed_to: str = ""  # the old steerer's acknowledgement: it handed the music to this frame
     entries: tuple[tuple[int, str], ...] = ()  # the steerer's queue entries (MPD id, uri)
+    following: bool = True  # it follows its photo (not switched off, not suspended)
 
     def to_json(self) -> dict[str, Any]:
         mood = self.mood
@@ -70,7 +77,8 @@ class Presence:
                                                    round(mood.confidence, 4)],
                 "steerer": self.steerer, "since": round(self.since, 3),
                 "hold_until": round(self.hold_until, 3), "claim": self.claim,
-                "handed_to": self.handed_to, "entries": [list(e) for e in self.entries]}
+                "handed_to": self.handed_to, "entries": [list(e) for e in self.entries],
+                "following": self.following}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Presence:
@@ -83,7 +91,8 @@ class Presence:
                    hold_until=float(data.get("hold_until", 0.0)),
                    claim=bool(data.get("claim", False)),
                    handed_to=str(data.get("handed_to", "")),
-                   entries=tuple((int(i), str(u)) for i, u in data.get("entries", ())))
+                   entries=tuple((int(i), str(u)) for i, u in data.get("entries", ())),
+                   following=bool(data.get("following", True)))
 
     @classmethod
     def parse(cls, payload: bytes) -> Presence:
@@ -104,6 +113,8 @@ class HouseholdState:
     hold_until: float = 0.0  # mine, while I steer
     claiming_since: float | None = None  # when I began to claim the music
     handed_to: str = ""  # whom I handed the music to (my presence says so)
+    steer: Steer = Steer.LAST
+    following: bool = True  # my frame follows its photo
 
     @property
     def steering(self) -> bool:
@@ -128,8 +139,8 @@ class Verdict:
     from_entries: tuple[tuple[int, str], ...] = ()  # on took_over: the old steerer's entries
 
 
-def start(me: str, now: float) -> HouseholdState:
-    return HouseholdState(me=me, joined_at=now)
+def start(me: str, now: float, steer: Steer = Steer.LAST) -> HouseholdState:
+    return HouseholdState(me=me, joined_at=now, steer=steer)
 
 
 def presence(state: HouseholdState, entries: tuple[tuple[int, str], ...] = ()) -> Presence:
@@ -139,7 +150,8 @@ def presence(state: HouseholdState, entries: tuple[tuple[int, str], ...] = ()) -
                     steerer=state.steerer, since=state.since,
                     hold_until=state.hold_until if steering else 0.0,
                     claim=state.claiming_since is not None, handed_to=state.handed_to,
-                    entries=entries if steering or state.handed_to else ())
+                    entries=entries if steering or state.handed_to else (),
+                    following=state.following)
 
 
 def on_own_photo(state: HouseholdState, mood: Mood, now: float,
@@ -175,6 +187,17 @@ def on_presence(state: HouseholdState, other: Presence, now: float,
     return _settle(state, now, min_interval_s)
 
 
+def on_following(state: HouseholdState, following: bool, now: float,
+                 min_interval_s: float) -> tuple[HouseholdState, Verdict]:
+    """My frame stopped following its photo, or follows it again. The hold is there so that
+    two slideshows do not toss the music back and forth; a frame that leaves the music alone
+    has nothing to hold it for, so its hold ends now (and its presence says so)."""
+    state = replace(state, following=following)
+    if not following and state.steering and state.hold_until > now:
+        state = replace(state, hold_until=now)
+    return _settle(state, now, min_interval_s, publish=True)
+
+
 def on_gone(state: HouseholdState, device_id: str, now: float,
             min_interval_s: float) -> tuple[HouseholdState, Verdict]:
     """A frame's presence was cleared (its Last Will, or it left)."""
@@ -197,7 +220,12 @@ def on_tick(state: HouseholdState, now: float,
 
 
 def wanted(state: HouseholdState) -> str:
-    """Who should steer: the frame whose photo changed last (ties: the smaller device id)."""
+    """Who should steer: the frame whose photo changed last (ties: the smaller device id); with
+    `blend`, the steerer as long as it follows its photo."""
+    if state.steer is Steer.BLEND:
+        steerer = state if state.steering else state.members.get(state.steerer)
+        if steerer is not None and steerer.following:
+            return state.steerer
     times = {k: v.changed_at for k, v in state.members.items()}
     times[state.me] = state.changed_at
     return max(times, key=lambda k: (times[k], _reverse(k)))
@@ -207,7 +235,9 @@ def target(state: HouseholdState, steer: Steer, own: Mood | None) -> Mood | None
     """What the group's music is for: `own` (my follow policy's mood), or the blend."""
     if steer is Steer.LAST:
         return own
-    moods = [m for m in (state.mood, *(p.mood for p in state.members.values())) if m is not None]
+    # A frame that does not follow its photo does not tell its photo's mood (it may be stale).
+    moods = [m for m in (state.mood if state.following else None,
+                         *(p.mood for p in state.members.values() if p.following)) if m is not None]
     weight = sum(m.confidence for m in moods)
     if not moods or weight <= 0:
         return own

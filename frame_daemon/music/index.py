@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -118,8 +118,10 @@ class SharedStats:
 
 
 @dataclass(frozen=True, slots=True)
-class _MpdSong:
-    """The parts of one `listallinfo()` entry the index keeps."""
+class MpdSong:
+    """The parts of one `listallinfo()` entry the index keeps (`parse`: from MPD's dict; a
+    library is listed as these, `MpdLink.list_all(keep=MpdSong.parse)`, so that MPD's dicts of
+    100,000 songs never all sit in memory)."""
 
     uri: str
     title: str
@@ -131,7 +133,7 @@ class _MpdSong:
     mood: str
 
     @classmethod
-    def parse(cls, song: Mapping[str, Any]) -> _MpdSong:
+    def parse(cls, song: Mapping[str, Any]) -> MpdSong:
         duration = _float(_first(song.get("duration"))) or _float(_first(song.get("time")))
         return cls(uri=_first(song["file"]), title=_first(song.get("title")),
                    artist=_first(song.get("artist")), album=_first(song.get("album")),
@@ -168,6 +170,7 @@ def _is_local(uri: str) -> bool:
     return "://" not in uri and not uri.startswith("/")
 
 
+SHARED_PAGE = 5_000  # tracks taken in from MPD's stickers at a time (`apply_shared`)
 _INSERT_ESTIMATE = ("INSERT OR REPLACE INTO estimates (uri, source, valence, arousal, confidence, detail, "
                     "version, shared, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 # TrackIndex._recombine in one statement, for many tracks at once: the most trusted estimate.
@@ -226,16 +229,18 @@ class TrackIndex:
 
     # --- refresh ------------------------------------------------------------------------------------
 
-    def refresh(self, songs: Iterable[Mapping[str, Any]], music_directory: Path | None,
+    def refresh(self, songs: Iterable[Mapping[str, Any] | MpdSong], music_directory: Path | None,
                 progress: Callable[[int, int], None] | None = None) -> RefreshStats:
         """Bring the index in line with MPD's `listallinfo()`; read file tags where they changed.
 
-        Only entries with a 'file' key are songs (directories and playlists are skipped). With a
-        readable `music_directory` the files' own tags are read and override MPD's; a file that
-        fails to read is listed in `failed` and indexed from MPD's tags. Tracks MPD no longer lists
-        are removed. `progress(done, total)` is called after each song.
+        `songs` are `MpdSong`s, or MPD's own dicts, of which only entries with a 'file' key are
+        songs (directories and playlists are skipped). With a readable `music_directory` the
+        files' own tags are read and override MPD's; a file that fails to read is listed in
+        `failed` and indexed from MPD's tags. Tracks MPD no longer lists are removed.
+        `progress(done, total)` is called after each song.
         """
-        entries = [s for s in songs if isinstance(s, Mapping) and s.get("file")]
+        entries = [s if isinstance(s, MpdSong) else MpdSong.parse(s) for s in songs
+                   if isinstance(s, MpdSong) or (isinstance(s, Mapping) and s.get("file"))]
         root = self._readable_root(music_directory)
         known = {row[0]: (row[1], row[2], row[3]) for row in self._db.execute(
             "SELECT uri, mpd_modified, file_mtime_ns, file_size FROM tracks")}
@@ -245,8 +250,7 @@ class TrackIndex:
         in_batch = 0
         self._db.execute("BEGIN")
         try:
-            for done, entry in enumerate(entries, 1):
-                song = _MpdSong.parse(entry)
+            for done, song in enumerate(entries, 1):
                 if song.uri not in seen:
                     seen.add(song.uri)
                     stat = self._stat(root, song.uri)
@@ -306,7 +310,7 @@ class TrackIndex:
         # Without the music directory only MPD's time can be compared; the stored file state stays.
         return not looked or (old[1], old[2]) == (stat or (None, None))
 
-    def _index_song(self, song: _MpdSong, root: Path | None, stat: tuple[int, int] | None,
+    def _index_song(self, song: MpdSong, root: Path | None, stat: tuple[int, int] | None,
                     failed: list[tuple[str, str]]) -> None:
         tags = FileTags(path=Path(song.uri))
         if root is not None and _is_local(song.uri):
@@ -434,20 +438,47 @@ class TrackIndex:
         passes no mood tag on) uses the shared mood and BPM tags. A value not in our format is
         skipped. Only values that changed since the last call are looked at.
         """
+        read = None if among is None else set(among)
+        unreadable = new = 0
+        from_tags: dict[tuple[str, str, float | None], list[MoodEstimate]] = {}
+        # The tracks in pages of SHARED_PAGE (by URI), each page collected first and written in
+        # bulk: a frame's first read may bring 100,000 tracks, and all of them at once would
+        # cost some 100 MB for a moment, and a process seldom gives such memory back.
+        after = ""
+        self._db.execute("BEGIN")
+        try:
+            while True:
+                rows = self._db.execute(
+                    "SELECT t.uri, t.mpd_modified, t.sticker, t.genre, t.tag_mood, t.tag_bpm, e.shared "
+                    f"FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri AND e.source = "
+                    f"'{MoodSource.ANALYSIS}' WHERE t.uri > ? ORDER BY t.uri LIMIT {SHARED_PAGE}",
+                    (after,)).fetchall()
+                if not rows:
+                    break
+                after = rows[-1][0]
+                page = self._shared_page(stickers, [r for r in rows if read is None or r[0] in read],
+                                         from_tags)
+                unreadable += page[0]
+                new += page[1]
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        used, stale = self._db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE version != ?) FROM estimates WHERE source = ? "
+            "AND shared = 1", (ANALYSIS_VERSION, str(MoodSource.ANALYSIS))).fetchone()
+        return SharedStats(len(stickers), used, stale, unreadable, new)
+
+    def _shared_page(self, stickers: Mapping[str, str], rows: list[tuple[Any, ...]],
+                     from_tags: dict[tuple[str, str, float | None], list[MoodEstimate]]
+                     ) -> tuple[int, int]:
+        """`apply_shared` for one page of tracks; (values unreadable, tracks changed)."""
         unreadable = 0
-        rows = self._db.execute(
-            "SELECT t.uri, t.mpd_modified, t.sticker, t.genre, t.tag_mood, t.tag_bpm, e.shared "
-            f"FROM tracks t LEFT JOIN estimates e ON e.uri = t.uri AND e.source = '{MoodSource.ANALYSIS}'"
-        ).fetchall()
-        if among is not None:
-            read = set(among)
-            rows = [row for row in rows if row[0] in read]
-        # Collected first and written in bulk: a frame's first read may bring 100,000 tracks.
         seen: list[tuple[str, str]] = []
         retagged: list[tuple[str]] = []
         estimates: list[tuple[Any, ...]] = []
         changed: list[tuple[str]] = []
-        from_tags: dict[tuple[str, str, float | None], list[MoodEstimate]] = {}
         for uri, modified, known, genre, tag_mood, tag_bpm, shared in rows:
             value = stickers.get(uri, "")
             if value == known:
@@ -475,23 +506,12 @@ class TrackIndex:
                 estimates += [_estimate_row(uri, e) for e in from_tags[key]]
             if len(estimates) > before:
                 changed.append((uri,))
-        self._db.execute("BEGIN")
-        try:
-            self._db.executemany("UPDATE tracks SET sticker = ? WHERE uri = ?", seen)
-            self._db.executemany(f"DELETE FROM estimates WHERE uri = ? AND source != "
-                                 f"'{MoodSource.ANALYSIS}'", retagged)
-            self._db.executemany(_INSERT_ESTIMATE, estimates)
-            self._db.executemany(_RECOMBINE, changed)
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        new = len(changed)
-        used, stale = self._db.execute(
-            "SELECT count(*), count(*) FILTER (WHERE version != ?) FROM estimates WHERE source = ? "
-            "AND shared = 1", (ANALYSIS_VERSION, str(MoodSource.ANALYSIS))).fetchone()
-        return SharedStats(len(stickers), used, stale, unreadable, new)
+        self._db.executemany("UPDATE tracks SET sticker = ? WHERE uri = ?", seen)
+        self._db.executemany(f"DELETE FROM estimates WHERE uri = ? AND source != "
+                             f"'{MoodSource.ANALYSIS}'", retagged)
+        self._db.executemany(_INSERT_ESTIMATE, estimates)
+        self._db.executemany(_RECOMBINE, changed)
+        return unreadable, len(changed)
 
     def unshared(self) -> list[tuple[str, str]]:
         """(uri, sticker value) for each track this machine has analysed (or tried to) from its
@@ -561,6 +581,16 @@ class TrackIndex:
         """Every indexed track with its combined mood, ordered by URI."""
         rows = self._db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks ORDER BY uri")
         return [self._track(row) for row in rows]
+
+    def rows(self) -> Iterator[tuple[str, str, str, str, str, float, float, float, float, str, str]]:
+        """Every indexed track as a plain row, ordered by URI, one at a time (a pool of 100,000
+        tracks is built from these without a `Track` object each): uri, title, artist, album,
+        genre, duration, valence, arousal, confidence (within the plane), source, why."""
+        for row in self._db.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks ORDER BY uri"):
+            uri, title, artist, album, genre, duration, v, a, c, source, why = row
+            m = Mood.clipped(v, a, c)
+            yield (uri, title, artist, album, genre, duration, m.valence, m.arousal, m.confidence,
+                   source, why or NEUTRAL.detail)
 
     def uris(self) -> list[str]:
         """Every indexed track's URI."""

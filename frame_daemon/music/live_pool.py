@@ -49,8 +49,8 @@ class LivePool:
         """A pool the index worker built."""
         if self._refused:
             # Refusals the index has caught up with (the track is gone from it) are done with.
-            self._refused &= {t.uri for t in pool.tracks}
-            pool = TrackPool.from_tracks([t for t in pool.tracks if t.uri not in self._refused])
+            self._refused = {uri for uri in self._refused if pool.index_of(uri) is not None}
+            pool = pool.without(self._refused)
         self.pool = pool
 
     def reload(self) -> None:
@@ -59,12 +59,12 @@ class LivePool:
             return
         try:
             self._index = reopen_if_replaced(self._index)  # the worker may have rebuilt it
-            tracks = [t for t in self._index.tracks() if t.uri not in self._refused]
+            pool = TrackPool.from_rows(self._index.rows()).without(self._refused)
         except (sqlite3.Error, FrameDaemonError) as exc:
             log.warning("cannot read the track index (%s); following with the %d tracks known",
                         exc, len(self.pool))
             return
-        self.pool = TrackPool.from_tracks(tracks)
+        self.pool = pool
 
     def refuse(self, uris: Iterable[str]) -> None:
         """MPD no longer knows these indexed tracks: stop picking them."""
@@ -72,4 +72,4 @@ class LivePool:
         self._refused |= uris
         log.warning("%d indexed track(s) unknown to MPD, no longer picked: %s", len(uris),
                     ", ".join(sorted(uris)[:5]))
-        self.pool = TrackPool.from_tracks([t for t in self.pool.tracks if t.uri not in uris])
+        self.pool = self.pool.without(uris)

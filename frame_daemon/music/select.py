@@ -41,17 +41,20 @@ fade-out to a worse match or to the same track queued again.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
 from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape
-from frame_daemon.music.track import Track
+from frame_daemon.music.track import MoodSource, Track
 
 # How much farther a track with no confidence in its mood counts than a sure one at the same point.
 CONFIDENCE_PENALTY = 0.5
@@ -138,56 +141,229 @@ class Pick:
     order: str = ""  # why it plays before a nearer pick of the same choice, when it does
 
 
-class TrackPool:
-    """The tracks to choose from, as arrays for fast queries; build once per index change."""
+# A row of the track index, as `TrackIndex.rows()` reads it and `Track` holds it: uri, title,
+# artist, album, genre, duration, valence, arousal, confidence, source, why.
+TrackRow = tuple[str, str, str, str, str, float, float, float, float, str, str]
 
-    def __init__(self, tracks: Sequence[Track]) -> None:
-        self.tracks: tuple[Track, ...] = tuple(tracks)
-        n = len(self.tracks)
-        self.valence = np.fromiter((t.mood.valence for t in self.tracks), dtype=np.float64, count=n)
-        self.arousal = np.fromiter((t.mood.arousal for t in self.tracks), dtype=np.float64, count=n)
-        self.confidence = np.fromiter((t.mood.confidence for t in self.tracks), dtype=np.float64, count=n)
+
+class _Texts:
+    """A column of texts in one UTF-8 buffer: a Python str per track costs some 50 bytes more
+    than its text, and 100,000 tracks are six such columns. With `shared`, each distinct text
+    (an artist, an album, a genre, an explanation: they repeat) is stored once and each track
+    holds its code."""
+
+    __slots__ = ("_blob", "_codes", "_ends")
+
+    def __init__(self, blob: bytes, ends: array, codes: np.ndarray | None) -> None:
+        self._blob, self._ends, self._codes = blob, ends, codes
+
+    def __getitem__(self, i: int) -> str:
+        k = int(self._codes[i]) if self._codes is not None else i
+        return self._blob[self._ends[k - 1] if k else 0:self._ends[k]].decode()
+
+    def codes(self) -> np.ndarray:
+        """Each track's code: the same code, the same text."""
+        return self._codes if self._codes is not None else np.arange(len(self._ends))
+
+    def distinct(self) -> list[str]:
+        """The distinct texts, by code."""
+        starts = [0, *self._ends]  # one more than the ends: zip stops at the last
+        return [self._blob[a:b].decode() for a, b in zip(starts, self._ends, strict=False)]
+
+    def take(self, keep: np.ndarray) -> _Texts:
+        """The texts of the tracks at the indexes `keep`, in that order."""
+        if self._codes is not None:
+            return _Texts(self._blob, self._ends, self._codes[keep])
+        builder = _TextsBuilder(shared=False)
+        for i in keep.tolist():
+            builder.add(self[i])
+        return builder.done()
+
+
+class _TextsBuilder:
+    __slots__ = ("_blob", "_codes", "_ends", "_seen")
+
+    def __init__(self, shared: bool) -> None:
+        self._blob = bytearray()
+        self._ends = array("q")
+        self._codes = array("l") if shared else None
+        self._seen: dict[str, int] = {}
+
+    def add(self, text: str) -> None:
+        if self._codes is not None:
+            code = self._seen.get(text)
+            if code is not None:
+                self._codes.append(code)
+                return
+            self._seen[text] = len(self._ends)
+            self._codes.append(len(self._ends))
+        self._blob += text.encode()
+        self._ends.append(len(self._blob))
+
+    def done(self) -> _Texts:
+        codes = None if self._codes is None else np.array(self._codes, dtype=np.int32)
+        return _Texts(bytes(self._blob), self._ends, codes)
+
+
+_SOURCES = tuple(MoodSource)
+_SOURCE_CODE = {source: code for code, source in enumerate(_SOURCES)}
+
+
+class TrackPool:
+    """The tracks to choose from, as columns for fast queries; build once per index change.
+
+    A frame keeps one pool of its whole library in memory, so a track costs what selection needs
+    (numbers in numpy arrays) plus its texts packed in buffers (`_Texts`), about 150 bytes at
+    100,000 tracks rather than 600 to 1,000 as `Track` objects; `track(i)` makes the `Track`
+    of a pick when it is asked for. The texts are all kept: a pick's `why` names them without I/O.
+    """
+
+    def __init__(self, tracks: Iterable[Track]) -> None:
+        self._build((t.uri, t.title, t.artist, t.album, t.genre, t.duration, t.mood.valence,
+                     t.mood.arousal, t.mood.confidence, t.source, t.why) for t in tracks)
+
+    @classmethod
+    def from_tracks(cls, tracks: Iterable[Track]) -> TrackPool:
+        return cls(tracks)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[TrackRow]) -> TrackPool:
+        """A pool straight from the index's rows (`TrackIndex.rows()`), one at a time: no
+        `Track` object is made for a track that is never picked."""
+        pool = cls.__new__(cls)
+        pool._build(rows)
+        return pool
+
+    def _build(self, rows: Iterable[TrackRow]) -> None:
+        uri, title = _TextsBuilder(shared=False), _TextsBuilder(shared=False)
+        artist, album, genre, why = (_TextsBuilder(shared=True) for _ in range(4))
+        numbers = [array("d") for _ in range(4)]  # duration, valence, arousal, confidence
+        source = array("b")
+        artist_keys: dict[str, int] = {}
+        artist_codes = array("l")
+        previous_uri, in_order = "", True
+        for row in rows:
+            uri.add(row[0])
+            in_order = in_order and row[0] >= previous_uri
+            previous_uri = row[0]
+            title.add(row[1])
+            artist.add(row[2])
+            album.add(row[3])
+            genre.add(row[4])
+            for column, value in zip(numbers, row[5:9], strict=True):
+                column.append(value)
+            source.append(_SOURCE_CODE[MoodSource(row[9])])
+            why.add(row[10])
+            # Artists as small integers (-1 = unknown, which never counts as "the same artist").
+            key = row[2].strip().lower()
+            artist_codes.append(artist_keys.setdefault(key, len(artist_keys)) if key else -1)
+        self._uri, self._title, self._artist_text = uri.done(), title.done(), artist.done()
+        self._album, self._genre, self._why = album.done(), genre.done(), why.done()
+        self._source = np.array(source, dtype=np.int8)
+        self.duration, self.valence, self.arousal, self.confidence = (
+            np.array(column, dtype=np.float64) for column in numbers)
+        self.artist = np.array(artist_codes, dtype=np.int32)
+        self._artist_codes = artist_keys
+        # URIs sorted, for `index_of` (a dict of 100,000 URIs costs 10 MB). The index lists its
+        # tracks in URI order already; another order is sorted once here.
+        n = len(self.valence)
+        self._by_uri = None if in_order else np.array(
+            sorted(range(n), key=self._uri.__getitem__), dtype=np.int32)
+        self._finish()
+
+    def _finish(self) -> None:
         # Cached once: the doubt penalty does not depend on the query.
         self.penalty = CONFIDENCE_PENALTY * (1.0 - self.confidence)
         # The library's distribution, for placing a photo's mood in it (music.placement).
         self.shape = LibraryShape.of(self.valence, self.arousal, self.confidence)
-        self.genres: tuple[tuple[str, ...], ...] = tuple(genre_tokens(t.genre) for t in self.tracks)
-        members: dict[str, list[int]] = {}
-        for i, tokens in enumerate(self.genres):
-            for token in tokens:
-                members.setdefault(token, []).append(i)
-        self._genre_members = {g: np.asarray(ix, dtype=np.intp) for g, ix in members.items()}
-        # Artists as small integers (-1 = unknown, which never counts as "the same artist").
-        self._artist_codes: dict[str, int] = {}
-        codes = np.full(n, -1, dtype=np.int64)
-        for i, t in enumerate(self.tracks):
-            key = t.artist.strip().lower()
-            if key:
-                codes[i] = self._artist_codes.setdefault(key, len(self._artist_codes))
-        self.artist = codes
-        self._uri_index = {t.uri: i for i, t in enumerate(self.tracks)}
-
-    @classmethod
-    def from_tracks(cls, tracks: Sequence[Track]) -> TrackPool:
-        return cls(tracks)
+        # Each distinct genre text's separate genres, for the genre filters.
+        self._genre_tokens = [genre_tokens(g) for g in self._genre.distinct()]
 
     def __len__(self) -> int:
-        return len(self.tracks)
+        return len(self.valence)
+
+    @property
+    def tracks(self) -> Sequence[Track]:
+        """The tracks, each made when it is read (`track(i)`)."""
+        return _TrackView(self)
+
+    def track(self, i: int) -> Track:
+        return Track(uri=self._uri[i], title=self._title[i], artist=self._artist_text[i],
+                     album=self._album[i], genre=self._genre[i], duration=float(self.duration[i]),
+                     mood=Mood(float(self.valence[i]), float(self.arousal[i]),
+                               float(self.confidence[i])),
+                     source=_SOURCES[self._source[i]], why=self._why[i])
+
+    def uri(self, i: int) -> str:
+        return self._uri[i]
+
+    def title(self, i: int) -> str:
+        return self._title[i]
+
+    def genres(self, i: int) -> tuple[str, ...]:
+        """The separate genres of the track at `i`."""
+        return self._genre_tokens[int(self._genre.codes()[i])]
 
     def artist_code(self, artist: str | None) -> int:
         """The artist's code in this pool, or -1 if unknown here."""
         return self._artist_codes.get((artist or "").strip().lower(), -1)
 
     def index_of(self, uri: str) -> int | None:
-        return self._uri_index.get(uri)
+        """Where the track `uri` is in the pool (the last one, should it be there twice)."""
+        n = len(self)
+        if self._by_uri is None:
+            k = bisect.bisect_right(range(n), uri, key=self._uri.__getitem__) - 1
+            return k if k >= 0 and self._uri[k] == uri else None
+        by_uri = self._by_uri
+        k = bisect.bisect_right(range(n), uri, key=lambda j: self._uri[int(by_uri[j])]) - 1
+        return int(by_uri[k]) if k >= 0 and self._uri[int(by_uri[k])] == uri else None
+
+    def without(self, uris: Iterable[str]) -> TrackPool:
+        """The same pool less the tracks `uris` (those MPD refused)."""
+        gone = {i for i in map(self.index_of, set(uris)) if i is not None}
+        if not gone:
+            return self
+        keep = np.array([i for i in range(len(self)) if i not in gone], dtype=np.int64)
+        pool = TrackPool.__new__(TrackPool)
+        pool._uri, pool._title = self._uri.take(keep), self._title.take(keep)
+        pool._artist_text, pool._album = self._artist_text.take(keep), self._album.take(keep)
+        pool._genre, pool._why = self._genre.take(keep), self._why.take(keep)
+        pool._source, pool.duration = self._source[keep], self.duration[keep]
+        pool.valence, pool.arousal = self.valence[keep], self.arousal[keep]
+        pool.confidence, pool.artist = self.confidence[keep], self.artist[keep]
+        pool._artist_codes = self._artist_codes
+        # `keep` ascends, so a kept track's new index is its place in `keep`.
+        pool._by_uri = None if self._by_uri is None else np.searchsorted(
+            keep, self._by_uri[np.isin(self._by_uri, keep)]).astype(np.int32)
+        pool._finish()
+        return pool
 
     def genre_mask(self, terms: frozenset[str]) -> np.ndarray:
         """Boolean mask of the tracks having at least one genre that one of the terms matches."""
-        mask = np.zeros(len(self.tracks), dtype=bool)
-        for genre, members in self._genre_members.items():
-            if any(_term_matches(term, genre) for term in terms):
-                mask[members] = True
-        return mask
+        matching = [code for code, tokens in enumerate(self._genre_tokens)
+                    if any(_term_matches(term, g) for term in terms for g in tokens)]
+        return np.isin(self._genre.codes(), matching)
+
+
+class _TrackView(Sequence[Track]):
+    """A pool's tracks as a sequence, each `Track` made when it is read."""
+
+    def __init__(self, pool: TrackPool) -> None:
+        self._pool = pool
+
+    def __len__(self) -> int:
+        return len(self._pool)
+
+    @overload
+    def __getitem__(self, i: int) -> Track: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Track]: ...
+    def __getitem__(self, i: int | slice) -> Track | Sequence[Track]:
+        if isinstance(i, slice):
+            return [self._pool.track(k) for k in range(len(self._pool))[i]]
+        if not -len(self._pool) <= i < len(self._pool):
+            raise IndexError(i)
+        return self._pool.track(i % len(self._pool))
 
 
 def select(pool: TrackPool, target: Mood, params: SelectionParams,
@@ -235,7 +411,7 @@ def select(pool: TrackPool, target: Mood, params: SelectionParams,
     order = _preference_order(score, params)
     chosen = sorted(order[:want], key=lambda i: (score[i], i))  # the best fit plays first
     chosen = _avoid_artist_runs(chosen + order[want:], pool.artist, pool.artist_code(last_artist), want)
-    return [_pick(pool.tracks[i], target, float(distance[i]), float(score[i]), i in readmitted,
+    return [_pick(pool.track(i), target, float(distance[i]), float(score[i]), i in readmitted,
                   params.max_distance, fallback, _order_note(pool, chosen[k:], distance, score))
             for k, i in enumerate(chosen)]
 
@@ -249,13 +425,13 @@ def keep_playing(pool: TrackPool, target: Mood, params: SelectionParams, uri: st
     i = pool.index_of(uri) if uri else None
     if i is None:
         return None
-    genres = pool.genres[i]
+    genres = pool.genres(i)
     if params.include_genres and not any(_term_matches(t, g) for t in params.include_genres
                                          for g in genres):
         return None
     if any(_term_matches(t, g) for t in params.exclude_genres for g in genres):
         return None
-    track = pool.tracks[i]
+    track = pool.track(i)
     distance = math.hypot(track.mood.valence - target.valence, track.mood.arousal - target.arousal)
     score = distance + float(pool.penalty[i])
     if distance > params.max_distance or any(p.score < score for p in picks if p.track.uri != uri):
@@ -272,7 +448,7 @@ def _order_note(pool: TrackPool, rest: list[int], distance: np.ndarray, score: n
     if not nearer:
         return ""
     j = min(nearer, key=lambda k: distance[k])
-    name = pool.tracks[j].title or pool.tracks[j].uri
+    name = pool.title(j) or pool.uri(j)
     if score[first] <= score[j]:
         return (f"before the nearer '{name}' ({distance[j]:.2f}): its mood is surer "
                 f"(confidence {pool.confidence[first]:.2f} against {pool.confidence[j]:.2f})")

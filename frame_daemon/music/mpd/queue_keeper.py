@@ -48,6 +48,7 @@ class _Snapshot:
     entries: tuple[tuple[int, str], ...]  # (id, uri) in queue order
     generation: int  # the link's connection count when taken
     taken_at: float = 0.0  # on the keeper's clock
+    queue: tuple[QueueEntry, ...] = ()  # the same entries as MPD gave them
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -82,16 +83,25 @@ class QueueKeeper:
     def ours(self) -> list[int]:
         return list(self._ours)
 
+    def _read(self) -> tuple[PlayerStatus, list[QueueEntry]]:
+        """The player and the queue now: on the connection of the last snapshot, from it and
+        MPD's changes since (a queue that is never cleared grows long, and every look at it
+        would read it all); else in full."""
+        last = self._snapshot
+        if last is not None and last.generation == self.link.generation:
+            return self.link.queue_since(last.status.playlist_version, last.queue)
+        return self.link.status(), self.link.queue()
+
     def snapshot(self) -> None:
         """Remember the queue and player as they are now (after our edits, or on reconnect)."""
-        status = self.link.status()
-        entries = tuple((e.id, e.uri) for e in self.link.queue())
+        status, queue = self._read()
+        entries = tuple((e.id, e.uri) for e in queue)
         previous = self._snapshot
         if previous is not None and previous.generation != self.link.generation:
             self._recognise_after_reconnect(previous, entries)
         else:
             self._keep_consistent(entries)
-        self._snapshot = _Snapshot(status, entries, self.link.generation, self.clock())
+        self._snapshot = _Snapshot(status, entries, self.link.generation, self.clock(), tuple(queue))
 
     def _keep_consistent(self, entries: tuple[tuple[int, str], ...]) -> None:
         """Drop our entries that are gone; forget them all if an id now holds another URI."""
@@ -135,11 +145,10 @@ class QueueKeeper:
         """
         if not uris:
             return Queued()
-        status = self.link.status()  # (re)connects if need be
+        self.link.status()  # (re)connects if need be
         if self._snapshot is None or self._snapshot.generation != self.link.generation:
             self.snapshot()  # a new connection: check which entries are still ours first
-            status = self.link.status()
-        queue = self.link.queue()
+        status, queue = self._read()
         self._keep_consistent(tuple((e.id, e.uri) for e in queue))
         upcoming = self._our_upcoming(queue, status)
         if upcoming:
@@ -189,11 +198,12 @@ class QueueKeeper:
         """Entries the frame that steered before handed over become ours, each only while its id
         still holds its URI (a person may have changed the queue since); then a snapshot, so its
         last edits are not taken for a person's."""
-        now = {e.id: e.uri for e in self.link.queue()}
+        self.snapshot()
+        assert self._snapshot is not None
+        now = dict(self._snapshot.entries)
         for song_id, uri in entries:
             if now.get(song_id) == uri:
                 self._ours[song_id] = uri
-        self.snapshot()
 
     def is_ours(self, song_id: int | None) -> bool:
         return song_id is not None and song_id in self._ours
@@ -223,14 +233,15 @@ def describe_external_change(before: PlayerStatus, before_ids: tuple[int, ...],
     own progress, by its modes (random, repeat, single, consume) included."""
     ended = track_ended(before, waited_s)
     if after.playlist_version != before.playlist_version:
-        added = set(after_ids) - set(before_ids)
-        removed = [i for i in before_ids if i not in set(after_ids)]
+        now_there = set(after_ids)  # once: a queue that is never cleared grows long
+        added = now_there - set(before_ids)
+        removed = [i for i in before_ids if i not in now_there]
         if added:
             return f"{len(added)} track(s) added to the queue by another client"
         consumed = before.consume and removed == [before.song_id]
         if removed and not consumed:
             return f"{len(removed)} track(s) removed from the queue by another client"
-        kept = [i for i in before_ids if i in set(after_ids)]
+        kept = [i for i in before_ids if i in now_there]
         if list(after_ids) != kept and not removed:
             return "the queue was reordered by another client"
         if removed and consumed and list(after_ids) != kept:
