@@ -566,7 +566,8 @@ def main() -> int:
                  "CVPR 2015), seeded keyword-stratified 80% training split; research use only"],
         "backbone": f"EfficientNet-{args.backbone.title()}, ImageNet weights "
                     f"({BACKBONES[args.backbone][1].replace('_', '-')}), frozen",
-        "pooled_blocks": list(args.blocks), "prior_gain": args.prior_gain, "heads": heads,
+        "pooled_blocks": list(args.blocks), "prior_gain": args.prior_gain,
+        "block_balance": args.block_balance, "heads": heads,
         "uncertainty_head": {"lambda": error_lambda}, "date": date.today().isoformat(),
         "seed": args.seed,
         "lexicon_prior": {"classes_placed": int(covered.sum()),
