@@ -82,6 +82,7 @@ MEAN, STD = 127.0, 128.0  # EfficientNet-Lite's own input scaling: (pixel - 127)
 BACKBONE = "lite1"
 POOLED_BLOCKS = (6, 10, 14, 19, 20)
 PRIOR_GAIN = 6.0
+BLOCK_BALANCE = 0.0
 CV_SEEDS = 5
 # Grids for the ridge strength (on both views of each photo) and Emotion6's weight per photo.
 RIDGE_LAMBDAS = (500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0)
@@ -318,14 +319,27 @@ def read_faces(args, rows: list[Rated], size: int) -> list[list]:
     return faces
 
 
-def choose_heads(cv: GroupedRidgeCV, folds: list[np.ndarray], y: np.ndarray
-                 ) -> tuple[list[dict], list[np.ndarray]]:
+def column_gains(net: nn.Module, blocks: tuple[int, ...], prior_gain: float, block_balance: float
+                 ) -> np.ndarray:
+    """How much less the ridge shrinks each standardised column of the design: the prior's two
+    columns by `prior_gain`; each pooled block's columns by (mean block width / its width) **
+    `block_balance` (0: every column alike, so the 1,280-wide head outweighs the narrow early
+    blocks; 0.5: every block the same total variance)."""
+    where = block_slices(net)
+    widths = np.array([where[b].stop - where[b].start for b in (*sorted(blocks), max(where))])
+    gains = np.repeat((widths.mean() / widths) ** block_balance, widths)
+    return np.r_[gains, prior_gain, prior_gain]
+
+
+def choose_heads(cv: GroupedRidgeCV, folds: list[np.ndarray], y: np.ndarray,
+                 test_views: str = "centre") -> tuple[list[dict], list[np.ndarray]]:
     """Ridge strength and Emotion6 weight per axis: the best mean r over the seeds' grouped folds.
 
     Returns the choice (with the mean and spread of r over the seeds) and each seed's
-    out-of-fold predictions with it.
+    out-of-fold predictions with it. test_views "both": each photo predicted as the mean of its
+    centre crop and its mirror image (a test-time flip; compared with --cv-only only).
     """
-    preds = cv.oof(folds, RIDGE_LAMBDAS, EMOTION6_WEIGHTS)  # seed, lambda, weight, photo, axis
+    preds = cv.oof(folds, RIDGE_LAMBDAS, EMOTION6_WEIGHTS, test_views)  # seed, lambda, weight, photo, axis
     rs = np.array([[[[pearson(preds[k, i, j, :, a], y[:, a]) for a in range(2)]
                      for j in range(len(EMOTION6_WEIGHTS))] for i in range(len(RIDGE_LAMBDAS))]
                    for k in range(len(folds))])
@@ -397,6 +411,11 @@ def main() -> int:
                     default=POOLED_BLOCKS, help="pooled blocks, e.g. 9,14 (-1: the stem)")
     ap.add_argument("--prior-gain", type=float, default=PRIOR_GAIN,
                     help="scale of the lexicon prior's standardised columns (less shrinkage)")
+    ap.add_argument("--block-balance", type=float, default=BLOCK_BALANCE,
+                    help="weigh the pooled blocks towards equal total variance (0: per column, "
+                         "0.5: per block; see column_gains)")
+    ap.add_argument("--test-flip", action="store_true",
+                    help="with --cv-only: predict each photo as the mean of it and its mirror")
     ap.add_argument("--cv-seeds", type=int, default=CV_SEEDS,
                     help="repeats of the grouped 10-fold CV (seeds --seed, --seed + 1, ...)")
     ap.add_argument("--cv-only", action="store_true",
@@ -405,6 +424,8 @@ def main() -> int:
                     help="only print the grouped-CV figures of an existing model's recipe (its "
                          "heads and face blend, e.g. models/mood-v3.json) on these features")
     args = ap.parse_args()
+    if args.test_flip and not args.cv_only:
+        ap.error("--test-flip is for comparing with --cv-only: the exported graph reads one view")
     for what, path, probe in (("emotion6", args.emotion6, "ground_truth.txt"),
                               ("oasis", args.oasis, "ratings.csv"), ("lexicon", args.lexicon, "")):
         if not (path / probe if probe else path).exists():
@@ -453,10 +474,11 @@ def main() -> int:
         return 0
     # One fixed standardisation (Emotion6's training features: never predicted, so nothing of
     # OASIS-dev leaks into it); the prior's two columns scaled up by PRIOR_GAIN (less shrinkage).
-    mu, sd = x_tr.reshape(-1, x_tr.shape[-1]).mean(0), x_tr.reshape(-1, x_tr.shape[-1]).std(0) + 1e-6
-    sd[-2:] /= args.prior_gain
+    mu, sd_plain = (x_tr.reshape(-1, x_tr.shape[-1]).mean(0),
+                    x_tr.reshape(-1, x_tr.shape[-1]).std(0) + 1e-6)
+    sd = sd_plain / column_gains(net, args.blocks, args.prior_gain, args.block_balance)
     cv = GroupedRidgeCV(x_oa, y_oa, x_tr, y_tr, mu, sd)
-    heads, oofs = choose_heads(cv, folds, y_oa)
+    heads, oofs = choose_heads(cv, folds, y_oa, "both" if args.test_flip else "centre")
     if args.cv_only:  # comparing backbones, blocks and gains: the grouped figures, no export
         return 0
 
@@ -491,8 +513,7 @@ def main() -> int:
     # The graph standardises with the plain sd: the prior's gain lives in its weights, not in its
     # values, so the int8 concatenation's range is not stretched by two big columns (that made the
     # other features' steps coarser and the two runtimes disagree more).
-    sd = sd.copy()
-    sd[-2:] *= args.prior_gain
+    sd = sd_plain
     weights, bias = weights * sd[:, None], bias + mu @ weights
     emo_head = fit_emotion_head(f_tr[:, 0, -1280:], np.stack([r.emotion for r in e6_train]), args.seed)
     export = ExportModel(net, args.blocks, class_va, weights, bias, mu, sd, emo_head).eval()
@@ -545,7 +566,8 @@ def main() -> int:
                  "CVPR 2015), seeded keyword-stratified 80% training split; research use only"],
         "backbone": f"EfficientNet-{args.backbone.title()}, ImageNet weights "
                     f"({BACKBONES[args.backbone][1].replace('_', '-')}), frozen",
-        "pooled_blocks": list(args.blocks), "prior_gain": args.prior_gain, "heads": heads,
+        "pooled_blocks": list(args.blocks), "prior_gain": args.prior_gain,
+        "block_balance": args.block_balance, "heads": heads,
         "uncertainty_head": {"lambda": error_lambda}, "date": date.today().isoformat(),
         "seed": args.seed,
         "lexicon_prior": {"classes_placed": int(covered.sum()),
