@@ -2,11 +2,16 @@
 """Tune the follow policy's defaults by simulating slideshows through it (pure code, no servers).
 
     .venv/bin/python scripts/tune_follow.py OASIS_DIR [--hours 1] [--seeds 3] [--top 12]
+        [--photo-moods OOF.json]
 
 OASIS_DIR: photos with human ratings (`ratings.csv`, `images/`), for development
 `../shared/data/oasis-dev`. Every photo is read once by the mood model (the configured default,
 or --model); the slideshows below then run through `frame_daemon.follow` with the loop's tick,
 for every combination of threshold, dwell_s, min_interval_s, jump and smoothing in the grid.
+The shipped model learnt from OASIS-dev, so its readings of these photos are in-sample:
+`--photo-moods` takes the training script's out-of-fold moods instead (`oasis-dev-oof-moods.json`,
+written by `scripts/train_mood_model.py` in its work folder), each photo's confidence still from
+the model's own reading (its error head is itself fitted out of fold).
 
 Slideshows (each `--hours` long, photos shown for 10, 20, 30 or 60 s; every figure is the mean over
 `--seeds` differently shuffled sets of them):
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import json
 import random
 import sys
 from dataclasses import dataclass
@@ -60,20 +66,30 @@ class Shown:
     theme: int = -1
 
 
-def read_photos(oasis: Path, model_json: Path | None) -> list[tuple[Mood, float, float]]:
-    """(model mood, human valence, human arousal) for every photo."""
+def read_photos(oasis: Path, model_json: Path | None, photo_moods: Path | None = None
+                ) -> list[tuple[Mood, float, float]]:
+    """(model mood, human valence, human arousal) for every photo; with `photo_moods`, the
+    valence and arousal are those out-of-fold moods (the confidence the model's)."""
     from frame_daemon.vision.model import MoodModel
 
     model = MoodModel.load(model_json)
+    given = json.loads(photo_moods.read_text()) if photo_moods else None
     out = []
     with open(oasis / "ratings.csv", newline="") as f:
         rows = list(csv.DictReader(f))
+    if given is not None and (missing := [r["file"] for r in rows if r["file"] not in given]):
+        sys.exit(f"tune_follow: {photo_moods} has no mood for {len(missing)} photos "
+                 f"(e.g. {missing[0]}): written for another photo set?")
     for i, row in enumerate(rows):
         mood = model.score(oasis / "images" / row["file"]).mood
+        if given is not None:
+            mood = Mood(*given[row["file"]], mood.confidence)
         out.append((mood, (float(row["Valence_mean"]) - 4) / 3, (float(row["Arousal_mean"]) - 4) / 3))
         if (i + 1) % 100 == 0:
             print(f"  read {i + 1}/{len(rows)} photos", file=sys.stderr, flush=True)
-    print(f"photo model {model.meta.get('name', '?')}", flush=True)
+    print(f"photo model {model.meta.get('name', '?')}"
+          + (f", valence and arousal out of fold from {photo_moods.name}" if given else ""),
+          flush=True)
     return out
 
 
@@ -171,6 +187,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3, help="slideshow sets to average over")
     ap.add_argument("--top", type=int, default=12, help="rows to print (best themed distance first)")
     ap.add_argument("--model", type=Path, default=None, help="model metadata JSON (default: shipped)")
+    ap.add_argument("--photo-moods", type=Path, default=None, metavar="OOF.json",
+                    help="out-of-fold photo moods (train_mood_model.py's oasis-dev-oof-moods.json)")
     ap.add_argument("--show", action="append", default=[], metavar="T,D,I,J,S",
                     help="also print this setting (threshold,dwell_s,min_interval_s,jump,smoothing)")
     args = ap.parse_args()
@@ -178,7 +196,7 @@ def main() -> int:
              for v in args.show]
     if not (args.oasis / "ratings.csv").is_file():
         ap.error(f"{args.oasis}: no ratings.csv here")
-    photos = read_photos(args.oasis, args.model)
+    photos = read_photos(args.oasis, args.model, args.photo_moods)
     sets = [slideshows(photos, args.hours, seed) for seed in range(1, args.seeds + 1)]
     default = FollowParams()
     results = []
