@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
+from bench_rig import linked_library  # noqa: E402
 from bench_stickers import ESTIMATE  # noqa: E402
 
 from frame_daemon.mood import Mood  # noqa: E402
@@ -74,17 +75,7 @@ def photos(work: Path) -> list[Path]:
 def make_library(music: Path, tracks: int) -> None:
     """One 5-minute quiet FLAC hard-linked `tracks` times (the tracks must not end while the
     frames hand over: bench_stickers.py's are 0.1 s long)."""
-    import soundfile
-
-    tone = (0.01 * np.sin(np.arange(8000 * 300) / 3)).astype(np.float32)
-    for i in range(tracks):
-        folder = music / f"Artist{i // 500:04d}" / f"Album{i // 50:05d}"
-        one = music / f"Artist{i // 500:04d}" / "one.flac.src"  # ext4: 65,000 links a file
-        if not one.exists():
-            folder.parent.mkdir(parents=True)
-            soundfile.write(one, tone, 8000, format="FLAC")
-        folder.mkdir(exist_ok=True)
-        os.link(one, folder / f"track{i:06d}.flac")
+    linked_library(music, tracks, (0.01 * np.sin(np.arange(8000 * 300) / 3)).astype(np.float32))
 
 
 def big_mpd(work: Path, tracks: int) -> Mpd:
