@@ -30,9 +30,10 @@ SONG_S = 200.0
 PERSON = "person.mp3"  # in MPD's database, not in the index: only a person would queue it
 
 
-def make_daemon(tmp_path, mood_model, tracks=TRACKS, gone=(), **follow
+def make_daemon(tmp_path, mood_model, tracks=TRACKS, gone=(), queued=(), **follow
                 ) -> tuple[Daemon, MemoryMpd, Clock]:
-    """The daemon with an index of `tracks`; those in `gone` were since deleted from MPD."""
+    """The daemon with an index of `tracks`; those in `gone` were since deleted from MPD; MPD's
+    queue holds `queued` (a person's) when the daemon connects."""
     clock = Clock()
     songs = {uri: (title, artist, SONG_S) for uri, (title, artist, _) in tracks.items()
              if uri not in gone}
@@ -43,6 +44,8 @@ def make_daemon(tmp_path, mood_model, tracks=TRACKS, gone=(), **follow
                    "smoothing": 1.0, "fade_s": 0.0, "suspend_s": 60.0, **follow},
         "state": {"directory": str(tmp_path / "state")},
     })
+    for uri in queued:
+        memory.addid(uri)
     daemon = Daemon(cfg, clock=clock, mpd_session=MemorySession(memory))
     daemon.model = mood_model
     pool = TrackPool.from_tracks([Track(uri, title, artist, mood=mood, source=MoodSource.TAG,
@@ -128,6 +131,15 @@ def test_a_persons_edit_just_before_ours_is_seen_not_taken_into_our_own(tmp_path
     daemon.handle(PlayerChanged(frozenset({"playlist"})))  # the news of their edit, read late
     assert not daemon.state.following
     assert memory.uris() == ["pensive.mp3", PERSON]  # their entry, where they put it; nothing of ours
+
+
+def test_a_track_a_person_queued_to_come_is_not_chosen_again(tmp_path, mood_model, photos):
+    # serene-2 fits the flower next best (0.39 from it, serene.mp3 0.31).
+    tracks = TRACKS | {"serene-2.mp3": ("Open Fields II", "Meadow Choir", Mood(0.95, -0.3, 0.9))}
+    daemon, memory, _ = make_daemon(tmp_path, mood_model, tracks, queued=["serene.mp3"],
+                                    mode="follow")
+    daemon.handle(PhotoShown(photos["serene"]))
+    assert memory.uris() == ["serene.mp3", "serene-2.mp3"]  # theirs, then the next best fit
 
 
 def test_the_last_decision_made_while_mpd_was_away_is_applied_when_it_is_back(tmp_path, mood_model,

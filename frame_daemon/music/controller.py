@@ -155,8 +155,10 @@ class MusicController:
         if self.mpd.connected:
             self.refresh_track()
         playing = [st.track["uri"]] if st.track.get("uri") else []
+        # Nor a track someone else queued to come: it would play twice.
         picks = self.taste.select(pool, placement.target, params,
-                                  history=[*st.history, *playing], last_artist=st.track.get("artist"))
+                                  history=[*st.history, *self.keeper.others_upcoming, *playing],
+                                  last_artist=st.track.get("artist"))
         others = [p for p in picks if p.track.uri not in playing]
         # Not a track already fading out: that change is under way.
         kept = (keep_playing(pool, placement.target, params, st.track.get("uri"), others)

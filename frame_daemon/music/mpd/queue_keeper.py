@@ -205,6 +205,16 @@ class QueueKeeper:
             if now.get(song_id) == uri:
                 self._ours[song_id] = uri
 
+    @property
+    def others_upcoming(self) -> list[str]:
+        """The URIs queued after the current track by someone else (a person, or the frame that
+        steered before), as of the last look: they play anyway, so a choice leaves them out."""
+        snap = self._snapshot
+        if snap is None:
+            return []
+        start = snap.status.song_pos + 1 if snap.status.song_pos is not None else 0
+        return [uri for song_id, uri in snap.entries[start:] if self._ours.get(song_id) != uri]
+
     def is_ours(self, song_id: int | None) -> bool:
         return song_id is not None and song_id in self._ours
 
