@@ -98,7 +98,10 @@ def show_in():
 
     yield run
     for show in started:
-        show.stop()
+        # Until its render thread has ended: pygame is one per process, and a thread still ending
+        # would quit the display of the next test's slideshow under it (its first photo then
+        # came late, in the full suite only).
+        show.stop(timeout=15.0)
 
 
 def test_a_landscape_photo_is_centred_between_black_bars(tmp_path, show_in):
@@ -377,6 +380,8 @@ def test_settings_an_older_version_kept_in_the_photo_cache_move_to_the_settings_
         control._set_interval(60.0)
     finally:
         control.stop()
+        if control.show is not None:
+            control.show.stop(timeout=15.0)  # its render thread ended too (see `show_in`)
     store.save_now()  # as the daemon does at stop
     again = SettingsStore.in_directory(state, cfg.follow, source=cfg.source)
     again.load()
