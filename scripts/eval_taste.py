@@ -46,11 +46,12 @@ import csv
 import math
 import sys
 import tempfile
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from eval_fit import excerpt_targets  # the listeners' mean position of each excerpt
 
 from frame_daemon.commands import CommandTable
 from frame_daemon.config import Config
@@ -58,7 +59,6 @@ from frame_daemon.events import CommandName
 from frame_daemon.follow import FollowMode
 from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
-from frame_daemon.music.audio.mood import GEMS_POINTS, tag_target
 from frame_daemon.music.controller import selection_params
 from frame_daemon.music.placement import PhotoReference, place
 from frame_daemon.music.select import Pick, TrackPool, select
@@ -82,18 +82,9 @@ def photo_moods(oasis: Path) -> list[Mood]:
 
 
 def tracks(emotify: Path) -> list[Track]:
-    ticks: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    listeners: dict[str, int] = defaultdict(int)
-    with open(emotify / "annotations.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            uri = row["file"].strip().removeprefix("audio/")
-            listeners[uri] += 1
-            for emotion in GEMS_POINTS:
-                ticks[uri][emotion] += float(row[emotion])
     out = []
-    for uri in sorted(ticks):
+    for uri, (v, a) in sorted(excerpt_targets(emotify).items()):
         genre, number = uri.split("/")[0], int(Path(uri).stem)
-        v, a = tag_target({e: n / listeners[uri] for e, n in ticks[uri].items()})
         out.append(Track(uri, f"{genre} {number}", f"{genre} band {(number - 1) // 5 + 1}",
                          genre=genre, duration=60.0, mood=Mood.clipped(v, a, 0.9),
                          source=MoodSource.TAG, why="listeners' tags"))
