@@ -65,7 +65,9 @@ def main() -> int:
             subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
                             "from bench_analyse import make_tracks; "
                             "make_tracks(Path(sys.argv[1]), int(sys.argv[2]))",
-                            str(folder), str(args.tracks)], check=True, cwd=ROOT / "scripts")
+                            str(folder), str(args.tracks)], check=True, cwd=ROOT / "scripts",
+                           # about 6 s of synthesis a track here; a hung encoder ends the bench
+                           timeout=120 + 60 * args.tracks)
             paths = sorted(folder.glob("track*.mp3"))[:args.tracks]
         excerpts = [decode_excerpt(p, rate=music_tagger.SAMPLE_RATE)[0] for p in paths]
         # The peak so far is decoding (and holding the excerpts); what the tagger adds comes on top.
