@@ -12,8 +12,6 @@ refresh a minute rather than one per event, and a database that never rests is s
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import threading
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 from frame_daemon.config import MpdConfig
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Event, IndexRefreshed
+from frame_daemon.memory import give_memory_back
 from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
 from frame_daemon.music.index import MpdSong, RefreshStats, SharedStats, TrackIndex
 from frame_daemon.music.index_file import describe_storage_error, open_index
@@ -46,15 +45,6 @@ STICKER_POLL_S = 600.0
 STICKER_POLL_MAX_S = 6 * 3600.0
 DATABASE_SETTLE_S = 5.0  # quiet time after MPD's last database event before the refresh
 DATABASE_MAX_WAIT_S = 60.0  # the longest a refresh waits for the events to stop
-
-
-def give_memory_back() -> None:
-    """Hand the memory a refresh freed back to the system. A refresh of a big library passes
-    some 60 MB through this thread, and glibc's malloc keeps what was freed between blocks still
-    in use (the new pool among them): at 100,000 tracks this returns some 10 MB for good
-    (scripts/bench_household.py). Nothing to do where the C library has no malloc_trim."""
-    with contextlib.suppress(OSError, AttributeError, TypeError):
-        ctypes.CDLL(None).malloc_trim(0)
 
 
 def music_folder(music_directory: str) -> Path | None:

@@ -8,7 +8,6 @@ cannot mix two photos or slip past the size guard.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import importlib
 import io
@@ -23,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from frame_daemon.errors import PhotoError
+from frame_daemon.memory import give_memory_back
 from frame_daemon.vision import refused
 
 # A 24-megapixel camera JPEG is 24e6 pixels; 108 MP phones and panoramas go higher. Past this we
@@ -226,7 +226,7 @@ def _decode_open_file(path: Path, f: IO[bytes], min_short_side: int, max_pixels:
         # daemon is fine.
         raise PhotoError(path, f"corrupt image ({type(exc).__name__}: {exc})") from exc
     finally:
-        _release_freed_memory()
+        give_memory_back()
 
 
 def load_photo(path: str | os.PathLike[str], target_short_side: int = 224,
@@ -405,22 +405,6 @@ def _on_white(im: Image.Image, rows: int = 256) -> Image.Image:
         background = Image.new("RGBA", strip.size, (255, 255, 255, 255))
         out.paste(Image.alpha_composite(background, strip).convert("RGB"), (0, top))
     return out
-
-
-_libc = None
-
-
-def _release_freed_memory() -> None:
-    """Hand the big decode's freed memory back to the system (glibc keeps it otherwise, and a
-    daemon that once showed a 100 MP photo would stay 400 MB large)."""
-    global _libc
-    if _libc is None:
-        # The process's own symbols, libc's among them: ctypes.util.find_library("c") would run
-        # `/sbin/ldconfig -p` to find the file.
-        _libc = ctypes.CDLL(None)
-    if hasattr(_libc, "malloc_trim"):
-        with contextlib.suppress(OSError):
-            _libc.malloc_trim(0)
 
 
 def center_square(im: Image.Image, size: int) -> np.ndarray:
