@@ -274,7 +274,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     try:
         model = MoodModel.load(args.model or cfg.model.path or None, threads=cfg.model.threads)
         with _open_index(cfg) as index:
-            pool = TrackPool.from_tracks(index.tracks())
+            pool = TrackPool.from_rows(index.rows())  # as the daemon builds it
     except FrameDaemonError as exc:  # ModelError included
         print(f"frame-daemon match: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -380,7 +380,7 @@ def cmd_album(args: argparse.Namespace) -> int:
             print(f"frame-daemon album: {problem}", file=sys.stderr)
             return EXIT_FAILED
         with _open_index(cfg) as index:
-            pool = TrackPool.from_tracks(index.tracks())
+            pool = TrackPool.from_rows(index.rows())  # as the daemon builds it
         if not len(pool):
             print("frame-daemon album: the track index is empty: run 'frame-daemon index' "
                   "first", file=sys.stderr)
