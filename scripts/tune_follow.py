@@ -224,6 +224,11 @@ def main() -> int:
         near = [r for r in good if r[1]["themed"].distance <= best * (1 + NEAR_BEST)]
         choice = min(near, key=lambda r: (r[1]["themed"].changes_per_hour, r[1]["themed"].distance))[0]
     rows = sorted(results, key=lambda r: (not qualifies(r[1]), r[1]["themed"].distance))[:args.top]
+    # A --show setting off the grid is simulated too (it is shown, never the choice).
+    for extra in shown:
+        if all(p != extra for p, _ in results):
+            results.append((extra, {name: mean_outcome([simulate(shows[name], extra) for shows in sets])
+                                    for name in sets[0]}))
     for extra in (default, choice, *shown):
         if extra is not None and all(p != extra for p, _ in rows):
             rows += [r for r in results if r[0] == extra]
