@@ -26,6 +26,13 @@ Declared after E1-E5's figures (combinations of those that gained, so they carry
       listeners (11-59 on emotify-dev; 13 from the targets' panel reliability, not fitted);
 - E9: E8 averaged over its grid.
 
+Declared after E1-E9's figures:
+
+- E10: B with the kernel's distances on the tag-weighted inputs (the tags scaled by the ridge's tag
+       weight); E11: E10 averaged over its grid;
+- E12: B on the logits of only the tags the lexicon places (moods and genres; eras, voices and
+       instruments dropped, a choice made without the data); E13: E12 averaged over its grid.
+
     python scripts/explore_music_inputs.py --data EMOTIFY_DIR --extract /tmp/emotify-patches.npz
     python scripts/explore_music_heads.py --data EMOTIFY_DIR --cache /tmp/emotify-patches.npz \\
         --lexicon NRC-VAD-Lexicon-v1.txt
@@ -217,6 +224,30 @@ def weighted_form(x: np.ndarray, n_features: int, y, wt: np.ndarray) -> tuple[Pr
     return predict, grid
 
 
+def scaled_kernel_form(x: np.ndarray, n_features: int, y) -> tuple[Predict, list]:
+    """B with the kernel's distances on the tag-weighted inputs (tags scaled by the ridge's tag
+    weight a), so both terms see the tags at the same weight against the features."""
+    grid = blend_grid("scaled kernel")
+
+    def predict(grid_, train, test):
+        _, _, z = cal.standardize(x, train)
+        out, ridge, ker = {}, {}, {}
+        for hp in grid_:
+            _, _, a, lam, w, kl = hp
+            colw = np.r_[np.ones(n_features), np.full(x.shape[1] - n_features, a)]
+            if a not in ridge:
+                ridge[a] = cal.ridge_weights(z[train], y[train], cal.LAMBDAS, colw)
+            if (a, w) not in ker:
+                zs = z * colw
+                width = w * cal.median_sqdist(zs[train])
+                alphas = cal.kernel_fit(zs[train], y[train], width, cal.KERNEL_LAMBDAS)
+                ker[(a, w)] = [np.exp(-cal.sqdist(zs[test], zs[train]) / width) @ al for al in alphas]
+            lin = z[test] @ ridge[a][cal.LAMBDAS.index(lam)]
+            out[hp] = y[train].mean() + (lin + ker[(a, w)][cal.KERNEL_LAMBDAS.index(kl)]) / 2
+        return out
+    return predict, grid
+
+
 def listeners(data: Path, names: list[str]) -> np.ndarray:
     import csv
     from collections import Counter
@@ -235,7 +266,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--cache", type=Path, required=True, help="explore_music_inputs.py --extract's cache")
     ap.add_argument("--lexicon", type=Path, default=None)
-    ap.add_argument("--forms", default="B,E1,E2,E2b,E3,E4,E5,E6,E7,E8,E9")
+    ap.add_argument("--forms", default="B,E1,E2,E2b,E3,E4,E5,E6,E7,E8,E9,E10,E11,E12,E13")
     ap.add_argument("--blocks", action="store_true",
                     help="outer folds keep runs of 5 consecutive files together (album proxy)")
     args = ap.parse_args()
@@ -276,6 +307,8 @@ def main() -> int:
     # targets' panel reliability 0.78 at the median panel of 46 listeners.
     n_listeners = listeners(args.data, names)
     e8 = weighted_form(np.column_stack([xf, lg]), len(feats), y, n_listeners / (n_listeners + 13.0))
+    e10 = scaled_kernel_form(np.column_stack([xf, lg]), len(feats), y)
+    e12 = table_form(table, feats + [f"logit:{t}" for t in labels if t in points], len(feats), y)
     forms: dict[str, tuple[str, tuple[Predict, list]]] = {
         "B": ("audio-3's form: features + tag logits, ridge + kernel", base),
         "E1": ("B + the mood tags' lexicon valence (one input, not fitted)", e1),
@@ -291,6 +324,10 @@ def main() -> int:
         "E7": ("E2b averaged over its whole strength grid", bagged(*e2b)),
         "E8": ("B, excerpts weighted by their targets' reliability n / (n + 13)", e8),
         "E9": ("E8 averaged over its whole strength grid", bagged(*e8)),
+        "E10": ("B with the kernel's distances on the tag-weighted inputs", e10),
+        "E11": ("E10 averaged over its whole strength grid", bagged(*e10)),
+        "E12": (f"B on the logits of the {len(points)} tags the lexicon places only", e12),
+        "E13": ("E12 averaged over its whole strength grid", bagged(*e12)),
     }
     print(f"{len(names)} excerpts, {probs.shape[1]} patches each; valence; outer folds: repeated "
           f"{'album-proxy (5 consecutive files) ' if args.blocks else ''}"
