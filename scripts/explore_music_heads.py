@@ -248,14 +248,6 @@ def scaled_kernel_form(x: np.ndarray, n_features: int, y) -> tuple[Predict, list
     return predict, grid
 
 
-def listeners(data: Path, names: list[str]) -> np.ndarray:
-    import csv
-    from collections import Counter
-    with open(data / "annotations.csv", newline="", encoding="utf-8") as f:
-        count = Counter(row["file"].strip() for row in csv.DictReader(f))
-    return np.array([count[n] for n in names], dtype=float)
-
-
 def logit(p: np.ndarray) -> np.ndarray:
     q = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(q / (1 - q))
@@ -305,7 +297,7 @@ def main() -> int:
     e2b = pls_form(np.column_stack([xf, lg]), len(feats), y, kernel=True)
     # Reliability of each excerpt's target: n / (n + n0), n0 = 46 (1 - 0.78) / 0.78 from the valence
     # targets' panel reliability 0.78 at the median panel of 46 listeners.
-    n_listeners = listeners(args.data, names)
+    n_listeners = cal.listeners(args.data, names)
     e8 = weighted_form(np.column_stack([xf, lg]), len(feats), y, n_listeners / (n_listeners + 13.0))
     e10 = scaled_kernel_form(np.column_stack([xf, lg]), len(feats), y)
     e12 = table_form(table, feats + [f"logit:{t}" for t in labels if t in points], len(feats), y)
