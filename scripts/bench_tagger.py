@@ -120,7 +120,8 @@ def main() -> int:
                     tagger.head(features, t)
                     head_s.append(time.perf_counter() - t0)
             print(f"mood head {tagger.head.version}: median {statistics.median(head_s) * 1000:.2f} ms "
-                  f"per track (max {max(head_s) * 1000:.2f} ms over {len(head_s)} calls)")
+                  f"per track (90th percentile {statistics.quantiles(head_s, n=10)[-1] * 1000:.2f} ms "
+                  f"over {len(head_s)} calls)")
         print(f"peak RSS of this process: {before:.0f} MB after decoding the excerpts, "
               f"{peak_rss_mb():.0f} MB after loading and running the tagger "
               f"(+{peak_rss_mb() - before:.0f} MB)")
