@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark the music tagger: per-track time with 10, 5 and 3 patches, and the process's peak RSS.
+"""Benchmark the music tagger: per-track time with 10, 5 and 3 patches, the mood head's time, and the
+process's peak RSS.
 
     python scripts/bench_tagger.py [--tracks 6] [--rounds 3] [--threads 1] [--keep DIR] [FILE ...]
 
@@ -110,6 +111,19 @@ def main() -> int:
             print(f"{n:2d} patches: tags median {tag_ms:.0f} ms, with decode {tag_ms + dec * 1000:.0f} "
                   f"ms per track ({1000 / (tag_ms + dec * 1000):.1f} tracks/s per process)"
                   + agreement(vectors[n], vectors[PATCH_COUNTS[0]], PATCH_COUNTS[0]))
+        if tagger.head is not None:  # the mood head on each track's tags (3 patches)
+            from frame_daemon.music.audio.features import analyse_samples
+            features = analyse_samples(*decode_excerpt(paths[0])).as_dict()
+            tags = [dict(zip(tagger.labels, v, strict=True)) for v in vectors[3]]
+            head_s = []
+            for _ in range(args.rounds * 10):
+                for t in tags:
+                    t0 = time.perf_counter()
+                    tagger.head(features, t)
+                    head_s.append(time.perf_counter() - t0)
+            print(f"mood head {tagger.head.version}: median {statistics.median(head_s) * 1000:.2f} ms "
+                  f"per track (90th percentile {statistics.quantiles(head_s, n=10)[-1] * 1000:.2f} ms "
+                  f"over {len(head_s)} calls)")
         print(f"peak RSS of this process: {before:.0f} MB after decoding the excerpts, "
               f"{peak_rss_mb():.0f} MB after loading and running the tagger "
               f"(+{peak_rss_mb() - before:.0f} MB)")

@@ -129,12 +129,18 @@ def test_malformed_metadata_is_a_model_error(tmp_path, tagger):
     (tmp_path / "g.json").write_text("{not json")
     with pytest.raises(ModelError, match="unreadable"):
         MusicTagger.load(tmp_path / "g.json")
-    # A kernel whose centres do not have one value per input cannot be read.
+    # A kernel whose centres do not have one value per input, or a kernel term without one alpha
+    # per centre, cannot be read.
     head = json.loads(json.dumps(tagger.meta["mood_head"]))
     head["valence"]["kernel"]["centres"][0] = head["valence"]["kernel"]["centres"][0][:-1]
     (tmp_path / "k.json").write_text(json.dumps(dict(tagger.meta, mood_head=head)))
     with pytest.raises(ModelError, match="malformed mood head"):
         MusicTagger.load(tmp_path / "k.json")
+    head = json.loads(json.dumps(tagger.meta["mood_head"]))
+    head["valence"]["kernel"]["terms"][-1]["alphas"].pop()
+    (tmp_path / "a.json").write_text(json.dumps(dict(tagger.meta, mood_head=head)))
+    with pytest.raises(ModelError, match="malformed mood head"):
+        MusicTagger.load(tmp_path / "a.json")
 
 
 PARITY_SCRIPT = """
@@ -224,38 +230,45 @@ def test_the_mood_head_reads_the_tags_of_the_clip_itself(tagger, clips):
 
 
 def test_a_kernel_term_adds_the_likeness_to_the_calibration_excerpts():
-    """With a kernel, an axis is the mean of the linear map and the kernel term, both on the same
-    standardized, clipped inputs; far from every centre the kernel adds nothing."""
+    """With a kernel, an axis is the mean of the linear map and the kernel terms (one per width, on
+    the same centres), all on the same standardized, clipped inputs; far from every centre the
+    kernel adds nothing."""
     import math
 
     from frame_daemon.music.audio.mood import KernelTerm, LinearAxis
 
-    kernel = KernelTerm(width=1.0, centres=((1.0, 0.0), (-1.0, 0.0)), alphas=(0.4, -0.2))
+    kernel = KernelTerm(widths=(1.0,), centres=((1.0, 0.0), (-1.0, 0.0)), alphas=((0.4, -0.2),))
     axis = LinearAxis(("a", "b"), 0.3, 2.0, (10.0, 0.0), (2.0, 1.0), (0.1, 0.05), kernel)
     # a = 12, b = 0: z = (1, 0), on the first centre and 4 (squared) from the second
     assert axis({"a": 12.0, "b": 0.0}) == pytest.approx(0.3 + 2.0 * (0.1 + 0.4 - 0.2 * math.exp(-4)) / 2)
     # b far out is clipped to 3 SD: z = (0, 3), 10 from both centres
     assert axis({"a": 10.0, "b": 1e6}) == pytest.approx(0.3 + 2.0 * (0.05 * 3) / 2, abs=1e-4)
+    # A second width adds its own term on the same centres: exp(-d2 / 4) with its own alphas.
+    two = KernelTerm((1.0, 4.0), kernel.centres, ((0.4, -0.2), (0.1, 0.3)))
+    axis2 = LinearAxis(("a", "b"), 0.3, 2.0, (10.0, 0.0), (2.0, 1.0), (0.1, 0.05), two)
+    assert axis2({"a": 12.0, "b": 0.0}) == pytest.approx(
+        0.3 + 2.0 * (0.1 + 0.4 - 0.2 * math.exp(-4) + 0.1 + 0.3 * math.exp(-1)) / 2)
     linear = LinearAxis(("a", "b"), 0.3, 2.0, (10.0, 0.0), (2.0, 1.0), (0.1, 0.05))
     assert linear({"a": 12.0, "b": 0.0}) == pytest.approx(0.3 + 2.0 * 0.1)
 
 
 def test_the_valence_head_reads_tag_logits_and_its_kernel(tagger, clips):
-    """The shipped valence head reads the tags as logits, and its kernel term is not idle on music:
-    the soft chords sound enough like some calibration excerpts to move their valence (measured
-    -0.03: the kernel term -0.035 times half the gain 1.77)."""
+    """The shipped valence head reads the tags as logits, and its kernel terms (one per width) are
+    not idle on music: the soft chords sound enough like some calibration excerpts to move their
+    valence (measured -0.05: the kernel terms -0.045 times half the gain 2.38)."""
     import dataclasses
 
     from frame_daemon.music.audio.analyse import analyse_file
     from frame_daemon.music.audio.mood import head_inputs
 
     head = tagger.head
-    assert head is not None and head.valence.kernel is not None
+    assert head is not None and head.valence.kernel is not None and len(head.valence.kernel.widths) > 1
     assert sum(name.startswith("logit:") for name in head.valence.inputs) == 50
     a = analyse_file(clips["calm"], tagger)
     tags = tagger.tags(excerpt_16k(clips["calm"]))
     values = head_inputs(a.features.as_dict(), tags, head.points)
     assert values["logit:rock"] == pytest.approx(np.log(tags["rock"] / (1 - tags["rock"])), rel=1e-4)
     assert a.estimate.mood.valence == pytest.approx(head.valence(values), abs=1e-6)
-    idle = dataclasses.replace(head.valence.kernel, alphas=(0.0,) * len(head.valence.kernel.alphas))
+    kernel = head.valence.kernel
+    idle = dataclasses.replace(kernel, alphas=tuple((0.0,) * len(a) for a in kernel.alphas))
     assert head.valence(values) - dataclasses.replace(head.valence, kernel=idle)(values) < -0.015

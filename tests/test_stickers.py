@@ -186,16 +186,16 @@ def test_an_upgraded_index_keeps_old_moods_until_they_are_reanalysed(tmp_path):
 
 
 def test_analyses_of_the_previous_head_are_kept_and_redone(tmp_path):
-    """An index analysed by the last shipped head (audio-2) keeps those moods and lists them to be
+    """An index analysed by the last shipped head (audio-3) keeps those moods and lists them to be
     redone by this one: the upgrade path of a new mood head."""
-    assert ANALYSIS_VERSION != "audio-2"
+    assert ANALYSIS_VERSION != "audio-3"
     music = tmp_path / "music"
     write_library(music, seconds=1.0, library=LIBRARY[-2:])
     readable = sorted(p.relative_to(music).as_posix() for p in music.rglob("*.flac"))
     with TrackIndex(tmp_path / "tracks.sqlite3") as index:
         index.refresh(songs(*readable), music)
         for uri in index.needs_analysis():
-            index.set_estimate(uri, ANALYSED, version="audio-2", tags="mellow, acoustic, chill")
+            index.set_estimate(uri, ANALYSED, version="audio-3", tags="mellow, acoustic, chill")
         uris = index.needs_analysis()
         assert uris and index.analysis_status()[1:] == (0, len(uris))
         assert index.get(uris[0]).mood.valence == pytest.approx(0.123456789)

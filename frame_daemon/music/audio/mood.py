@@ -143,24 +143,28 @@ CLIP_SD = 3.0
 
 @dataclass(frozen=True, slots=True)
 class KernelTerm:
-    """A Gaussian-kernel ridge term over the axis's standardized (clipped) inputs:
-    sum(alpha_i * exp(-|z - centre_i|^2 / width)), the centres being the calibration excerpts.
+    """Gaussian-kernel ridge terms over the axis's standardized (clipped) inputs, one per width, all
+    on the same centres (the calibration excerpts, kept once):
+    sum over widths k and centres i of alphas[k][i] * exp(-|z - centre_i|^2 / widths[k]).
 
     It says "sounds and tags like the excerpts listeners found pleasant", which a linear map of the
     same inputs cannot: on Emotify the averaged linear + kernel head reads valence better than
-    either alone (scripts/calibrate_music_mood.py prints by how much). Far from every centre it
+    either alone (scripts/calibrate_music_mood.py prints by how much). Several widths, because the
+    head averages its fits over a grid of widths and ridges rather than choosing one (100 excerpts
+    cannot choose them well); the ridges fold into each width's alphas. Far from every centre it
     adds nothing, and the linear term alone places the track (pulled halfway to the middle).
     """
 
-    width: float
+    widths: tuple[float, ...]
     centres: tuple[tuple[float, ...], ...]
-    alphas: tuple[float, ...]
+    alphas: tuple[tuple[float, ...], ...]  # alphas[k][i]: width k, centre i
 
     def __call__(self, z: tuple[float, ...]) -> float:
         total = 0.0
-        for centre, alpha in zip(self.centres, self.alphas, strict=True):
+        for i, centre in enumerate(self.centres):
             d2 = sum((a - b) * (a - b) for a, b in zip(z, centre, strict=True))
-            total += alpha * math.exp(-d2 / self.width)
+            total += sum(alpha[i] * math.exp(-d2 / width)
+                         for width, alpha in zip(self.widths, self.alphas, strict=True))
         return total
 
 
@@ -169,10 +173,11 @@ class LinearAxis:
     """One axis of the plane: intercept + gain * sum(weight * clip((input - mean) / scale)), or with
     a `kernel`, intercept + gain * (linear sum + kernel term) / 2.
 
-    `weights` are the ridge weights. Ridge (and any model with r well below 1) pulls predictions
-    toward the mean, so that nearly every track would sit in the same one or two mood-word regions;
-    `gain` spreads the predictions back out to the spread of the listener targets on the
-    calibration set. It changes no correlation, only how far from the middle estimates land.
+    `weights` are the ridge weights (for a head averaged over ridge strengths, their mean). Ridge
+    (and any model with r well below 1) pulls predictions toward the mean, so that nearly every
+    track would sit in the same one or two mood-word regions; `gain` spreads the predictions back
+    out to the spread of the listener targets on the calibration set. It changes no correlation,
+    only how far from the middle estimates land.
     """
 
     inputs: tuple[str, ...]
@@ -253,9 +258,11 @@ class TagHead:
             if "kernel" in a:
                 k = a["kernel"]
                 centres = tuple(tuple(map(float, c)) for c in k["centres"])
-                if any(len(c) != len(inputs) for c in centres) or len(centres) != len(k["alphas"]):
+                alphas = tuple(tuple(map(float, t["alphas"])) for t in k["terms"])
+                if (any(len(c) != len(inputs) for c in centres) or not alphas
+                        or any(len(al) != len(centres) for al in alphas)):
                     raise ValueError("kernel centres and alphas do not fit the inputs")
-                kernel = KernelTerm(float(k["width"]), centres, tuple(map(float, k["alphas"])))
+                kernel = KernelTerm(tuple(float(t["width"]) for t in k["terms"]), centres, alphas)
             return LinearAxis(inputs, float(a["intercept"]), float(a["gain"]),
                               tuple(map(float, a["means"])), tuple(map(float, a["scales"])),
                               tuple(map(float, a["weights"])), kernel)
