@@ -117,7 +117,7 @@ def _learned_taste(cfg: Config):
 def cmd_taste(args: argparse.Namespace) -> int:
     import time
 
-    from frame_daemon.music.taste import LEAN_CAP, TasteParams, learn, toward
+    from frame_daemon.music.taste import LEAN_CAP, TasteParams, lean_strength, learn, toward
     from frame_daemon.music.taste_store import TasteStore
 
     cfg = _load_config_or_exit(args.config, "taste")
@@ -147,9 +147,9 @@ def cmd_taste(args: argparse.Namespace) -> int:
           + ("" if cfg.taste.enabled else "; taste.enabled is false: kept, not used"))
     h = taste.household
     print(f"  household shift: valence {h.valence:+.3f}, arousal {h.arousal:+.3f}")
-    if h.size >= 0.01:  # leaning: what the shift's direction does to the ranking (docs/taste.md)
+    strength = lean_strength(h.size, cfg.taste.max_shift)
+    if strength > 0:  # leaning: what the shift's direction does to the ranking (docs/taste.md)
         way, back = toward(h.valence, h.arousal), toward(-h.valence, -h.arousal)
-        strength = min(1.0, h.size / cfg.taste.max_shift)
         print(f"  leaning: fitting tracks {back} than the moved target rank lower (up to "
               f"{LEAN_CAP:.1f}); {way} ones count {strength * h.one_sided:.0%} of their distance "
               f"that way less (one-sided {h.one_sided:.2f}: 1 when nothing turned down lay "

@@ -242,3 +242,6 @@ def test_leaning_keeps_growing_across_the_fitting_tracks():
 
     assert 0 < at(-0.75) < at(-0.7) < at(-0.6) <= LEAN_CAP
     assert at(-0.9) < 0  # further the household's way: nearer, it turned down nothing there
+    # A shift no larger than random verdicts leave leans nothing.
+    shift = Shift("calm", 0.0, -0.025, 10, 10.0, 1.0)
+    assert at(-0.6) == 0 == at(-0.9)

@@ -41,7 +41,8 @@ Both are capped at `max_shift` (plane distance).
 (a') Leaning. A shift also says which way the household wants the music ("calmer for calm
 photos"), and its verdicts turned down what lies back the other way. Moving the target alone
 still plays as much music on that side of the moved target as on the other, so the candidates
-are also ranked by it. With s = min(1, |shift| / max_shift) and x how far a track lies from the
+are also ranked by it. With s = (|shift| − LEAN_FROM) / (max_shift − LEAN_FROM) within 0..1
+(a shift no larger than random verdicts leave leans nothing) and x how far a track lies from the
 moved target along the shift's direction:
 - a track lying x back (the way turned down) counts LEAN_WEIGHT · s · x farther, at most LEAN_CAP
   (more than the whole fitting distance, so the penalty keeps growing across it);
@@ -49,7 +50,8 @@ moved target along the shift's direction:
   0..1) says how one-sided the household's rejections are: 1 − 2 × the share of the turned-down
   weight lying further its way than the shift itself. A household that turned down only
   livelier music ("calmer", o ≈ 1) has said nothing against calmer music, so calmer fitting
-  tracks rank as if on the moved target's line (only their distance off it counts); one that
+  tracks rank (at full strength) as if on the moved target's line: only their distance off it
+  counts; one that
   turned down music on both sides of a point (o ≈ 0) keeps the plain distance there. Bounded:
   never more than the part of a track's distance that lies along the shift.
 Like the preferences it only re-ranks the tracks that fit (within max_distance of the moved
@@ -130,6 +132,10 @@ NOTABLE = 0.02
 # behind one just back, and both behind the tracks on the household's side.
 LEAN_WEIGHT = 8.0
 LEAN_CAP = 1.0
+# A shift no larger than random verdicts leave leans nothing (they leave 0.005-0.016 on average
+# in scripts/eval_taste.py; leaning from 0 tilted that household's picks away from lively rock,
+# 24 % -> 18 %); leaning grows from here to full at max_shift.
+LEAN_FROM = 0.03
 
 
 class Arrival(StrEnum):
@@ -463,16 +469,22 @@ def toward(valence: float, arousal: float) -> str:
     return "brighter" if valence > 0 else "darker"
 
 
+def lean_strength(size: float, max_shift: float) -> float:
+    """How strongly a shift of this size leans (0..1): nothing up to LEAN_FROM, fully at
+    max_shift."""
+    return min(1.0, max(0.0, size - LEAN_FROM) / max(1e-9, max_shift - LEAN_FROM))
+
+
 def lean(taste: Taste, shift: Shift, moved: Mood, pick: Pick) -> float:
     """How much farther (> 0) a pick counts for lying back from the moved target, the way the
     household turned down, or nearer (< 0) for lying further its way when its rejections are
     one-sided (leaning, (a') in the module docstring)."""
     size = shift.size
-    if size < 0.01:
+    strength = lean_strength(size, taste.params.max_shift)
+    if strength <= 0:
         return 0.0
     back = -((pick.track.mood.valence - moved.valence) * shift.valence
              + (pick.track.mood.arousal - moved.arousal) * shift.arousal) / size
-    strength = min(1.0, size / taste.params.max_shift)
     if back >= 0:
         return min(LEAN_CAP, LEAN_WEIGHT * strength * back)
     # At most the part of the distance along the shift: the score stays a distance (>= 0).
