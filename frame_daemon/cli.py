@@ -151,8 +151,8 @@ def cmd_taste(args: argparse.Namespace) -> int:
     if strength > 0:  # leaning: what the shift's direction does to the ranking (docs/taste.md)
         way, back = toward(h.valence, h.arousal), toward(-h.valence, -h.arousal)
         print(f"  leaning: fitting tracks {back} than the moved target rank lower (up to "
-              f"{LEAN_CAP:.1f}); {way} ones count {strength * h.one_sided:.0%} of their distance "
-              f"that way less (one-sided {h.one_sided:.2f}: 1 when nothing turned down lay "
+              f"{LEAN_CAP:.1f}); {way} ones rank nearer by {strength * h.one_sided:.0%} of how far "
+              f"{way} they lie (one-sided {h.one_sided:.2f}: 1 when nothing turned down lay "
               f"{way} than the shift)")
     for s in sorted(taste.shifts.values(), key=lambda s: -s.size):
         print(f"  {s.region} photos: shift valence {s.valence:+.3f}, arousal {s.arousal:+.3f} "

@@ -71,7 +71,7 @@ def test_taste_says_how_the_learned_direction_ranks_the_tracks(tmp_path, capsys)
                               f"folk/{i}.mp3", track, "Folk", f"Player {i % 4}"))
     assert main(["taste", "--config", config]) == 0
     out = capsys.readouterr().out
-    assert "leaning: fitting tracks livelier than the moved target rank lower (up to 1.0); " \
-           "calmer ones count" in out and "(one-sided 1.00:" in out, out
+    assert ("leaning: fitting tracks livelier than the moved target rank lower (up to 1.0); "
+            "calmer ones rank nearer by 100% of how far calmer they lie (one-sided 1.00:") in out, out
     assert main(["taste", "--config", config, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["household_shift"]["one_sided"] == 1.0
