@@ -51,9 +51,8 @@ moved target along the shift's direction:
   weight lying further its way than the shift itself. A household that turned down only
   livelier music ("calmer", o ≈ 1) has said nothing against calmer music, so calmer fitting
   tracks rank (at full strength) as if on the moved target's line: only their distance off it
-  counts; one that
-  turned down music on both sides of a point (o ≈ 0) keeps the plain distance there. Bounded:
-  never more than the part of a track's distance that lies along the shift.
+  counts. One that turned down music on both sides of a point (o ≈ 0) keeps the plain distance
+  there. Bounded: never more than the part of a track's distance that lies along the shift.
 Like the preferences it only re-ranks the tracks that fit (within max_distance of the moved
 target), and a household with no clear direction (random verdicts) has no shift to lean by.
 
@@ -128,8 +127,8 @@ FADED = 0.05
 NOTABLE = 0.02
 # Leaning (a'): at the full shift (max_shift), a track lying 0.1 back from the moved target, the
 # way the household turned down, counts 0.8 farther; at most LEAN_CAP, twice max_distance's
-# default, so the penalty keeps growing across the whole fitting disc: a track far back ranks
-# behind one just back, and both behind the tracks on the household's side.
+# default, so the penalty keeps growing across the whole fitting disc: a track far back counts
+# farther than one just back (a cap within the disc would rank them alike).
 LEAN_WEIGHT = 8.0
 LEAN_CAP = 1.0
 # A shift no larger than random verdicts leave leans nothing (they leave 0.005-0.016 on average
