@@ -117,7 +117,7 @@ def _learned_taste(cfg: Config):
 def cmd_taste(args: argparse.Namespace) -> int:
     import time
 
-    from frame_daemon.music.taste import TasteParams, learn
+    from frame_daemon.music.taste import LEAN_CAP, TasteParams, lean_strength, learn, toward
     from frame_daemon.music.taste_store import TasteStore
 
     cfg = _load_config_or_exit(args.config, "taste")
@@ -147,6 +147,13 @@ def cmd_taste(args: argparse.Namespace) -> int:
           + ("" if cfg.taste.enabled else "; taste.enabled is false: kept, not used"))
     h = taste.household
     print(f"  household shift: valence {h.valence:+.3f}, arousal {h.arousal:+.3f}")
+    strength = lean_strength(h.size, cfg.taste.max_shift)
+    if strength > 0:  # leaning: what the shift's direction does to the ranking (docs/taste.md)
+        way, back = toward(h.valence, h.arousal), toward(-h.valence, -h.arousal)
+        print(f"  leaning: fitting tracks {back} than the moved target rank lower (up to "
+              f"{LEAN_CAP:.1f}); {way} ones rank nearer by {strength * h.one_sided:.0%} of how far "
+              f"{way} they lie (one-sided {h.one_sided:.2f}: 1 when nothing turned down lay "
+              f"{way} than the shift)")
     for s in sorted(taste.shifts.values(), key=lambda s: -s.size):
         print(f"  {s.region} photos: shift valence {s.valence:+.3f}, arousal {s.arousal:+.3f} "
               f"({s.verdicts} verdicts of its own)")

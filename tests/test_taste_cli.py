@@ -56,3 +56,22 @@ def test_taste_shows_what_was_learned_and_reset_forgets_it(tmp_path, capsys):
     assert "forgot 3 verdicts" in capsys.readouterr().out
     assert main(["taste", "--config", config, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["verdicts"] == 0
+
+
+def test_taste_says_how_the_learned_direction_ranks_the_tracks(tmp_path, capsys):
+    # Calmer tracks fitted, livelier ones did not, and nothing calmer was turned down.
+    config = write_config(tmp_path)
+    (tmp_path / "state").mkdir()
+    calm = Mood(0.7, -0.6)
+    with TasteStore.in_directory(tmp_path / "state") as store:
+        for i in range(40):
+            fits = i % 2 == 0
+            track = Mood(0.7, calm.arousal + (-0.3 if fits else 0.1) + 0.005 * (i % 5), 0.9)
+            store.add(Verdict(fits, Arrival.BUTTON, time.time() - 60 * i, calm, calm,
+                              f"folk/{i}.mp3", track, "Folk", f"Player {i % 4}"))
+    assert main(["taste", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert ("leaning: fitting tracks livelier than the moved target rank lower (up to 1.0); "
+            "calmer ones rank nearer by 100% of how far calmer they lie (one-sided 1.00:") in out, out
+    assert main(["taste", "--config", config, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["household_shift"]["one_sided"] == 1.0

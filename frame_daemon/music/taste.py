@@ -19,13 +19,18 @@ contrast between where the tracks that fitted lie and where those that did not l
 Each axis of it is then counted only as far as it stands out from its own noise, and the whole as
 far as the evidence behind it allows:
 
-    household_x = c_x · max(0, 1 − SIGNIFICANCE · se_x² / c_x²) · W / (W + PRIOR)   (x: valence, arousal)
+    household_x = c_x · max(0, 1 − SIGNIFICANCE · se_x² / c_x²) · W / (W + SHIFT_PRIOR)
+                                                                      (x: valence, arousal)
 
 with se_x² the squared standard error of c on that axis (the spread of d on each side over its
-weight) and W the evidence. Per axis, because a household that says "calmer" says nothing about
-valence: the tracks it judged spread widely in valence, and that spread must not hide a
-consistent arousal contrast. Random verdicts give a c no larger than its noise, so they barely
-move the target; a few consistent verdicts move it a little, many move it more. A region follows
+weight) and W the evidence. Both factors pull towards zero: the first while few verdicts leave
+the contrast uncertain, the second for the first few verdicts whatever they say. SHIFT_PRIOR is
+smaller than PRIOR because the first factor already holds back a contrast that does not stand
+out: 30 consistent verdicts move the target by 94 % of what survives the test, not 86 %. Per
+axis, because a household that says "calmer" says nothing about valence: the tracks it judged
+spread widely in valence, and that spread must not hide a consistent arousal contrast. Random
+verdicts give a c no larger than its noise, so they barely move the target; a few consistent
+verdicts move it a little, many move it more. A region follows
 the household's shift, except where its own contrast departs from it by more than its noise (the
 same test on the difference), and then by its own evidence against PRIOR:
 
@@ -36,11 +41,20 @@ Both are capped at `max_shift` (plane distance).
 (a') Leaning. A shift also says which way the household wants the music ("calmer for calm
 photos"), and its verdicts turned down what lies back the other way. Moving the target alone
 still plays as much music on that side of the moved target as on the other, so the candidates
-are also ranked by it: a track lying x back from the moved target (along the shift's direction)
-counts LEAN_WEIGHT · x · min(1, |shift| / max_shift) farther, at most PREFERENCE_SCALE; a track
-lying further the household's way keeps its plain distance. Like the preferences it only
-re-ranks the tracks that fit, and a household with no clear direction (random verdicts) has no
-shift to lean by.
+are also ranked by it. With s = (|shift| − LEAN_FROM) / (max_shift − LEAN_FROM) within 0..1
+(a shift no larger than random verdicts leave leans nothing) and x how far a track lies from the
+moved target along the shift's direction:
+- a track lying x back (the way turned down) counts LEAN_WEIGHT · s · x farther, at most LEAN_CAP
+  (more than the whole fitting distance, so the penalty keeps growing across it);
+- a track lying x further the household's way counts s · o · x nearer, where o (`one_sided`,
+  0..1) says how one-sided the household's rejections are: 1 − 2 × the share of the turned-down
+  weight lying further its way than the shift itself. A household that turned down only
+  livelier music ("calmer", o ≈ 1) has said nothing against calmer music, so calmer fitting
+  tracks rank (at full strength) as if on the moved target's line: only their distance off it
+  counts. One that turned down music on both sides of a point (o ≈ 0) keeps the plain distance
+  there. Bounded: never more than the part of a track's distance that lies along the shift.
+Like the preferences it only re-ranks the tracks that fit (within max_distance of the moved
+target), and a household with no clear direction (random verdicts) has no shift to lean by.
 
 (b) Preferences. Per genre, artist and track, per region: the sum of the weights of the verdicts
 on them, each signed by how far it departs from the household's usual verdict (+1 − usual for
@@ -81,9 +95,12 @@ from frame_daemon.music.select import (
 )
 
 DAY_S = 86400.0
-# A region's own shift is pulled towards the household's (and that towards zero) as if by this
-# many button presses' worth of evidence.
+# A region's own shift is pulled towards the household's as if by this many button presses' worth
+# of evidence (and the household's usual verdict towards neither).
 PRIOR = 5.0
+# The household's shift is pulled towards zero as if by this many (with the significance test
+# below: see the module docstring).
+SHIFT_PRIOR = 2.0
 # How far a contrast must stand out from its noise before it moves the target (in squared
 # standard errors; random verdicts give about 1).
 SIGNIFICANCE = 3.0
@@ -109,8 +126,15 @@ FADED = 0.05
 # Below this (score units) a preference is not worth mentioning in `why`.
 NOTABLE = 0.02
 # Leaning (a'): at the full shift (max_shift), a track lying 0.1 back from the moved target, the
-# way the household turned down, counts 0.4 farther (PREFERENCE_SCALE, the most it ever counts).
-LEAN_WEIGHT = 4.0
+# way the household turned down, counts 0.8 farther; at most LEAN_CAP, twice max_distance's
+# default, so the penalty keeps growing across the whole fitting disc: a track far back counts
+# farther than one just back (a cap within the disc would rank them alike).
+LEAN_WEIGHT = 8.0
+LEAN_CAP = 1.0
+# A shift no larger than random verdicts leave leans nothing (they leave 0.005-0.016 on average
+# in scripts/eval_taste.py; leaning from 0 tilted that household's picks away from lively rock,
+# 24 % -> 18 %); leaning grows from here to full at max_shift.
+LEAN_FROM = 0.03
 
 
 class Arrival(StrEnum):
@@ -168,6 +192,9 @@ class Shift:
     arousal: float
     verdicts: int  # of this region's own
     evidence: float  # their weight now, after decay
+    # How one-sided the household's rejections are (0..1): 1 when none of the tracks it turned
+    # down lies further its way than the shift, 0 when as many lie beyond as back (leaning).
+    one_sided: float = 0.0
 
     @property
     def size(self) -> float:
@@ -224,7 +251,7 @@ class Taste:
         if own is not None:
             return own
         h = self.household
-        return Shift(region, h.valence, h.arousal, 0, 0.0)
+        return Shift(region, h.valence, h.arousal, 0, 0.0, h.one_sided)
 
     def preference(self, kind: str, key: str, region: str) -> float:
         by_region = self.tallies.get((kind, key))
@@ -265,7 +292,8 @@ class Taste:
             "verdicts": self.verdicts,
             "evidence": round(self.evidence, 2),
             "household_shift": {"valence": round(self.household.valence, 3),
-                                "arousal": round(self.household.arousal, 3)},
+                                "arousal": round(self.household.arousal, 3),
+                                "one_sided": round(self.household.one_sided, 2)},
             "shifts": {s.region: {"valence": round(s.valence, 3), "arousal": round(s.arousal, 3),
                                   "verdicts": s.verdicts} for s in shifts[:top] if s.size >= 0.005},
             "liked_genres": names("genre", 1), "disliked_genres": names("genre", -1),
@@ -318,6 +346,20 @@ def _significant(v: float, a: float, se2_v: float, se2_a: float) -> tuple[float,
     return axis(v, se2_v), axis(a, se2_a)
 
 
+def _one_sided(evidence: list[tuple[float, float, float, bool]], v: float, a: float) -> float:
+    """How one-sided the turned-down tracks are along the shift (v, a): 1 − 2 × the share of
+    their weight lying further the household's way than the shift itself (clipped to 0..1).
+    A household that wants calmer and turned down only livelier music gives about 1; one that
+    turned down as much beyond its point as before it (it wants a point, not a direction) 0."""
+    size = math.hypot(v, a)
+    rejected = [e for e in evidence if not e[3]]
+    total = sum(e[2] for e in rejected)
+    if size < 0.01 or total <= 0:
+        return 0.0
+    beyond = sum(e[2] for e in rejected if (e[0] * v + e[1] * a) / size > size)
+    return max(0.0, 1.0 - 2.0 * beyond / total)
+
+
 def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TasteParams()) -> Taste:
     """The household's taste at `now` from its verdicts (oldest first); see the module docstring."""
     verdicts = sorted(verdicts, key=lambda v: v.at)
@@ -356,8 +398,9 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
     everything = [e for es in evidence.values() for e in es]
     cv, ca, se2_v, se2_a, total_w = _contrast(everything)
     hv, ha = _significant(cv, ca, se2_v, se2_a)
-    hv, ha = _cap(hv * total_w / (total_w + PRIOR), ha * total_w / (total_w + PRIOR),
+    hv, ha = _cap(hv * total_w / (total_w + SHIFT_PRIOR), ha * total_w / (total_w + SHIFT_PRIOR),
                   params.max_shift)
+    sided = _one_sided(everything, hv, ha)
     shifts = {}
     for region, es in evidence.items():
         # The region's own contrast, where it departs from the household's noticeably.
@@ -365,14 +408,15 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
         dv, da = _significant(cv - hv, ca - ha, se2_v, se2_a)
         rv, ra = _cap((w * (hv + dv) + PRIOR * hv) / (w + PRIOR),
                       (w * (ha + da) + PRIOR * ha) / (w + PRIOR), params.max_shift)
-        shifts[region] = Shift(region, rv, ra, len(es), w)
+        shifts[region] = Shift(region, rv, ra, len(es), w, sided)
     tallies = {k: {r: Tally(int(t[0]), int(t[1]), int(t[2]), int(t[3]), t[4], t[5])
                    for r, t in by.items()} for k, by in raw.items()}
     excluded: dict[str, set[str]] = defaultdict(set)
     for (region, uri), count in strikes.items():
         if count >= EXCLUDE_AFTER:
             excluded[region].add(uri)
-    return Taste(household=Shift("household", hv, ha, len(verdicts), total_w), shifts=shifts,
+    return Taste(household=Shift("household", hv, ha, len(verdicts), total_w, sided),
+                 shifts=shifts,
                  tallies=tallies,
                  totals={k: sum(t.weight for t in by.values()) for k, by in tallies.items()},
                  labels=labels, excluded={r: frozenset(u) for r, u in excluded.items()},
@@ -424,16 +468,26 @@ def toward(valence: float, arousal: float) -> str:
     return "brighter" if valence > 0 else "darker"
 
 
+def lean_strength(size: float, max_shift: float) -> float:
+    """How strongly a shift of this size leans (0..1): nothing up to LEAN_FROM, fully at
+    max_shift."""
+    return min(1.0, max(0.0, size - LEAN_FROM) / max(1e-9, max_shift - LEAN_FROM))
+
+
 def lean(taste: Taste, shift: Shift, moved: Mood, pick: Pick) -> float:
-    """How much farther a pick counts for lying back from the moved target, the way the
-    household turned down (leaning, (a') in the module docstring); 0 on the household's side."""
+    """How much farther (> 0) a pick counts for lying back from the moved target, the way the
+    household turned down, or nearer (< 0) for lying further its way when its rejections are
+    one-sided (leaning, (a') in the module docstring)."""
     size = shift.size
-    if size < 0.01:
+    strength = lean_strength(size, taste.params.max_shift)
+    if strength <= 0:
         return 0.0
     back = -((pick.track.mood.valence - moved.valence) * shift.valence
              + (pick.track.mood.arousal - moved.arousal) * shift.arousal) / size
-    strength = LEAN_WEIGHT * min(1.0, size / taste.params.max_shift)
-    return min(PREFERENCE_SCALE, strength * max(0.0, back))
+    if back >= 0:
+        return min(LEAN_CAP, LEAN_WEIGHT * strength * back)
+    # At most the part of the distance along the shift: the score stays a distance (>= 0).
+    return strength * shift.one_sided * back
 
 
 def explain(taste: Taste, kind: str, key: str, label: str, region: str) -> str:
@@ -482,7 +536,7 @@ def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: Selection
     noise = rng.gumbel(size=len(candidates)) * MAX_TEMPERATURE * params.diversity
     ranked = []
     reasons = {}
-    leaned = {}  # uri -> how much farther it counts for lying back from the moved target
+    leaned = {}  # uri -> how much farther (or nearer, < 0) it counts for where it lies
     for p, g in zip(candidates, noise, strict=True):
         change, why = pick_preference(taste, p, region)
         if why:
@@ -507,6 +561,9 @@ def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: Selection
         if leaned.get(uri, 0.0) >= NOTABLE:
             parts.append(f"{toward(-shift.valence, -shift.arousal)} than this household wants "
                          f"for {region} photos, so ranked {leaned[uri]:.2f} lower")
+        elif leaned.get(uri, 0.0) <= -NOTABLE:
+            parts.append(f"{toward(shift.valence, shift.arousal)} still, as this household "
+                         f"wants for {region} photos, so ranked {-leaned[uri]:.2f} higher")
         if uri in reasons:
             parts.append(reasons[uri])
         elif uri not in untasted and displaced:
