@@ -107,6 +107,17 @@ def test_a_track_judged_doesnt_fit_twice_is_not_chosen_there_again_unless_it_fit
     assert learn(twice, NOW).shift(joyful.word) is not None
 
 
+def test_when_the_one_nearest_track_was_turned_down_twice_the_next_nearest_plays_not_silence():
+    # Nothing lies within max_distance of the calm photo's target, so select falls back to the one
+    # nearest track; the household turned that one down twice here: the next nearest plays.
+    nearest, next_nearest = track(1, "jazz", 0.7, 0.0), track(2, "jazz", 0.7, 0.1)
+    pool = TrackPool.from_tracks([nearest, next_nearest, track(3, "rock", -0.7, 0.8)])
+    twice = learn([verdict(nearest, False, at=NOW - 2), verdict(nearest, False, at=NOW - 1)], NOW)
+    assert nearest.uri in twice.excluded["calm"]
+    picks = choose(twice, pool, CALM, SelectionParams(count=3)).picks
+    assert [p.track.uri for p in picks] == [next_nearest.uri]
+
+
 def test_evidence_decays_with_the_half_life():
     t = track(1, "jazz", 0.7, -0.8)
     fresh = learn([verdict(t, False, at=NOW)], NOW, TasteParams(half_life_days=30))

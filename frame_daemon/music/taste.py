@@ -531,6 +531,10 @@ def choose(taste: Taste | None, pool: TrackPool, target: Mood, params: Selection
     candidates = select(pool, moved, wide, history, last_artist)
     excluded = taste.excluded.get(region, frozenset())
     candidates = [p for p in candidates if p.track.uri not in excluded]
+    if not candidates and excluded:
+        # All that was near was turned down twice here, or nothing fits and select's one
+        # nearest track was: the nearest of the rest plays, not silence.
+        candidates = select(pool.without(excluded), moved, wide, history, last_artist)
     recent = set(list(history)[-params.no_repeat:]) if params.no_repeat else set()
     rng = np.random.default_rng(params.seed)
     noise = rng.gumbel(size=len(candidates)) * MAX_TEMPERATURE * params.diversity
