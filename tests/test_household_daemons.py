@@ -209,3 +209,22 @@ def test_with_blend_another_frames_photo_moves_the_music_and_the_steerer_keeps_i
     wait_steered_by(house, "frame0", "frame0 still steering")
     assert "blend" in states(house)["frame1"]["why"]
     persons_entries_survive(house)
+
+
+def test_garbage_on_the_group_topic_is_ignored_with_one_line_each(house):
+    # Any client of the broker may publish there. Each is refused by the parser (a warning naming
+    # the sender), not an internal error with a traceback; the frame goes on steering.
+    house.add(1)
+    settled(house)
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    group = states(house)["frame0"]["household"]["group"]
+    garbage = {"list": b"[]", "text": b'"steer"', "deep": b"[" * 3000,
+               "overflow": b'{"device_id": "overflow", "changed_at": 0, "entries": [[Infinity, "a"]]}'}
+    for name, payload in garbage.items():
+        house.recorder.publish(f"frame-daemon/household/{group}/{name}", payload, retain=True)
+    log = house.frames[0].log
+    wait_for(lambda: all(f"household: ignoring what {name} said" in log() for name in garbage), 10,
+             what="every garbage presence ignored")
+    assert "internal error" not in log() and "Traceback" not in log(), log()[-3000:]
+    show(house, 0, "bright.jpg")
+    wait_steered_by(house, "frame0", "frame0 still steering after its photo changed")
