@@ -344,6 +344,11 @@ def _suggest(word: str, options: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+# TOML's "\u0000" is a valid string, but no path, host name or program may hold one (the OS
+# refuses it with a ValueError deep inside whatever first uses it).
+_NUL = "must not contain a NUL character"
+
+
 def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
     """Check a TOML value against a field type; ints are accepted where floats are expected."""
     if typ is bool:
@@ -356,10 +361,12 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
             return float(value), None
         return value, f"expected a number, got {value!r}"
     if typ is str:
-        return value, None if isinstance(value, str) else f"expected a string, got {value!r}"
+        if not isinstance(value, str):
+            return value, f"expected a string, got {value!r}"
+        return value, _NUL if "\0" in value else None
     if get_origin(typ) is tuple:
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value), None
+            return tuple(value), _NUL if any("\0" in v for v in value) else None
         return value, f"expected a list of strings, got {value!r}"
     return value, None
 
@@ -450,11 +457,17 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a TOML config file; raises ConfigError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; an editor may have saved it as Latin-1
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(str(path), [f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line "
+                                      f"{line}); save it as UTF-8"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

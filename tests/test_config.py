@@ -145,3 +145,23 @@ def test_the_screen_commands_are_argv_lists_set_in_pairs():
     cfg = parse_config({"source": {"screen_off_command": ["vcgencmd", "display_power", "0"],
                                    "screen_on_command": ["vcgencmd", "display_power", "1"]}})
     assert cfg.source.screen_on_command == ("vcgencmd", "display_power", "1")
+
+
+def test_a_config_not_in_utf8_or_with_a_nul_is_one_clear_error_per_key(tmp_path):
+    latin1 = tmp_path / "latin1.toml"  # saved by an editor in Latin-1: 'café'
+    latin1.write_bytes(b'[source]\npath = "/photos/caf\xe9"\n')
+    nul = tmp_path / "nul.toml"  # TOML's \u0000 reaches a path or host name as a NUL
+    nul.write_text('[state]\ndirectory = "/var/lib/a\\u0000b"\n'
+                   '[source]\npaths = ["/photos", "/x\\u0000y"]\n[mpd]\nport = 1\n[mqtt]\nport = 1\n')
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 at line 2\)"):
+        load_config(latin1)
+    with pytest.raises(ConfigError) as info:
+        load_config(nul)
+    assert info.value.problems == ["source.paths: must not contain a NUL character",
+                                   "state.directory: must not contain a NUL character"]
+    for cfg in (latin1, nul):
+        for verb in ("check-config", "run"):
+            proc = subprocess.run([sys.executable, "-m", "frame_daemon", verb, "--config", str(cfg)],
+                                  capture_output=True, text=True, timeout=60)
+            assert proc.returncode == EX_CONFIG, proc.stderr
+            assert "Traceback" not in proc.stderr and str(cfg) in proc.stderr, proc.stderr
