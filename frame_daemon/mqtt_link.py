@@ -249,6 +249,9 @@ def broker_password(cfg: MqttConfig) -> str:
         except OSError as exc:
             raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: cannot read: "
                                    f"{exc.strerror}") from exc
+        except UnicodeDecodeError:  # the decoder's message would show a byte of the password
+            raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: not UTF-8 text; "
+                                   "save it as UTF-8") from None
     return cfg.password
 
 
