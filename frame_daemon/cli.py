@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -169,6 +170,19 @@ def _open_index(cfg: Config):
     return TrackIndex(TrackIndex.default_path(cfg.state_directory))
 
 
+def _index_unusable(cfg: Config, exc: sqlite3.Error) -> str:
+    """What to say when the track index fails after it opened: damaged inside (a bad sector, a
+    write cut short), full, or locked; opening it checks only its first page."""
+    from frame_daemon.music.index import TrackIndex
+    from frame_daemon.music.index_file import describe_storage_error
+    from frame_daemon.sqlite_schema import is_corrupt
+
+    path = TrackIndex.default_path(cfg.state_directory)
+    if is_corrupt(exc):
+        return f"{path}: cannot use the track index ({exc}); delete it to rebuild"
+    return f"{path}: cannot use the track index: {describe_storage_error(exc) or exc}"
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from frame_daemon.music.audio.runner import AnalysisProgress, analyse_pending
     from frame_daemon.music.index_worker import (
@@ -252,6 +266,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     except FrameDaemonError as exc:
         print(f"frame-daemon index: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except sqlite3.Error as exc:
+        print(f"frame-daemon index: {_index_unusable(cfg, exc)}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         link.close()
     return EXIT_OK
@@ -277,6 +294,9 @@ def cmd_match(args: argparse.Namespace) -> int:
             pool = TrackPool.from_tracks(index.tracks())
     except FrameDaemonError as exc:  # ModelError included
         print(f"frame-daemon match: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as exc:
+        print(f"frame-daemon match: {_index_unusable(cfg, exc)}", file=sys.stderr)
         return EXIT_FAILED
     reference = PhotoReference.from_model_meta(model.meta)
     params = selection_params(cfg, seed=args.seed)
@@ -402,6 +422,9 @@ def cmd_album(args: argparse.Namespace) -> int:
         record.add(args.playlist, folder)
     except FrameDaemonError as exc:  # MPD unavailable, model or index problems
         print(f"frame-daemon album: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as exc:
+        print(f"frame-daemon album: {_index_unusable(cfg, exc)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         link.close()
