@@ -62,6 +62,13 @@ def nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+def topic_prefix(v: str) -> str | None:
+    # A wildcard is refused by paho inside its network thread, which it ends: no MQTT at all.
+    if "+" in v or "#" in v:
+        return "must not contain the MQTT wildcards '+' or '#' (it begins MQTT topics)"
+    return nonempty(v)
+
+
 def genre_names(v: tuple[str, ...]) -> str | None:
     for genre in v:
         if not any(c.isalnum() for c in genre):
@@ -195,7 +202,7 @@ class MqttConfig:
     keepalive_s: int = opt(30, "MQTT keepalive; the broker declares us gone after 1.5x this",
                            between(5, 600))
     discovery: bool = opt(True, "announce the frame to Home Assistant (MQTT discovery)")
-    discovery_prefix: str = opt("homeassistant", "Home Assistant's discovery prefix", nonempty)
+    discovery_prefix: str = opt("homeassistant", "Home Assistant's discovery prefix", topic_prefix)
 
 
 @dataclass(frozen=True)

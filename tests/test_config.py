@@ -165,3 +165,11 @@ def test_a_config_not_in_utf8_or_with_a_nul_is_one_clear_error_per_key(tmp_path)
                                   capture_output=True, text=True, timeout=60)
             assert proc.returncode == EX_CONFIG, proc.stderr
             assert "Traceback" not in proc.stderr and str(cfg) in proc.stderr, proc.stderr
+
+
+def test_a_wildcard_in_the_discovery_prefix_is_refused_before_it_stops_mqtt():
+    # paho refuses the subscription inside its network thread, which then ends for good.
+    for prefix in ("home/#", "home+assistant"):
+        with pytest.raises(ConfigError, match=r"mqtt\.discovery_prefix: must not contain the MQTT "
+                                              "wildcards"):
+            parse_config({"mqtt": {"discovery_prefix": prefix}})
