@@ -259,8 +259,19 @@ def _encode(payload: str | bytes | dict[str, Any]) -> bytes:
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, dict):
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return payload.encode()
+        payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return payload.encode()
+    except UnicodeEncodeError:
+        # A file name that is not UTF-8 comes from the OS with its bytes as surrogates ('\udce9'):
+        # sent as U+FFFD, so the state (photo name and all) still goes out as valid UTF-8.
+        return payload.encode("utf-8", "surrogateescape").decode("utf-8", "replace").encode() \
+            if _only_escaped(payload) else payload.encode("utf-8", "replace")
+
+
+def _only_escaped(text: str) -> bool:
+    """Every surrogate in `text` stands for one byte of a name (what surrogateescape made)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def publish_once(cfg: MqttConfig, topic: str, payload: str, timeout: float = 10.0) -> str | None:
