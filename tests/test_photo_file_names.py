@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from frame_daemon.sources.photo_library import PhotoLibrary
 from rig import wait_state
 
 LATIN1 = b"\xc9t\xe9.jpg"  # 'Été.jpg' as Latin-1
@@ -24,3 +25,21 @@ def test_the_state_of_a_photo_whose_name_is_not_utf8_is_published(rig):
     log = rig.daemon.log()
     assert "internal error" not in log and "Traceback" not in log, log[-3000:]
 
+
+def test_the_slideshow_leaves_out_a_photo_whose_name_is_not_utf8_and_shows_the_rest(tmp_path,
+                                                                                   caplog):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in (b"a.jpg", LATIN1, b"b.jpg"):
+        (folder / os.fsdecode(name)).write_bytes(b"not decoded here")
+    library = PhotoLibrary(tmp_path / "slideshow.sqlite", [folder], order="name")
+    try:
+        assert library.scan() == 2
+        assert library.next() == str(folder / "a.jpg")
+        assert library.next(str(folder / "a.jpg")) == str(folder / "b.jpg")
+        library.add(str(folder / os.fsdecode(LATIN1)), 1.0)  # as the folder watch hands it on
+        assert library.count() == 2
+    finally:
+        library.close()
+    warnings = [r.getMessage() for r in caplog.records if "not UTF-8" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # once, not at every scan

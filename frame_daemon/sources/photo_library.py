@@ -185,6 +185,7 @@ class PhotoLibrary:
         # What Home Assistant set lives in the settings store; the slideshow hands it over.
         self.order = order
         self.album = ALL_ALBUMS
+        self._unnamed: set[str] = set()  # photos left out for their names, each said once
 
     def close(self) -> None:
         with self._lock:
@@ -274,7 +275,22 @@ class PhotoLibrary:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM photos WHERE bad IS NULL").fetchone()[0]
 
+    def _storable(self, path: str) -> bool:
+        """A name SQLite can hold: one that is not UTF-8 (the OS hands it over with surrogates)
+        is left out, with one log line, rather than fail every scan."""
+        try:
+            path.encode()
+        except UnicodeEncodeError:
+            if path not in self._unnamed:
+                self._unnamed.add(path)
+                log.warning("slideshow: left out %r: its file name is not UTF-8 (rename it to "
+                            "show it)", path)
+            return False
+        return True
+
     def add(self, path: str, mtime: float, scan: int = 0) -> None:
+        if not self._storable(path):
+            return
         with self._lock:
             if not self._save("a new photo", lambda: self._add(path, mtime, scan)):
                 self.missed = True
@@ -327,6 +343,8 @@ class PhotoLibrary:
                 if stop is not None and stop.is_set():
                     complete = False
                     break
+                if not self._storable(item[0]):
+                    continue
                 batch.append(item)
                 if len(batch) >= BATCH:
                     complete = self._add_batch(batch, generation)
