@@ -568,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A file name that is not UTF-8 reaches us with its bytes as surrogates; in a UTF-8 locale
+    # (en_GB.UTF-8 on Raspberry Pi OS) stdout would refuse to print it: give the bytes back as
+    # they are, as Python does in the C locale.
+    with contextlib.suppress(AttributeError, ValueError):  # a replaced or closed stdout
+        sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s")
     if args.verbose:  # our own debug lines; the libraries' are too chatty
