@@ -121,6 +121,12 @@ class _Client(mpd.MPDClient):
         self._rbfile = _LenientLines(self._rbfile)
 
 
+def not_mpd(exc: mpd.ProtocolError) -> str:
+    """Why a server that answered is no MPD, in a few words (mpd.port set to another service's)."""
+    said = str(exc).removeprefix("Got invalid MPD hello:").strip().strip("'").strip()
+    return f"not MPD (it greets with {said[:60]!r})" if said != str(exc) else f"not MPD ({exc})"
+
+
 def open_client(host: str, port: int, password: str, timeout_s: float) -> mpd.MPDClient:
     """A new, authenticated python-mpd2 client; MpdUnavailable if MPD cannot be reached. May take
     up to `timeout_s` (a frozen MPD accepts the connection but never greets)."""
@@ -135,6 +141,10 @@ def open_client(host: str, port: int, password: str, timeout_s: float) -> mpd.MP
         with contextlib.suppress(OSError, mpd.ConnectionError):
             client.disconnect()
         raise MpdUnavailable(f"cannot connect to MPD at {address}: {exc or type(exc).__name__}") from exc
+    except mpd.ProtocolError as exc:
+        with contextlib.suppress(OSError, mpd.ConnectionError):
+            client.disconnect()
+        raise MpdUnavailable(f"cannot connect to MPD at {address}: {not_mpd(exc)}") from exc
     return client
 
 
@@ -216,7 +226,8 @@ class MpdLink:
             if exc.errno == mpd.FailureResponseCode.NO_EXIST:
                 raise MpdNoSuchSong(str(exc)) from exc
             raise MpdCommandFailed(str(exc)) from exc
-        except (TimeoutError, OSError, mpd.ConnectionError) as exc:
+        except (TimeoutError, OSError, mpd.ConnectionError, mpd.ProtocolError) as exc:
+            # ProtocolError: an answer that is not MPD's; the connection is out of step with it.
             self.close()
             raise MpdUnavailable(f"lost MPD at {self.address}: {exc or type(exc).__name__}") from exc
 
