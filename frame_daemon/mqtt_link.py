@@ -91,6 +91,7 @@ class MqttLink:
         self._last_failure = ""  # the connect failure last logged: each cause is logged once
         self.connect_failures = 0  # failed attempts since the last successful connect
         self._stopping = False
+        self._answered = False  # the broker answered (CONNACK) since the last disconnect
         self.client = client_factory(CallbackAPIVersion.VERSION2,
                                      client_id=f"frame-daemon-{cfg.device_id}{role}-{os.getpid()}")
         if cfg.username:
@@ -178,6 +179,7 @@ class MqttLink:
     # paho's network thread from here on
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
                     properties: Any) -> None:
+        self._answered = True  # a refusal is said here; the disconnect after it is no news
         if reason_code.is_failure:
             self._connect_failed(f"the broker refused us: {reason_code}")
             return
@@ -211,10 +213,14 @@ class MqttLink:
                        properties: Any) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        answered, self._answered = self._answered, False
         if self._stopping:
             log.info("disconnected from the MQTT broker")
         elif was:
             log.warning("MQTT broker connection lost (%s); reconnecting", reason_code)
+        elif not answered:  # connected at TCP, then dropped without an answer: not a broker
+            self._connect_failed("it closed the connection before accepting us: is it an MQTT "
+                                 "broker's port, and is mqtt.tls set as that port expects?")
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._on_message_cb is not None:
