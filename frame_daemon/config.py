@@ -62,6 +62,11 @@ def nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+def folders(v: tuple[str, ...]) -> str | None:
+    # An empty name is the working directory: under systemd, '/', the whole filesystem.
+    return "an empty folder name (\"\") is not a folder" if any(not p.strip() for p in v) else None
+
+
 def topic_prefix(v: str) -> str | None:
     # A wildcard is refused by paho inside its network thread, which it ends: no MQTT at all.
     if "+" in v or "#" in v:
@@ -123,7 +128,7 @@ class SourceConfig:
                                               "the photo folder (searched recursively)", nonempty)
     settle_s: float = opt(0.3, "quiet time after the last write before the photo is read "
                                "(debounces bursts, waits for complete files)", between(0.0, 30.0))
-    paths: tuple[str, ...] = opt((), "slideshow: more photo folders besides path")
+    paths: tuple[str, ...] = opt((), "slideshow: more photo folders besides path", folders)
     interval_s: float = opt(30.0, "slideshow: seconds each photo shows", between(2.0, 86400.0))
     fade_s: float = opt(1.0, "slideshow: cross-fade between photos (0: none)", between(0.0, 10.0))
     fit: str = opt("fill", "slideshow: fit: the whole photo, black bars; fill: the whole photo "

@@ -173,3 +173,9 @@ def test_a_wildcard_in_the_discovery_prefix_is_refused_before_it_stops_mqtt():
         with pytest.raises(ConfigError, match=r"mqtt\.discovery_prefix: must not contain the MQTT "
                                               "wildcards"):
             parse_config({"mqtt": {"discovery_prefix": prefix}})
+
+
+def test_an_empty_name_among_the_photo_folders_is_refused():
+    # "" is the working directory: under systemd, '/', and the slideshow would walk all of it.
+    with pytest.raises(ConfigError, match=r"source\.paths: an empty folder name"):
+        parse_config({"source": {"kind": "slideshow", "path": "/photos", "paths": ["/usb", " "]}})
