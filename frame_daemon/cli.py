@@ -7,12 +7,14 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from frame_daemon import __version__
 from frame_daemon.config import EX_CONFIG, Config, ConfigError, load_config
@@ -481,6 +483,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _at_least(low: float, kind: type = int) -> Callable[[str], Any]:
+    """An argparse type: a finite number of `kind`, at least `low` (argparse says what is wrong)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (math.isfinite(value) and value >= low):
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="frame-daemon",
@@ -496,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="one JSON object per line")
     score.add_argument("--model", type=Path, default=None,
                        help=f"model metadata JSON (default: the shipped {DEFAULT_MOOD_MODEL})")
-    score.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    score.add_argument("--threads", type=_at_least(1), default=1, help="inference threads (default 1)")
     score.add_argument("--runtime", choices=["auto", "ai-edge-litert", "tflite-runtime"],
                        default="auto", help="TFLite runtime (default: auto)")
     score.set_defaults(func=cmd_score)
@@ -510,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     index = with_config("index", "build or update the track index from MPD's library, and "
                                  "analyse the audio of new tracks (resumable: Ctrl-C and rerun)")
-    index.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    index.add_argument("--workers", type=_at_least(1), default=os.cpu_count() or 1,
                        help="analysis processes (default: one per core)")
     index.add_argument("--no-analysis", action="store_true", help="tags only, no audio analysis")
     index.set_defaults(func=cmd_index)
@@ -523,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     match = with_config("match", "show what would be queued for each photo, nearest first "
                                  "(touches nothing)")
     match.add_argument("photos", type=Path, nargs="+", metavar="PHOTO")
-    match.add_argument("-n", type=int, default=0, help="how many tracks (default: follow.tracks)")
+    match.add_argument("-n", type=_at_least(0), default=0, help="how many tracks (default: follow.tracks)")
     match.add_argument("--json", action="store_true", help="one JSON object")
     match.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
     match.add_argument("--model", type=Path, default=None, help="model metadata JSON")
@@ -532,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "photo album, in photo order (date taken, else name)")
     soundtrack.add_argument("folder", type=Path, metavar="DIR", help="the album's folder")
     soundtrack.add_argument("--playlist", required=True, help="the MPD stored playlist to save")
-    soundtrack.add_argument("--length", type=float, default=60.0, metavar="MINUTES",
+    soundtrack.add_argument("--length", type=_at_least(1, float), default=60.0, metavar="MINUTES",
                             help="the playlist's length (default 60)")
     soundtrack.add_argument("--json", action="store_true", help="one JSON object")
     soundtrack.add_argument("--force", action="store_true",

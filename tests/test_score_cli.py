@@ -72,3 +72,15 @@ def test_a_photo_name_not_in_utf8_is_printed_as_it_is_in_a_utf8_locale(photo_dir
                           env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
     assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
     assert proc.stdout.startswith(latin1 + b": "), proc.stdout
+
+
+def test_command_line_numbers_out_of_range_are_refused_by_name(tmp_path):
+    # `match -n -5` ended in a ValueError traceback; `score --threads 0` blamed the model file.
+    config = str(tmp_path / "frame.toml")
+    for args in (["match", "x.jpg", "-c", config, "-n", "-5"], ["score", "x.jpg", "--threads", "0"],
+                 ["index", "-c", config, "--workers", "0"],
+                 ["album", "d", "-c", config, "--playlist", "p", "--length", "nan"]):
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", *args], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert "must be at least" in proc.stderr and args[-2] in proc.stderr, proc.stderr
