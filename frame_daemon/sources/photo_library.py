@@ -185,7 +185,7 @@ class PhotoLibrary:
         # What Home Assistant set lives in the settings store; the slideshow hands it over.
         self.order = order
         self.album = ALL_ALBUMS
-        self._unnamed: set[str] = set()  # photos left out for their names, each said once
+        self._unnamed: set[str] = set()  # folders of photos left out for their names
 
     def close(self) -> None:
         with self._lock:
@@ -281,10 +281,11 @@ class PhotoLibrary:
         try:
             path.encode()
         except UnicodeEncodeError:
-            if path not in self._unnamed:
-                self._unnamed.add(path)
-                log.warning("slideshow: left out %r: its file name is not UTF-8 (rename it to "
-                            "show it)", path)
+            folder = os.path.dirname(path)  # said once a folder: a whole album may be Latin-1
+            if folder not in self._unnamed:
+                self._unnamed.add(folder)
+                log.warning("slideshow: left out %r, and any other photo there whose name is not "
+                            "UTF-8 (rename them to show them)", path)
             return False
         return True
 
