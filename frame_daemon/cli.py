@@ -168,8 +168,7 @@ def cmd_taste(args: argparse.Namespace) -> int:
 def _open_index(cfg: Config):
     from frame_daemon.music.index import TrackIndex
 
-    cfg.state_directory.mkdir(parents=True, exist_ok=True)
-    return TrackIndex(TrackIndex.default_path(cfg.state_directory))
+    return TrackIndex(TrackIndex.default_path(cfg.make_state_directory()))
 
 
 def _index_unusable(cfg: Config, exc: sqlite3.Error) -> str:

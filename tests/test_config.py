@@ -179,3 +179,17 @@ def test_an_empty_name_among_the_photo_folders_is_refused():
     # "" is the working directory: under systemd, '/', and the slideshow would walk all of it.
     with pytest.raises(ConfigError, match=r"source\.paths: an empty folder name"):
         parse_config({"source": {"kind": "slideshow", "path": "/photos", "paths": ["/usb", " "]}})
+
+
+def test_commands_that_read_the_index_say_why_its_folder_cannot_be_made(tmp_path):
+    # (`run` says so since issue 16; match and index gave a FileNotFoundError traceback.)
+    (tmp_path / "a-file").write_text("not a folder")
+    cfg = tmp_path / "frame.toml"
+    cfg.write_text(f'[state]\ndirectory = "{tmp_path / "a-file" / "state"}"\n'
+                   f'[mpd]\nport = 1\n[mqtt]\nport = 1\n')
+    for verb in (["match", str(tmp_path / "photo.jpg")], ["index", "--no-analysis"]):
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", *verb, "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"frame-daemon {verb[0]}: state directory" in proc.stderr, proc.stderr
+        assert "Not a directory" in proc.stderr, proc.stderr
