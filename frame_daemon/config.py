@@ -484,6 +484,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib reads nested arrays and tables recursively
+        raise ConfigError(str(path), ["not valid TOML: nested too deep"]) from None
     return parse_config(data, str(path))
 
 

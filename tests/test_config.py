@@ -58,6 +58,10 @@ def test_bad_toml_and_missing_file(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.toml")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="not valid TOML: nested too deep"):
+        load_config(deep)
 
 
 def test_check_config_and_run_exit_78_naming_file_and_key(tmp_path):
