@@ -147,7 +147,7 @@ class PlaylistRecord:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise FrameDaemonError(f"{self.path}: unreadable ({exc}); move it aside to go on") \
                 from None
         return data if isinstance(data, dict) else {}

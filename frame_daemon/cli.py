@@ -7,11 +7,14 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
+import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from frame_daemon import __version__
 from frame_daemon.config import EX_CONFIG, Config, ConfigError, load_config
@@ -172,8 +175,20 @@ def cmd_taste(args: argparse.Namespace) -> int:
 def _open_index(cfg: Config):
     from frame_daemon.music.index import TrackIndex
 
-    cfg.state_directory.mkdir(parents=True, exist_ok=True)
-    return TrackIndex(TrackIndex.default_path(cfg.state_directory))
+    return TrackIndex(TrackIndex.default_path(cfg.make_state_directory()))
+
+
+def _index_unusable(cfg: Config, exc: sqlite3.Error) -> str:
+    """What to say when the track index fails after it opened: damaged inside (a bad sector, a
+    write cut short), full, or locked; opening it checks only its first page."""
+    from frame_daemon.music.index import TrackIndex
+    from frame_daemon.music.index_file import describe_storage_error
+    from frame_daemon.sqlite_schema import is_corrupt
+
+    path = TrackIndex.default_path(cfg.state_directory)
+    if is_corrupt(exc):
+        return f"{path}: cannot use the track index ({exc}); delete it to rebuild"
+    return f"{path}: cannot use the track index: {describe_storage_error(exc) or exc}"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -259,6 +274,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     except FrameDaemonError as exc:
         print(f"frame-daemon index: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except sqlite3.Error as exc:
+        print(f"frame-daemon index: {_index_unusable(cfg, exc)}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         link.close()
     return EXIT_OK
@@ -284,6 +302,9 @@ def cmd_match(args: argparse.Namespace) -> int:
             pool = TrackPool.from_rows(index.rows())  # as the daemon builds it
     except FrameDaemonError as exc:  # ModelError included
         print(f"frame-daemon match: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as exc:
+        print(f"frame-daemon match: {_index_unusable(cfg, exc)}", file=sys.stderr)
         return EXIT_FAILED
     reference = PhotoReference.from_model_meta(model.meta)
     params = selection_params(cfg, seed=args.seed)
@@ -410,6 +431,9 @@ def cmd_album(args: argparse.Namespace) -> int:
     except FrameDaemonError as exc:  # MPD unavailable, model or index problems
         print(f"frame-daemon album: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except sqlite3.Error as exc:
+        print(f"frame-daemon album: {_index_unusable(cfg, exc)}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         link.close()
     if args.json:
@@ -465,6 +489,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _at_least(low: float, kind: type = int) -> Callable[[str], Any]:
+    """An argparse type: a finite number of `kind`, at least `low` (argparse says what is wrong)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (math.isfinite(value) and value >= low):
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="frame-daemon",
@@ -480,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="one JSON object per line")
     score.add_argument("--model", type=Path, default=None,
                        help=f"model metadata JSON (default: the shipped {DEFAULT_MOOD_MODEL})")
-    score.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    score.add_argument("--threads", type=_at_least(1), default=1, help="inference threads (default 1)")
     score.add_argument("--runtime", choices=["auto", "ai-edge-litert", "tflite-runtime"],
                        default="auto", help="TFLite runtime (default: auto)")
     score.set_defaults(func=cmd_score)
@@ -494,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     index = with_config("index", "build or update the track index from MPD's library, and "
                                  "analyse the audio of new tracks (resumable: Ctrl-C and rerun)")
-    index.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    index.add_argument("--workers", type=_at_least(1), default=os.cpu_count() or 1,
                        help="analysis processes (default: one per core)")
     index.add_argument("--no-analysis", action="store_true", help="tags only, no audio analysis")
     index.set_defaults(func=cmd_index)
@@ -507,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     match = with_config("match", "show what would be queued for each photo, nearest first "
                                  "(touches nothing)")
     match.add_argument("photos", type=Path, nargs="+", metavar="PHOTO")
-    match.add_argument("-n", type=int, default=0, help="how many tracks (default: follow.tracks)")
+    match.add_argument("-n", type=_at_least(0), default=0, help="how many tracks (default: follow.tracks)")
     match.add_argument("--json", action="store_true", help="one JSON object")
     match.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
     match.add_argument("--model", type=Path, default=None, help="model metadata JSON")
@@ -516,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "photo album, in photo order (date taken, else name)")
     soundtrack.add_argument("folder", type=Path, metavar="DIR", help="the album's folder")
     soundtrack.add_argument("--playlist", required=True, help="the MPD stored playlist to save")
-    soundtrack.add_argument("--length", type=float, default=60.0, metavar="MINUTES",
+    soundtrack.add_argument("--length", type=_at_least(1, float), default=60.0, metavar="MINUTES",
                             help="the playlist's length (default 60)")
     soundtrack.add_argument("--json", action="store_true", help="one JSON object")
     soundtrack.add_argument("--force", action="store_true",
@@ -552,6 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A file name that is not UTF-8 reaches us with its bytes as surrogates; in a UTF-8 locale
+    # (en_GB.UTF-8 on Raspberry Pi OS) stdout would refuse to print it: give the bytes back as
+    # they are, as Python does in the C locale.
+    with contextlib.suppress(AttributeError, ValueError):  # a replaced or closed stdout
+        sys.stdout.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s")
     if args.verbose:  # our own debug lines; the libraries' are too chatty

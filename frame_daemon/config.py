@@ -62,6 +62,18 @@ def nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
+def folders(v: tuple[str, ...]) -> str | None:
+    # An empty name is the working directory: under systemd, '/', the whole filesystem.
+    return "an empty folder name (\"\") is not a folder" if any(not p.strip() for p in v) else None
+
+
+def topic_prefix(v: str) -> str | None:
+    # A wildcard is refused by paho inside its network thread, which it ends: no MQTT at all.
+    if "+" in v or "#" in v:
+        return "must not contain the MQTT wildcards '+' or '#' (it begins MQTT topics)"
+    return nonempty(v)
+
+
 def genre_names(v: tuple[str, ...]) -> str | None:
     for genre in v:
         if not any(c.isalnum() for c in genre):
@@ -116,7 +128,7 @@ class SourceConfig:
                                               "the photo folder (searched recursively)", nonempty)
     settle_s: float = opt(0.3, "quiet time after the last write before the photo is read "
                                "(debounces bursts, waits for complete files)", between(0.0, 30.0))
-    paths: tuple[str, ...] = opt((), "slideshow: more photo folders besides path")
+    paths: tuple[str, ...] = opt((), "slideshow: more photo folders besides path", folders)
     interval_s: float = opt(30.0, "slideshow: seconds each photo shows", between(2.0, 86400.0))
     fade_s: float = opt(1.0, "slideshow: cross-fade between photos (0: none)", between(0.0, 10.0))
     fit: str = opt("fill", "slideshow: fit: the whole photo, black bars; fill: the whole photo "
@@ -195,7 +207,7 @@ class MqttConfig:
     keepalive_s: int = opt(30, "MQTT keepalive; the broker declares us gone after 1.5x this",
                            between(5, 600))
     discovery: bool = opt(True, "announce the frame to Home Assistant (MQTT discovery)")
-    discovery_prefix: str = opt("homeassistant", "Home Assistant's discovery prefix", nonempty)
+    discovery_prefix: str = opt("homeassistant", "Home Assistant's discovery prefix", topic_prefix)
 
 
 @dataclass(frozen=True)
@@ -344,6 +356,11 @@ def _suggest(word: str, options: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+# TOML's "\u0000" is a valid string, but no path, host name or program may hold one (the OS
+# refuses it with a ValueError deep inside whatever first uses it).
+_NUL = "must not contain a NUL character"
+
+
 def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
     """Check a TOML value against a field type; ints are accepted where floats are expected."""
     if typ is bool:
@@ -356,10 +373,12 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
             return float(value), None
         return value, f"expected a number, got {value!r}"
     if typ is str:
-        return value, None if isinstance(value, str) else f"expected a string, got {value!r}"
+        if not isinstance(value, str):
+            return value, f"expected a string, got {value!r}"
+        return value, _NUL if "\0" in value else None
     if get_origin(typ) is tuple:
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value), None
+            return tuple(value), _NUL if any("\0" in v for v in value) else None
         return value, f"expected a list of strings, got {value!r}"
     return value, None
 
@@ -450,15 +469,23 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a TOML config file; raises ConfigError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; an editor may have saved it as Latin-1
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(str(path), [f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line "
+                                      f"{line}); save it as UTF-8"]) from None
+    try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib reads nested arrays and tables recursively
+        raise ConfigError(str(path), ["not valid TOML: nested too deep"]) from None
     return parse_config(data, str(path))
 
 

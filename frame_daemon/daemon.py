@@ -163,7 +163,9 @@ class Daemon:
         self.settings.load()  # what Home Assistant set before the restart
         started.append(self.settings.store.save_now)  # the last of a burst of changes, at stop
         index_path = TrackIndex.default_path(state_dir)
-        self.tracks.open(index_path)
+        unwritable = self.tracks.open(index_path)
+        if unwritable:  # published with the first state
+            self.state.error = self.state.last_error = unwritable
         started.append(self.tracks.close)
         self.state.index_size = len(self.tracks)
 

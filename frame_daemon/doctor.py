@@ -219,6 +219,11 @@ def check_mpd(cfg: Config) -> Finding:
     except (OSError, mpd.ConnectionError) as exc:
         return Finding("mpd", FAIL, f"cannot reach MPD at {address}: {exc}",
                        "start MPD (sudo systemctl enable --now mpd) or fix mpd.host/mpd.port")
+    except mpd.ProtocolError as exc:
+        from frame_daemon.music.mpd.client import not_mpd
+
+        return Finding("mpd", FAIL, f"{address}: {not_mpd(exc)}",
+                       "set mpd.port to MPD's port (6600 unless mpd.conf sets port)")
     try:
         if cfg.mpd.password:
             client.password(cfg.mpd.password)

@@ -91,6 +91,7 @@ class MqttLink:
         self._last_failure = ""  # the connect failure last logged: each cause is logged once
         self.connect_failures = 0  # failed attempts since the last successful connect
         self._stopping = False
+        self._answered = False  # the broker answered (CONNACK) since the last disconnect
         self.client = client_factory(CallbackAPIVersion.VERSION2,
                                      client_id=f"frame-daemon-{cfg.device_id}{role}-{os.getpid()}")
         if cfg.username:
@@ -178,6 +179,7 @@ class MqttLink:
     # paho's network thread from here on
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
                     properties: Any) -> None:
+        self._answered = True  # a refusal is said here; the disconnect after it is no news
         if reason_code.is_failure:
             self._connect_failed(f"the broker refused us: {reason_code}")
             return
@@ -211,10 +213,14 @@ class MqttLink:
                        properties: Any) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        answered, self._answered = self._answered, False
         if self._stopping:
             log.info("disconnected from the MQTT broker")
         elif was:
             log.warning("MQTT broker connection lost (%s); reconnecting", reason_code)
+        elif not answered:  # connected at TCP, then dropped without an answer: not a broker
+            self._connect_failed("it closed the connection before accepting us: is it an MQTT "
+                                 "broker's port, and is mqtt.tls set as that port expects?")
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if self._on_message_cb is not None:
@@ -249,6 +255,9 @@ def broker_password(cfg: MqttConfig) -> str:
         except OSError as exc:
             raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: cannot read: "
                                    f"{exc.strerror}") from exc
+        except UnicodeDecodeError:  # the decoder's message would show a byte of the password
+            raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: not UTF-8 text; "
+                                   "save it as UTF-8") from None
     return cfg.password
 
 
@@ -256,8 +265,19 @@ def _encode(payload: str | bytes | dict[str, Any]) -> bytes:
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, dict):
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return payload.encode()
+        payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return payload.encode()
+    except UnicodeEncodeError:
+        # A file name that is not UTF-8 comes from the OS with its bytes as surrogates ('\udce9'):
+        # sent as U+FFFD, so the state (photo name and all) still goes out as valid UTF-8.
+        return payload.encode("utf-8", "surrogateescape").decode("utf-8", "replace").encode() \
+            if _only_escaped(payload) else payload.encode("utf-8", "replace")
+
+
+def _only_escaped(text: str) -> bool:
+    """Every surrogate in `text` stands for one byte of a name (what surrogateescape made)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def publish_once(cfg: MqttConfig, topic: str, payload: str, timeout: float = 10.0) -> str | None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from conftest import ROOT, gradient_photo
@@ -97,3 +98,14 @@ def test_album_never_overwrites_a_playlist_it_did_not_make_unless_forced(rig):
                           "--length", "2", "--force")
     assert forced.returncode == 0, forced.stderr
     assert len(stored_playlist(rig, "Mine")) == 2 and stored_playlist(rig, "Mine") != songs
+
+
+def test_a_damaged_record_of_our_playlists_is_one_clear_error(tmp_path):
+    from frame_daemon.album import RECORD_FILE, PlaylistRecord
+    from frame_daemon.errors import FrameDaemonError
+
+    record = PlaylistRecord(tmp_path)
+    for damaged in (b"\xff{}", b"[" * 3000):  # not UTF-8; nested past the parser's recursion
+        (tmp_path / RECORD_FILE).write_bytes(damaged)
+        with pytest.raises(FrameDaemonError, match=r"unreadable .*move it aside"):
+            record.load()

@@ -262,3 +262,31 @@ def test_run_analyse_all_good_exits_zero_with_plain_lines(audio, capsys):
     lines = out.splitlines()
     assert len(lines) == 2 and err == ""
     assert lines[0].startswith(paths[0]) and "valence" in lines[0] and "E major" in lines[0]
+
+
+def test_a_fifo_named_like_music_is_refused_without_waiting_for_a_writer(tmp_path):
+    # Opening a FIFO blocks until someone writes to it: an analysis or a tag read stuck for good.
+    import os
+    import threading
+
+    from frame_daemon.music.tags import read_tags
+
+    fifo = tmp_path / "song.flac"
+    os.mkfifo(fifo)
+    for read in (analyse_file, read_tags):
+        outcome: list[BaseException] = []
+
+        def attempt(read=read, outcome=outcome) -> None:
+            try:
+                read(fifo)
+            except BaseException as exc:  # the test looks at it
+                outcome.append(exc)
+
+        thread = threading.Thread(target=attempt, daemon=True)
+        thread.start()
+        thread.join(10)
+        if thread.is_alive():  # the old code: let it go, then fail
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            thread.join(10)
+            pytest.fail(f"{read.__name__} waited for a writer to the FIFO")
+        assert isinstance(outcome[0], TrackError) and "is a FIFO" in outcome[0].reason, outcome

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import mutagen.flac
 import pytest
 from test_analyse import calm, drums, energetic, write_audio
@@ -77,3 +79,57 @@ def test_changed_file_is_analysed_again(library):
     index.refresh(songs, music)
     assert "calm.flac" in index.needs_analysis()
     assert "broken.flac" in index.needs_analysis()  # a rewritten file gets another chance
+
+
+def _kill_workers() -> int:
+    """SIGKILL every analysis worker of this process, as the kernel's OOM killer would."""
+    import multiprocessing
+    import os
+    import signal
+
+    children = [p for p in multiprocessing.active_children() if p.pid]
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGKILL)
+    return len(children)
+
+
+def test_a_killed_worker_costs_no_track_its_analysis(library):
+    # Killed once (a Pi out of memory): the tracks in flight with it were marked "analysis worker
+    # failed" for good, and the next submit raised BrokenProcessPool out of the run.
+    index, music = library
+    killed = []
+
+    def progress(p) -> None:
+        if not killed:
+            killed.append(_kill_workers())
+
+    result = analyse_pending(index, music, workers=2, progress=progress)
+    assert killed[0] >= 1
+    assert (result.done, result.total, result.failed) == (5, 5, 1)  # broken.flac, as before
+    assert index.needs_analysis() == [] and index.analysis_counts() == (4, 1)
+
+
+def test_a_track_whose_worker_always_dies_is_marked_and_the_run_ends(library):
+    # Every worker dies (an OOM killer gone mad): each track, retried alone, is marked as the
+    # one its worker died on, and the run ends instead of raising or retrying for ever.
+    import threading
+
+    index, music = library
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.wait(0.02):
+            _kill_workers()
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        result = analyse_pending(index, music, workers=2)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert (result.done, result.total) == (5, 5)
+    assert index.needs_analysis() == []
+    errors = dict(index._db.execute("SELECT uri, analysis_error FROM tracks"))
+    assert all("worker died" in errors[uri] or uri == "broken.flac" for uri in errors), errors

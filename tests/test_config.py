@@ -58,6 +58,10 @@ def test_bad_toml_and_missing_file(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.toml")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="not valid TOML: nested too deep"):
+        load_config(deep)
 
 
 def test_check_config_and_run_exit_78_naming_file_and_key(tmp_path):
@@ -145,3 +149,51 @@ def test_the_screen_commands_are_argv_lists_set_in_pairs():
     cfg = parse_config({"source": {"screen_off_command": ["vcgencmd", "display_power", "0"],
                                    "screen_on_command": ["vcgencmd", "display_power", "1"]}})
     assert cfg.source.screen_on_command == ("vcgencmd", "display_power", "1")
+
+
+def test_a_config_not_in_utf8_or_with_a_nul_is_one_clear_error_per_key(tmp_path):
+    latin1 = tmp_path / "latin1.toml"  # saved by an editor in Latin-1: 'café'
+    latin1.write_bytes(b'[source]\npath = "/photos/caf\xe9"\n')
+    nul = tmp_path / "nul.toml"  # TOML's \u0000 reaches a path or host name as a NUL
+    nul.write_text('[state]\ndirectory = "/var/lib/a\\u0000b"\n'
+                   '[source]\npaths = ["/photos", "/x\\u0000y"]\n[mpd]\nport = 1\n[mqtt]\nport = 1\n')
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 at line 2\)"):
+        load_config(latin1)
+    with pytest.raises(ConfigError) as info:
+        load_config(nul)
+    assert info.value.problems == ["source.paths: must not contain a NUL character",
+                                   "state.directory: must not contain a NUL character"]
+    for cfg in (latin1, nul):
+        for verb in ("check-config", "run"):
+            proc = subprocess.run([sys.executable, "-m", "frame_daemon", verb, "--config", str(cfg)],
+                                  capture_output=True, text=True, timeout=60)
+            assert proc.returncode == EX_CONFIG, proc.stderr
+            assert "Traceback" not in proc.stderr and str(cfg) in proc.stderr, proc.stderr
+
+
+def test_a_wildcard_in_the_discovery_prefix_is_refused_before_it_stops_mqtt():
+    # paho refuses the subscription inside its network thread, which then ends for good.
+    for prefix in ("home/#", "home+assistant"):
+        with pytest.raises(ConfigError, match=r"mqtt\.discovery_prefix: must not contain the MQTT "
+                                              "wildcards"):
+            parse_config({"mqtt": {"discovery_prefix": prefix}})
+
+
+def test_an_empty_name_among_the_photo_folders_is_refused():
+    # "" is the working directory: under systemd, '/', and the slideshow would walk all of it.
+    with pytest.raises(ConfigError, match=r"source\.paths: an empty folder name"):
+        parse_config({"source": {"kind": "slideshow", "path": "/photos", "paths": ["/usb", " "]}})
+
+
+def test_commands_that_read_the_index_say_why_its_folder_cannot_be_made(tmp_path):
+    # (`run` says so since issue 16; match and index gave a FileNotFoundError traceback.)
+    (tmp_path / "a-file").write_text("not a folder")
+    cfg = tmp_path / "frame.toml"
+    cfg.write_text(f'[state]\ndirectory = "{tmp_path / "a-file" / "state"}"\n'
+                   f'[mpd]\nport = 1\n[mqtt]\nport = 1\n')
+    for verb in (["match", str(tmp_path / "photo.jpg")], ["index", "--no-analysis"]):
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", *verb, "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"frame-daemon {verb[0]}: state directory" in proc.stderr, proc.stderr
+        assert "Not a directory" in proc.stderr, proc.stderr

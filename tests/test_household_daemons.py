@@ -209,3 +209,51 @@ def test_with_blend_another_frames_photo_moves_the_music_and_the_steerer_keeps_i
     wait_steered_by(house, "frame0", "frame0 still steering")
     assert "blend" in states(house)["frame1"]["why"]
     persons_entries_survive(house)
+
+
+def test_garbage_on_the_group_topic_is_ignored_with_one_line_each(house):
+    # Any client of the broker may publish there. Each is refused by the parser (a warning naming
+    # the sender), not an internal error with a traceback; the frame goes on steering.
+    house.add(1)
+    settled(house)
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    group = states(house)["frame0"]["household"]["group"]
+    garbage = {"list": b"[]", "text": b'"steer"', "deep": b"[" * 3000,
+               "overflow": b'{"device_id": "overflow", "changed_at": 0, "entries": [[Infinity, "a"]]}'}
+    for name, payload in garbage.items():
+        house.recorder.publish(f"frame-daemon/household/{group}/{name}", payload, retain=True)
+    log = house.frames[0].log
+    wait_for(lambda: all(f"household: ignoring what {name} said" in log() for name in garbage), 10,
+             what="every garbage presence ignored")
+    assert "internal error" not in log() and "Traceback" not in log(), log()[-3000:]
+    show(house, 0, "bright.jpg")
+    wait_steered_by(house, "frame0", "frame0 still steering after its photo changed")
+
+
+def test_two_frames_with_one_device_id_are_told_so(tmp_path, model_json, demo_photos):
+    # Both set up from the example config ("frame"): each took the other's presence for its own
+    # echo and steered alone, each taking the other's queue entries for a person's.
+    mpd, broker = make_servers(tmp_path)
+    photos, _ = two_photos_and_a_frame(tmp_path, demo_photos)
+    frames = []
+    try:
+        for i in range(2):
+            folder = tmp_path / f"twin{i}"
+            folder.mkdir()
+            shutil.copy(photos / "dark.jpg", folder / "current.jpg")
+            config = write_config(tmp_path / f"twin{i}.toml", photo=folder / "current.jpg",
+                                  mpd=mpd, mqtt=broker, state_dir=tmp_path / f"state{i}",
+                                  device_id="twin")
+            frames.append(DaemonProcess(config, tmp_path / f"twin{i}.log"))
+            frames[-1].start()
+        said = "another frame uses mqtt.device_id 'twin'"
+        wait_for(lambda: all(said in f.log() for f in frames), 30, 0.1,
+                 what="both frames told of the other")
+        assert all(f.log().count(said) == 1 for f in frames)  # once, not at every presence
+    finally:
+        for frame in frames:
+            if frame.alive():
+                frame.stop(signal.SIGKILL)
+        for server in (mpd, broker):
+            with contextlib.suppress(Exception):
+                server.stop()

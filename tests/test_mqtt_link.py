@@ -86,3 +86,18 @@ def test_tls_failures_name_their_cause(tls_broker, caplog, ca, cause):
             link.stop()
     errors = _errors(caplog)
     assert len(errors) == 1 and "not trusted" in errors[0] and cause in errors[0], errors
+
+
+def test_a_tls_listener_reached_without_tls_is_logged_once_not_silently_retried(tls_broker, caplog):
+    # The connection opens, then the broker drops what it cannot read: no connect failure in
+    # paho's sense, so this was retried for ever without a word (port 8883, tls = false).
+    link = _link(port=tls_broker.port)
+    with caplog.at_level(logging.INFO, logger="frame_daemon.mqtt_link"):
+        link.start()
+        try:
+            wait_for(lambda: link.connect_failures >= 2, 20, what="two failed attempts")
+        finally:
+            link.stop()
+    errors = _errors(caplog)
+    assert len(errors) == 1 and "closed the connection before accepting us" in errors[0], errors
+    assert "mqtt.tls" in errors[0]

@@ -57,3 +57,30 @@ def test_demo_photos_score_their_pinned_moods(demo_photos, model_json):
     assert set(results) == set(DEMO_MOODS)
     off = [why for name, r in results.items() if (why := off_pin(name, r["valence"], r["arousal"]))]
     assert not off, "\n".join(off)
+
+
+def test_a_photo_name_not_in_utf8_is_printed_as_it_is_in_a_utf8_locale(photo_dir, tmp_path):
+    # Raspberry Pi OS runs in en_GB.UTF-8, where Python's stdout refuses the surrogates that stand
+    # for such a name's bytes (PYTHONIOENCODING stands for that locale here).
+    import os
+    import shutil
+
+    latin1 = os.fsencode(tmp_path) + b"/\xc9t\xe9.jpg"  # 'Été.jpg' as Latin-1
+    shutil.copy(photo_dir / "good.jpg", latin1)
+    proc = subprocess.run([sys.executable, "-m", "frame_daemon", "score", os.fsdecode(latin1)],
+                          capture_output=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.startswith(latin1 + b": "), proc.stdout
+
+
+def test_command_line_numbers_out_of_range_are_refused_by_name(tmp_path):
+    # `match -n -5` ended in a ValueError traceback; `score --threads 0` blamed the model file.
+    config = str(tmp_path / "frame.toml")
+    for args in (["match", "x.jpg", "-c", config, "-n", "-5"], ["score", "x.jpg", "--threads", "0"],
+                 ["index", "-c", config, "--workers", "0"],
+                 ["album", "d", "-c", config, "--playlist", "p", "--length", "nan"]):
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", *args], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert "must be at least" in proc.stderr and args[-2] in proc.stderr, proc.stderr

@@ -81,3 +81,20 @@ def test_secrets_are_not_logged_published_or_stored(tmp_path, model_json):
         mpd.stop()
         broker.stop()
         shutil.rmtree(tmp_path / "frame", ignore_errors=True)
+
+
+def test_a_password_file_not_in_utf8_is_one_clear_error_that_shows_no_byte_of_it(tmp_path):
+    import subprocess
+    import sys
+
+    password_file = tmp_path / "mqtt-password"
+    password_file.write_bytes(b"caf\xe9-" + MQTT_SECRET.encode() + b"\n")  # saved as Latin-1
+    config = tmp_path / "frame.toml"
+    config.write_text(f'[mqtt]\nport = 1\nusername = "frame"\npassword_file = "{password_file}"\n'
+                      f'[mpd]\nport = 1\n[state]\ndirectory = "{tmp_path / "state"}"\n')
+    for verb in ("run", "feedback fits"):
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", *verb.split(), "--config",
+                               str(config)], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        assert f"mqtt.password_file {password_file}: not UTF-8 text" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and MQTT_SECRET not in proc.stderr

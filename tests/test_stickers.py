@@ -461,3 +461,18 @@ def test_a_running_frame_takes_in_what_the_server_shares_later(tmp_path, library
             untagged.mood.valence, untagged.mood.arousal)
     finally:
         worker.stop()
+
+
+def test_a_crafted_sticker_is_one_unreadable_value_not_a_failed_index(tmp_path, library,
+                                                                       mpd_server):
+    # Any MPD client may write our sticker. Nested 3,000 deep (MPD takes lines up to 4 KiB), JSON
+    # outgrows Python's recursion limit: that one value must be skipped, not end every refresh.
+    c = mpd_server.client()
+    uris = sorted(s["file"] for s in c.listall() if "file" in s)
+    c.sticker_set("song", uris[0], STICKER, "[" * 3000)
+    c.disconnect()
+    frame = write_config(tmp_path / "frame.toml", mpd_server, tmp_path / "frame-state", "")
+    done = frame_daemon("index", "--config", str(frame))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert set(moods(tmp_path / "frame-state")) == set(uris)  # every track indexed

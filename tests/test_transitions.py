@@ -227,3 +227,17 @@ def test_a_volume_a_person_set_after_the_crash_is_theirs(fade_rig):
     wait_for(lambda: (st := rig.recorder.json(STATE)) and st["mpd"] == "connected", 20,
              what="MPD connected")
     assert volume(rig) == theirs and f"volume restored to {USER_VOLUME}" not in rig.daemon.log()
+
+
+@pytest.mark.parametrize("damaged", ['{"owed": 1e999, "ramp": [40]}', "[" * 3000])
+def test_a_damaged_owed_volume_file_is_ignored_and_the_daemon_starts(fade_rig, damaged):
+    # A power cut mid-write, a disk error: the file is only a promise, so it is dropped with one
+    # line; it must not stop every start (systemd would restart a dying daemon for ever).
+    rig = fade_rig
+    (rig.tmp / "state").mkdir()
+    (rig.tmp / "state" / "owed_volume.json").write_text(damaged)
+    rig.start()
+    playing_first_tracks(rig)
+    log = rig.daemon.log()
+    assert "owed volume file" in log and "unreadable" in log and "Traceback" not in log, log[-3000:]
+    assert not (rig.tmp / "state" / "owed_volume.json").exists()

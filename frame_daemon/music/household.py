@@ -96,7 +96,15 @@ class Presence:
 
     @classmethod
     def parse(cls, payload: bytes) -> Presence:
-        return cls.from_json(json.loads(payload))
+        """A presence from the group's topic; ValueError (or KeyError, TypeError, IndexError) for
+        anything else: any client of the broker may publish there."""
+        try:
+            data = json.loads(payload)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            return cls.from_json(data)
+        except (RecursionError, OverflowError) as exc:  # nested too deep; an infinite queue id
+            raise ValueError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,14 @@ its presence and the others hear that it is gone at once. Paho's thread only pos
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 from collections.abc import Callable
 
 from frame_daemon.config import Config
-from frame_daemon.events import Event, HouseholdNews
+from frame_daemon.events import AdapterFailed, Event, HouseholdNews
 from frame_daemon.homeassistant import TOPIC_ROOT
 from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music.household import Presence
@@ -41,6 +43,9 @@ class HouseholdLink:
         self._prefix = group_topic(self.group) + "/"
         self.topic = self._prefix + self.me
         self._post = post
+        # Which process says it: two frames given one device_id share our topic (see _twin).
+        self._instance = os.urandom(6).hex()
+        self._twin_told = False
         self.link = MqttLink(cfg.mqtt, self.topic, on_message=self._on_message, will=b"",
                              online=None, role="-household")
         self.link.subscribe(self._prefix + "+")
@@ -54,9 +59,27 @@ class HouseholdLink:
 
     def say(self, presence: Presence) -> None:
         """Publish our presence (retained; re-sent on every reconnect)."""
-        self.link.publish_retained(self.topic, presence.to_json())
+        self.link.publish_retained(self.topic, presence.to_json() | {"instance": self._instance})
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         device_id = topic.removeprefix(self._prefix)
-        if device_id != self.me and "/" not in device_id:
+        if device_id == self.me:
+            if not retained:  # (a retained one may be our own, from before a restart)
+                self._twin(payload)
+        elif "/" not in device_id:
             self._post(HouseholdNews(device_id, payload))
+
+    def _twin(self, payload: bytes) -> None:
+        """Another process says something on our topic: two frames were given one device_id
+        (both set up from the example config). Each would take the other's words for its own
+        echo and steer alone, taking the other's queue entries for a person's."""
+        try:
+            instance = json.loads(payload).get("instance") if payload else None
+        except (ValueError, AttributeError, RecursionError):
+            return
+        if instance and instance != self._instance and not self._twin_told:
+            self._twin_told = True
+            message = (f"another frame uses mqtt.device_id '{self.me}' on this broker: give each "
+                       "frame its own (docs/household.md)")
+            log.error("%s", message)
+            self._post(AdapterFailed("household", message))

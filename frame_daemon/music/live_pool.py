@@ -14,9 +14,9 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from frame_daemon.errors import FrameDaemonError
+from frame_daemon.errors import FrameDaemonError, TrackError
 from frame_daemon.music.index import TrackIndex
-from frame_daemon.music.index_file import open_index, reopen_if_replaced
+from frame_daemon.music.index_file import describe_storage_error, open_index, reopen_if_replaced
 from frame_daemon.music.select import TrackPool
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,20 @@ class LivePool:
         """How many indexed tracks are left out because MPD refused them."""
         return len(self._refused)
 
-    def open(self, path: Path) -> None:
-        """Open the index (a corrupt file is moved aside and rebuilt) and read the pool."""
-        self._index = open_index(path)
+    def open(self, path: Path) -> str | None:
+        """Open the index (a corrupt file is moved aside and rebuilt) and read the pool. A state
+        directory that cannot be written (an SD card remounted read-only after a disk error) is
+        no reason not to start: returns why, and the index worker, restarting with backoff,
+        hands over a pool once it can write there."""
+        try:
+            self._index = open_index(path)
+        except TrackError as exc:
+            if describe_storage_error(exc) is None:
+                raise
+            log.error("%s; following without tracks until it can be written", exc)
+            return str(exc)
         self.reload()
+        return None
 
     def close(self) -> None:
         if self._index is not None:

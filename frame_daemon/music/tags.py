@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,9 +181,22 @@ def _os_reason(err: OSError) -> str:
     return f"cannot read ({err.strerror or err})"
 
 
+def refuse_special_file(path: Path) -> None:
+    """TrackError for a FIFO, device or socket under a music name: opening a FIFO waits for a
+    writer (forever), a device never ends. A missing file or a folder is left to the caller."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise TrackError(path, f"is {kind}, not an audio file")
+
+
 def read_tags(path: str | os.PathLike[str]) -> FileTags:
     """Read one audio file's tags; raise TrackError naming the file if it cannot be read as audio."""
     path = Path(path)
+    refuse_special_file(path)
     try:
         audio = mutagen.File(path)
     except (mutagen.MutagenError, OSError) as e:

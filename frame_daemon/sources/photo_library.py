@@ -185,6 +185,7 @@ class PhotoLibrary:
         # What Home Assistant set lives in the settings store; the slideshow hands it over.
         self.order = order
         self.album = ALL_ALBUMS
+        self._unnamed: set[str] = set()  # folders of photos left out for their names
 
     def close(self) -> None:
         with self._lock:
@@ -274,7 +275,23 @@ class PhotoLibrary:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM photos WHERE bad IS NULL").fetchone()[0]
 
+    def _storable(self, path: str) -> bool:
+        """A name SQLite can hold: one that is not UTF-8 (the OS hands it over with surrogates)
+        is left out, with one log line, rather than fail every scan."""
+        try:
+            path.encode()
+        except UnicodeEncodeError:
+            folder = os.path.dirname(path)  # said once a folder: a whole album may be Latin-1
+            if folder not in self._unnamed:
+                self._unnamed.add(folder)
+                log.warning("slideshow: left out %r, and any other photo there whose name is not "
+                            "UTF-8 (rename them to show them)", path)
+            return False
+        return True
+
     def add(self, path: str, mtime: float, scan: int = 0) -> None:
+        if not self._storable(path):
+            return
         with self._lock:
             if not self._save("a new photo", lambda: self._add(path, mtime, scan)):
                 self.missed = True
@@ -327,6 +344,8 @@ class PhotoLibrary:
                 if stop is not None and stop.is_set():
                     complete = False
                     break
+                if not self._storable(item[0]):
+                    continue
                 batch.append(item)
                 if len(batch) >= BATCH:
                     complete = self._add_batch(batch, generation)

@@ -25,12 +25,15 @@ def read_metadata(json_path: Path, what: str, expected_format: str) -> tuple[dic
         meta = json.loads(json_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelError(f"{json_path}: {what} not found") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
         raise ModelError(f"{json_path}: unreadable {what} ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != expected_format:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ModelError(f"{json_path}: metadata format {found!r}, expected {expected_format}")
-    model_path = json_path.parent / meta.get("file", json_path.stem + ".tflite")
+    file = meta.get("file", json_path.stem + ".tflite")
+    if not isinstance(file, str):
+        raise ModelError(f"{json_path}: \"file\" must name the model file, got {file!r}")
+    model_path = json_path.parent / file
     if not model_path.exists():
         raise ModelError(f"{model_path}: model file not found")
     return meta, model_path

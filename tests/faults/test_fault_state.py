@@ -131,3 +131,23 @@ def test_state_directory_full_then_freed(rig):
         assert rig.daemon.alive() and missing(rig, person) == []
         assert "Traceback" not in rig.daemon.log()  # a full disk gets a sentence, not a stack
         rig.daemon.stop()  # before the filesystem goes
+
+
+def test_a_state_directory_read_only_at_start_then_writable(rig):
+    # A Raspberry Pi's SD card remounted read-only after a disk error: the daemon used to refuse
+    # to start (systemd restarted it for ever, Home Assistant saw the frame unavailable).
+    state_dir = rig.tmp / "state"
+    with _small_filesystem(state_dir, 4096):
+        done = subprocess.run(["mount", "-o", "remount,ro", str(state_dir)], capture_output=True,
+                              text=True)
+        if done.returncode:
+            pytest.skip(f"cannot make the tmpfs read-only: {done.stderr.strip()}")
+        rig.daemon.start()
+        wait_state(rig, lambda s: s.get("valence") is not None and "cannot be written" in (
+            s["error"] or ""), "the photo's mood published, and why there is no music", timeout=60)
+        assert rig.daemon.alive()
+        subprocess.run(["mount", "-o", "remount,rw", str(state_dir)], check=True)
+        wait_state(rig, lambda s: s["queued"] and s["index_size"] == 20,
+                   "the music once the state directory can be written", timeout=120)
+        assert "Traceback" not in rig.daemon.log()
+        rig.daemon.stop()  # before the filesystem goes

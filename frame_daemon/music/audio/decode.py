@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from frame_daemon.errors import TrackError
+from frame_daemon.music.tags import refuse_special_file
 
 ANALYSIS_RATE = 11025  # Hz: keeps everything up to 5.5 kHz, enough for pitch, onsets and brightness
 EXCERPT_S = 30.0  # seconds analysed: long enough for a stable tempo and key, short enough to be quick
@@ -59,6 +60,7 @@ def decode_excerpt_at(path: str | os.PathLike[str], rates: tuple[int, ...], *,
     same as a 30-second one. Raises TrackError naming the reason if the file cannot be decoded.
     """
     path = Path(path)
+    refuse_special_file(path)
     try:
         with open(path, "rb") as f:
             if not f.read(1):

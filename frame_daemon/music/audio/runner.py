@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,27 +124,58 @@ def analyse_pending(index: TrackIndex, music_directory: Path, *, workers: int = 
     if not uris:
         return AnalysisProgress(0, 0, 0, 0.0)
     ctx = multiprocessing.get_context("spawn")
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx,
+                                   initializer=_init_worker, initargs=(os.getpid(),))
+
     pending: dict[Future, str] = {}
     queue = list(reversed(uris))
+    # In flight when a worker died (the OOM killer, a decoder crash), which track killed it is not
+    # known: each is tried again alone, and only one that kills its worker alone is marked.
+    suspects: list[str] = []
+    alone: str | None = None  # the suspect in flight, alone
     window = max(1, workers) * 2
-    executor = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx,
-                                   initializer=_init_worker, initargs=(os.getpid(),))
+    executor = new_pool()
     try:
-        while queue or pending:
+        while queue or pending or suspects:
             if should_stop is not None and should_stop():
                 queue.clear()  # finish what is in flight (a second at most), start nothing new
-            while queue and len(pending) < window:
-                uri = queue.pop()
-                pending[executor.submit(_analyse, str(music_directory / uri))] = uri
+                suspects.clear()
+            try:
+                # Taken off their list only once submitted: a broken pool refuses the submit.
+                if suspects or alone is not None:
+                    if not pending and suspects:
+                        future = executor.submit(_analyse, str(music_directory / suspects[-1]))
+                        pending[future] = alone = suspects.pop()
+                else:
+                    while queue and len(pending) < window:
+                        future = executor.submit(_analyse, str(music_directory / queue[-1]))
+                        pending[future] = queue.pop()
+            except BrokenProcessPool:  # broke since the last wait; what was in flight says so
+                if not pending:
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    executor = new_pool()
+                    continue
             if not pending:
                 break
             finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            broken = False
             for future in finished:
                 uri = pending.pop(future)
                 try:
                     estimate, version, tags, reason = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    if uri != alone:
+                        suspects.append(uri)
+                        continue
+                    estimate, version, tags, reason = None, "", "", (
+                        "the analysis worker died on it (out of memory, or the decoder crashed)")
                 except Exception as exc:
                     estimate, version, tags, reason = None, "", "", f"analysis worker failed ({exc})"
+                if uri == alone:
+                    alone = None
                 try:
                     if estimate is not None:
                         index.set_estimate(uri, estimate, version, tags)
@@ -156,6 +188,13 @@ def analyse_pending(index: TrackIndex, music_directory: Path, *, workers: int = 
                 done += 1
                 if progress is not None:
                     progress(AnalysisProgress(done, len(uris), failed, time.monotonic() - started))
+            if broken:
+                log.warning("an analysis worker died (out of memory?); its tracks are tried again "
+                            "one at a time")
+                suspects += pending.values()
+                pending.clear()
+                executor.shutdown(wait=False, cancel_futures=True)
+                executor = new_pool()
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
     return AnalysisProgress(done, len(uris), failed, time.monotonic() - started)

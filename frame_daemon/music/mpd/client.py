@@ -91,11 +91,47 @@ def _volume(value: object) -> int | None:
     return volume if 0 <= volume <= 100 else None  # MPD says -1 without a mixer
 
 
+# MPD passes a file name that is not UTF-8 (a Latin-1 rip, an old zip) through byte for byte.
+# python-mpd2 decodes every line strictly: one such name failed every listing of the library
+# (no music at all) and left the connection in the middle of an answer. It reads as U+FFFD here.
+NOT_UTF8 = "\ufffd"
+
+
+class _LenientLines:
+    """python-mpd2's reading side of the socket, handing on each line as valid UTF-8."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def readline(self, *args: Any) -> bytes:
+        line = self._raw.readline(*args)
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            line = line.decode("utf-8", "replace").encode("utf-8")
+        return line
+
+    def __getattr__(self, name: str) -> Any:  # read (binary answers), close
+        return getattr(self._raw, name)
+
+
+class _Client(mpd.MPDClient):
+    def connect(self, *args: Any, **kwargs: Any) -> None:
+        super().connect(*args, **kwargs)
+        self._rbfile = _LenientLines(self._rbfile)
+
+
+def not_mpd(exc: mpd.ProtocolError) -> str:
+    """Why a server that answered is no MPD, in a few words (mpd.port set to another service's)."""
+    said = str(exc).removeprefix("Got invalid MPD hello:").strip().strip("'").strip()
+    return f"not MPD (it greets with {said[:60]!r})" if said != str(exc) else f"not MPD ({exc})"
+
+
 def open_client(host: str, port: int, password: str, timeout_s: float) -> mpd.MPDClient:
     """A new, authenticated python-mpd2 client; MpdUnavailable if MPD cannot be reached. May take
     up to `timeout_s` (a frozen MPD accepts the connection but never greets)."""
     address = host if host.startswith("/") else f"{host}:{port}"
-    client = mpd.MPDClient()
+    client = _Client()
     client.timeout = timeout_s
     try:
         client.connect(host, port)
@@ -105,6 +141,10 @@ def open_client(host: str, port: int, password: str, timeout_s: float) -> mpd.MP
         with contextlib.suppress(OSError, mpd.ConnectionError):
             client.disconnect()
         raise MpdUnavailable(f"cannot connect to MPD at {address}: {exc or type(exc).__name__}") from exc
+    except mpd.ProtocolError as exc:
+        with contextlib.suppress(OSError, mpd.ConnectionError):
+            client.disconnect()
+        raise MpdUnavailable(f"cannot connect to MPD at {address}: {not_mpd(exc)}") from exc
     return client
 
 
@@ -186,7 +226,8 @@ class MpdLink:
             if exc.errno == mpd.FailureResponseCode.NO_EXIST:
                 raise MpdNoSuchSong(str(exc)) from exc
             raise MpdCommandFailed(str(exc)) from exc
-        except (TimeoutError, OSError, mpd.ConnectionError) as exc:
+        except (TimeoutError, OSError, mpd.ConnectionError, mpd.ProtocolError) as exc:
+            # ProtocolError: an answer that is not MPD's; the connection is out of step with it.
             self.close()
             raise MpdUnavailable(f"lost MPD at {self.address}: {exc or type(exc).__name__}") from exc
 
@@ -297,15 +338,20 @@ class MpdLink:
                 version = c.stats().get("db_update")
                 songs: list[T] = []
                 listed = 0
+                unnamed: list[str] = []
                 while True:
                     window = c.find('(base "")', "window", f"{listed}:{listed + page}")
                     listed += len(window)
-                    songs += [keep(s) for s in window if "file" in s]
+                    songs += [keep(s) for s in window if "file" in s and NOT_UTF8 not in s["file"]]
+                    unnamed += [s["file"] for s in window if NOT_UTF8 in s.get("file", "")]
                     if len(window) < page:
                         break
                 if c.stats().get("db_update") == version:
                     break
                 log.info("MPD's database changed while it was listed; listing it again")
+            if unnamed:  # MPD could not be asked for them by a name we can send
+                log.warning("left out %d songs whose file names are not UTF-8 (rename them), "
+                            "e.g. %s", len(unnamed), unnamed[0])
             return songs
 
     def update(self) -> None:

@@ -70,7 +70,8 @@ class OwedVolumeFile:
                 return None
             raw = json.loads(self.path.read_bytes()[:4096])
             owed, ramp = int(raw["owed"]), {int(v) for v in raw["ramp"][-2:]}
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+            # OverflowError: an infinite volume (1e999); RecursionError: nested a few thousand deep.
             log.warning("owed volume file %s unreadable (%s); ignoring it", self.path, exc)
             self.clear()
             return None
