@@ -4,8 +4,11 @@ ping-pong, a dead steerer replaced, blend targets; and a simulated group of fram
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from dataclasses import dataclass, field
+
+import pytest
 
 from frame_daemon.mood import Mood
 from frame_daemon.music.household import (
@@ -140,8 +143,18 @@ def test_two_frames_that_both_took_the_music_settle_it_at_once():
 def test_a_presence_round_trips_through_json():
     p = Presence("living-room", 12.5, Mood(0.1, -0.2, 0.7), "kitchen", 10.0, 70.0, True,
                  "hall", ((3, "a/b.flac"),))
-    import json
     assert Presence.parse(json.dumps(p.to_json()).encode()) == p
+
+
+@pytest.mark.parametrize("field", ["changed_at", "since", "hold_until"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_a_presence_with_a_time_that_is_not_a_number_is_refused(field, value):
+    # NaN would compare false with every other frame's time and Infinity win every election:
+    # "whose photo changed last" would name a frame that is not there.
+    payload = {"device_id": "x", "changed_at": 1.0, field: "PLACEHOLDER"}
+    text = json.dumps(payload).replace('"PLACEHOLDER"', value)
+    with pytest.raises(ValueError, match=field):
+        Presence.parse(text.encode())
 
 
 def test_blend_is_the_confidence_weighted_mean_of_the_moods():

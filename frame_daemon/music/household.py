@@ -34,6 +34,7 @@ The rules, in the order they are applied:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -84,11 +85,19 @@ class Presence:
     def from_json(cls, data: Mapping[str, Any]) -> Presence:
         """Raises ValueError (or KeyError, TypeError) for a payload that is not a presence."""
         mood = data.get("mood")
-        return cls(device_id=str(data["device_id"]), changed_at=float(data["changed_at"]),
+
+        def time_of(key: str, required: bool = False) -> float:
+            # NaN would compare false with every other frame's time, Infinity win every election.
+            value = float(data[key] if required else data.get(key, 0.0))
+            if not math.isfinite(value):
+                raise ValueError(f"{key} is not a finite number: {value}")
+            return value
+
+        return cls(device_id=str(data["device_id"]), changed_at=time_of("changed_at", required=True),
                    mood=None if mood is None else Mood.clipped(float(mood[0]), float(mood[1]),
                                                                float(mood[2])),
-                   steerer=str(data.get("steerer", "")), since=float(data.get("since", 0.0)),
-                   hold_until=float(data.get("hold_until", 0.0)),
+                   steerer=str(data.get("steerer", "")), since=time_of("since"),
+                   hold_until=time_of("hold_until"),
                    claim=bool(data.get("claim", False)),
                    handed_to=str(data.get("handed_to", "")),
                    entries=tuple((int(i), str(u)) for i, u in data.get("entries", ())),
