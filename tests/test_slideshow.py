@@ -550,6 +550,25 @@ def test_a_missing_or_hanging_display_command_does_not_hold_up_the_slideshow(tmp
     assert "did not finish within 1 s" in failures(shown)[1]
 
 
+def test_no_display_is_reported_in_words_without_a_traceback(tmp_path, show_in, monkeypatch,
+                                                               caplog):
+    # A Pi's console without the video group, or a service started before the display: SDL's
+    # KMS/DRM driver finds no display here either.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 20, 20))
+    monkeypatch.setenv("SDL_VIDEODRIVER", "kmsdrm")
+    with caplog.at_level(logging.ERROR, logger="frame_daemon"):
+        show, shown = show_in(folder, tmp_path / "state")
+        wait_for(lambda: failures(shown), what="the failure reported")
+        show.stop(timeout=15.0)
+    assert "no display to show photos on (kmsdrm: " in failures(shown)[0], failures(shown)
+    assert "video and render groups" in failures(shown)[0]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and not any(r.exc_info for r in errors), [r.getMessage() for r in errors]
+    assert shown.count() == 0
+
+
 def test_schedule_hours_and_overnight_windows():
     day = DisplaySchedule.from_config("07:00", "23:00")
     assert day.is_on(time(7, 0)) and day.is_on(time(22, 59))

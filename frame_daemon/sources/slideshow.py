@@ -70,6 +70,19 @@ DATES_CHECK_S = 2.0  # how often the date reader looks for photos it has not dat
 UNSAVED_RETRY_S = 30.0  # a cache the state directory cannot take: scan, date, score again after
 
 
+
+class NoDisplay(Exception):
+    """SDL could not open a display: a setup problem to name in words, not a stack."""
+
+    def __init__(self, driver: str, says: str) -> None:
+        super().__init__(f"no display to show photos on ({driver or 'SDL'}: {says}); the frame's "
+                         "user needs the video and render groups on a Pi's console, or a desktop "
+                         "session (DISPLAY / WAYLAND_DISPLAY)")
+
+
+def _no_display_explained(exc: Exception) -> str | None:
+    return str(exc) if isinstance(exc, NoDisplay) else None
+
 @dataclass(frozen=True)
 class SlideshowOptions:
     """What the slideshow needs from `[source]` (see frame_daemon/config.py for the meanings)."""
@@ -241,7 +254,8 @@ class Slideshow:
             self._post(AdapterFailed("slideshow", message))
 
         try:
-            run_supervised("the slideshow", self._show, self._stop, report)
+            run_supervised("the slideshow", self._show, self._stop, report,
+                           explain=_no_display_explained)
         finally:
             pygame.quit()
 
@@ -250,14 +264,17 @@ class Slideshow:
         if not os.environ.get("SDL_VIDEODRIVER") and not (os.environ.get("DISPLAY")
                                                           or os.environ.get("WAYLAND_DISPLAY")):
             os.environ["SDL_VIDEODRIVER"] = "kmsdrm"  # a Pi's console without a desktop
-        pygame.display.init()
-        pygame.font.init()
-        pygame.display.set_caption("frame-daemon")
-        if o.fullscreen and os.environ.get("SDL_VIDEODRIVER") != "dummy":
-            screen = pygame.display.set_mode((o.width, o.height), pygame.FULLSCREEN)
-            pygame.mouse.set_visible(False)
-        else:
-            screen = pygame.display.set_mode((o.width or 1920, o.height or 1080))
+        try:
+            pygame.display.init()
+            pygame.font.init()
+            pygame.display.set_caption("frame-daemon")
+            if o.fullscreen and os.environ.get("SDL_VIDEODRIVER") != "dummy":
+                screen = pygame.display.set_mode((o.width, o.height), pygame.FULLSCREEN)
+                pygame.mouse.set_visible(False)
+            else:
+                screen = pygame.display.set_mode((o.width or 1920, o.height or 1080))
+        except pygame.error as exc:
+            raise NoDisplay(os.environ.get("SDL_VIDEODRIVER", ""), str(exc)) from None
         log.info("slideshow on %s display, %dx%d", pygame.display.get_driver(), *screen.get_size())
         return screen
 
