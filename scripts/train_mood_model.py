@@ -414,6 +414,9 @@ def print_baseline(meta_path: Path, x_oa, y_oa, x_tr, y_tr, folds, oasis, expres
 
     meta = json.loads(meta_path.read_text())
     heads = meta["training"]["heads"]
+    if any("lambda" not in h for h in heads):
+        sys.exit(f"{meta_path}: --baseline refits ridge heads only (mood-v3 and older); mood-v4's "
+                 "valence MLPs are compared by scripts/mood_mlp_trials.py")
     blend = FaceBlend.from_meta(meta["faces"])
     faces = read_faces(args, oasis, BACKBONES[args.backbone][0])
 
