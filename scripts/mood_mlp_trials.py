@@ -160,7 +160,8 @@ def main() -> int:
                 picks.append(pick)
                 nested[s][test] = outer[pick][s][test]
             tm.log(f"seed {seeds[s]} fold {k}: done ({time.time() - started:.0f} s)")
-        tm.log(f"seed {seeds[s]}: declared valence r {pearson(outer[0][s][:, 0], y_oa[:, 0]):.3f}")
+        r0 = pearson(outer[0][s][:, 0], y_oa[:, 0])
+        tm.log(f"seed {seeds[s]}: the declared setting, valence r {r0:.3f}")
 
     def row(name: str, preds: list[np.ndarray], arousal: list[np.ndarray] | None = None) -> None:
         arousal = arousal or preds
