@@ -168,7 +168,7 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    path: str = opt("", "model metadata JSON; empty: the shipped mood model (mood-v3)")
+    path: str = opt("", "model metadata JSON; empty: the shipped mood model (mood-v4)")
     threads: int = opt(1, "inference threads", between(1, 8))
     max_pixels: int = opt(150_000_000, "refuse photos larger than this (decompression-bomb "
                                        "guard)", between(1_000_000, 1_000_000_000))

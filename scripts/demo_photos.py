@@ -20,9 +20,10 @@ none of these photos whole (nor any other freely licensed photo found in PyPI wh
 and the whole dahlia only mildly calm (arousal -0.27). It reads the dahlia's heart as calm
 (valence +0.59, arousal -0.46), the cat's eyes as pleasant and livelier than four photos in five
 (valence +0.42, arousal +0.10), which the demo library places among its lively tracks, and the
-Tesla crop at arousal +0.27, which it places among its tense ones. They give the demo its
-contrast: a calm photo and calm music, then a lively one and lively music. The list below is in
-the demo's order.
+Tesla crop at arousal +0.27, which it places among its tense ones. mood-v4 (a new valence head)
+reads them alike: +0.57 / -0.46, +0.41 / +0.10, and the Tesla crop at +0.27 (valence -0.75). They
+give the demo its contrast: a calm photo and calm music, then a lively one and lively music. The
+list below is in the demo's order.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Train the photo mood model (mood-v3) on Emotion6 and OASIS-dev and export it as full-int8 TFLite.
+"""Train the photo mood model (mood-v4) on Emotion6 and OASIS-dev and export it as full-int8 TFLite.
 
 One command (see models/MODEL_CARD.md):
 
     python scripts/train_mood_model.py --emotion6 DATA/emotion6 --oasis DATA/oasis-dev \
-        --lexicon DATA/lexicon/NRC-VAD-Lexicon-v1.txt [--out models/mood-v3]
+        --lexicon DATA/lexicon/NRC-VAD-Lexicon-v1.txt [--out models/mood-v4]
 
 Every OASIS-dev figure and every choice comes from 10 folds grouped by OASIS theme group ("Dog 1"
 ... "Dog 10" are one group: photos of a theme look alike and are rated alike), repeated with 5
@@ -21,6 +21,9 @@ What it does, and why:
    scaled by --prior-gain so the ridge shrinks it less). It learns from OASIS-dev and from
    Emotion6's training split at a lower weight: Emotion6 rates a different kind of photo on a
    different scale. Ridge strength and Emotion6's weight per axis: repeated grouped CV.
+   mood-v4 (--valence-head mlp, the default) reads valence with the mean of 3 small MLPs on the
+   same design instead (`mood_mlp.py`; the setting was declared before its grouped figures were
+   seen, `mood_mlp_trials.py`), inside the int8 graph; arousal stays the ridge.
 3. Emotion head: softmax regression on Emotion6's emotion distributions (shown by `score`).
 4. Export: torch -> ONNX -> onnx2tf -> TFLiteConverter, int8 weights, activations, input and
    outputs, calibrated on training photos.
@@ -52,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from build_music_tables import read_lexicon  # noqa: E402
+from mood_mlp import MLPs, MLPSetting, stack, train_mlps  # noqa: E402
 from mood_training import (  # noqa: E402
     EMOTIONS,
     GroupedRidgeCV,
@@ -84,6 +88,10 @@ POOLED_BLOCKS = (6, 10, 14, 19, 20)
 PRIOR_GAIN = 6.0
 BLOCK_BALANCE = 0.0
 CV_SEEDS = 5
+# mood-v4's valence head: the mean of MLP_MEMBERS MLPs of this setting (declared in
+# mood_mlp_trials.py before its figures were seen; 3 x 128 hidden units fit the 8 MB budget).
+MLP_SETTING = MLPSetting()
+MLP_MEMBERS = 3
 # Grids for the ridge strength (on both views of each photo) and Emotion6's weight per photo.
 RIDGE_LAMBDAS = (500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 32000.0)
 EMOTION6_WEIGHTS = (0.0, 0.1, 0.2, 0.4, 0.8)
@@ -211,7 +219,8 @@ class ExportModel(nn.Module):
     """
 
     def __init__(self, net: nn.Module, blocks: tuple[int, ...], class_va: np.ndarray, weights: np.ndarray,
-                 bias: np.ndarray, mu: np.ndarray, sd: np.ndarray, emo: nn.Linear) -> None:
+                 bias: np.ndarray, mu: np.ndarray, sd: np.ndarray, emo: nn.Linear,
+                 valence: MLPs | None = None, valence_gain: np.ndarray | None = None) -> None:
         super().__init__()
         self.net = net
         self.blocks = tuple(blocks)
@@ -229,13 +238,51 @@ class ExportModel(nn.Module):
             self.va.bias.copy_(f32(bias[:2]))
             self.uncertainty.weight.copy_(f32(weights[:, 2:]).T)
             self.uncertainty.bias.copy_(f32(bias[2:]))
+        self.valence = None if valence is None else mlp_module(valence, valence_gain)
 
     def forward(self, x: torch.Tensor):
         feat, logits = backbone_features(self.net, x, self.blocks)
         probs = torch.softmax(logits, dim=-1)
         z = (torch.cat([feat, probs @ self.class_va], dim=1) - self.mu) / self.sd
         head = feat[:, -1280:]
-        return self.va(z), torch.softmax(self.emo(head), dim=-1), probs, self.uncertainty(z)
+        va = self.va(z)
+        if self.valence is not None:  # mood-v4: the MLPs' valence beside the ridge's arousal
+            va = torch.cat([self.valence(z), va[:, 1:]], dim=1)
+        return va, torch.softmax(self.emo(head), dim=-1), probs, self.uncertainty(z)
+
+
+def mlp_module(mlps: MLPs, gain: np.ndarray) -> nn.Sequential:
+    """The members' mean valence as one layer pair: hidden units side by side, the second layer
+    averaging them. The members read the design with the prior's columns scaled by `gain`; the
+    graph standardises without it, so the first layer's rows carry it. GELU in its tanh form:
+    it exports as plain int8 ops (tanh, mul, add; the exact form needs Erf) and differs from the
+    trained exact GELU by < 0.001."""
+    k, d, h = mlps.w1.shape
+    first, second = nn.Linear(d, k * h), nn.Linear(k * h, 1)
+    with torch.no_grad():
+        w1 = mlps.w1.transpose(1, 0, 2).reshape(d, k * h) * gain[:, None]
+        first.weight.copy_(torch.from_numpy(w1.T.astype(np.float32)))
+        first.bias.copy_(torch.from_numpy(mlps.b1.reshape(-1).astype(np.float32)))
+        second.weight.copy_(torch.from_numpy((mlps.w2[:, :, 0].reshape(1, -1) / k).astype(np.float32)))
+        second.bias.fill_(float(mlps.b2[:, 0].mean()))
+    return nn.Sequential(first, nn.GELU(approximate="tanh"), second)
+
+
+def mlp_valence_oof(z_oa: np.ndarray, y_oa: np.ndarray, z_e6: np.ndarray, y_e6: np.ndarray,
+                    folds: list[np.ndarray], seeds: list[int]) -> list[np.ndarray]:
+    """Each seed's grouped out-of-fold valence of the MLP ensemble (the seeds of the members as
+    in mood_mlp_trials.py, so its declared figure is this one)."""
+    out = []
+    for s, fold in enumerate(folds):
+        pred = np.zeros(len(y_oa))
+        for k in range(FOLDS):
+            train, test = fold != k, fold == k
+            ens = stack([train_mlps(z_oa[train], y_oa[train], z_e6, y_e6, [MLP_SETTING],
+                                    seed=seeds[s] * 1000 + k * 10 + m)[0] for m in range(MLP_MEMBERS)])
+            pred[test] = ens.predict(z_oa[test, 0]).mean(0)[:, 0]
+        out.append(pred)
+        log(f"  MLP valence, seed {seeds[s]}: grouped CV r {pearson(pred, y_oa[:, 0]):.3f}")
+    return out
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -367,6 +414,9 @@ def print_baseline(meta_path: Path, x_oa, y_oa, x_tr, y_tr, folds, oasis, expres
 
     meta = json.loads(meta_path.read_text())
     heads = meta["training"]["heads"]
+    if any("lambda" not in h for h in heads):
+        sys.exit(f"{meta_path}: --baseline refits ridge heads only (mood-v3 and older); mood-v4's "
+                 "valence MLPs are compared by scripts/mood_mlp_trials.py")
     blend = FaceBlend.from_meta(meta["faces"])
     faces = read_faces(args, oasis, BACKBONES[args.backbone][0])
 
@@ -401,7 +451,7 @@ def main() -> int:
     ap.add_argument("--emotion6", type=Path, required=True, help="the Emotion6 folder")
     ap.add_argument("--oasis", type=Path, required=True, help="the OASIS(-dev) folder")
     ap.add_argument("--lexicon", type=Path, required=True, help="NRC-VAD-Lexicon-v1.txt")
-    ap.add_argument("--out", type=Path, default=ROOT / "models/mood-v3")
+    ap.add_argument("--out", type=Path, default=ROOT / "models/mood-v4")
     ap.add_argument("--work", type=Path, default=ROOT / "build/train", help="scratch folder")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--calibration", type=int, default=300, help="photos for int8 calibration")
@@ -418,6 +468,8 @@ def main() -> int:
                     help="with --cv-only: predict each photo as the mean of it and its mirror")
     ap.add_argument("--cv-seeds", type=int, default=CV_SEEDS,
                     help="repeats of the grouped 10-fold CV (seeds --seed, --seed + 1, ...)")
+    ap.add_argument("--valence-head", choices=("mlp", "ridge"), default="mlp",
+                    help="valence by the MLP ensemble (mood-v4) or by the ridge (mood-v3)")
     ap.add_argument("--cv-only", action="store_true",
                     help="stop after printing the grouped CV figures of these settings")
     ap.add_argument("--baseline", type=Path, default=None, metavar="JSON",
@@ -479,6 +531,21 @@ def main() -> int:
     sd = sd_plain / column_gains(net, args.blocks, args.prior_gain, args.block_balance)
     cv = GroupedRidgeCV(x_oa, y_oa, x_tr, y_tr, mu, sd)
     heads, oofs = choose_heads(cv, folds, y_oa, "both" if args.test_flip else "centre")
+    gain = column_gains(net, args.blocks, args.prior_gain, args.block_balance)
+    z_oa, z_tr = (x_oa - mu) / sd, (x_tr[:, 0] - mu) / sd
+    if args.valence_head == "mlp" and not args.test_flip:
+        for s, pred in enumerate(mlp_valence_oof(z_oa, y_oa, z_tr, y_tr, folds, seeds)):
+            oofs[s][:, 0] = pred
+        r = [pearson(o[:, 0], y_oa[:, 0]) for o in oofs]
+        log(f"valence: mean of {MLP_MEMBERS} MLPs ({MLP_SETTING}): OASIS-dev grouped CV r "
+            f"{np.mean(r):.3f} ± {np.std(r):.3f} over {len(folds)} seeds (before faces)")
+        heads[0] = {"kind": "mlp", "members": MLP_MEMBERS, "hidden": MLP_SETTING.hidden,
+                    "activation": "GELU (tanh form in the graph)", "input_dropout": MLP_SETTING.dropout,
+                    "weight_decay": MLP_SETTING.weight_decay, "epochs": MLP_SETTING.epochs,
+                    "batch": MLP_SETTING.batch, "lr": MLP_SETTING.lr,
+                    "emotion6_weight": MLP_SETTING.emotion6_weight,
+                    "cv_r_before_faces": round(float(np.mean(r)), 4),
+                    "cv_r_before_faces_sd": round(float(np.std(r)), 4)}
     if args.cv_only:  # comparing backbones, blocks and gains: the grouped figures, no export
         return 0
 
@@ -503,25 +570,35 @@ def main() -> int:
 
     # The heads on all the data, in the raw feature space, then on the graph's standardisation.
     weights, bias = np.zeros((x_oa.shape[-1], 3)), np.zeros(3)
+    valence_mlps = None
+    if heads[0].get("kind") == "mlp":
+        valence_mlps = stack([train_mlps(z_oa, y_oa, z_tr, y_tr, [MLP_SETTING],
+                                         seed=args.seed * 1000 + 900 + m)[0] for m in range(MLP_MEMBERS)])
     for k, h in enumerate(heads):
+        if h.get("kind") == "mlp":
+            continue
         beta, b0 = cv.fit(h["emotion6_weight"], h["lambda"])
         weights[:, k] = beta[:, k] / sd
         bias[k] = b0[k] - mu @ weights[:, k]
     error_fit = Ridge(x_oa[:, 0], error, error_lambda)
     weights[:, 2], bias[2] = error_fit.linear()
     direct = x_oa[:, 0] @ weights + bias
+    if valence_mlps is not None:
+        direct[:, 0] = valence_mlps.predict(z_oa[:, 0]).mean(0)[:, 0]
     # The graph standardises with the plain sd: the prior's gain lives in its weights, not in its
     # values, so the int8 concatenation's range is not stretched by two big columns (that made the
     # other features' steps coarser and the two runtimes disagree more).
     sd = sd_plain
     weights, bias = weights * sd[:, None], bias + mu @ weights
     emo_head = fit_emotion_head(f_tr[:, 0, -1280:], np.stack([r.emotion for r in e6_train]), args.seed)
-    export = ExportModel(net, args.blocks, class_va, weights, bias, mu, sd, emo_head).eval()
+    export = ExportModel(net, args.blocks, class_va, weights, bias, mu, sd, emo_head,
+                         valence_mlps, gain).eval()
     with torch.no_grad():
         crops = center_crops(oasis, size)
         float_out = np.concatenate([torch.cat([o[0], o[3]], 1).numpy() for o in
                                     (export(to_tensor(crops[i:i + 64])) for i in range(0, len(crops), 64))])
-    log(f"export graph reproduces the ridge heads: max difference {np.abs(float_out - direct).max():.2e}")
+    # The graph's GELU is the tanh form (the members trained with the exact one): ~1e-3 apart.
+    log(f"export graph reproduces the heads: max difference {np.abs(float_out - direct).max():.2e}")
     export_int8(export, args, e6_train + oasis)
 
     centre, scale = confidence_logistic(error_oof, error)
@@ -533,7 +610,7 @@ def main() -> int:
                             "the error is below the median: a weak predictor gives a narrow range "
                             "around 0.5, so the confidence claims no more than it knows"}
     meta = write_metadata(args, names, {
-        "version": "3.0.0",
+        "version": "4.0.0",
         "faces": {"expression_va": {k: list(v) for k, v in expression_va.items()},
                   "max_weight": list(face_weights), "coverage_scale": coverage,
                   "method": "weight = max_weight * (1 - exp(-face area / coverage_scale)) * trust, "

@@ -59,25 +59,25 @@ def demo_photos() -> Path:
     return out
 
 
-# The demo photos' moods as `frame-daemon score` reads them with the shipped model (mood-v3 3.0.0,
-# ai-edge-litert, x86-64). Measured on mood-v3 (faces left out, the model input changed): the
-# model fed BGR moves cat, deep-space, flower or rocket by 0.11-0.20 (every photo by 0.07 or more),
-# pixels scaled to [0, 1] move admiral, astronaut, deep-space, flower and tesla by 0.12-0.24, a
-# top-left crop moves cat, rocket and tesla by 0.11-0.19 and a squashed (uncropped) resize moves
-# flower by 0.10. Measured on mood-v2 only: an honest change in the preprocessing (crop the centre
-# before resizing, decode at full size instead of the JPEG draft, the other runtime) moved a photo
-# by at most 0.04 on either axis. A retrained model changes them all: re-measure with
-# `frame-daemon score --json build/demo/photos/*.jpg`.
+# The demo photos' moods as `frame-daemon score` reads them with the shipped model (mood-v4 4.0.0,
+# ai-edge-litert, x86-64). Measured on mood-v4 (the model input changed; faces read as usual): the
+# model fed BGR moves admiral, cat, deep-space, flower, rocket, temple and tesla by 0.08-0.21,
+# pixels scaled to [0, 1] move admiral, astronaut, coffee, deep-space, flower, rocket and tesla by
+# 0.08-0.50, a top-left crop moves cat, flower, rocket and tesla by 0.06-0.34 and a squashed
+# (uncropped) resize moves coffee and tesla by 0.10-0.16. Measured on mood-v2 only: an honest change
+# in the preprocessing (crop the centre before resizing, decode at full size instead of the JPEG
+# draft, the other runtime) moved a photo by at most 0.04 on either axis. A retrained model changes
+# them all: re-measure with `frame-daemon score --json build/demo/photos/*.jpg`.
 DEMO_MOODS: dict[str, tuple[float, float]] = {
-    "admiral": (0.253, -0.273),
-    "astronaut": (0.165, 0.186),
-    "cat": (0.871, -0.124),
-    "coffee": (0.123, -0.397),
-    "deep-space": (0.315, -0.161),
-    "flower": (0.593, -0.459),
-    "rocket": (0.280, -0.198),
-    "temple": (0.784, 0.000),
-    "tesla": (-0.242, 0.273),
+    "admiral": (0.145, -0.275),
+    "astronaut": (0.169, 0.179),
+    "cat": (0.751, -0.119),
+    "coffee": (0.245, -0.392),
+    "deep-space": (0.296, -0.158),
+    "flower": (0.575, -0.456),
+    "rocket": (0.431, -0.197),
+    "temple": (0.710, 0.010),
+    "tesla": (-0.748, 0.269),
 }
 DEMO_MOOD_TOLERANCE = 0.06
 

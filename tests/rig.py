@@ -21,7 +21,7 @@ AVAIL = "frame-daemon/frame/availability"
 def two_photos_and_a_frame(tmp_path: Path, demo_photos: Path) -> tuple[Path, Path]:
     """A photo folder (dark.jpg, dark and murky; bright.jpg, the demo's sunlit temple at 800x600)
     and the frame's current.jpg, showing the dark one. The model reads them far apart (pensive,
-    tender; mood-v3 reads the demo's flower only 0.47 from the dark one, and the serene track
+    tender; mood-v4 reads the demo's flower only 0.45 from the dark one, and the serene track
     picked for the dark one fits the flower too): a change between them is one the music must
     follow, not one the playing track fits too."""
     photos = tmp_path / "photos"

@@ -17,9 +17,9 @@ from frame_daemon.music.select import TrackPool
 from frame_daemon.music.track import MoodSource, Track
 from memory_mpd import Clock, MemoryMpd, MemorySession
 
-# The model (mood-v3) reads coffee.jpg as pensive (valence ~0.1, arousal ~-0.4) and flower.jpg as
-# serene (~0.6, -0.46): far apart on the valence axis, alike in arousal; rocket.jpg as pensive
-# (~0.3, -0.2).
+# The model (mood-v4) reads coffee.jpg as pensive (valence ~0.25, arousal ~-0.4) and flower.jpg as
+# serene (~0.58, -0.46): apart on the valence axis, alike in arousal; deep-space.jpg as pensive
+# (~0.3, -0.16).
 TRACKS = {
     "pensive.mp3": ("Grey Morning", "Slow Quartet", Mood(0.05, -0.5, 0.9)),
     "serene.mp3": ("Open Fields", "Meadow Choir", Mood(0.9, -0.5, 0.9)),
@@ -196,7 +196,7 @@ def test_when_mpd_has_none_of_the_indexed_tracks_left_the_why_says_so(tmp_path, 
 
 
 def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, demo_photos):
-    """The rocket (pensive, ~0.3, -0.2) moves the mood past the threshold from the coffee, but
+    """The deep-space photo (pensive, ~0.3, -0.16) moves the mood past the threshold from the coffee, but
     'Grey Morning' fits both: it is neither faded out nor queued again (the demo's 'Old Tapes')."""
     daemon, memory, clock = make_daemon(tmp_path, mood_model, mode="follow", fade_s=2.0,
                                         threshold=0.15)
@@ -204,7 +204,7 @@ def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, 
     assert memory.playing() == "pensive.mp3"
     first = daemon.state.track_id
     clock.advance(30.0)
-    daemon.handle(PhotoShown(demo_photos / "rocket.jpg"))
+    daemon.handle(PhotoShown(demo_photos / "deep-space.jpg"))
     assert "play pensive tracks now" in daemon.state.follow_reason  # the policy asked for a change
     run_for(daemon, clock, 3.0)
     assert memory.uris() == ["pensive.mp3"] and daemon.state.track_id == first
@@ -212,10 +212,11 @@ def test_a_playing_track_that_fits_the_new_photo_plays_on(tmp_path, mood_model, 
     assert daemon.state_payload()["why"].startswith("playing 'Grey Morning – Slow Quartet'")
 
 
-# For the rocket (~0.28, -0.20) 'Grey Morning' is 0.38 away; the other track 0.44 (worse) or 0.03
-# (better); for the coffee (~0.12, -0.40) neither is nearer than 'Grey Morning' (0.13).
+# For the deep-space photo (~0.30, -0.16) 'Grey Morning' is 0.42 away; the other track 0.47 (worse)
+# or 0.07 (better); for the coffee (~0.25, -0.39) neither is nearer than 'Grey Morning' (0.22; they
+# are 0.29 and 0.30 from it).
 @pytest.mark.parametrize("other, cut", [(Mood(0.45, -0.60, 0.9), False),  # fits worse
-                                        (Mood(0.30, -0.22, 0.9), True)])  # fits better
+                                        (Mood(0.33, -0.10, 0.9), True)])  # fits better
 def test_a_playing_track_is_cut_only_for_a_better_match(tmp_path, mood_model, demo_photos,
                                                          other, cut):
     tracks = TRACKS | {"other.mp3": ("Other Song", "Other Quartet", other)}
@@ -224,7 +225,7 @@ def test_a_playing_track_is_cut_only_for_a_better_match(tmp_path, mood_model, de
     daemon.handle(PhotoShown(demo_photos / "coffee.jpg"))
     assert memory.playing() == "pensive.mp3"
     clock.advance(30.0)
-    daemon.handle(PhotoShown(demo_photos / "rocket.jpg"))
+    daemon.handle(PhotoShown(demo_photos / "deep-space.jpg"))
     assert daemon.music.fader.active == cut
     run_for(daemon, clock, 3.0)
     assert memory.uris() == ["pensive.mp3", "other.mp3"]  # the new pick, after it

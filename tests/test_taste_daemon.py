@@ -22,12 +22,12 @@ from frame_daemon.music.track import MoodSource, Track
 from memory_mpd import Clock, MemoryMpd, MemorySession
 
 SONG_S = 200.0
-# coffee.jpg reads pensive (mood-v3: about 0.1, -0.4). Jazz sits right on it, folk a little farther: with no
-# taste the frame plays jazz.
+# coffee.jpg reads pensive (mood-v4: about 0.25, -0.4). Jazz sits right on it, folk a little farther:
+# with no taste the frame plays jazz.
 TRACKS = {
-    **{f"jazz/{i}.mp3": (f"Jazz {i}", f"Jazz Player {i}", "Jazz", Mood(0.08 + 0.01 * i, -0.4, 0.9))
+    **{f"jazz/{i}.mp3": (f"Jazz {i}", f"Jazz Player {i}", "Jazz", Mood(0.2 + 0.01 * i, -0.4, 0.9))
        for i in range(6)},
-    **{f"folk/{i}.mp3": (f"Folk {i}", f"Folk Singer {i}", "Folk", Mood(0.1 + 0.01 * i, -0.2, 0.9))
+    **{f"folk/{i}.mp3": (f"Folk {i}", f"Folk Singer {i}", "Folk", Mood(0.22 + 0.01 * i, -0.2, 0.9))
        for i in range(6)},
 }
 THEIRS = "theirs.mp3"  # in the index, but far from coffee's mood: only a person queues it

@@ -96,8 +96,8 @@ def build_metadata(tflite_path: Path, *, input_size: int, mean: float, std: floa
         },
         "outputs": out_meta | {
             "meaning": {
-                "va": "valence and arousal (a linear head on pooled features and an ImageNet-class "
-                      "lexicon prior), before the face blend and the calibration",
+                "va": "valence and arousal (heads on pooled features and an ImageNet-class lexicon "
+                      "prior; the model card says which), before the face blend and the calibration",
                 "uncertainty": "the expected distance of va from people's ratings (confidence)",
                 "emotion": "probability of each Emotion6 emotion: " + ", ".join(emotions),
                 "imagenet": "ImageNet-1k class probabilities (what the model saw)",

@@ -15,7 +15,7 @@ from frame_daemon.errors import ModelError
 
 MODELS_PACKAGE = "frame_daemon.models"
 # The mood model `score`, `match` and the daemon use unless told otherwise (metadata JSON name).
-DEFAULT_MOOD_MODEL = "mood-v3.json"
+DEFAULT_MOOD_MODEL = "mood-v4.json"
 
 
 def read_metadata(json_path: Path, what: str, expected_format: str) -> tuple[dict[str, Any], Path]:
@@ -51,7 +51,7 @@ def models_dir() -> Path:
 
 
 def model_path(name: str) -> Path:
-    """The path of a shipped model file by name, e.g. "mood-v3.json" or "mood-v3.tflite".
+    """The path of a shipped model file by name, e.g. "mood-v4.json" or "mood-v4.tflite".
 
     Raises ModelError naming the file and what is there when it is missing.
     """
