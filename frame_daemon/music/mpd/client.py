@@ -118,7 +118,10 @@ class _LenientLines:
 class _Client(mpd.MPDClient):
     def connect(self, *args: Any, **kwargs: Any) -> None:
         super().connect(*args, **kwargs)
-        self._rbfile = _LenientLines(self._rbfile)
+        # python-mpd2 3.x's reading side; should a release rename it, names are strict again.
+        raw = getattr(self, "_rbfile", None)
+        if raw is not None:
+            self._rbfile = _LenientLines(raw)
 
 
 def not_mpd(exc: mpd.ProtocolError) -> str:
