@@ -6,10 +6,12 @@ Used by the tests, the demo and the benchmarks, so all three exercise the real t
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +43,12 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
         if value:
             return value
         if time.monotonic() > deadline:
+            # Where every thread of the test process is, for a wait that never ends: a stuck
+            # thread (ours, or one left by an earlier test) shows in the failure's captured stderr.
+            with contextlib.suppress(Exception):
+                sys.stderr.write(f"--- threads when the wait for {what} timed out ---\n")
+                sys.stderr.flush()
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
         time.sleep(interval)
 
