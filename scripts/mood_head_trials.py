@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +44,46 @@ RBF_GAMMAS = (0.35, 0.5)  # per feature: exp(-gamma * mean squared difference)
 RBF_LAMBDAS = (0.3, 1.0)
 RBF_WEIGHTS = (0.1,)
 LABEL_SCALES = (1.0, 0.75)
+
+
+@dataclass
+class TrialDesign:
+    """mood-v3's design (pooled features and the lexicon prior) for OASIS-dev and Emotion6's
+    training split, from the features train_mood_model.py caches, with the standardisation its
+    ridge uses (column gains included)."""
+
+    oasis: list
+    e6_train: list
+    net: Any
+    size: int
+    x_oa: np.ndarray
+    y_oa: np.ndarray
+    x_tr: np.ndarray  # (photos, views, columns): Emotion6 as extracted
+    y_tr: np.ndarray
+    mu: np.ndarray
+    sd: np.ndarray
+
+    @classmethod
+    def load(cls, emotion6: Path, oasis_dir: Path, lexicon: Path, work: Path, seed: int
+             ) -> TrialDesign:
+        e6_train, _ = emotion6_split(read_emotion6(emotion6), 0.2, seed)
+        oasis = read_oasis(oasis_dir)
+        net = tm.load_backbone(tm.BACKBONE)
+        size = tm.BACKBONES[tm.BACKBONE][0]
+        f_tr, l_tr = tm.extract(net, e6_train, work / f"all-{tm.BACKBONE}-emotion6-train-centre.npz",
+                                size, mirror=False)
+        f_oa, l_oa = tm.extract(net, oasis, work / f"all-{tm.BACKBONE}-oasis.npz", size)
+        class_va = class_va_table(read_lexicon(lexicon), tm.imagenet_class_names())[0]
+        columns = tm.feature_columns(net, tm.POOLED_BLOCKS)
+
+        def design(feat: np.ndarray, logits: np.ndarray) -> np.ndarray:
+            return np.concatenate([feat[..., columns], tm.softmax(logits) @ class_va], axis=-1)
+
+        x_oa, x_tr = design(f_oa, l_oa), design(f_tr, l_tr)
+        flat = x_tr.reshape(-1, x_tr.shape[-1])
+        sd = (flat.std(0) + 1e-6) / tm.column_gains(net, tm.POOLED_BLOCKS, tm.PRIOR_GAIN, 0.0)
+        return cls(oasis, e6_train, net, size, x_oa, np.stack([r.va for r in oasis]), x_tr,
+                   np.stack([r.va for r in e6_train]), flat.mean(0), sd)
 
 
 def rbf_oof(z_oa: np.ndarray, y_oa: np.ndarray, z_e6: np.ndarray, y_e6: np.ndarray,
@@ -84,26 +126,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--cv-seeds", type=int, default=tm.CV_SEEDS)
     args = ap.parse_args()
-    e6_train, _ = emotion6_split(read_emotion6(args.emotion6), 0.2, args.seed)
-    oasis = read_oasis(args.oasis)
-    net = tm.load_backbone(tm.BACKBONE)
-    size = tm.BACKBONES[tm.BACKBONE][0]
-    f_tr, l_tr = tm.extract(net, e6_train, args.work / f"all-{tm.BACKBONE}-emotion6-train-centre.npz",
-                            size, mirror=False)
-    f_oa, l_oa = tm.extract(net, oasis, args.work / f"all-{tm.BACKBONE}-oasis.npz", size)
-    class_va = class_va_table(read_lexicon(args.lexicon), tm.imagenet_class_names())[0]
-    columns = tm.feature_columns(net, tm.POOLED_BLOCKS)
-
-    def design(feat: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        return np.concatenate([feat[..., columns], tm.softmax(logits) @ class_va], axis=-1)
-
-    x_oa, x_tr = design(f_oa, l_oa), design(f_tr, l_tr)
-    y_oa, y_tr = np.stack([r.va for r in oasis]), np.stack([r.va for r in e6_train])
+    d = TrialDesign.load(args.emotion6, args.oasis, args.lexicon, args.work, args.seed)
+    oasis, x_oa, y_oa, x_tr, y_tr, mu, sd = d.oasis, d.x_oa, d.y_oa, d.x_tr, d.y_tr, d.mu, d.sd
     folds = repeated_grouped_folds([r.theme for r in oasis], tm.FOLDS,
                                    [args.seed + i for i in range(args.cv_seeds)])
-    flat = x_tr.reshape(-1, x_tr.shape[-1])
-    mu = flat.mean(0)
-    sd = (flat.std(0) + 1e-6) / tm.column_gains(net, tm.POOLED_BLOCKS, tm.PRIOR_GAIN, 0.0)
     print(f"OASIS-dev, {tm.FOLDS} folds grouped by theme, mean ± sd over {len(folds)} seeds; "
           f"mood-v3's design ({tm.BACKBONE}, blocks {tm.POOLED_BLOCKS}, prior gain {tm.PRIOR_GAIN:g}), "
           "before faces:", flush=True)

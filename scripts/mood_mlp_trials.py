@@ -39,16 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 import train_mood_model as tm  # noqa: E402
-from build_music_tables import read_lexicon  # noqa: E402
+from mood_head_trials import TrialDesign  # noqa: E402
 from mood_mlp import MLPSetting, stack, train_mlps  # noqa: E402
 from mood_training import (  # noqa: E402
     GroupedRidgeCV,
-    class_va_table,
-    emotion6_split,
     grouped_kfold,
     pearson,
-    read_emotion6,
-    read_oasis,
     repeated_grouped_folds,
 )
 
@@ -89,27 +85,13 @@ def main() -> int:
                     help="only the declared head (and the references): minutes, not an hour")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    e6_train, _ = emotion6_split(read_emotion6(args.emotion6), 0.2, args.seed)
-    oasis = read_oasis(args.oasis)
-    net = tm.load_backbone(tm.BACKBONE)
-    size = tm.BACKBONES[tm.BACKBONE][0]
-    f_tr, l_tr = tm.extract(net, e6_train, args.work / f"all-{tm.BACKBONE}-emotion6-train-centre.npz",
-                            size, mirror=False)
-    f_oa, l_oa = tm.extract(net, oasis, args.work / f"all-{tm.BACKBONE}-oasis.npz", size)
-    class_va = class_va_table(read_lexicon(args.lexicon), tm.imagenet_class_names())[0]
-    columns = tm.feature_columns(net, tm.POOLED_BLOCKS)
-
-    def design(feat: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        return np.concatenate([feat[..., columns], tm.softmax(logits) @ class_va], axis=-1)
-
-    x_oa, x_tr = design(f_oa, l_oa), design(f_tr, l_tr)
-    y_oa, y_tr = np.stack([r.va for r in oasis]), np.stack([r.va for r in e6_train])
+    d = TrialDesign.load(args.emotion6, args.oasis, args.lexicon, args.work, args.seed)
+    oasis, size, x_oa, y_oa, x_tr = d.oasis, d.size, d.x_oa, d.y_oa, d.x_tr
+    mu, sd = d.mu, d.sd
+    y_tr = d.y_tr
     themes = [r.theme for r in oasis]
     seeds = [args.seed + i for i in range(args.cv_seeds)]
     folds = repeated_grouped_folds(themes, tm.FOLDS, seeds)
-    flat = x_tr.reshape(-1, x_tr.shape[-1])
-    mu = flat.mean(0)
-    sd = (flat.std(0) + 1e-6) / tm.column_gains(net, tm.POOLED_BLOCKS, tm.PRIOR_GAIN, 0.0)
     z_oa, z_tr = (x_oa - mu) / sd, (x_tr[:, 0] - mu) / sd
 
     # mood-v4 ships mood-v3's face blend, chosen again on its own out-of-fold moods: the same.
