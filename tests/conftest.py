@@ -180,6 +180,11 @@ def _ours(scan_all: bool = False) -> list:
 
 def pytest_configure(config) -> None:
     os.environ[RUN_TAG] = f"{os.getpid()}-{time.time_ns()}"
+    # A wait that times out in a test prints where every thread is (tests/servers.py); not in the
+    # demo or the benches, which import the same helper and time out on purpose.
+    import servers
+
+    servers.DUMP_THREADS_ON_TIMEOUT = True
 
 
 def pytest_runtest_logfinish(nodeid: str, location) -> None:

@@ -34,6 +34,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+DUMP_THREADS_ON_TIMEOUT = False
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
              what: str = "condition") -> Any:
     """Poll until `condition()` is truthy; return its value or fail after `timeout`."""
@@ -45,10 +48,13 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             # Where every thread of the test process is, for a wait that never ends: a stuck
             # thread (ours, or one left by an earlier test) shows in the failure's captured stderr.
-            with contextlib.suppress(Exception):
-                sys.stderr.write(f"--- threads when the wait for {what} timed out ---\n")
-                sys.stderr.flush()
-                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+            # Only in the test process (conftest sets it): the demo and the benches time out on
+            # purpose.
+            if DUMP_THREADS_ON_TIMEOUT:
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(f"--- threads when the wait for {what} timed out ---\n")
+                    sys.stderr.flush()
+                    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
         time.sleep(interval)
 
