@@ -5,11 +5,12 @@
         [--photo-moods OOF.json] [--music-moods OOF.json]
 
 OASIS_DIR holds photos with human valence/arousal ratings (`ratings.csv`, `images/`), EMOTIFY_DIR
-music excerpts with listeners' GEMS emotion tags (`annotations.csv`, `audio/`): for development,
-`../shared/data/oasis-dev` and `../shared/data/emotify-dev`. The excerpts are served by a real MPD
-(started here on a free loopback port, its files in a temporary folder) and indexed with the
-project's own audio analysis (`frame-daemon index`); then `frame-daemon match --json -n N` picks
-tracks for every photo, with the configured model (the shipped default unless --model).
+music excerpts with listeners' GEMS emotion tags (`annotations.csv`, `audio/`): the OASIS and
+Emotify development splits, which the project does not ship (see models/MODEL_CARD.md). The
+excerpts are served by a real MPD (started here on a free loopback port, its files in a temporary
+folder) and indexed with the project's own audio analysis (`frame-daemon index`); then
+`frame-daemon match --json -n N` picks tracks for every photo, with the configured model (the
+shipped default unless --model).
 
 Printed, per `follow.library_fit` setting:
 - fit r (valence, arousal): Pearson r between the photo's human rating and the mean human-tag

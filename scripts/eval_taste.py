@@ -7,8 +7,8 @@ the real feedback path (a dev-data benchmark).
 OASIS_DIR gives the photos' moods (the human ratings, 1..7 mapped by (r - 4) / 3), EMOTIFY_DIR the
 tracks (100 excerpts in four genres; the listeners' emotion tags placed on the plane by
 `tag_target`, as if the files were mood-tagged). Emotify has no artists: each genre's excerpts are
-given five made-up artists of five tracks each. For development: `../shared/data/oasis-dev` and
-`../shared/data/emotify-dev`.
+given five made-up artists of five tracks each. Both are development splits the project does not
+ship (see models/MODEL_CARD.md).
 
 Each household has a hidden taste, and a listener who judges, from it, one of the tracks chosen
 for a photo (the one playing when the button is pressed):

@@ -9,7 +9,7 @@ sit on another scale (mood-v1 reads most photos' arousal between -0.2 and +0.4) 
 ranked among its own readings. This prints them as the `photo_reference` entry for the model's
 metadata JSON (11 evenly spaced quantiles per axis), to be added when a model is built if
 `scripts/eval_fit.py` says it fits better; PHOTO_DIR is any folder of ordinary photos (for
-development, ../shared/data/oasis-dev/images).
+development, the OASIS split's images/).
 """
 
 from __future__ import annotations

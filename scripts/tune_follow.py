@@ -4,8 +4,8 @@
     .venv/bin/python scripts/tune_follow.py OASIS_DIR [--hours 1] [--seeds 3] [--top 12]
         [--photo-moods OOF.json]
 
-OASIS_DIR: photos with human ratings (`ratings.csv`, `images/`), for development
-`../shared/data/oasis-dev`. Every photo is read once by the mood model (the configured default,
+OASIS_DIR: photos with human ratings (`ratings.csv`, `images/`): the OASIS development split,
+which the project does not ship. Every photo is read once by the mood model (the configured default,
 or --model); the slideshows below then run through `frame_daemon.follow` with the loop's tick,
 for every combination of threshold, dwell_s, min_interval_s, jump and smoothing in the grid.
 The shipped model learnt from OASIS-dev, so its readings of these photos are in-sample:
