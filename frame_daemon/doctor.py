@@ -335,13 +335,21 @@ def _systemctl(*args: str) -> str:
     return out.stdout.strip()
 
 
-def check_service() -> Finding:
+def _enabled(unit: str, what: str, by_hand: str, install: str) -> Finding | str:
+    """The unit's is-enabled state, or the finding when systemd or the unit is not there."""
     if shutil.which("systemctl") is None or not Path("/run/systemd/system").is_dir():
-        return Finding("service", WARN, "systemd is not running here: no service to check", "")
-    enabled = _systemctl("is-enabled", UNIT) or "not installed"
+        return Finding("service", WARN, f"systemd is not running here: no {what} to check", "")
+    enabled = _systemctl("is-enabled", unit) or "not installed"
     if enabled in ("not installed", "not-found", ""):
-        return Finding("service", WARN, f"{UNIT} is not installed (fine when you run "
-                                        "'frame-daemon run' yourself)", "sudo scripts/install.sh")
+        return Finding("service", WARN, f"{unit} is not installed (fine when you run "
+                                        f"'{by_hand}' yourself)", install)
+    return enabled
+
+
+def check_service() -> Finding:
+    enabled = _enabled(UNIT, "service", "frame-daemon run", "sudo scripts/install.sh")
+    if isinstance(enabled, Finding):
+        return enabled
     active = _systemctl("is-active", UNIT)
     detail = f"{UNIT} {enabled}, {active}"
     if active != "active":
@@ -354,13 +362,9 @@ def check_service() -> Finding:
 
 def check_index_service() -> Finding:
     """The server role's timer is on, and the last index run did not fail."""
-    if shutil.which("systemctl") is None or not Path("/run/systemd/system").is_dir():
-        return Finding("service", WARN, "systemd is not running here: no timer to check", "")
-    enabled = _systemctl("is-enabled", INDEX_TIMER) or "not installed"
-    if enabled in ("not installed", "not-found", ""):
-        return Finding("service", WARN, f"{INDEX_TIMER} is not installed (fine when you run "
-                                        "'frame-daemon index' yourself)",
-                       "sudo scripts/install.sh --server")
+    enabled = _enabled(INDEX_TIMER, "timer", "frame-daemon index", "sudo scripts/install.sh --server")
+    if isinstance(enabled, Finding):
+        return enabled
     active = _systemctl("is-active", INDEX_TIMER)
     last = _systemctl("show", "--property=Result", "--value", INDEX_UNIT) or "?"
     detail = f"{INDEX_TIMER} {enabled}, {active}; last index run: {last}"
