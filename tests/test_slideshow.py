@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from conftest import gradient_photo
+from kernel_limits import inotify_exhausted
 from servers import wait_for
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
@@ -420,6 +421,29 @@ def test_an_empty_folder_says_so_and_shows_the_first_photo_added(tmp_path, show_
     solid(folder / "arrived.jpg", (64, 48), (10, 200, 10))
     wait_for(lambda: shown.count() == 1, what="the added photo (through watchdog)")
     assert shown.paths == ["arrived.jpg"] and show.message == ""
+
+
+def test_without_an_inotify_watch_photos_show_and_new_ones_are_found_by_a_rescan(
+        tmp_path, show_in, monkeypatch, caplog):
+    """Every inotify instance of this user held elsewhere (the kernel's limit): the first photo
+    still shows at once (the slideshow used to restart with backoff, showing nothing), a photo
+    added meanwhile is found by the next rescan, and the watch comes back when the kernel has
+    one to give."""
+    monkeypatch.setattr(slideshow_module, "WATCH_RETRY_S", 0.5)
+    caplog.set_level(logging.INFO, logger="frame_daemon.sources.slideshow")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 30, 30))
+    with inotify_exhausted():
+        show, shown = show_in(folder, tmp_path / "state")
+        wait_for(lambda: shown.count() == 1, what="the first photo, without a watch")
+        solid(folder / "green.jpg", (64, 48), (10, 200, 10))
+        wait_for(lambda: show.library.count() == 2, what="the added photo, found by a rescan")
+        refusals = [r.message for r in caplog.records if "cannot watch" in r.message]
+        assert len(refusals) == 1 and "max_user_instances" in refusals[0], refusals
+    wait_for(lambda: any("watching the photo folders again" in r.message for r in caplog.records),
+             what="the watch, once the kernel has one to give")
+    assert not [e for e in shown.events if isinstance(e, AdapterFailed)]
 
 
 def test_a_vanished_folder_shows_a_message_and_recovers(tmp_path, show_in):

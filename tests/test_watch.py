@@ -12,6 +12,7 @@ import pytest
 from conftest import gradient_photo
 from frame_daemon.events import AdapterFailed, PhotoShown
 from frame_daemon.sources.watch import PhotoWatcher, is_candidate_name, newest_image
+from kernel_limits import inotify_exhausted
 from servers import wait_for
 
 SETTLE = 0.15
@@ -293,3 +294,25 @@ def test_photo_folders_tell_gone_and_back_through_a_symlink_to_the_mount_point(t
     tmpfs(stick)
     [change] = folders.look()
     assert change.here and not change.replaced and folders.present() == [link]
+
+
+def test_without_an_inotify_watch_the_photo_is_looked_at_every_second(tmp_path, photos, caplog):
+    """All of this user's inotify instances held by other programs (the kernel's limit): the
+    watcher says so once and looks at the photo itself, so the music still follows."""
+    frame = tmp_path / "frame"
+    frame.mkdir()
+    current = frame / "current.jpg"
+    shutil.copy(photos / "p0.jpg", current)
+    c = Collector()
+    caplog.set_level(logging.INFO, logger="frame_daemon.sources.watch")
+    with inotify_exhausted():
+        w = start("file", current, c)
+        try:
+            assert c.wait_count(1) == ["current.jpg"]
+            sentinel(current, photos)
+            assert c.wait_name("p3.jpg") == ["current.jpg", "p3.jpg"]
+            refusals = [r.message for r in caplog.records if "cannot watch" in r.message]
+            assert len(refusals) == 1 and "max_user_instances" in refusals[0], refusals
+        finally:
+            w.stop()
+    assert not [e for e in c.events if isinstance(e, AdapterFailed)]  # working, not failing

@@ -12,6 +12,10 @@ A watch on a folder whose stick is unplugged, or mounted again, goes deaf withou
 inotify watch belongs to the old filesystem), so the folder is also looked at about once a second
 (`PhotoFolders`: its device and inode, and whether it is still a mount point): gone and back are
 logged, and when it is back it is watched afresh and its photo looked at.
+
+When the kernel gives no watch (its inotify limits: `folder_watch`), the photo is looked at once a
+second instead, and a watch is asked for again every WATCH_RETRY_S: the music still follows, a
+second or so later.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from frame_daemon.events import AdapterFailed, Event, PhotoShown
+from frame_daemon.sources.folder_watch import WATCH_RETRY_S, WatchRefused, start_observer
 from frame_daemon.sources.photo_folders import PhotoFolders
 from frame_daemon.supervise import run_supervised
 
@@ -127,6 +132,8 @@ class PhotoWatcher:
         self._observer: Observer | None = None
         self._folders = PhotoFolders([self.folder])
         self._looked = False
+        self._unwatched: str | None = None  # why the kernel gave no watch: the photo is polled
+        self._watch_again_at = 0.0  # when to ask for a watch again after a refusal
         self._thread = threading.Thread(target=self._run, name="photo-watch", daemon=True)
 
     def _relevant(self, path: str) -> bool:
@@ -153,15 +160,21 @@ class PhotoWatcher:
         self._stop_observer()
 
     def _start_observer(self) -> bool:
-        if not self._folders.present():
+        if not self._folders.present() or time.monotonic() < self._watch_again_at:
             return False
-        observer = Observer()
-        observer.name = "watchdog"
-        observer.schedule(_Handler(self._relevant, self._note_change), str(self.folder),
-                          recursive=False)
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
+        try:
+            self._observer = start_observer("watchdog", _Handler(self._relevant, self._note_change),
+                                            [self.folder], recursive=False)
+        except WatchRefused as exc:
+            self._watch_again_at = time.monotonic() + WATCH_RETRY_S
+            if self._unwatched != exc.reason:  # once, not at every retry
+                log.warning("cannot watch %s: %s; looking at it every second instead",
+                            self.folder, exc.reason)
+            self._unwatched = exc.reason
+            return False
+        if self._unwatched is not None:
+            log.info("watching %s again (the kernel gave a watch)", self.folder)
+            self._unwatched = None
         log.info("watching %s (%s)", self.path, self.kind)
         return True
 
@@ -183,10 +196,13 @@ class PhotoWatcher:
         self._note_change()
         while not self._stop.is_set():
             self._look()
+            polling = False
             if self._observer is None and not self._start_observer():
-                self._stop.wait(1.0)
-                self._note_change()
-                continue
+                if self._unwatched is None or not self._folders.present():
+                    self._stop.wait(1.0)
+                    self._note_change()
+                    continue
+                polling = True  # no watch to be had: look at the photo every second instead
             if self._observer is not None and not self._observer.is_alive():
                 log.warning("watch on %s stopped (folder removed?); restarting", self.folder)
                 self._stop_observer()
@@ -195,7 +211,9 @@ class PhotoWatcher:
             if self._stop.is_set():
                 break
             if not self._wake.is_set():
-                continue
+                if not polling:
+                    continue
+                self._note_change()
             # Debounce: wait until nothing has happened for settle_s.
             complete = self._complete
             needed = min(COALESCE_S, self.settle_s) if complete else self.settle_s
