@@ -32,6 +32,12 @@ the row with both is the honest one.
 A last row feeds the photos' *human* ratings in place of the model's reading (same placement and
 selection code, in-process, same settings): it separates how well the music side matches from how
 well the photo model reads photos.
+
+`--what-if-music-r 0.5,0.6,0.7` (with --photo-moods and --music-moods) asks what a better music head
+would bring: each excerpt's valence is replaced by a synthetic reading that correlates with the
+listeners' valence at exactly r (their z-score times r plus independent noise, on the out-of-fold
+readings' mean and spread; arousal stays out of fold), and the out-of-fold photo row is redone,
+over 20 noise seeds (mean ± sd).
 """
 
 from __future__ import annotations
@@ -155,6 +161,40 @@ def oracle_matches(index_path: Path, photos: dict[Path, tuple[float, float]], n:
     return out
 
 
+WHAT_IF_SEEDS = 20
+
+
+def synthetic_valence(truth: np.ndarray, readings: np.ndarray, r: float,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Valence readings that correlate with `truth` at exactly `r`, on `readings`' mean and spread."""
+    z = zscore(truth)
+    noise = rng.standard_normal(len(truth))
+    noise = zscore(noise - z * (noise @ z) / (z @ z))  # orthogonal to the truth: r is exact
+    return readings.mean() + readings.std() * (r * z + np.sqrt(1 - r * r) * noise)
+
+
+def what_if(index_path: Path, photos: dict[Path, tuple[float, float]], given: dict,
+            excerpts: dict[str, tuple[float, float]], music: dict[str, tuple[float, float]],
+            rs: list[float], args: argparse.Namespace, default_fit: float) -> None:
+    uris = sorted(excerpts)
+    truth = np.array([excerpts[u][0] for u in uris])
+    readings = np.array([music[u][0] for u in uris])
+    print(f"\nwhat if the music head read valence better (out-of-fold photo moods, music arousal out "
+          f"of fold, {WHAT_IF_SEEDS} noise seeds; out-of-fold valence r now "
+          f"{np.corrcoef(truth, readings)[0, 1]:.3f}):")
+    print(f"{'music valence r':>15}  {'fit valence r':>15}  {'fit arousal r':>15}  {'dist ratio':>15}")
+    for r in rs:
+        rows = []
+        for seed in range(WHAT_IF_SEEDS):
+            v = synthetic_valence(truth, readings, r, np.random.default_rng(seed))
+            moods = {u: (float(x), music[u][1]) for u, x in zip(uris, v, strict=True)}
+            picked = oracle_matches(index_path, given, args.n, default_fit, args.max_distance, moods)
+            fit = evaluate(picked, photos, excerpts)
+            rows.append((fit["valence_r"], fit["arousal_r"], fit["ratio"]))
+        m, sd = np.mean(rows, axis=0), np.std(rows, axis=0)
+        print(f"{r:>15.2f}  " + "  ".join(f"{a:>8.3f} ± {b:.3f}" for a, b in zip(m, sd, strict=True)))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("oasis", type=Path, help="photos with human ratings (ratings.csv, images/)")
@@ -175,7 +215,12 @@ def main() -> int:
                     help="JSON {excerpt file under audio/: [valence, arousal]} in place of the indexed "
                          "analysis, e.g. the out-of-fold moods calibrate_music_mood.py --oof-moods "
                          "writes (the music head learnt from these excerpts)")
+    ap.add_argument("--what-if-music-r", default=None,
+                    help="comma-separated music valence r values: the out-of-fold fit with a music "
+                         "head that read valence that well (needs --photo-moods and --music-moods)")
     args = ap.parse_args()
+    if args.what_if_music_r and not (args.photo_moods and args.music_moods):
+        ap.error("--what-if-music-r needs --photo-moods and --music-moods")
     for folder, needed in ((args.oasis, "ratings.csv"), (args.emotify, "annotations.csv")):
         if not (folder / needed).is_file():
             ap.error(f"{folder}: no {needed} here")
@@ -238,6 +283,9 @@ def main() -> int:
                 picked = oracle_matches(index_path, moods, args.n, default_fit, args.max_distance, music)
                 extra.append((default_fit, evaluate(picked, photos, excerpts),
                               f"{label}; music moods from {args.music_moods.name}"))
+        if args.what_if_music_r and given and music is not None:
+            what_if(index_path, photos, given, excerpts, music,
+                    [float(x) for x in args.what_if_music_r.split(",")], args, default_fit)
     finally:
         mpd.stop()
     print(f"\nfit of `match -n {args.n}` picks to {len(photos)} photos, {len(excerpts)} excerpts "
