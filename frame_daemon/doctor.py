@@ -413,6 +413,31 @@ def check_stickers(cfg: Config, server: bool = False) -> Finding:
     return Finding("stickers", OK, f"MPD's sticker database is on: {role}")
 
 
+def check_clock(cfg: Config | None) -> Finding:
+    """Whether this machine's clock is set by NTP: the display schedule and the taste's decay read
+    it, and the frames of a household take turns by their clocks (a Pi has no battery clock)."""
+    if shutil.which("timedatectl") is None:
+        return Finding("clock", SKIP, "no timedatectl here: cannot tell whether the clock is "
+                                      "synchronised")
+    try:
+        out = subprocess.run(["timedatectl", "show", "--property=NTPSynchronized", "--value"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Finding("clock", SKIP, f"timedatectl did not answer ({exc})")
+    synced = out.stdout.strip()
+    if out.returncode or synced not in ("yes", "no"):
+        said = (out.stderr.strip() or out.stdout.strip()).splitlines()
+        return Finding("clock", SKIP, "cannot tell whether the clock is synchronised"
+                       + (f" ({said[-1][:120]})" if said else ""))
+    if synced == "yes":
+        return Finding("clock", OK, "synchronised by NTP")
+    household = cfg is not None and cfg.household.enabled
+    return Finding("clock", WARN, "not synchronised by NTP: the display schedule"
+                   + (" and the household's turns (frames compare photo times)" if household else "")
+                   + " read it", "sudo timedatectl set-ntp true, and let the frame reach a time "
+                                 "server (a Pi has no battery clock)")
+
+
 def run_doctor(config_path: Path, out: Callable[[str], None] = print, server: bool = False) -> int:
     """Print one line per check; 0 when nothing failed, 1 otherwise. `server`: the server role
     (`frame-daemon index` beside MPD), which needs no model, photo source or broker."""
@@ -441,6 +466,7 @@ def run_doctor(config_path: Path, out: Callable[[str], None] = print, server: bo
                   ("mqtt", lambda: check_mqtt(cfg)), ("state folder", lambda: check_state_folder(cfg)),
                   ("service", service), ("ffmpeg", lambda: check_ffmpeg(cfg)),
                   ("stickers", lambda: check_stickers(cfg))]
+    checks.append(("clock", lambda: check_clock(cfg)))
     for name, check in checks:
         try:
             finding = check()

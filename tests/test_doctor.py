@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,10 +70,10 @@ def start():
     stop_all(*reversed(started))
 
 
-def doctor(config: Path) -> tuple[int, dict[str, str]]:
+def doctor(config: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
     """Exit code and each check's line, by check name."""
     proc = subprocess.run([sys.executable, "-m", "frame_daemon", "doctor", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     lines = {}
     for line in proc.stdout.splitlines():
         status, _, rest = line.partition("  ")
@@ -127,6 +128,28 @@ def test_doctor_with_a_bad_config_skips_what_needs_it(tmp_path) -> None:
     assert code == 1
     assert lines["config"].startswith("FAIL") and "did you mean 'port'" in lines["config"]
     assert lines["mpd"].startswith("SKIP") and lines["model"].startswith("SKIP")
+
+
+@pytest.mark.parametrize("said, status, words", [
+    ("no", "WARN", "not synchronised by NTP"),
+    ("yes", "OK", "synchronised by NTP"),
+    ("", "SKIP", "cannot tell"),  # timedatectl without systemd says nothing on stdout
+])
+def test_doctor_says_whether_the_clock_is_synchronised(tmp_path, said, status, words) -> None:
+    # A Pi has no battery clock, and the frames of a household take turns by their clocks.
+    # systemd's own answer stands in for a machine this test cannot boot.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "timedatectl"
+    stub.write_text(f"#!/bin/sh\n[ \"$1 $2 $3\" = 'show --property=NTPSynchronized --value' ] "
+                    f"|| exit 2\n{'echo ' + said if said else 'exit 1'}\n")
+    stub.chmod(0o755)
+    config = tmp_path / "frame.toml"
+    config.write_text("[mpd]\nprot = 6600\n")
+    _, lines = doctor(config, env=os.environ | {"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert lines["clock"].startswith(status) and words in lines["clock"], lines["clock"]
+    if status == "WARN":
+        assert "timedatectl set-ntp true" in lines["clock"]
 
 
 def test_doctor_checks_mqtt_over_tls_with_the_configured_ca(tmp_path, servers, start) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from frame_daemon.mood import Mood
 from frame_daemon.music.household import (
+    CLOCK_SKEW_S,
     HANDOVER_TIMEOUT_S,
     JOIN_S,
     HouseholdState,
@@ -19,6 +20,7 @@ from frame_daemon.music.household import (
     Role,
     Steer,
     Verdict,
+    clock_skew,
     on_following,
     on_gone,
     on_own_photo,
@@ -290,3 +292,19 @@ def test_a_simulated_group_hands_over_within_a_moment_when_the_steerer_dies():
     sim.kill("a")
     sim.run_until(6.1)
     assert sim.steering() == ["b"]
+
+
+def test_a_clock_ahead_shows_at_once_and_a_clock_behind_with_its_next_photo():
+    now = 1_000_000.0
+    ahead = Presence("kitchen", changed_at=now + 3600)
+    assert clock_skew(None, ahead, now) == pytest.approx(3600)  # a change in our future
+    assert clock_skew(None, Presence("kitchen", changed_at=now + CLOCK_SKEW_S / 2), now) is None
+    # Behind: a retained presence read at start may just be old; a *new* change that arrives
+    # long after its stamp is a clock behind.
+    old = Presence("hall", changed_at=now - 3600)
+    assert clock_skew(None, old, now) is None
+    assert clock_skew(old, old, now + 5) is None  # the same change said again (a reconnect)
+    new = Presence("hall", changed_at=now - 3590)
+    assert clock_skew(old, new, now) == pytest.approx(-3590)
+    assert clock_skew(old, Presence("hall", changed_at=now - 1), now) is None  # in step
+    assert clock_skew(None, Presence("hall"), now) is None  # no photo yet (changed_at 0)

@@ -97,6 +97,7 @@ class MusicController:
         self._household_seq = 0  # the photo the household last heard of
         self._household_tick_at = 0.0
         self._told_following = True  # whether the household last heard that this frame follows
+        self._clock_told: dict[str, bool] = {}  # frames whose clock was named as off (ahead?)
         self._blend_for: Mood | None = None  # with steer = "blend": what this steerer's music is for
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
 
@@ -485,9 +486,25 @@ class MusicController:
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 log.warning("household: ignoring what %s said (%s)", event.device_id, exc)
                 return
+            self._check_clock(other, now)
             self.household, verdict = hh.on_presence(self.household, other, now, hold)
         self._household_verdict(verdict)
         self._follow_blend()
+
+    def _check_clock(self, other: hh.Presence, now: float) -> None:
+        """Name a frame whose clock is off (once per frame and direction): who steers is decided
+        by the frames' clocks, so it would never take the music, or always keep it."""
+        assert self.household is not None
+        skew = hh.clock_skew(self.household.members.get(other.device_id), other, now)
+        if skew is None or self._clock_told.get(other.device_id) == (skew > 0):
+            return
+        self._clock_told[other.device_id] = skew > 0
+        message = (f"frame {other.device_id}'s clock seems {abs(skew):.0f} s "
+                   f"{'ahead of' if skew > 0 else 'behind'} this frame's: the frames of a "
+                   "household take turns by their clocks; synchronise them (NTP: timedatectl "
+                   "set-ntp true)")
+        log.warning("household: %s", message)
+        self._report_error(message)
 
     def _household_photo(self) -> None:
         st = self.state

@@ -47,6 +47,9 @@ from frame_daemon.mood import Mood
 HANDOVER_TIMEOUT_S = 3.0
 # How long a frame that just joined waits for the others' retained presences.
 JOIN_S = 1.0
+# Who steers is decided by the frames' wall clocks: a frame whose clock seems further off than
+# this is named in the log and in `error` (a clock behind never takes the music, one ahead always).
+CLOCK_SKEW_S = 30.0
 
 
 class Steer(StrEnum):
@@ -176,6 +179,22 @@ def on_own_photo(state: HouseholdState, mood: Mood, now: float,
     """My photo changed: I should steer now."""
     state = replace(state, changed_at=now, mood=mood)
     return _settle(state, now, min_interval_s, publish=True)
+
+
+def clock_skew(before: Presence | None, other: Presence, now: float) -> float | None:
+    """How far `other`'s clock seems ahead (> 0) or behind (< 0) of ours, when its presence shows
+    it: a photo change stamped in our future, or a new photo change (its time moved on since
+    `before`, its last presence) stamped long before it arrived; None when nothing shows a skew
+    beyond CLOCK_SKEW_S. A retained presence read at start may be old, so only a new change tells
+    a clock behind."""
+    if other.changed_at <= 0.0:
+        return None
+    ahead = other.changed_at - now
+    if ahead > CLOCK_SKEW_S:
+        return ahead
+    if before is not None and other.changed_at > before.changed_at and ahead < -CLOCK_SKEW_S:
+        return ahead
+    return None
 
 
 def on_presence(state: HouseholdState, other: Presence, now: float,
