@@ -70,6 +70,9 @@ ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frame
 # At start-up, how long a healthy MPD gets to answer before the first photo is handled without it
 # (a frozen or absent one is then left to the MPD session's thread).
 MPD_START_WAIT_S = 2.0
+# At start-up, how long the slideshow's photo folders get to list their albums before the first
+# announcement offers what is known (a folder that hangs is left to the album lister's thread).
+ALBUMS_START_WAIT_S = 2.0
 
 
 def _start_part(started: list[Callable[[], None]], part: Any) -> Any:
@@ -169,6 +172,8 @@ class Daemon:
         started.append(self.tracks.close)
         self.state.index_size = len(self.tracks)
 
+        if self.slideshow is not None:
+            started.append(self.slideshow.start_listing(ALBUMS_START_WAIT_S))
         self.mqtt = MqttLink(cfg.mqtt, self.topics.availability, on_message=self.router)
         for topic in self.router.topics:
             self.mqtt.subscribe(topic)
@@ -251,8 +256,12 @@ class Daemon:
         elif isinstance(event, ScreenScheduled) and self.slideshow is not None:
             self.slideshow.remember_screen(event.on)  # the display schedule switched it
             self._publish_state()
-        elif isinstance(event, AlbumsChanged):  # Home Assistant's album select must offer them
-            self._announce_soon("the photo folders' subfolders changed")
+        elif isinstance(event, AlbumsChanged) and self.slideshow is not None:
+            album = self.slideshow.settings.album
+            if self.slideshow.albums_listed(event.albums):  # the album select must offer them
+                self._announce_soon("the photo folders' subfolders changed")
+            if self.slideshow.settings.album != album:  # the album chosen is gone
+                self._publish_state()
 
     def tick(self, now: float) -> None:
         st = self.state

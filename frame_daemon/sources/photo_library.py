@@ -254,8 +254,10 @@ class PhotoLibrary:
     def albums(self) -> list[str]:
         return albums_in(self.roots)
 
-    def set_album(self, album: str) -> None:
-        if album not in self.albums():
+    def set_album(self, album: str, albums: Sequence[str] | None = None) -> None:
+        """albums: the choices as last listed, from a thread that must not list the folders
+        itself (the loop's: a photo folder on a share that hangs); None: list them now."""
+        if album not in (self.albums() if albums is None else albums):
             raise ValueError(f"no album {album!r}: it must be a subfolder of the photo folders")
         with self._lock:
             self.album = album
