@@ -267,6 +267,9 @@ class Daemon:
         st = self.state
         if self.settings.flush():  # a burst of setting changes, written once settled, failed
             self._publish_state()
+        taste = self.music.taste.store
+        if taste is not None and taste.pending:  # verdicts waiting for another program's lock
+            self.guard.run("the waiting verdicts", lambda _: taste.retry_pending(), None)
         if st.announce_at is not None and now >= st.announce_at:
             st.announce_at = None
             log.info("announcing to Home Assistant again (%s)", st.announce_why)
