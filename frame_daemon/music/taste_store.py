@@ -25,7 +25,7 @@ from pathlib import Path
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.mood import Mood
 from frame_daemon.music.taste import Arrival, Verdict
-from frame_daemon.sqlite_schema import connect, migrate, open_replacing_corrupt
+from frame_daemon.sqlite_schema import connect, migrate, open_replacing_corrupt, unopenable
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,8 @@ class TasteStore:
         try:
             conn = connect(self.path)
         except sqlite3.Error as exc:
-            raise TasteStoreError(f"taste file {self.path}: {exc}") from exc
+            why = unopenable(self.path) if "unable to open" in str(exc) else None
+            raise TasteStoreError(f"taste file {self.path}: {why or exc}") from exc
         try:
             migrate(conn, STEPS)
             conn.execute("SELECT count(*) FROM verdicts").fetchone()  # a damaged table says so
