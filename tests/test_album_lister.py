@@ -13,9 +13,9 @@ import pytest
 
 from frame_daemon.config import parse_config
 from frame_daemon.daemon import Daemon
-from frame_daemon.events import AdapterFailed, AlbumsChanged, Stop
-from frame_daemon.mqtt_link import MqttLink
+from frame_daemon.events import AdapterFailed, AlbumsChanged
 from frame_daemon.sources.album_lister import AlbumLister
+from harness import loop_in_thread
 from servers import Mosquitto, MqttRecorder, free_port, wait_for
 
 STATE = "frame-daemon/frame/state"
@@ -80,35 +80,26 @@ def test_mqtt_commands_are_answered_while_the_photo_folder_hangs(tmp_path, hung_
     daemon = Daemon(cfg)
     recorder = MqttRecorder(broker.port, ["frame-daemon/#", "homeassistant/#"])
     stop_listing = daemon.slideshow.start_listing(0.01)
-    daemon.mqtt = MqttLink(cfg.mqtt, daemon.topics.availability, on_message=daemon.router)
-    for topic in daemon.router.topics:
-        daemon.mqtt.subscribe(topic)
-    daemon.mqtt.start()
-    loop = threading.Thread(target=daemon._loop, name="loop")
     try:
-        assert daemon.mqtt.wait_connected(10)
-        loop.start()
-        assert hung_folder.listing.wait(10)
-        # Home Assistant comes back online: the frame announces itself, album select included.
-        recorder.publish("homeassistant/status", "online")
-        discovery = wait_for(lambda: recorder.json(DISCOVERY), 20, what="the announcement")
-        assert discovery["cmps"]["album"]["options"] == ["All photos"]  # not listed yet
-        recorder.publish(SET + "mode", "gentle")
-        wait_for(lambda: (recorder.json(STATE) or {}).get("mode") == "gentle", 20,
-                 what="the mode command answered")
-        recorder.publish(SET + "album", "Holidays")
-        wait_for(lambda: "have not listed" in ((recorder.json(STATE) or {}).get("last_error")
-                                               or ""), 20, what="the album command answered")
-        assert not hung_folder.release.is_set()  # all of it while the folder still hangs
+        with loop_in_thread(daemon, recorder) as loop:
+            assert hung_folder.listing.wait(10)
+            # Home Assistant comes back online: the frame announces itself, album select included.
+            recorder.publish("homeassistant/status", "online")
+            discovery = wait_for(lambda: recorder.json(DISCOVERY), 20, what="the announcement")
+            assert discovery["cmps"]["album"]["options"] == ["All photos"]  # not listed yet
+            recorder.publish(SET + "mode", "gentle")
+            wait_for(lambda: (recorder.json(STATE) or {}).get("mode") == "gentle", 20,
+                     what="the mode command answered")
+            recorder.publish(SET + "album", "Holidays")
+            wait_for(lambda: "have not listed" in ((recorder.json(STATE) or {}).get("last_error")
+                                                   or ""), 20, what="the album command answered")
+            assert not hung_folder.release.is_set()  # all of it while the folder still hangs
 
-        hung_folder.release.set()  # the server is back: the albums are offered
-        wait_for(lambda: "Holidays" in recorder.json(DISCOVERY)["cmps"]["album"]["options"], 20,
-                 what="the albums announced")
+            hung_folder.release.set()  # the server is back: the albums are offered
+            wait_for(lambda: "Holidays" in recorder.json(DISCOVERY)["cmps"]["album"]["options"],
+                     20, what="the albums announced")
     finally:
-        daemon.post(Stop("test"))
-        loop.join(10)
         stop_listing()
-        daemon.mqtt.stop()
         recorder.close()
         with contextlib.suppress(Exception):
             broker.stop()
