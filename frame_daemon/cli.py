@@ -112,7 +112,8 @@ def _learned_taste(cfg: Config):
     if not cfg.taste.enabled:
         return None
     cfg.state_directory.mkdir(parents=True, exist_ok=True)
-    with TasteStore.in_directory(cfg.state_directory, cfg.taste.max_verdicts) as store:
+    with TasteStore.in_directory(cfg.state_directory, cfg.taste.max_verdicts,
+                                 loop=False) as store:
         return learn(store.verdicts(), time.time(),
                      TasteParams(cfg.taste.max_shift, cfg.taste.half_life_days))
 
@@ -126,7 +127,8 @@ def cmd_taste(args: argparse.Namespace) -> int:
     cfg = _load_config_or_exit(args.config, "taste")
     try:
         cfg.state_directory.mkdir(parents=True, exist_ok=True)
-        with TasteStore.in_directory(cfg.state_directory, cfg.taste.max_verdicts) as store:
+        with TasteStore.in_directory(cfg.state_directory, cfg.taste.max_verdicts,
+                                     loop=False) as store:
             if args.reset:
                 n = store.forget()
                 print(f"forgot {n} verdicts ({store.path})")

@@ -2,7 +2,9 @@
 
 `Daemon.run()` starts the parts in dependency order, remembers what started, runs the loop until a
 signal sets the stop flag, and stops the parts in reverse inside `finally`. Only the loop thread
-touches the state below; adapter threads (watchdog, paho, MPD idle, index worker) just `post`.
+touches the state below; adapter threads (watchdog, paho, MPD idle, index worker, the photo
+scoring worker, the album lister) just `post`: the loop never reads a photo or a photo folder
+itself (on a network share that hangs, it would hang with it).
 The loop turns a photo into a follow decision; `music.controller.MusicController` makes MPD play
 it; `homeassistant` and `state_payload` tell the house.
 """
@@ -36,6 +38,7 @@ from frame_daemon.events import (
     IndexRefreshed,
     MpdConnection,
     MpdSessionChanged,
+    PhotoScored,
     PhotoShown,
     PlayerChanged,
     ScreenScheduled,
@@ -61,7 +64,8 @@ from frame_daemon.state_payload import state_payload, status_line
 from frame_daemon.systemd_notify import SystemdNotifier
 from frame_daemon.vision.model import MoodModel
 from frame_daemon.vision.photo import thumbnail_jpeg
-from frame_daemon.vision.scorer import score_photo
+from frame_daemon.vision.scorer import ScoredPhoto, score_photo
+from frame_daemon.vision.scoring_worker import ScoringWorker
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,9 @@ ANNOUNCE_DELAY_S = (1.0, 4.0)  # after Home Assistant restarts: spread out frame
 # At start-up, how long a healthy MPD gets to answer before the first photo is handled without it
 # (a frozen or absent one is then left to the MPD session's thread).
 MPD_START_WAIT_S = 2.0
+# At start-up, how long the slideshow's photo folders get to list their albums before the first
+# announcement offers what is known (a folder that hangs is left to the album lister's thread).
+ALBUMS_START_WAIT_S = 2.0
 
 
 def _start_part(started: list[Callable[[], None]], part: Any) -> Any:
@@ -116,6 +123,7 @@ class Daemon:
         self._tick_at = clock()  # the next periodic tick
         self.mqtt: MqttLink | None = None
         self.worker: IndexWorker | None = None
+        self.scorer: ScoringWorker | None = None  # None: photos are scored on the loop (tests)
         self.guard = LoopGuard(self._set_error, log)
 
     # ------------------------------------------------------------------ lifecycle
@@ -157,6 +165,8 @@ class Daemon:
         self.model = MoodModel.load(cfg.model.path or None, threads=cfg.model.threads)
         log.info("mood model %s loaded (runtime %s)", self.model.meta.get("name"), self.model.runtime)
         self.music.reference = PhotoReference.from_model_meta(self.model.meta)
+        # Photos are read off the loop: one on a share that hangs must not stall it.
+        self.scorer = _start_part(started, ScoringWorker(self.model, cfg.model, self.post))
         state_dir = cfg.make_state_directory()
         self.music.taste.open()
         started.append(self.music.taste.close)
@@ -169,6 +179,8 @@ class Daemon:
         started.append(self.tracks.close)
         self.state.index_size = len(self.tracks)
 
+        if self.slideshow is not None:
+            started.append(self.slideshow.start_listing(ALBUMS_START_WAIT_S))
         self.mqtt = MqttLink(cfg.mqtt, self.topics.availability, on_message=self.router)
         for topic in self.router.topics:
             self.mqtt.subscribe(topic)
@@ -230,6 +242,8 @@ class Daemon:
     def handle(self, event: Event) -> None:
         if isinstance(event, PhotoShown):
             self.on_photo(event.path)
+        elif isinstance(event, PhotoScored):
+            self.on_scored(event.path, event.scored, event.error)
         elif isinstance(event, PlayerChanged):
             self.music.on_player_changed()
         elif isinstance(event, DatabaseChanged):  # refreshed once MPD's database events settle
@@ -251,13 +265,20 @@ class Daemon:
         elif isinstance(event, ScreenScheduled) and self.slideshow is not None:
             self.slideshow.remember_screen(event.on)  # the display schedule switched it
             self._publish_state()
-        elif isinstance(event, AlbumsChanged):  # Home Assistant's album select must offer them
-            self._announce_soon("the photo folders' subfolders changed")
+        elif isinstance(event, AlbumsChanged) and self.slideshow is not None:
+            album = self.slideshow.settings.album
+            if self.slideshow.albums_listed(event.albums):  # the album select must offer them
+                self._announce_soon("the photo folders' subfolders changed")
+            if self.slideshow.settings.album != album:  # the album chosen is gone
+                self._publish_state()
 
     def tick(self, now: float) -> None:
         st = self.state
         if self.settings.flush():  # a burst of setting changes, written once settled, failed
             self._publish_state()
+        taste = self.music.taste.store
+        if taste is not None and taste.pending:  # verdicts waiting for another program's lock
+            self.guard.run("the waiting verdicts", lambda _: taste.retry_pending(), None)
         if st.announce_at is not None and now >= st.announce_at:
             st.announce_at = None
             log.info("announcing to Home Assistant again (%s)", st.announce_why)
@@ -270,12 +291,23 @@ class Daemon:
 
     # ------------------------------------------------------------------ photos
     def on_photo(self, path: Path) -> None:
+        """A photo is on show: read and scored by the scoring worker (`on_scored` follows),
+        or here when there is none (the in-process tests)."""
+        if self.scorer is not None:
+            self.scorer.request(path)
+            return
         assert self.model is not None
         try:
-            scored = score_photo(self.model, path, self.cfg.model)
+            self.on_scored(path, score_photo(self.model, path, self.cfg.model))
         except PhotoError as exc:
-            log.warning("photo %s could not be read: %s", path, exc.reason)
-            self._set_error(str(exc))  # the music keeps playing
+            self.on_scored(path, None, exc)
+
+    def on_scored(self, path: Path, scored: ScoredPhoto | None,
+                  error: PhotoError | None = None) -> None:
+        if scored is None:
+            assert error is not None
+            log.warning("photo %s could not be read: %s", path, error.reason)
+            self._set_error(str(error))  # the music keeps playing
             return
         result = scored.mood
         st = self.state

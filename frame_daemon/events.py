@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from frame_daemon.errors import PhotoError
     from frame_daemon.music.select import TrackPool
+    from frame_daemon.vision.scorer import ScoredPhoto
 
 
 class CommandName(StrEnum):
@@ -53,6 +55,16 @@ class PhotoShown:
     """The frame now shows this photo (already debounced and complete)."""
 
     path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoScored:
+    """The scoring worker read and scored the photo on show (off the loop: a photo on a share
+    that hangs must not stall it), or could not read it (`error`)."""
+
+    path: Path
+    scored: ScoredPhoto | None
+    error: PhotoError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +145,9 @@ class Stop:
     reason: str
 
 
-Event = (PhotoShown | PlayerChanged | DatabaseChanged | MpdConnection | MpdSessionChanged
-         | IndexRefreshed | Command | ScreenScheduled | AlbumsChanged | AdapterFailed | Stop)
+Event = (PhotoShown | PhotoScored | PlayerChanged | DatabaseChanged | MpdConnection
+         | MpdSessionChanged | IndexRefreshed | Command | ScreenScheduled | AlbumsChanged
+         | AdapterFailed | Stop)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,8 @@ from frame_daemon.homeassistant import MAX_STATE_LEN, Topics
 from frame_daemon.mood import Mood
 from frame_daemon.music.select import TrackPool
 from frame_daemon.settings_store import SettingRejected, SettingsStore, SlideshowSettings
-from frame_daemon.sources.photo_library import ORDERS, albums_in
+from frame_daemon.sources.album_lister import AlbumLister
+from frame_daemon.sources.photo_library import ALL_ALBUMS, ORDERS
 
 if TYPE_CHECKING:
     from frame_daemon.sources.slideshow import MusicNow, Slideshow
@@ -58,6 +59,41 @@ class SlideshowControl:
         self._music_key: tuple[str | None, Mood | None] | None = None  # what the show was told
         self.show: Slideshow | None = None
         self.folders = tuple(Path(p).expanduser() for p in (cfg.source.path, *cfg.source.paths))
+        # The album choices as last listed, by the lister's thread (a photo folder on a share
+        # whose server is gone hangs a listing: the loop never lists one); None: not yet.
+        self.albums: tuple[str, ...] | None = None
+        self.lister = AlbumLister(self.folders, post)
+
+    def start_listing(self, wait_s: float) -> Callable[[], None]:
+        """Start listing the albums off the loop, and give healthy folders `wait_s` to answer
+        so that the first announcement offers them; returns how to stop."""
+        self.lister.start()
+        first = self.lister.wait_first(wait_s)
+        if first is not None:
+            self.albums_listed(first)
+        else:
+            log.warning("slideshow: the photo folders did not list their albums within %.0f s; "
+                        "Home Assistant is offered them once they do", wait_s)
+        return self.lister.stop
+
+    def albums_listed(self, albums: tuple[str, ...]) -> bool:
+        """The albums as listed now (loop thread); True if the choices changed. An album chosen
+        that is gone falls back to all photos, as at start."""
+        changed = albums != self.albums
+        self.albums = albums
+        album = self.settings.album
+        if self.show is not None and album not in albums:
+            log.warning("album %r is no longer a subfolder; showing all photos", album)
+            self._settings.set_slideshow("album", ALL_ALBUMS)
+            self.show.command(CommandName.ALBUM, ALL_ALBUMS)
+        return changed
+
+    def _choices(self) -> list[str]:
+        """The album choices to offer: as last listed; before the first listing, all photos
+        and the album chosen."""
+        if self.albums is not None:
+            return list(self.albums)
+        return list(dict.fromkeys((ALL_ALBUMS, self.settings.album)))
 
     def start(self) -> None:
         try:
@@ -101,11 +137,13 @@ class SlideshowControl:
         if old and self._settings.migrate_slideshow(old, "the slideshow's photo cache"):
             lib.forget_old_settings()
         s = self.settings
-        if s.album not in lib.albums():
+        if self.albums is not None and s.album not in self.albums:
             log.warning("saved album %r is no longer a subfolder; showing all photos", s.album)
-            s = self._settings.set_slideshow("album", lib.albums()[0])
+            s = self._settings.set_slideshow("album", ALL_ALBUMS)
         lib.set_order(s.order)
-        lib.set_album(s.album)
+        # Checked against the albums as listed (or, if the folders have not answered yet, once
+        # they do: `albums_listed`), not by listing them here.
+        lib.set_album(s.album, self._choices())
         if s.photos_follow_music:
             show.command(CommandName.PHOTOS_FOLLOW_MUSIC, True)
         show.command(CommandName.INTERVAL, s.interval_s)
@@ -162,13 +200,16 @@ class SlideshowControl:
         self._show().library.set_order(order)
 
     def _set_album(self, album: str) -> None:
-        lib = self._show().library
-        albums = lib.albums()
-        if album not in albums:
+        if self.albums is None or album not in self.albums:
+            self.lister.request()  # a folder made since the last listing is offered soon
+        if self.albums is None:
+            raise CommandError("album: the photo folders have not listed their albums yet (a "
+                               "network share that does not answer?); try again when they have")
+        if album not in self.albums:
             raise CommandError(f"album: no folder {album[:60]!r}; choose one of "
-                               f"{', '.join(albums)[:150]}")
+                               f"{', '.join(self.albums)[:150]}")
         self._store("album", album)
-        lib.set_album(album)
+        self._show().library.set_album(album, self.albums)
         self._show().command(CommandName.ALBUM, album)
 
     def _set_follow_music(self, on: bool) -> None:
@@ -244,7 +285,7 @@ class SlideshowControl:
         uid = f"frame_daemon_{topics.device_id}".replace("-", "_")
         obj = topics.device_id.replace("-", "_").lower()
         state = topics.state
-        albums = albums_in(self.folders)
+        albums = self._choices()
 
         def component(platform: str, key: str, name: str, **options: Any) -> dict[str, Any]:
             return {"p": platform, "unique_id": f"{uid}_{key}",

@@ -99,6 +99,24 @@ def is_corrupt(exc: BaseException) -> bool:
     return isinstance(cause, sqlite3.DatabaseError) and not isinstance(cause, sqlite3.OperationalError)
 
 
+def unopenable(path: Path) -> str | None:
+    """Why SQLite cannot open the file at `path`, found by looking at it: SQLite says only
+    "unable to open database file", and a directory in the file's place, a file of another user
+    and a read-only state directory each need a different fix. None: nothing to see."""
+    if path.is_dir():
+        return "it is a directory, not a file; move it out of the way"
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            return "this user cannot read and write it (it belongs to another user?)"
+        return None
+    folder = path.parent
+    if not folder.is_dir():
+        return f"its folder {folder} is missing or not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "the state directory cannot be written (read-only, or owned by another user)"
+    return None
+
+
 def move_aside(path: Path) -> Path:
     """Rename a damaged file (and its WAL files) to `<name>.corrupt-<time>`; returns the new name."""
     aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")

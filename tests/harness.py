@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from servers import Mosquitto, Mpd, wait_for, write_library
+
+if TYPE_CHECKING:
+    from frame_daemon.daemon import Daemon
+    from servers import MqttRecorder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,3 +151,32 @@ def mpd_status(mpd: Mpd) -> dict:
 
 __all__ = ["DaemonProcess", "make_servers", "mpd_queue", "mpd_status", "show_photo", "wait_for",
            "write_config"]
+
+
+@contextlib.contextmanager
+def loop_in_thread(daemon: Daemon, recorder: MqttRecorder) -> Iterator[threading.Thread]:
+    """An in-process daemon's loop on a thread of its own, with its MQTT link and command routing
+    wired as `Daemon.run` wires them (the broker is its config's); stopped when the block ends.
+    It yields once the loop answers a command from `recorder` (which records the state topic):
+    being connected is not yet being subscribed. The other parts are the test's to start."""
+    from frame_daemon.events import Stop
+    from frame_daemon.mqtt_link import MqttLink
+
+    daemon.mqtt = MqttLink(daemon.cfg.mqtt, daemon.topics.availability, on_message=daemon.router)
+    for topic in daemon.router.topics:
+        daemon.mqtt.subscribe(topic)
+    daemon.mqtt.start()
+    loop = threading.Thread(target=daemon._loop, name="loop")
+    try:
+        assert daemon.mqtt.wait_connected(10)
+        loop.start()
+        # Clear error changes nothing here, and its answer is the state.
+        wait_for(lambda: recorder.publish(daemon.topics.command("clear_error"), "PRESS")
+                 or recorder.json(daemon.topics.state), 10, interval=0.2,
+                 what="the loop answering over MQTT")
+        yield loop
+    finally:
+        daemon.post(Stop("test"))
+        if loop.ident is not None:
+            loop.join(10)
+        daemon.mqtt.stop()

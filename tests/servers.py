@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +202,23 @@ class Mpd(Server):
             return int(c.stats()["songs"])
         finally:
             c.disconnect()
+
+
+@contextlib.contextmanager
+def running_mpd(workdir: Path, music_dir: Path, *, update: bool = True, kind: type[Mpd] = Mpd,
+                **options: Any) -> Iterator[Mpd]:
+    """An MPD (`kind`, with `options` such as mixer or sticker_file) on `music_dir` for one test:
+    started, its database updated unless `update` is False, and stopped when the block ends,
+    however it ends (a stop that fails is left to the suite, which stops what is left running)."""
+    server = kind(workdir, music_dir, **options)
+    server.start()
+    try:
+        if update:
+            server.update_and_wait()
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
 
 
 # The demo/test library: (file stem, title, artist, genre, mood tag or "", bpm or 0, tone Hz)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import sys
+import threading
 
 import pytest
 from PIL import Image
@@ -12,8 +15,10 @@ from PIL import Image
 from conftest import gradient_photo
 from frame_daemon.config import parse_config
 from frame_daemon.daemon import Daemon
-from frame_daemon.events import Command, PhotoShown, PlayerChanged, Stop
+from frame_daemon.events import AdapterFailed, Command, PhotoScored, PhotoShown, PlayerChanged, Stop
 from frame_daemon.mqtt_link import MqttLink
+from frame_daemon.vision.scoring_worker import ScoringWorker
+from harness import loop_in_thread
 from servers import Mosquitto, MqttRecorder, free_port, wait_for
 
 STATE = "frame-daemon/frame/state"
@@ -98,3 +103,87 @@ def test_photo_is_read_from_one_open_file_even_if_swapped_for_a_bomb(loop_daemon
     assert state["photo_taken"] == "2018-05-06T07:08:09"
     wait_for(lambda: recorder.messages.get(IMAGE, b"").startswith(b"\xff\xd8"), 5,
              what="the thumbnail")
+
+
+def test_a_photo_whose_read_hangs_does_not_stall_the_loop(tmp_path, mood_model, demo_photos,
+                                                          monkeypatch):
+    """A photo on a network share whose server is gone: opening it hangs (only `os.open` of that
+    one file is replaced: it waits on an event). The scoring worker waits; the loop answers a
+    command over MQTT meanwhile, and takes the photo's mood once it is read."""
+    photo = tmp_path / "share" / "coffee.jpg"
+    photo.parent.mkdir()
+    shutil.copy(demo_photos / "coffee.jpg", photo)
+    opening, release = threading.Event(), threading.Event()
+    real_open = os.open
+
+    def hanging_open(path, *args, **kwargs):
+        if os.fspath(path) == str(photo):
+            opening.set()
+            release.wait(60)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", hanging_open)
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    cfg = parse_config({
+        "source": {"path": str(photo)},
+        "mpd": {"host": "127.0.0.1", "port": free_port(), "timeout_s": 1},
+        "mqtt": {"host": "127.0.0.1", "port": broker.port},
+        "state": {"directory": str(tmp_path / "state")},
+    })
+    daemon = Daemon(cfg)
+    daemon.model = mood_model
+    daemon.scorer = ScoringWorker(mood_model, cfg.model, daemon.post)  # as `_start` does
+    daemon.scorer.start()
+    recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
+    try:
+        with loop_in_thread(daemon, recorder):
+            daemon.post(PhotoShown(photo))
+            assert opening.wait(10)
+            recorder.publish("frame-daemon/frame/set/mode", "gentle")
+            wait_for(lambda: (recorder.json(STATE) or {}).get("mode") == "gentle", 20,
+                     what="the mode command answered")
+            assert not release.is_set() and (recorder.json(STATE) or {}).get("mood") is None
+            release.set()  # the share is back
+            wait_for(lambda: (recorder.json(STATE) or {}).get("photo_name") == "coffee.jpg"
+                     and recorder.json(STATE).get("mood"), 20, what="the photo's mood")
+    finally:
+        release.set()
+        daemon.scorer.stop()
+        recorder.close()
+        with contextlib.suppress(Exception):
+            broker.stop()
+
+
+def test_the_scoring_worker_reports_a_hung_read_once_and_then_reads_only_the_newest_photo(
+        tmp_path, mood_model, demo_photos, monkeypatch):
+    hung, skipped, newest = (demo_photos / n for n in ("coffee.jpg", "flower.jpg", "temple.jpg"))
+    opening, release = threading.Event(), threading.Event()
+    real_open = os.open
+
+    def hanging_open(path, *args, **kwargs):
+        if os.fspath(path) == str(hung):
+            opening.set()
+            release.wait(60)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", hanging_open)
+    posted: list = []
+    worker = ScoringWorker(mood_model, parse_config({}).model, posted.append, slow_s=0.05)
+    worker.start()
+    try:
+        worker.request(hung)
+        assert opening.wait(10)
+        wait_for(lambda: any(isinstance(e, AdapterFailed) for e in posted), 10,
+                 what="the hung read reported")
+        worker.request(skipped)
+        worker.request(newest)  # replaces the one that waited
+        release.set()
+        wait_for(lambda: sum(isinstance(e, PhotoScored) for e in posted) == 2, 10,
+                 what="two photos scored")
+    finally:
+        release.set()
+        worker.stop()
+    assert [e.path for e in posted if isinstance(e, PhotoScored)] == [hung, newest]
+    assert all(e.scored is not None for e in posted if isinstance(e, PhotoScored))
+    assert [str(hung) in e.error for e in posted if isinstance(e, AdapterFailed)] == [True]

@@ -68,6 +68,7 @@ def test_the_slideshow_announces_exactly_the_commands_it_takes(tmp_path):
     (tmp_path / "photos" / "Holidays").mkdir(parents=True)
     daemon = Daemon(parse_config({"source": {"kind": "slideshow", "path": str(tmp_path / "photos")},
                                   "state": {"directory": str(tmp_path / "state")}}))
+    daemon.slideshow.start_listing(10)()  # the albums, listed off the loop as at start
     payload = discovery_payload(daemon.topics, "Frame")
     payload["cmps"].update(daemon.slideshow.components(daemon.topics))
     check_discovery(payload, daemon.topics)

@@ -14,19 +14,15 @@ from frame_daemon.events import IndexRefreshed
 from frame_daemon.music.index import TrackIndex
 from frame_daemon.music.index_file import open_index, reopen_if_replaced
 from frame_daemon.music.index_worker import IndexWorker
-from servers import Mpd, write_library
+from servers import running_mpd, write_library
 
 
 @pytest.fixture
 def mpd_server(tmp_path):
     music = tmp_path / "music"
     write_library(music, seconds=5.0)
-    server = Mpd(tmp_path / "mpd", music)
-    server.start()
-    server.update_and_wait()
-    yield server
-    with contextlib.suppress(Exception):
-        server.stop()
+    with running_mpd(tmp_path / "mpd", music) as server:
+        yield server
 
 
 def corrupt_schema(path) -> None:

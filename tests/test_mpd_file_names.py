@@ -3,7 +3,6 @@ for byte. It must cost that one song, never the library or the connection (real 
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 
@@ -12,7 +11,7 @@ from test_stickers import SMALL_LIBRARY, frame_daemon, write_config
 
 from frame_daemon.music.index import TrackIndex
 from frame_daemon.music.mpd.client import NOT_UTF8, MpdLink
-from servers import Mpd, write_library
+from servers import Mpd, running_mpd, write_library
 
 LATIN1 = b"Unknown/caf\xe9.flac"  # 'café' as Latin-1
 
@@ -22,12 +21,8 @@ def mpd_server(tmp_path):
     music = tmp_path / "music"
     first = write_library(music, seconds=1.0, library=SMALL_LIBRARY)[0]
     shutil.copy(first, bytes(music) + b"/" + LATIN1)
-    server = Mpd(tmp_path / "mpd", music)
-    server.start()
-    server.update_and_wait()
-    yield server
-    with contextlib.suppress(Exception):
-        server.stop()
+    with running_mpd(tmp_path / "mpd", music) as server:
+        yield server
 
 
 def add_raw(server: Mpd, uri: bytes) -> None:

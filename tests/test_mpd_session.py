@@ -11,19 +11,17 @@ import pytest
 from frame_daemon.events import MpdSessionChanged
 from frame_daemon.music.mpd.client import MpdUnavailable
 from frame_daemon.music.mpd.session import MpdSession
-from servers import Mpd, free_port, wait_for
+from servers import free_port, running_mpd, wait_for
 
 
 @pytest.fixture
 def mpd_server(tmp_path):
     music = tmp_path / "music"
     music.mkdir()
-    server = Mpd(tmp_path / "mpd", music)
-    server.start()
-    yield server
-    with contextlib.suppress(Exception):
-        os.kill(server.proc.pid, signal.SIGCONT)
-        server.stop()
+    with running_mpd(tmp_path / "mpd", music, update=False) as server:
+        yield server
+        with contextlib.suppress(Exception):
+            os.kill(server.proc.pid, signal.SIGCONT)  # a test may leave it frozen
 
 
 def _session(port: int, events: list, timeout_s: float = 5.0) -> MpdSession:

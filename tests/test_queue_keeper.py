@@ -13,7 +13,7 @@ from frame_daemon.music.mpd.client import (
     PlayerStatus,
 )
 from frame_daemon.music.mpd.queue_keeper import QueueKeeper, describe_external_change
-from servers import Mpd, write_library
+from servers import Mpd, running_mpd, write_library
 
 
 def st(state="play", song_id=1, song_pos=0, version=10, length=3, consume=False, elapsed=0.0,
@@ -120,12 +120,8 @@ def music(tmp_path_factory):
 
 @pytest.fixture
 def mpd_server(tmp_path, music):
-    server = Mpd(tmp_path / "mpd", music)
-    server.start()
-    server.update_and_wait()
-    yield server
-    with contextlib.suppress(Exception):
-        server.stop()
+    with running_mpd(tmp_path / "mpd", music) as server:
+        yield server
 
 
 def _uris(server: Mpd) -> list[str]:
@@ -230,10 +226,7 @@ class SmallQueueMpd(Mpd):
 
 
 def test_a_full_queue_is_an_error_not_a_missing_track(tmp_path, music):
-    server = SmallQueueMpd(tmp_path / "mpd", music)
-    server.start()
-    try:
-        server.update_and_wait()
+    with running_mpd(tmp_path / "mpd", music, kind=SmallQueueMpd) as server:
         uris = _uris(server)
         _users_queue(server, uris[:4])
         keeper = _keeper(server)
@@ -242,8 +235,6 @@ def test_a_full_queue_is_an_error_not_a_missing_track(tmp_path, music):
         assert not isinstance(info.value, MpdNoSuchSong)  # the tracks exist: not dropped
         assert _queue(server) == [uris[0], uris[10], *uris[1:4]]
         assert keeper.external_change() is None  # the one we added is ours, not a person's
-    finally:
-        server.stop()
 
 
 SHORT_S = 1.5  # each track of the short library
@@ -257,12 +248,8 @@ def short_mpd(tmp_path):
 
     folder = tmp_path / "short"
     write_library(folder / "music", seconds=SHORT_S, library=LIBRARY[:3])
-    server = Mpd(folder / "mpd", folder / "music")
-    server.start()
-    server.update_and_wait()
-    yield server
-    with contextlib.suppress(Exception):
-        server.stop()
+    with running_mpd(folder / "mpd", folder / "music") as server:
+        yield server
 
 
 @pytest.mark.parametrize("modes", [{"random": 1}, {"repeat": 1}, {"consume": 1}, {"single": 1},

@@ -14,7 +14,7 @@ from frame_daemon.config import load_config
 from frame_daemon.music.shared_analysis import STICKER
 from frame_daemon.server_role import MpdConf, next_steps, read_mpd_conf, render_index_config
 from harness import ROOT
-from servers import LIBRARY, Mpd, write_library
+from servers import LIBRARY, running_mpd, write_library
 
 DEBIAN_LIKE = """\
 # An mpd.conf shaped like Debian's, with what users add to it.
@@ -142,13 +142,8 @@ def music(tmp_path) -> Path:
 
 @pytest.fixture
 def mpd_server(tmp_path, music, request):
-    mpd = Mpd(tmp_path / "mpd", music, sticker_file=getattr(request, "param", True))
-    mpd.start()
-    try:
-        mpd.update_and_wait()
+    with running_mpd(tmp_path / "mpd", music, sticker_file=getattr(request, "param", True)) as mpd:
         yield mpd
-    finally:
-        mpd.stop()
 
 
 def test_the_index_config_from_mpd_conf_shares_analyses(tmp_path, mpd_server) -> None:

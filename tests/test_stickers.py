@@ -27,7 +27,7 @@ from frame_daemon.music.shared_analysis import (
     SharedAnalysis,
 )
 from frame_daemon.music.track import MoodEstimate, MoodSource
-from servers import LIBRARY, Mpd, write_library
+from servers import LIBRARY, Mpd, running_mpd, write_library
 
 ANALYSED = MoodEstimate(MoodSource.ANALYSIS, Mood(0.123456789, -0.5, 0.5), "analysis: 92 BPM, A minor")
 MODIFIED = "2024-05-01T10:00:00Z"
@@ -250,12 +250,8 @@ def library(tmp_path) -> Path:
 
 @pytest.fixture
 def mpd_server(tmp_path, library):
-    server = Mpd(tmp_path / "mpd", library)
-    server.start()
-    server.update_and_wait()
-    yield server
-    with contextlib.suppress(Exception):
-        server.stop()
+    with running_mpd(tmp_path / "mpd", library) as server:
+        yield server
 
 
 def user_stickers(server: Mpd) -> dict[str, dict[str, str]]:

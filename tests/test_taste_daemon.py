@@ -8,11 +8,12 @@ handles), skips and tracks played through from MPD's idle events.
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import pytest
 
 from frame_daemon.config import parse_config
-from frame_daemon.daemon import Daemon
+from frame_daemon.daemon import TICK_S, Daemon
 from frame_daemon.events import IndexRefreshed, MpdSessionChanged, PhotoShown, PlayerChanged
 from frame_daemon.mood import Mood
 from frame_daemon.music.select import TrackPool
@@ -54,6 +55,14 @@ def make_daemon(tmp_path, mood_model, clock=None, **taste) -> tuple[Daemon, Memo
     daemon.handle(IndexRefreshed(len(pool), "in memory", pool=pool))
     daemon.handle(MpdSessionChanged(True))
     return daemon, memory, clock
+
+
+def run_for(daemon: Daemon, clock: Clock, seconds: float) -> None:
+    """Let the loop's timers run, on its clock, for this long."""
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.advance(TICK_S)
+        daemon.on_time(clock.now)
 
 
 def press(daemon: Daemon, name: str, payload: bytes) -> None:
@@ -222,3 +231,28 @@ def test_a_taste_file_that_cannot_be_opened_leaves_the_frame_going_without_taste
     clock.advance(30.0)
     press(daemon, "feedback", b"fits")
     assert daemon.state.last_error.startswith("feedback refused: the taste file")
+
+
+def test_a_verdict_while_another_program_locks_the_file_is_answered_and_written_later(
+        tmp_path, mood_model, coffee):
+    """Another program (a backup, `sqlite3`) holds an exclusive lock on taste.sqlite3: the loop
+    waits a moment at most, the verdict counts as kept and is written once the lock is gone."""
+    daemon, memory, clock = make_daemon(tmp_path, mood_model)
+    daemon.handle(PhotoShown(coffee))
+    other = sqlite3.connect(tmp_path / "state" / FILE_NAME, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # readers wait too
+    try:
+        # The loop's connection waits a twentieth of a second for a lock, not SQLite's 5 s.
+        assert daemon.music.taste.store._conn.execute("PRAGMA busy_timeout").fetchone()[0] <= 100
+        clock.advance(30.0)
+        press(daemon, "feedback", b"fits")
+        assert daemon.state.last_error is None  # kept (waiting in memory), not refused
+        assert daemon.state_payload()["taste"]["verdicts"] == 1  # the state is published
+        run_for(daemon, clock, 2.0)  # the tick tries again, and the lock is still held
+        assert other.execute("SELECT count(*) FROM verdicts").fetchone()[0] == 0
+    finally:
+        other.execute("COMMIT")
+    run_for(daemon, clock, 1.0)
+    rows = other.execute("SELECT uri, fits FROM verdicts").fetchall()
+    assert rows == [(memory.playing(), 1)] and not daemon.music.taste.store.pending
+    other.close()

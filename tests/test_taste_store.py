@@ -61,3 +61,39 @@ def test_a_corrupt_file_is_moved_aside_with_one_log_line_and_starts_empty(tmp_pa
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "taste file" in errors[0].getMessage()
     assert len(list(tmp_path.glob(f"{FILE_NAME}.corrupt-*"))) == 1
+
+
+def test_a_verdict_waits_in_memory_while_another_program_locks_the_file(tmp_path, caplog):
+    store = TasteStore.in_directory(tmp_path)
+    store.add(verdict(1))
+    assert store.verdicts() == [verdict(1)]  # as the loop reads them to learn the taste
+    other = sqlite3.connect(tmp_path / FILE_NAME, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with caplog.at_level(logging.INFO, logger="frame_daemon.music.taste_store"):
+        store.add(verdict(2))  # not refused: kept in memory
+        store.add(verdict(3, fits=False))
+        assert store.pending == [verdict(2), verdict(3, fits=False)]
+        # What the loop reads meanwhile: what was read last, and the waiting verdicts.
+        assert store.verdicts() == [verdict(1), verdict(2), verdict(3, fits=False)]
+        assert len(store) == 3
+        assert store.write_pending() is False
+        other.execute("COMMIT")
+        assert store.write_pending() is True and store.pending == []
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        f"taste file {tmp_path / FILE_NAME} is busy", f"taste file {tmp_path / FILE_NAME} is free "
+        "again: 2 waiting verdicts written"]
+    other.close()
+    store.close()
+    with TasteStore.in_directory(tmp_path) as again:
+        assert again.verdicts() == [verdict(1), verdict(2), verdict(3, fits=False)]
+
+
+def test_verdicts_still_waiting_at_stop_are_written_if_the_lock_goes_in_time(tmp_path):
+    store = TasteStore.in_directory(tmp_path)
+    other = sqlite3.connect(tmp_path / FILE_NAME, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    store.add(verdict(1))
+    other.execute("COMMIT")  # freed before the stop's last wait
+    store.close()
+    assert other.execute("SELECT uri FROM verdicts").fetchall() == [("t/1.mp3",)]
+    other.close()

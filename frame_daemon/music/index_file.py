@@ -15,16 +15,20 @@ from pathlib import Path
 
 from frame_daemon.errors import TrackError
 from frame_daemon.music.index import TrackIndex
-from frame_daemon.sqlite_schema import open_replacing_corrupt
+from frame_daemon.sqlite_schema import open_replacing_corrupt, unopenable
 
 log = logging.getLogger(__name__)
 
 
-def describe_storage_error(exc: BaseException) -> str | None:
-    """A clear sentence for a state directory that cannot be written, else None."""
+def describe_storage_error(exc: BaseException, path: Path | None = None) -> str | None:
+    """A clear sentence for an index file that cannot be opened or written, else None. path: the
+    file (a TrackError carries it): SQLite's "unable to open" is explained by looking at it."""
     text = str(exc.__cause__ if isinstance(exc, TrackError) and exc.__cause__ else exc).lower()
+    path = path or (exc.path if isinstance(exc, TrackError) else None)
     if "disk is full" in text or "no space" in text:
         return "the state directory is full (no space left on the device)"
+    if "unable to open database file" in text and path is not None and (why := unopenable(path)):
+        return why
     if "readonly" in text or "read-only" in text or "unable to open database" in text:
         return "the state directory cannot be written (read-only, or owned by another user)"
     return None

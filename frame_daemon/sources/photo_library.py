@@ -45,6 +45,7 @@ from frame_daemon.sqlite_schema import (
     connect,
     migrate,
     open_replacing_corrupt,
+    unopenable,
 )
 from frame_daemon.vision.photo import photo_taken
 
@@ -138,13 +139,16 @@ def walk_photos(root: Path) -> Iterator[tuple[str, float]]:
                 continue
 
 
-def storage_problem(exc: BaseException) -> str | None:
+def storage_problem(exc: BaseException, path: Path | None = None) -> str | None:
     """A sentence for a state directory that cannot take a write (full, read-only, another
-    user's), else None: any other error is a bug, not a place to write."""
+    user's), else None: any other error is a bug, not a place to write. path: the cache file, so
+    that SQLite's "unable to open" is explained by looking at it (a directory in its place)."""
     text = str(exc).lower()
     code = exc.errno if isinstance(exc, OSError) else None
     if code == errno.ENOSPC or "disk is full" in text or "no space" in text:
         return "the state directory is full (no space left on the device)"
+    if "unable to open database file" in text and path is not None and (why := unopenable(path)):
+        return why
     if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or (
             "read-only" in text or "unable to open database" in text):
         return "the state directory cannot be written (read-only, or owned by another user)"
@@ -254,8 +258,10 @@ class PhotoLibrary:
     def albums(self) -> list[str]:
         return albums_in(self.roots)
 
-    def set_album(self, album: str) -> None:
-        if album not in self.albums():
+    def set_album(self, album: str, albums: Sequence[str] | None = None) -> None:
+        """albums: the choices as last listed, from a thread that must not list the folders
+        itself (the loop's: a photo folder on a share that hangs); None: list them now."""
+        if album not in (self.albums() if albums is None else albums):
             raise ValueError(f"no album {album!r}: it must be a subfolder of the photo folders")
         with self._lock:
             self.album = album
@@ -519,7 +525,7 @@ def open_library(db_path: Path, roots: Iterable[Path], *, order: str = "shuffle"
     try:
         return PhotoLibrary(db_path, roots, order=order, seed=seed)
     except (sqlite3.OperationalError, OSError) as exc:
-        problem = storage_problem(exc)
+        problem = storage_problem(exc, db_path)
         if problem is None:
             raise
         log.warning("slideshow: cannot open the photo cache %s: %s; keeping it in memory until "

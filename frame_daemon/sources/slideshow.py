@@ -218,7 +218,9 @@ class Slideshow:
                                    options.screen_command_timeout_s,
                                    lambda problem: post(AdapterFailed("display power", problem)))
         self._powered: bool | None = None  # what the display was last switched to
-        self._albums = self.library.albums()  # the album choices Home Assistant was offered
+        # The album choices last told to the loop (which compares them with what it offers);
+        # not listed here: this runs on the loop's thread, and a photo folder may hang.
+        self._albums: list[str] | None = None
         self._thread = threading.Thread(target=self._run, name="slideshow", daemon=True)
 
     # ------------------------------------------------------------------ other threads
