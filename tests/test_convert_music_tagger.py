@@ -1,7 +1,8 @@
-"""The tagger's conversion rewrites musicnn's front end to keep LiteRT's arena small; the two numpy
-helpers that rewrite carries (scripts/convert_music_tagger.py) must compute the same numbers as the
-plain formulation. The conversion itself (TensorFlow) checks the whole graph against the plain one
-and against musicnn's own graph on real clips; these checks need no TensorFlow."""
+"""The tagger's conversion rewrites musicnn's front end to keep LiteRT's arena small: the numpy
+helpers that rewrite rests on (scripts/convert_music_tagger.py) must compute the same numbers as the
+plain formulation, and the shipped model must keep its small maps. The conversion itself
+(TensorFlow) checks the whole graph against the plain one and against musicnn's own graph on real
+clips; these checks need no TensorFlow."""
 
 from __future__ import annotations
 
@@ -49,3 +50,15 @@ def test_the_max_of_a_batch_normalised_relu_is_taken_before_the_batch_norm():
     plain = (np.maximum(x @ k + bias, 0) * scale + shift).max(axis=1)  # (frames, 8)
     rewritten = max_then_affine((x @ signed_kernel(k, scale)).max(axis=1), bias, scale, shift)
     np.testing.assert_allclose(rewritten, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_the_shipped_tagger_has_no_map_of_more_than_3_mb():
+    # The plain formulation has 9 MB maps (the 128 frames unfolded, three copies of the 7x38
+    # kernel's output), and LiteRT's arena held some 25 MB of them: a re-conversion that loses
+    # the rewrite fails here.
+    from frame_daemon.music.audio.tagger import MusicTagger
+
+    tensors = MusicTagger.load().interpreter.get_tensor_details()
+    largest = max(tensors, key=lambda t: np.prod(t["shape"]) * np.dtype(t["dtype"]).itemsize)
+    size = np.prod(largest["shape"]) * np.dtype(largest["dtype"]).itemsize
+    assert size <= 3e6, (largest["name"], list(largest["shape"]))
