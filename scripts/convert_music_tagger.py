@@ -11,15 +11,19 @@ Conversion only: TensorFlow, librosa and musicnn live in their own venv and neve
 What it does:
 1. Reads the checkpoint by variable name and rebuilds MSD_musicnn (Pons & Serra, ISMIR 2019 LBD)
    from plain TF ops, batch norm in inference mode (`tf.compat.v1.layers`, which musicnn's own
-   graph uses, is gone under Keras 3).
+   graph uses, is gone under Keras 3). The front end is rewritten to keep LiteRT's activation
+   arena small (same sums; `max_then_affine`, `blocks_kernel`): batch norm after the max over
+   frequency, the temporal kernels as convolutions over blocks of frames, a few bands at a time.
 2. Checks the rebuild against musicnn's original graph, run in a child process under tf-keras
-   (TF_USE_LEGACY_KERAS=1), on real patches: max abs difference of the tag probabilities.
+   (TF_USE_LEGACY_KERAS=1), on real patches, and the rewritten front end against the plain one
+   (`build_model(plain=True)`, op for op musicnn's): max abs difference of the tag probabilities.
 3. Checks the numpy front end of frame_daemon.music.audio.tagger against librosa as musicnn calls
    it (float32, and musicnn's own float16 cast), on log-mels and on the final tags.
 4. Converts to TFLite as float32, float16 weights, int8 weights (dynamic range) and full int8
    (calibrated on patches of the first half of the clips), measures each against the float TF
    graph on the other half (mean abs error of tag probabilities, Spearman correlation of the
-   pooled tag vectors, top-5 agreement), and writes the chosen one with its JSON metadata.
+   pooled tag vectors, top-5 agreement), and writes the chosen one with its JSON metadata (the
+   mood head in an existing JSON is kept), after printing how it agrees with the model it replaces.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -41,6 +46,7 @@ import numpy as np  # noqa: E402
 EPS = 1e-3  # tf.compat.v1.layers.batch_normalization's default epsilon
 PATCH = 187
 N_MELS = 96
+TEMPORAL_BLOCK = 8  # frames per block in the temporal convolutions (blocks_kernel)
 
 
 def checkpoint_prefix() -> str:
@@ -62,14 +68,69 @@ def read_weights(prefix: str) -> dict[str, np.ndarray]:
     return {n: reader.get_tensor(n).astype(np.float32) for n in names}
 
 
-def build_model(w: dict[str, np.ndarray]):
-    """The MSD_musicnn forward pass in plain TF ops: (N, 187, 96) log-mel -> (N, 50) probabilities."""
+def bn_affine(w: dict[str, np.ndarray], i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batch norm `i` in inference mode as x * scale + shift."""
+    name = "batch_normalization" + (f"_{i}" if i else "")
+    scale = w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + EPS)
+    return scale, w[f"{name}/beta"] - w[f"{name}/moving_mean"] * scale
+
+
+def signed_kernel(k: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The kernel (..., out) negated in the output channels whose batch-norm scale is negative."""
+    return k * np.where(scale < 0, -1.0, 1.0).astype(np.float32)
+
+
+def max_then_affine(z_signed_max, bias: np.ndarray, scale: np.ndarray, shift: np.ndarray,
+                    relu=lambda v: np.maximum(v, 0)):
+    """The max over some axis of bn(relu(z + bias)), from the max of the convolution by
+    `signed_kernel` over that axis (numpy arrays, or TF tensors with relu=tf.nn.relu).
+
+    musicnn normalises after the ReLU, so the batch norm cannot fold into the convolution, and
+    applied to every pixel it makes two more copies of the convolution's output (9 MB each for
+    the 7x38 kernel). But a bias, the ReLU and a per-channel affine are monotonic, so they
+    commute with the max: rising where the scale is positive; falling where it is negative, where
+    the max of the output comes from the minimum of z, which is minus the max of -z. So the graph
+    pools the convolution with its kernel negated in those channels, and does the rest on the
+    pooled map, which is 59 or 96 times smaller.
+    """
+    sign = np.where(scale < 0, -1.0, 1.0).astype(np.float32)
+    return relu(z_signed_max * sign + bias) * scale + shift
+
+
+def blocks_kernel(k: np.ndarray, block: int) -> np.ndarray:
+    """A 1-D kernel (taps, out) as a convolution over blocks of `block` positions.
+
+    y[t] = sum_i k[i] x[t + i] for t = j * block + p is the sum over blocks b and positions q of
+    x[(j + b) * block + q] * k[b * block + q - p]: with the positions of a block as channels, a
+    kernel of ceil((taps + block - 1) / block) blocks whose output channels are (p, out). It
+    reads the map as it is, where an unfolded copy (96 x 187 x 128 values, 9 MB, for musicnn's
+    128-frame kernel) or a direct convolution (XNNPACK keeps a pointer per output pixel and tap)
+    would take megabytes. Each output costs n_blocks * block / taps more multiplications, and
+    the kernel has `block` times more weights: small blocks for small kernels.
+    Returns (n_blocks, block, block * out).
+    """
+    taps, out = k.shape
+    n_blocks = -(-(taps + block - 1) // block)
+    big = np.zeros((n_blocks, block, block, out), np.float32)
+    for b in range(n_blocks):
+        for q in range(block):
+            for p in range(block):
+                if 0 <= b * block + q - p < taps:
+                    big[b, q, p] = k[b * block + q - p]
+    return big.reshape(n_blocks, block, block * out)
+
+
+def build_model(w: dict[str, np.ndarray], plain: bool = False):
+    """The MSD_musicnn forward pass in plain TF ops: (N, 187, 96) log-mel -> (N, 50) probabilities.
+
+    `plain=True` is the formulation of musicnn's graph, op for op (batch norm on every pixel,
+    then the max over frequency); the default computes the same numbers with a small activation
+    arena (see the front end below), and the conversion checks one against the other.
+    """
     import tensorflow as tf
 
     def bn(x, i):
-        name = "batch_normalization" + (f"_{i}" if i else "")
-        scale = w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + EPS)
-        shift = w[f"{name}/beta"] - w[f"{name}/moving_mean"] * scale
+        scale, shift = bn_affine(w, i)
         return x * scale + shift
 
     def conv_time(x, i):
@@ -81,35 +142,85 @@ def build_model(w: dict[str, np.ndarray]):
         x = tf.pad(x, [[0, 0], [3, 3], [0, 0], [0, 0]])
         return tf.nn.relu(tf.nn.conv2d(x, k, 1, "VALID") + w[f"{name}/bias"])
 
-    def unfolded_conv(u, i, bn_i, max_axis):
+    def windows(n_out: int, taps: int) -> np.ndarray:
+        return (np.arange(n_out)[:, None] + np.arange(taps)[None, :]).astype(np.int32)
+
+    def kernel_of(i):
+        name = "conv2d" + (f"_{i}" if i else "")
+        return w[f"{name}/kernel"], w[f"{name}/bias"]
+
+    def plain_conv(u, i, bn_i, max_axis):
         # XNNPACK keeps one pointer per output pixel and kernel tap for a convolution: for musicnn's
         # long (7x38, 7x67, 128x1) kernels on a 187x96 patch, some 75 MB. With the kernel's long
         # side unfolded into channels (`u`, by a gather: the same numbers, copied) the kernels are
-        # short and the arena holds a few MB of activations instead; the sums are the same.
-        name = "conv2d" + (f"_{i}" if i else "")
-        k = w[f"{name}/kernel"]
+        # short; the sums are the same.
+        k, b = kernel_of(i)
         k = k.reshape(k.shape[0] if max_axis == 2 else 1, 1, -1, k.shape[3])
-        y = bn(tf.nn.relu(tf.nn.conv2d(u, k, 1, "VALID") + w[f"{name}/bias"]), bn_i)
+        y = bn(tf.nn.relu(tf.nn.conv2d(u, k, 1, "VALID") + b), bn_i)
         return tf.reduce_max(y, axis=max_axis)  # max over frequency: (N, 187, C)
 
-    def windows(n_out: int, taps: int) -> np.ndarray:
-        return (np.arange(n_out)[:, None] + np.arange(taps)[None, :]).astype(np.int32)
+    def plain_front(x):
+        padded = tf.pad(x, [[0, 0], [3, 3], [0, 0]])
+        f74 = plain_conv(tf.gather(padded, windows(59, 38), axis=2), 0, 1, 2)
+        f77 = plain_conv(tf.gather(padded, windows(30, 67), axis=2), 1, 2, 2)
+        by_band = tf.pad(tf.transpose(x, [0, 2, 1]), [[0, 0], [0, 0], [63, 64]])  # (N, 96, 314)
+        u = tf.gather(by_band, windows(PATCH, 128), axis=2)
+        return [f74, f77, plain_conv(u, 2, 3, 1), plain_conv(u[..., 32:96], 3, 4, 1),
+                plain_conv(u[..., 48:80], 4, 5, 1)]
+
+    def after_max(z_signed_max, i, bn_i):
+        return max_then_affine(z_signed_max, kernel_of(i)[1], *bn_affine(w, bn_i), relu=tf.nn.relu)
+
+    def signed(k, bn_i):
+        return signed_kernel(k, bn_affine(w, bn_i)[0])
+
+    def timbral(padded, i, bn_i, n_out, chunks):
+        # 7 frames x `taps` bands, "valid" over bands: bands unfolded by a gather ((193, n_out,
+        # taps), under 2 MB; a convolution over blocks of bands, as `temporal` does, would multiply
+        # these kernels' weights by the block size) and a 7x1 kernel over them, a few bands at a
+        # time: each (187, bands, 204) piece is pooled before the next is computed.
+        k, _ = kernel_of(i)  # (7, taps, 1, C)
+        taps = k.shape[1]
+        k = signed(k, bn_i).reshape(k.shape[0], 1, taps, k.shape[3])
+        z_max = None
+        for part in np.array_split(np.arange(n_out), chunks):
+            u = tf.gather(padded, windows(n_out, taps)[part], axis=2)  # (N, 193, bands, taps)
+            m = tf.reduce_max(tf.nn.conv2d(u, k, 1, "VALID"), axis=2)
+            z_max = m if z_max is None else tf.maximum(z_max, m)
+        return after_max(z_max, i, bn_i)
+
+    def temporal(by_band, i, bn_i, offset, block, chunks):
+        # `taps` frames x 1 band, "same" over time, as a convolution over blocks of frames
+        # (blocks_kernel), a few bands at a time, pooled over the bands as they come.
+        k, _ = kernel_of(i)  # (taps, 1, 1, C)
+        k = signed(k[:, 0, 0, :], bn_i)
+        big = blocks_kernel(k, block)[None]  # (1, n_blocks, block, block * C)
+        n_out_blocks = -(-PATCH // block)  # the frames past 187 are dropped
+        length = (n_out_blocks + big.shape[1] - 1) * block
+        x = by_band[:, :, offset:offset + length]  # (N, 96, length), zero-padded far enough
+        x = tf.reshape(x, [-1, N_MELS, length // block, block])
+        z_max = None
+        for part in np.array_split(np.arange(N_MELS), chunks):
+            y = tf.nn.conv2d(x[:, part[0]:part[-1] + 1], big, 1, "VALID")  # (N, bands, blocks, block*C)
+            m = tf.reduce_max(y, axis=1)
+            z_max = m if z_max is None else tf.maximum(z_max, m)
+        z_max = tf.reshape(z_max, [-1, n_out_blocks * block, k.shape[1]])[:, :PATCH]
+        return after_max(z_max, i, bn_i)
+
+    def small_front(x):
+        padded = tf.pad(x, [[0, 0], [3, 3], [0, 0]])
+        f74 = timbral(padded, 0, 1, 59, 4)
+        f77 = timbral(padded, 1, 2, 30, 2)
+        # The 128-frame kernel's padding is 63 frames before, 64 after; the 64- and 32-frame
+        # kernels' windows are the middle of its window (from frame 32 and 48).
+        by_band = tf.pad(tf.transpose(x, [0, 2, 1]), [[0, 0], [0, 0], [63, 64 + 64]])
+        return [f74, f77] + [temporal(by_band, i, i + 1, offset, TEMPORAL_BLOCK, 4)
+                             for i, offset in ((2, 0), (3, 32), (4, 48))]
 
     @tf.function(input_signature=[tf.TensorSpec([None, PATCH, N_MELS], tf.float32)])
     def model(x):
         x = bn(x, 0)  # (N, 187, 96)
-        # Timbral kernels (7 frames x 38 or 67 bands, "valid" over bands, time padded by 3):
-        # bands unfolded, (N, 193, 96 - taps + 1, taps), and a 7x1 kernel over them.
-        padded = tf.pad(x, [[0, 0], [3, 3], [0, 0]])
-        f74 = unfolded_conv(tf.gather(padded, windows(59, 38), axis=2), 0, 1, 2)
-        f77 = unfolded_conv(tf.gather(padded, windows(30, 67), axis=2), 1, 2, 2)
-        # Temporal kernels (128, 64, 32 frames x 1 band, "same"): the 128-frame kernel's padding
-        # is 63 frames before, 64 after, and the 64- and 32-frame kernels' windows are the middle
-        # of its window (from tap 32 and 48). Frames unfolded per band: (N, 96, 187, 128).
-        by_band = tf.pad(tf.transpose(x, [0, 2, 1]), [[0, 0], [0, 0], [63, 64]])  # (N, 96, 314)
-        u = tf.gather(by_band, windows(PATCH, 128), axis=2)
-        front = [f74, f77, unfolded_conv(u, 2, 3, 1), unfolded_conv(u[..., 32:96], 3, 4, 1),
-                 unfolded_conv(u[..., 48:80], 4, 5, 1)]
+        front = plain_front(x) if plain else small_front(x)
         f = tf.concat(front, axis=2)[:, :, None, :]  # (N, 187, 1, 561)
         c1 = bn(conv_time(f, 5), 6)
         c2 = bn(conv_time(c1, 6), 7) + c1
@@ -246,6 +357,14 @@ def print_pins(files: list[Path], patches: int, tmp: Path) -> None:
         print(f"{path.name}: " + ", ".join(f'("{labels[i]}", {probs[i]:.3f})' for i in top))
 
 
+def compact_json(value: object) -> str:
+    """JSON indented by one, lists of plain numbers on one line: the layout of
+    calibrate_music_mood.py, which writes the mood head into the same file."""
+    text = json.dumps(value, indent=1)
+    return re.sub(r"\[\s*(-?[0-9][-+0-9.eE]*(?:,\s*-?[0-9][-+0-9.eE]*)*)\s*\]",
+                  lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", type=Path, help="folder of music clips (mp3) to check and calibrate on")
@@ -347,6 +466,11 @@ def main() -> None:
     rebuild_diff = float(np.abs(orig - rebuilt).max())
     print(f"rebuilt graph vs musicnn's original graph: max |d| {rebuild_diff:.2e} over "
           f"{len(sample)} patches x 50 tags")
+    # The rewritten front end (small arena) against musicnn's formulation, op for op, everywhere.
+    plain = build_model(weights, plain=True)
+    rewrite_diff = float(max(np.abs(plain(e).numpy() - r).max() for e, r in zip(evals, ref, strict=True)))
+    print(f"rewritten front end vs the plain formulation: max |d| {rewrite_diff:.2e} over "
+          f"{sum(len(e) for e in evals)} patches x 50 tags")
 
     results, blobs = {}, {}
     for kind in ("float32", "float16", "int8-weights", "int8"):
@@ -364,6 +488,14 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     tflite_path = args.out / "music-tagger-msd.tflite"
+    json_path = args.out / "music-tagger-msd.json"
+    if tflite_path.exists():  # what this conversion replaces, on the same patches
+        previous = agreement([run_tflite(tflite_path.read_bytes(), e) for e in evals],
+                             [run_tflite(blobs[chosen], e) for e in evals])
+        print(f"against the model it replaces ({tflite_path}): {previous}")
+    # The mood head reading these tags is calibrate_music_mood.py's (--write), not this script's.
+    kept = {k: v for k, v in json.loads(json_path.read_text()).items() if k == "mood_head"} \
+        if json_path.exists() else {}
     tflite_path.write_bytes(blobs[chosen])
     meta = {
         "format": rt.METADATA_FORMAT,
@@ -387,6 +519,7 @@ def main() -> None:
         "tags": msd_labels(),
         "figures": {
             "rebuilt_vs_original_graph_max_abs_diff": float(f"{rebuild_diff:.2e}"),
+            "rewritten_vs_plain_front_end_max_abs_diff": float(f"{rewrite_diff:.2e}"),
             "front_end": front,
             "calibration": f"{len(calib)} patches of {len(calib_clips)} Emotify dev clips "
                            "(files 1-12 of each genre)",
@@ -395,7 +528,7 @@ def main() -> None:
             "variants": results,
         },
     }
-    (args.out / "music-tagger-msd.json").write_text(json.dumps(meta, indent=1) + "\n")
+    json_path.write_text(compact_json(meta | kept) + "\n")
     print(f"wrote {tflite_path} ({len(blobs[chosen]) / 1e6:.2f} MB) and its JSON")
 
 
