@@ -210,7 +210,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     cfg = _load_config_or_exit(args.config, "index")
     with contextlib.suppress(OSError):
         os.nice(10)  # background work, beside MPD and a frame that shows photos
-    link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
+    link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s,
+                   keepalive_s=cfg.mpd.keepalive_s)
     tty = sys.stderr.isatty()
     shared_now = 0
 
@@ -400,7 +401,8 @@ def cmd_album(args: argparse.Namespace) -> int:
     def skipped(exc: PhotoError) -> None:
         print(f"{os.linesep if tty else ''}frame-daemon album: skipped {exc}", file=sys.stderr)
 
-    link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s)
+    link = MpdLink(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password, cfg.mpd.timeout_s,
+                   keepalive_s=cfg.mpd.keepalive_s)
     record = album.PlaylistRecord(cfg.state_directory)
     try:
         # Refuse before the long work: a name taken by someone else's playlist.

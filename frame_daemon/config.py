@@ -185,6 +185,9 @@ class MpdConfig:
     music_directory: str = opt("", "optional: MPD's music folder, readable here; enables the "
                                    "files' own tags")
     timeout_s: float = opt(10.0, "network timeout for MPD commands", between(0.5, 120.0))
+    keepalive_s: float = opt(30.0, "a connection to MPD silent this long is pinged or renewed: "
+                                   "keep it below MPD's connection_timeout (60 s by default), "
+                                   "after which MPD closes it", between(1.0, 3600.0))
 
 
 @dataclass(frozen=True)

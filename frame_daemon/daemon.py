@@ -107,7 +107,8 @@ class Daemon:
         self._rng = random.Random()
         self.tracks = LivePool()
         self.session = mpd_session or MpdSession(cfg.mpd.host, cfg.mpd.port, cfg.mpd.password,
-                                                 self.post, timeout_s=cfg.mpd.timeout_s)
+                                                 self.post, timeout_s=cfg.mpd.timeout_s,
+                                                 keepalive_s=cfg.mpd.keepalive_s)
         self.music = MusicController(cfg, self.state, self.session, self.tracks, clock=clock,
                                      publish=self._publish_state, report_error=self._set_error,
                                      refresh_index=self._refresh_index,

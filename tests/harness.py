@@ -34,8 +34,10 @@ fade_s = 1.0"""
 
 def write_config(path: Path, *, photo: Path, mpd: Mpd, mqtt: Mosquitto, state_dir: Path,
                  device_id: str = "frame", kind: str = "file", mode: str = "follow",
-                 extra: str = "", follow: str | None = None, mpd_port: int | None = None) -> Path:
-    """A config for tests: quick follow settings unless `follow` gives the [follow] keys."""
+                 extra: str = "", follow: str | None = None, mpd_port: int | None = None,
+                 mpd_extra: str = "") -> Path:
+    """A config for tests: quick follow settings unless `follow` gives the [follow] keys;
+    `mpd_extra`: more [mpd] keys, `extra`: more sections."""
     follow = follow if follow is not None else TEST_FOLLOW
     mpd_port = mpd_port or mpd.port  # another port: a proxy in front of MPD
     path.write_text(f"""
@@ -49,6 +51,7 @@ host = "127.0.0.1"
 port = {mpd_port}
 music_directory = "{mpd.music_dir}"
 timeout_s = 5
+{mpd_extra}
 
 [mqtt]
 host = "127.0.0.1"

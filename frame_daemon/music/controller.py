@@ -273,8 +273,13 @@ class MusicController:
         return self._fade_step_at if self.fader.active else None
 
     def on_time(self, now: float) -> None:
-        """The timed work due by `now`: a fade step, the household's timers."""
+        """The timed work due by `now`: a fade step, the household's timers, MPD's keep-alive."""
         self._household_tick(now)
+        if self.mpd.connected:
+            try:
+                self.mpd.keep_alive()  # between photos, the link may be silent for an hour
+            except MpdUnavailable as exc:
+                self._mpd_lost(str(exc))
         if not (self.fader.active and now >= self._fade_step_at):
             return
         self._fade_step_at = now + FADE_STEP_S

@@ -184,7 +184,8 @@ class IndexWorker:
         return describe_storage_error(exc)  # None: unexpected, logged with its traceback
 
     def _work(self) -> None:
-        link = MpdLink(self.mpd.host, self.mpd.port, self.mpd.password, self.mpd.timeout_s)
+        link = MpdLink(self.mpd.host, self.mpd.port, self.mpd.password, self.mpd.timeout_s,
+                       keepalive_s=self.mpd.keepalive_s)
         index = open_index(self.index_path)
         try:
             while True:

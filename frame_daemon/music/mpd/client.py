@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,12 @@ class MpdNoSuchSong(MpdCommandFailed):
 LIST_PAGE = 5_000  # songs an answer when listing the library: about 1.5 MB
 LIST_TRIES = 3  # listings started over when MPD's database (or queue) changes meanwhile
 QUEUE_PAGE = 32  # queue entries an answer: some 5 to 16 KB (see `MpdLink.queue`)
+
+# MPD closes a connection that sent nothing for its `connection_timeout` (60 s by default), and
+# the next command on it fails ("Connection lost while reading line"). A connection silent this
+# long is renewed before its next command (a link that connects by itself) or pinged (the loop's,
+# `keep_alive`), so that neither a long analysis nor a quiet hour between photos loses it.
+KEEPALIVE_S = 30.0
 
 T = TypeVar("T")
 
@@ -178,13 +185,15 @@ class MpdLink:
     """One python-mpd2 client, used only from the thread that owns it (the loop or a worker)."""
 
     def __init__(self, host: str, port: int, password: str = "", timeout_s: float = 10.0, *,
-                 autoconnect: bool = True) -> None:
+                 autoconnect: bool = True, keepalive_s: float = KEEPALIVE_S) -> None:
         self.host, self.port, self.password = host, port, password
         self.timeout_s = timeout_s
+        self.keepalive_s = keepalive_s
         # Without autoconnect (the loop's link) a command with no connection fails at once: the
         # MPD session connects in its own thread and hands the connection over with `adopt`.
         self.autoconnect = autoconnect
         self._client: mpd.MPDClient | None = None
+        self._used_at = 0.0  # when the connection last answered (monotonic)
         self.server_version = ""
         # Counts successful connects: queue ids are only comparable within one connection (MPD
         # renumbers its queue when it restarts), so the queue keeper checks this.
@@ -206,6 +215,7 @@ class MpdLink:
         """Use a client already connected (and authenticated) elsewhere."""
         self.close()
         self._client = client
+        self._used_at = time.monotonic()
         self.generation += 1
         self.server_version = client.mpd_version or ""
         log.info("connected to MPD %s at %s", self.server_version, self.address)
@@ -216,8 +226,18 @@ class MpdLink:
                 self._client.disconnect()
             self._client = None
 
+    def keep_alive(self) -> None:
+        """Ping a connection that has been silent for `keepalive_s`, before MPD closes it (the
+        loop's link, which cannot connect again by itself: MpdUnavailable if it is gone)."""
+        if self._client is not None and time.monotonic() - self._used_at >= self.keepalive_s:
+            with self._call() as c:
+                c.ping()
+
     @contextmanager
     def _call(self) -> Iterator[mpd.MPDClient]:
+        if (self._client is not None and self.autoconnect
+                and time.monotonic() - self._used_at >= self.keepalive_s):
+            self.connect()  # MPD may have closed it meanwhile: a command must not find out
         if self._client is None:
             if not self.autoconnect:
                 raise MpdUnavailable(f"not connected to MPD at {self.address}")
@@ -225,6 +245,7 @@ class MpdLink:
         assert self._client is not None
         try:
             yield self._client
+            self._used_at = time.monotonic()
         except mpd.CommandError as exc:
             if exc.errno == mpd.FailureResponseCode.NO_EXIST:
                 raise MpdNoSuchSong(str(exc)) from exc

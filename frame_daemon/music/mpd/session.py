@@ -20,7 +20,7 @@ import mpd
 
 from frame_daemon.backoff import Backoff
 from frame_daemon.events import Event, MpdSessionChanged
-from frame_daemon.music.mpd.client import MpdLink, MpdUnavailable, open_client
+from frame_daemon.music.mpd.client import KEEPALIVE_S, MpdLink, MpdUnavailable, open_client
 from frame_daemon.supervise import run_supervised
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,11 @@ class MpdSession:
     """Owns the loop's MPD link; its thread connects whenever the link has no connection."""
 
     def __init__(self, host: str, port: int, password: str, post: Callable[[Event], None], *,
-                 timeout_s: float = 10.0, backoff: tuple[float, float] = (0.5, 15.0)) -> None:
+                 timeout_s: float = 10.0, backoff: tuple[float, float] = (0.5, 15.0),
+                 keepalive_s: float = KEEPALIVE_S) -> None:
         # The loop's link never connects by itself: a command without a connection fails at once.
-        self.link = MpdLink(host, port, password, timeout_s, autoconnect=False)
+        self.link = MpdLink(host, port, password, timeout_s, autoconnect=False,
+                            keepalive_s=keepalive_s)
         self._post = post
         self._backoff = Backoff(*backoff)
         self._lock = threading.Lock()
