@@ -485,6 +485,12 @@ class MusicController:
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 log.warning("household: ignoring what %s said (%s)", event.device_id, exc)
                 return
+            if other.device_id != event.device_id:
+                # The topic is who speaks: its Last Will clears the topic, so a member known by
+                # another name would outlive its frame.
+                log.warning("household: %s said it is %r; taking it as %s", event.device_id,
+                            other.device_id[:64], event.device_id)
+                other = dataclasses.replace(other, device_id=event.device_id)
             self.household, verdict = hh.on_presence(self.household, other, now, hold)
         self._household_verdict(verdict)
         self._follow_blend()

@@ -47,6 +47,12 @@ from frame_daemon.mood import Mood
 HANDOVER_TIMEOUT_S = 3.0
 # How long a frame that just joined waits for the others' retained presences.
 JOIN_S = 1.0
+# The longest hold a frame can have: the config's limit on follow.min_interval_s.
+MAX_HOLD_S = 3600.0
+# A presence is a few KB (a steerer names its queue entries: queue_keeper.MAX_REMEMBERED, 500):
+# anything far bigger is not one, and is refused before it is parsed on the loop.
+MAX_PRESENCE_BYTES = 4 * 1024 * 1024
+MAX_ENTRIES = 1000
 
 
 class Steer(StrEnum):
@@ -100,13 +106,15 @@ class Presence:
                    hold_until=time_of("hold_until"),
                    claim=bool(data.get("claim", False)),
                    handed_to=str(data.get("handed_to", "")),
-                   entries=tuple((int(i), str(u)) for i, u in data.get("entries", ())),
+                   entries=_entries(data.get("entries", ())),
                    following=bool(data.get("following", True)))
 
     @classmethod
     def parse(cls, payload: bytes) -> Presence:
         """A presence from the group's topic; ValueError (or KeyError, TypeError, IndexError) for
         anything else: any client of the broker may publish there."""
+        if len(payload) > MAX_PRESENCE_BYTES:
+            raise ValueError(f"{len(payload)} bytes is too big for a presence")
         try:
             data = json.loads(payload)
             if not isinstance(data, dict):
@@ -114,6 +122,22 @@ class Presence:
             return cls.from_json(data)
         except (RecursionError, OverflowError) as exc:  # nested too deep; an infinite queue id
             raise ValueError(str(exc)) from None
+
+
+def _entries(value: Any) -> tuple[tuple[int, str], ...]:
+    if not isinstance(value, list | tuple) or len(value) > MAX_ENTRIES:
+        raise ValueError(f"entries must be a list of at most {MAX_ENTRIES} [id, uri] pairs")
+    return tuple((int(i), str(u)) for i, u in value)
+
+
+def believable(other: Presence, now: float) -> Presence:
+    """`other` with its times no later than they can be: a photo change or a take-over in the
+    future (a frame whose clock is wrong, or a crafted message) would win every election for ever,
+    and a hold past the longest one possible would keep the music from every frame."""
+    if other.changed_at <= now and other.since <= now and other.hold_until <= now + MAX_HOLD_S:
+        return other
+    return replace(other, changed_at=min(other.changed_at, now), since=min(other.since, now),
+                   hold_until=min(other.hold_until, now + MAX_HOLD_S))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +207,7 @@ def on_presence(state: HouseholdState, other: Presence, now: float,
     """Another frame's presence arrived (mine, echoed by the broker, is ignored)."""
     if other.device_id == state.me:
         return state, _verdict(state, "my own presence")
+    other = believable(other, now)
     members = dict(state.members)
     members[other.device_id] = other
     state = replace(state, members=MappingProxyType(members))

@@ -1,0 +1,53 @@
+"""Probes: what any client of the broker may publish on the household's topic (real mosquitto, real
+MPD, a real daemon). Whatever is said there, a frame alone keeps its music, knows each member by
+its topic, and never edits a queue entry a crafted presence names."""
+
+from __future__ import annotations
+
+import json
+
+from harness import mpd_queue, wait_for
+from rig import show, state, wait_state
+
+GARBAGE = [b"not json", b"[]", b"5", b'"frame"', b"{}", b'{"device_id": "x"}',
+           b'{"device_id": "x", "changed_at": "soon"}', b'{"device_id": "x", "changed_at": NaN}',
+           b'{"device_id": "x", "changed_at": 1, "mood": "calm"}',
+           b'{"device_id": "x", "changed_at": 1, "entries": [[1]]}',
+           b'{"device_id": "x", "changed_at": 1, "entries": {"a": 1}}',
+           b"[" * 5000, b"\xff\xfe"]
+
+
+def presence(device_id: str, **fields) -> str:
+    return json.dumps({"device_id": device_id, "changed_at": 1.0, "steerer": "", **fields})
+
+
+def members(rig) -> list[str]:
+    return (state(rig).get("household") or {}).get("members") or []
+
+
+def test_a_frame_keeps_its_music_whatever_the_household_topic_says(rig):
+    group = f"frame-daemon/household/mpd-127_0_0_1-{rig.mpd.port}"
+    say = rig.recorder.publish
+    # Retained before the frame starts: a presence dated in the year 5138 (a wrong clock, or a
+    # crafted message), which the frame whose photo changed last could never beat; one that
+    # names another frame than its topic (the Last Will clears the topic, not the name in it).
+    say(f"{group}/future", presence("future", changed_at=1e11), retain=True)
+    say(f"{group}/liar", presence("someone-else"), retain=True)
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("valence") is not None, "the first photo scored", 60)
+    for payload in GARBAGE:
+        say(f"{group}/garbage", payload)
+    # 100,000 queue entries (ids MPD never gave): refused whole, never adopted.
+    say(f"{group}/huge", presence("huge", entries=[[i, f"x/{i}.flac"] for i in range(100_000)]))
+    show(rig, "bright.jpg")  # my photo changed last: the music is mine
+    s = wait_state(rig, lambda s: (s.get("household") or {}).get("steering") and s.get("queued"),
+                   "the frame steers and queued music", 60)
+    assert "someone-else" not in s["household"]["members"] and "huge" not in s["household"]["members"]
+    assert {e["file"] for e in mpd_queue(rig.mpd)} >= set(s["queued"])
+
+    say(f"{group}/liar", b"", retain=True)  # its Last Will
+    wait_for(lambda: "liar" not in members(rig), 10, what="the cleared member gone")
+    assert rig.daemon.alive()
+    log = rig.daemon.log()
+    assert "Traceback" not in log, log[-4000:]
+    assert "household: ignoring what huge said" in log
