@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 
+from frame_daemon.music.household import MAX_MEMBERS
 from harness import wait_for
 from rig import show, state, wait_state
 
@@ -59,3 +60,17 @@ def test_a_frame_keeps_its_music_whatever_the_household_topic_says(rig):
     log = rig.daemon.log()
     assert "Traceback" not in log, log[-4000:]
     assert "household: ignoring what huge said" in log
+
+
+def test_thousands_of_presences_are_not_thousands_of_members(rig):
+    # A script publishing under the group's topic: each member costs every presence a look, so
+    # thousands would stall the loop (retained: at every start too).
+    group = f"frame-daemon/household/mpd-127_0_0_1-{rig.mpd.port}"
+    for i in range(3000):
+        rig.recorder.publish(f"{group}/crowd-{i}", presence(f"crowd-{i}"), retain=True)
+    rig.daemon.start()
+    s = wait_state(rig, lambda s: (s.get("household") or {}).get("steering") and s.get("queued"),
+                   "the frame steers and queued music", 60)
+    wait_for(lambda: "household: ignoring crowd-" in rig.daemon.log(), 30, what="the crowd ignored")
+    assert len(members(rig)) <= MAX_MEMBERS + 1 and "Traceback" not in rig.daemon.log()
+    assert s["household"]["steerer"] == "frame"

@@ -99,6 +99,7 @@ class MusicController:
         self._told_following = True  # whether the household last heard that this frame follows
         self._blend_for: Mood | None = None  # with steer = "blend": what this steerer's music is for
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
+        self._crowd_ignored = 0  # presences ignored because the household is full
 
     @property
     def fading_s(self) -> float | None:
@@ -479,6 +480,12 @@ class MusicController:
         now, hold = self._wall(), self.cfg.follow.min_interval_s
         if not event.payload:
             self.household, verdict = hh.on_gone(self.household, event.device_id, now, hold)
+        elif hh.full(self.household, event.device_id):
+            self._crowd_ignored += 1
+            if self._crowd_ignored % 1000 == 1:
+                log.warning("household: ignoring %s: already %d frames in the group (%d ignored)",
+                            event.device_id, hh.MAX_MEMBERS, self._crowd_ignored)
+            return
         else:
             try:
                 other = hh.Presence.parse(event.payload)

@@ -53,6 +53,10 @@ MAX_HOLD_S = 3600.0
 # anything far bigger is not one, and is refused before it is parsed on the loop.
 MAX_PRESENCE_BYTES = 4 * 1024 * 1024
 MAX_ENTRIES = 1000
+# Frames a household keeps track of: a photo wall is a dozen. Each presence costs a look at every
+# member, so thousands (a script publishing under the group's topic) would stall the loop, and
+# stay retained on the broker to stall every start.
+MAX_MEMBERS = 64
 
 
 class Steer(StrEnum):
@@ -227,6 +231,11 @@ def on_presence(state: HouseholdState, other: Presence, now: float,
         return _release(state, other.device_id, now,
                         f"{other.device_id} took the music first")
     return _settle(state, now, min_interval_s)
+
+
+def full(state: HouseholdState, device_id: str) -> bool:
+    """Whether a presence from `device_id` would be one member too many (then it is ignored)."""
+    return device_id not in state.members and len(state.members) >= MAX_MEMBERS
 
 
 def on_following(state: HouseholdState, following: bool, now: float,
