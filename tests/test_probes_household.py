@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import time
 
-from frame_daemon.music.household import MAX_MEMBERS
+import pytest
+
+from frame_daemon.music.household import MAX_MEMBERS, Presence
 from harness import wait_for
 from rig import show, state, wait_state
 
@@ -74,3 +76,10 @@ def test_thousands_of_presences_are_not_thousands_of_members(rig):
     wait_for(lambda: "household: ignoring crowd-" in rig.daemon.log(), 30, what="the crowd ignored")
     assert len(members(rig)) <= MAX_MEMBERS + 1 and "Traceback" not in rig.daemon.log()
     assert s["household"]["steerer"] == "frame"
+
+
+@pytest.mark.parametrize("mood", ["[NaN, 0, 1]", "[0, Infinity, 1]", "[0, 0, NaN]", "[0, 0, -Infinity]"])
+def test_a_mood_that_is_not_finite_is_not_a_presence(mood):
+    # Clipped, it became a fully confident corner of the plane, pulling every frame's blend there.
+    with pytest.raises(ValueError):
+        Presence.parse(f'{{"device_id": "a", "changed_at": 1, "mood": {mood}}}'.encode())

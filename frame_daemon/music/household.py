@@ -103,9 +103,12 @@ class Presence:
                 raise ValueError(f"{key} is not a finite number: {value}")
             return value
 
+        numbers = None if mood is None else (float(mood[0]), float(mood[1]), float(mood[2]))
+        if numbers is not None and not all(math.isfinite(x) for x in numbers):
+            # Clipped, NaN would become a fully confident corner of the plane: the blend's pull.
+            raise ValueError(f"mood is not three finite numbers: {mood}")
         return cls(device_id=str(data["device_id"]), changed_at=time_of("changed_at", required=True),
-                   mood=None if mood is None else Mood.clipped(float(mood[0]), float(mood[1]),
-                                                               float(mood[2])),
+                   mood=None if numbers is None else Mood.clipped(*numbers),
                    steerer=str(data.get("steerer", "")), since=time_of("since"),
                    hold_until=time_of("hold_until"),
                    claim=bool(data.get("claim", False)),
