@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from test_household_daemons import house, persons_entries_survive  # noqa: F401
 
 from frame_daemon.music.household import MAX_MEMBERS, Presence
 from harness import wait_for
@@ -83,3 +84,19 @@ def test_a_mood_that_is_not_finite_is_not_a_presence(mood):
     # Clipped, it became a fully confident corner of the plane, pulling every frame's blend there.
     with pytest.raises(ValueError):
         Presence.parse(f'{{"device_id": "a", "changed_at": 1, "mood": {mood}}}'.encode())
+
+
+def test_a_hand_over_while_mpd_restarts_leaves_no_old_entries_and_a_persons_stay(house):  # noqa: F811
+    from test_household_daemons import settled, show, wait_steered_by
+
+    house.add(2)
+    settled(house)
+    show(house, 0, "bright.jpg")
+    wait_steered_by(house, "frame0", "frame0 steering")
+    house.mpd.stop()
+    show(house, 1, "bright.jpg")  # frame1 takes the music while MPD is away
+    wait_for(lambda: (state := house.recorder.json("frame-daemon/frame1/state") or {}) and
+             (state.get("household") or {}).get("steering"), 20, 0.1, what="frame1 took the music")
+    house.mpd.start()  # its state file brings the queue back, renumbered
+    wait_steered_by(house, "frame1", "frame1 steering, frame0's entries replaced", timeout=30)
+    persons_entries_survive(house)

@@ -563,7 +563,10 @@ class MusicController:
             try:
                 self.keeper.adopt(verdict.from_entries)
             except MpdUnavailable as exc:
+                self.keeper.adopt_later(verdict.from_entries)
                 self._mpd_lost(str(exc))
+        else:  # taken over while MPD is away: else the old steerer's entries stayed for good
+            self.keeper.adopt_later(verdict.from_entries)
         if st.follow.smoothed is None or not st.following:
             self._publish()
             return
