@@ -46,3 +46,19 @@ def test_an_index_refresh_that_met_no_mpd_is_tried_again_once_mpd_is_up(rig):
     wait_state(rig, lambda s: s["index_size"] > 0 and s.get("queued") and not s.get("error"),
                "the index refreshed, music queued and the error over once MPD is up", 60)
     assert "Traceback" not in rig.daemon.log()
+
+
+def test_a_doesnt_fit_during_a_fade_ends_at_the_users_volume_with_music_playing(fade_rig):  # noqa: F811
+    rig = fade_rig
+    rig.start()
+    first = playing_first_tracks(rig)
+    show(rig, "bright.jpg")
+    new_tracks(rig, first)
+    wait_for(lambda: volume(rig) < USER_VOLUME * 0.7, 10, interval=0.02, what="fade under way")
+    rig.recorder.publish("frame-daemon/frame/set/feedback", "doesnt_fit")
+    wait_for(lambda: (s := rig.recorder.json("frame-daemon/frame/state")) and s["taste"]["verdicts"] == 1,
+             10, what="the verdict kept")
+    wait_for(lambda: volume(rig) == USER_VOLUME and mpd_status(rig.mpd)["state"] == "play", 15,
+             what="the user's volume back, music playing")
+    holds(lambda: volume(rig) == USER_VOLUME, FADE_S + 1, "no ramp left running")
+    assert rig.daemon.alive() and "Traceback" not in rig.daemon.log()
