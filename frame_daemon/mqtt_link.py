@@ -90,6 +90,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._last_failure = ""  # the connect failure last logged: each cause is logged once
         self.connect_failures = 0  # failed attempts since the last successful connect
+        self.connects = 0  # successful connects so far: a change means the connection broke
         self._stopping = False
         self._answered = False  # the broker answered (CONNACK) since the last disconnect
         self.client = client_factory(CallbackAPIVersion.VERSION2,
@@ -183,6 +184,7 @@ class MqttLink:
         if reason_code.is_failure:
             self._connect_failed(f"the broker refused us: {reason_code}")
             return
+        self.connects += 1
         self._connected.set()
         self._last_failure = ""
         self.connect_failures = 0

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from test_household_daemons import house, persons_entries_survive  # noqa: F401
+from test_transitions import holds
 
 from frame_daemon.music.household import MAX_MEMBERS, Presence
 from harness import wait_for
@@ -99,4 +100,26 @@ def test_a_hand_over_while_mpd_restarts_leaves_no_old_entries_and_a_persons_stay
              (state.get("household") or {}).get("steering"), 20, 0.1, what="frame1 took the music")
     house.mpd.start()  # its state file brings the queue back, renumbered
     wait_steered_by(house, "frame1", "frame1 steering, frame0's entries replaced", timeout=30)
+    persons_entries_survive(house)
+
+
+def test_a_frame_cut_off_from_the_broker_does_not_take_the_music_by_timeout(house):  # noqa: F811
+    # With the broker gone, frame1's claim cannot reach frame0, nor frame0's answer frame1: its
+    # silence is no sign that frame0 hangs, and taking the music would make two frames edit at once.
+    from test_household_daemons import settled, show, wait_steered_by
+
+    from harness import show_photo
+
+    house.add(2)
+    settled(house)
+    show(house, 0, "bright.jpg")
+    wait_steered_by(house, "frame0", "frame0 steering")
+    house.broker.stop()
+    log = house.frames[1].log
+    scored = log().count("photo current.jpg:")
+    show_photo(house.currents[1], house.photos / "bright.jpg")
+    wait_for(lambda: log().count("photo current.jpg:") > scored, 20, what="frame1's photo scored")
+    holds(lambda: "did not answer my claim" not in log(), 6.0, "frame1 leaves the music to frame0")
+    house.broker.start()  # the claim goes out on reconnect: frame0 answers it
+    wait_steered_by(house, "frame1", "frame1 steering once the broker is back", timeout=30)
     persons_entries_survive(house)

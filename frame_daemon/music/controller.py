@@ -100,6 +100,11 @@ class MusicController:
         self._blend_for: Mood | None = None  # with steer = "blend": what this steerer's music is for
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
         self._crowd_ignored = 0  # presences ignored because the household is full
+        # Members whose presence was cleared: (when, our connection's count of connects). A broker
+        # that shuts down sends every frame's Last Will as it goes: a clearing followed by the loss
+        # of our own connection is not taken for the member's death.
+        self._gone: dict[str, tuple[float, int]] = {}
+        self._told_heard = True  # whether the household last heard that our link is up
 
     @property
     def fading_s(self) -> float | None:
@@ -479,6 +484,9 @@ class MusicController:
             return
         now, hold = self._wall(), self.cfg.follow.min_interval_s
         if not event.payload:
+            if self._household_link is not None:  # taken as gone after GONE_GRACE_S, if still so
+                self._gone[event.device_id] = (self.clock(), self._household_link.link.connects)
+                return
             self.household, verdict = hh.on_gone(self.household, event.device_id, now, hold)
         elif hh.full(self.household, event.device_id):
             self._crowd_ignored += 1
@@ -492,6 +500,7 @@ class MusicController:
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 log.warning("household: ignoring what %s said (%s)", event.device_id, exc)
                 return
+            self._gone.pop(event.device_id, None)  # it spoke again
             if other.device_id != event.device_id:
                 # The topic is who speaks: its Last Will clears the topic, so a member known by
                 # another name would outlive its frame.
@@ -518,7 +527,22 @@ class MusicController:
             return
         self._household_tick_at = now + 0.2
         wall, hold = self._wall(), self.cfg.follow.min_interval_s
-        if self.state.following != self._told_following:  # suspended, switched off, or back on
+        link = self._household_link.link if self._household_link is not None else None
+        for device_id, (when, connects) in list(self._gone.items()):
+            if now < when + hh.GONE_GRACE_S:
+                continue
+            del self._gone[device_id]
+            if link is not None and (not link.connected or link.connects != connects):
+                log.info("household: %s's presence was cleared as the broker went away; not "
+                         "taking it for gone", device_id)
+                continue
+            self.household, verdict = hh.on_gone(self.household, device_id, wall, hold)
+            self._household_verdict(verdict)
+        heard = link is None or link.connected
+        if heard != self._told_heard:
+            self._told_heard = heard
+            self.household, verdict = hh.on_link(self.household, heard, wall, hold)
+        elif self.state.following != self._told_following:  # suspended, switched off, or back on
             self._told_following = self.state.following
             self.household, verdict = hh.on_following(self.household, self._told_following, wall,
                                                       hold)

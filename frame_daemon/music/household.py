@@ -47,6 +47,9 @@ from frame_daemon.mood import Mood
 HANDOVER_TIMEOUT_S = 3.0
 # How long a frame that just joined waits for the others' retained presences.
 JOIN_S = 1.0
+# How long a cleared presence waits before the frame is taken for gone: a broker that shuts down
+# sends every frame's Last Will just before our own connection drops.
+GONE_GRACE_S = 1.0
 # The longest hold a frame can have: the config's limit on follow.min_interval_s.
 MAX_HOLD_S = 3600.0
 # A presence is a few KB (a steerer names its queue entries: queue_keeper.MAX_REMEMBERED, 500):
@@ -163,6 +166,7 @@ class HouseholdState:
     handed_to: str = ""  # whom I handed the music to (my presence says so)
     steer: Steer = Steer.LAST
     following: bool = True  # my frame follows its photo
+    heard: bool = True  # my connection to the group's topic is up
 
     @property
     def steering(self) -> bool:
@@ -252,6 +256,16 @@ def on_following(state: HouseholdState, following: bool, now: float,
     return _settle(state, now, min_interval_s, publish=True)
 
 
+def on_link(state: HouseholdState, connected: bool, now: float,
+            min_interval_s: float) -> tuple[HouseholdState, Verdict]:
+    """My connection to the group's topic went down, or is back. Cut off, a steerer's silence
+    says nothing (my claim does not reach it, nor its answer me): a claim does not time out. Back,
+    my claim goes out again, and the steerer has its full time to answer it."""
+    claiming = now if connected and state.claiming_since is not None else state.claiming_since
+    state = replace(state, heard=connected, claiming_since=claiming)
+    return _settle(state, now, min_interval_s)
+
+
 def on_gone(state: HouseholdState, device_id: str, now: float,
             min_interval_s: float) -> tuple[HouseholdState, Verdict]:
     """A frame's presence was cleared (its Last Will, or it left)."""
@@ -331,7 +345,7 @@ def _settle(state: HouseholdState, now: float, min_interval_s: float, *, publish
     if state.claiming_since is None:
         state = replace(state, claiming_since=now)
         return state, _verdict(state, f"claiming the music from {state.steerer}", True)
-    if now >= max(state.claiming_since, steerer.hold_until) + HANDOVER_TIMEOUT_S:
+    if state.heard and now >= max(state.claiming_since, steerer.hold_until) + HANDOVER_TIMEOUT_S:
         old = state.steerer
         state = _take(state, now, min_interval_s)
         return state, Verdict(Role.STEER, state.me, f"{old} did not answer my claim",
