@@ -123,3 +123,17 @@ def test_a_frame_cut_off_from_the_broker_does_not_take_the_music_by_timeout(hous
     house.broker.start()  # the claim goes out on reconnect: frame0 answers it
     wait_steered_by(house, "frame1", "frame1 steering once the broker is back", timeout=30)
     persons_entries_survive(house)
+
+
+def test_a_frame_alone_that_starts_without_its_broker_still_plays(rig):
+    # Cut off from the broker (it boots later), a frame hears no other frame: after the join wait
+    # it steers alone, as ever; being cut off only keeps a claim on another frame from timing out.
+    from harness import mpd_status
+
+    rig.broker.stop()
+    rig.daemon.start()
+    wait_for(lambda: mpd_status(rig.mpd)["state"] == "play", 60, what="music playing")
+    rig.broker.start()
+    s = wait_state(rig, lambda s: (s.get("household") or {}).get("steering") and s.get("queued"),
+                   "the frame says it steers once the broker is back", 30)
+    assert s["household"]["members"] == ["frame"]
