@@ -30,3 +30,21 @@ def test_odd_verdicts_are_refused_with_a_reason_and_one_during_an_mpd_restart_is
     wait_state(rig, lambda s: s["mpd"] == "connected" and s.get("queued"), "music again", 30)
     wait_for(lambda: mpd_status(rig.mpd)["state"] == "play", 20, what="MPD playing again")
     assert rig.daemon.alive() and "Traceback" not in rig.daemon.log()
+
+
+def test_taste_reset_from_the_command_line_while_the_daemon_runs(rig):  # noqa: F811
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    rig.daemon.start()
+    wait_state(rig, lambda s: s.get("queued") and s.get("now_playing"), "the first track plays")
+    wait_for(lambda: mpd_status(rig.mpd)["state"] == "play", 10, what="MPD playing")
+    rig.recorder.publish(FEEDBACK, "doesnt_fit")
+    wait_state(rig, lambda s: s["taste"]["verdicts"] == 1, "the verdict kept")
+    done = subprocess.run([sys.executable, "-m", "frame_daemon", "taste", "--reset", "--config",
+                           str(rig.config)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and "forgot 1 verdicts" in done.stdout, done.stdout + done.stderr
+    # docs/taste.md: "also while the daemon runs": the daemon must stop applying it.
+    wait_state(rig, lambda s: s["taste"]["verdicts"] == 0, "the running frame forgot it too", 20)
