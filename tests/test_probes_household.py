@@ -137,3 +137,11 @@ def test_a_frame_alone_that_starts_without_its_broker_still_plays(rig):
     s = wait_state(rig, lambda s: (s.get("household") or {}).get("steering") and s.get("queued"),
                    "the frame says it steers once the broker is back", 30)
     assert s["household"]["members"] == ["frame"]
+
+
+def test_a_presence_from_an_older_version_is_read_with_defaults_and_one_from_a_newer_with_more():
+    old = Presence.parse(b'{"device_id": "den", "changed_at": 5, "mood": [0.1, 0.2, 0.5], "steerer": "den"}')
+    assert (old.since, old.hold_until, old.claim, old.handed_to, old.entries, old.following) == (
+        0.0, 0.0, False, "", (), True)
+    newer = Presence.parse(b'{"device_id": "den", "changed_at": 5, "steer": "sway", "volume": 3}')
+    assert newer.device_id == "den" and newer.mood is None
