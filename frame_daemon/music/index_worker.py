@@ -63,9 +63,15 @@ def music_folder(music_directory: str) -> Path | None:
 
 def refresh_index(index: TrackIndex, link: MpdLink, music_directory: str,
                   progress: Callable[[int, int], None] | None = None) -> RefreshStats:
-    """List MPD's library and bring the index up to date (incremental)."""
+    """List MPD's library and bring the index up to date (incremental).
+
+    While MPD scans its library (its database lost, or new after an upgrade: it scans in the
+    background and answers meanwhile) it lists only what it has found so far: then nothing is
+    removed (`partial`), else the rest of the index would go, with its analyses."""
+    updating = link.status().updating
     songs = link.list_all(keep=MpdSong.parse)
-    return index.refresh(songs, music_folder(music_directory), progress)
+    updating = updating or link.status().updating
+    return index.refresh(songs, music_folder(music_directory), progress, partial=updating)
 
 
 def read_shared(index: TrackIndex, link: MpdLink, uris: list[str] | None = None) -> SharedStats | None:
@@ -107,8 +113,9 @@ def describe_shared(stats: SharedStats | None) -> str:
 
 
 def describe(stats: RefreshStats) -> str:
-    text = (f"{stats.added} added, {stats.updated} updated, {stats.removed} removed, "
-            f"{stats.unchanged} unchanged")
+    text = (f"{stats.added} added, {stats.updated} updated, "
+            + ("none removed: MPD is still scanning its library, " if stats.partial else
+               f"{stats.removed} removed, ") + f"{stats.unchanged} unchanged")
     return text + (f", {len(stats.failed)} unreadable" if stats.failed else "")
 
 
@@ -222,6 +229,8 @@ class IndexWorker:
                     self._post(IndexRefreshed(len(index), "", error=str(exc)))
                     continue
                 self._retry_s = REFRESH_RETRY_S[0]
+                if stats.partial:  # again once MPD has scanned all (its database event may be lost)
+                    self._retry_later()
                 try:
                     shared = describe_shared(read_shared(index, link))
                 except FrameDaemonError as exc:  # the tags are in; shared results come next time
