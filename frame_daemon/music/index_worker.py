@@ -228,9 +228,10 @@ class IndexWorker:
                                 self._retry_later())
                     self._post(IndexRefreshed(len(index), "", error=str(exc)))
                     continue
-                self._retry_s = REFRESH_RETRY_S[0]
                 if stats.partial:  # again once MPD has scanned all (its database event may be lost)
                     self._retry_later()
+                else:
+                    self._retry_s = REFRESH_RETRY_S[0]
                 try:
                     shared = describe_shared(read_shared(index, link))
                 except FrameDaemonError as exc:  # the tags are in; shared results come next time
