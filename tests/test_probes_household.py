@@ -43,6 +43,7 @@ def test_a_frame_keeps_its_music_whatever_the_household_topic_says(rig):
     wait_state(rig, lambda s: s.get("valence") is not None, "the first photo scored", 60)
     for payload in GARBAGE:
         say(f"{group}/garbage", payload)
+    say(f"{group}/long", presence("long", changed_at="A" * 1_000_000))  # one log line, not 1 MB
     # 100,000 queue entries (ids MPD never gave): refused whole, never adopted.
     say(f"{group}/huge", presence("huge", entries=[[i, f"x/{i}.flac"] for i in range(100_000)]))
     show(rig, "bright.jpg")  # my photo changed last: the music is mine
@@ -64,6 +65,8 @@ def test_a_frame_keeps_its_music_whatever_the_household_topic_says(rig):
     log = rig.daemon.log()
     assert "Traceback" not in log, log[-4000:]
     assert "household: ignoring what huge said" in log
+    [line] = [x for x in log.splitlines() if "ignoring what long said" in x]
+    assert len(line) < 500, len(line)
 
 
 def test_thousands_of_presences_are_not_thousands_of_members(rig):

@@ -498,7 +498,8 @@ class MusicController:
             try:
                 other = hh.Presence.parse(event.payload)
             except (ValueError, KeyError, TypeError, IndexError) as exc:
-                log.warning("household: ignoring what %s said (%s)", event.device_id, exc)
+                # (Capped: Python's own message repeats a bad value whole, up to 4 MiB.)
+                log.warning("household: ignoring what %s said (%.200s)", event.device_id, exc)
                 return
             self._gone.pop(event.device_id, None)  # it spoke again
             if other.device_id != event.device_id:
