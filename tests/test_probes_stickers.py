@@ -55,3 +55,22 @@ def test_crafted_stickers_are_skipped_and_the_good_one_is_used(tmp_path, mpd_ser
     found = moods(tmp_path / "frame-state")
     assert set(found) == set(uris) and found[good][3] == "analysis"
 
+
+
+def test_a_sticker_left_on_a_song_mpd_no_longer_has_is_not_read(tmp_path, mpd_server):  # noqa: F811
+    c = mpd_server.client()
+    uris = sorted(s["file"] for s in c.listall() if "file" in s)
+    for uri in uris[:2]:
+        c.sticker_set("song", uri, STICKER, GOOD)
+    c.disconnect()
+    (mpd_server.music_dir / uris[0]).unlink()  # MPD keeps the sticker of a song it drops
+    mpd_server.update_and_wait()
+    link = MpdLink("127.0.0.1", mpd_server.port)
+    try:
+        with TrackIndex(tmp_path / "probe.sqlite3") as index:  # an index from before the removal
+            index.refresh([{"file": u, "last-modified": ""} for u in uris], None)
+            stats = read_shared(index, link)
+            assert stats is not None and stats.used == 1 and stats.unreadable == 0
+            assert index.get(uris[1]).source is MoodSource.ANALYSIS
+    finally:
+        link.close()
