@@ -8,6 +8,8 @@ from typing import Any
 
 from frame_daemon.errors import FrameDaemonError
 
+MAX_KINDS = 256  # kinds of failure remembered (each logged with its traceback once)
+
 
 class LoopGuard:
     """Every event handler and every timed step runs through `run`: an expected failure
@@ -32,6 +34,8 @@ class LoopGuard:
         message = f"internal error in {where}: {type(exc).__name__}: {exc}"
         kind = (where, type(exc).__name__, str(exc))
         if kind not in self._seen:
+            if len(self._seen) >= MAX_KINDS:  # messages that name a track or a time differ each
+                self._seen.clear()  # time: a bug seen for months must not grow the set for ever
             self._seen.add(kind)
             self._log.error("%s (the daemon goes on)", message, exc_info=exc)
         else:

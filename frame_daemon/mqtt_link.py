@@ -90,6 +90,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._last_failure = ""  # the connect failure last logged: each cause is logged once
         self.connect_failures = 0  # failed attempts since the last successful connect
+        self.connects = 0  # successful connects so far: a change means the connection broke
         self._stopping = False
         self._answered = False  # the broker answered (CONNACK) since the last disconnect
         self.client = client_factory(CallbackAPIVersion.VERSION2,
@@ -183,6 +184,7 @@ class MqttLink:
         if reason_code.is_failure:
             self._connect_failed(f"the broker refused us: {reason_code}")
             return
+        self.connects += 1
         self._connected.set()
         self._last_failure = ""
         self.connect_failures = 0
@@ -295,9 +297,25 @@ def publish_once(cfg: MqttConfig, topic: str, payload: str, timeout: float = 10.
     except (OSError, ValueError, FrameDaemonError) as exc:
         return f"cannot reach the MQTT broker at {cfg.host}:{cfg.port}: " + (
             describe_connect_error(exc) if isinstance(exc, OSError) else str(exc))
+    refused: list[str] = []  # the broker's answer to our login, when it says no
+    answered = threading.Event()
+
+    def on_connect(client: paho.Client, userdata: Any, flags: Any, reason_code: Any,
+                   properties: Any = None) -> None:
+        if reason_code.is_failure:
+            refused.append(str(reason_code))
+        answered.set()
+
+    client.on_connect = on_connect
     client.loop_start()
     try:
         info = client.publish(topic, payload, qos=1, retain=False)
+        # A broker that refuses the login drops us: say so at once, not "did not take it" later.
+        if not answered.wait(timeout):
+            return f"the MQTT broker at {cfg.host}:{cfg.port} did not answer"
+        if refused:
+            return (f"the MQTT broker at {cfg.host}:{cfg.port} refused the connection: "
+                    f"{refused[0]} (check mqtt.username and the password)")
         info.wait_for_publish(timeout)
         if not info.is_published():
             return f"the MQTT broker at {cfg.host}:{cfg.port} did not take the message"

@@ -100,6 +100,12 @@ class MusicController:
         self._clock_told: dict[str, bool] = {}  # frames whose clock was named as off (ahead?)
         self._blend_for: Mood | None = None  # with steer = "blend": what this steerer's music is for
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
+        self._crowd_ignored = 0  # presences ignored because the household is full
+        # Members whose presence was cleared: (when, our connection's count of connects). A broker
+        # that shuts down sends every frame's Last Will as it goes: a clearing followed by the loss
+        # of our own connection is not taken for the member's death.
+        self._gone: dict[str, tuple[float, int]] = {}
+        self._told_heard = True  # whether the household last heard that our link is up
 
     @property
     def fading_s(self) -> float | None:
@@ -484,13 +490,30 @@ class MusicController:
             return
         now, hold = self._wall(), self.cfg.follow.min_interval_s
         if not event.payload:
+            if self._household_link is not None:  # taken as gone after GONE_GRACE_S, if still so
+                self._gone[event.device_id] = (self.clock(), self._household_link.link.connects)
+                return
             self.household, verdict = hh.on_gone(self.household, event.device_id, now, hold)
+        elif hh.full(self.household, event.device_id):
+            self._crowd_ignored += 1
+            if self._crowd_ignored % 1000 == 1:
+                log.warning("household: ignoring %s: already %d frames in the group (%d ignored)",
+                            event.device_id, hh.MAX_MEMBERS, self._crowd_ignored)
+            return
         else:
             try:
                 other = hh.Presence.parse(event.payload)
             except (ValueError, KeyError, TypeError, IndexError) as exc:
-                log.warning("household: ignoring what %s said (%s)", event.device_id, exc)
+                # (Capped: Python's own message repeats a bad value whole, up to 4 MiB.)
+                log.warning("household: ignoring what %s said (%.200s)", event.device_id, exc)
                 return
+            self._gone.pop(event.device_id, None)  # it spoke again
+            if other.device_id != event.device_id:
+                # The topic is who speaks: its Last Will clears the topic, so a member known by
+                # another name would outlive its frame.
+                log.warning("household: %s said it is %r; taking it as %s", event.device_id,
+                            other.device_id[:64], event.device_id)
+                other = dataclasses.replace(other, device_id=event.device_id)
             self._check_clock(other, now)
             self.household, verdict = hh.on_presence(self.household, other, now, hold)
         self._household_verdict(verdict)
@@ -498,7 +521,7 @@ class MusicController:
 
     def _check_clock(self, other: hh.Presence, now: float) -> None:
         """Name a frame whose clock is off (once per frame and direction): who steers is decided
-        by the frames' clocks, so it would never take the music, or always keep it."""
+        by the frames' clocks, so one behind never takes the music (one ahead is taken as now)."""
         assert self.household is not None
         skew = hh.clock_skew(self.household.members.get(other.device_id), other, now)
         if skew is None or self._clock_told.get(other.device_id) == (skew > 0):
@@ -527,7 +550,22 @@ class MusicController:
             return
         self._household_tick_at = now + 0.2
         wall, hold = self._wall(), self.cfg.follow.min_interval_s
-        if self.state.following != self._told_following:  # suspended, switched off, or back on
+        link = self._household_link.link if self._household_link is not None else None
+        for device_id, (when, connects) in list(self._gone.items()):
+            if now < when + hh.GONE_GRACE_S:
+                continue
+            del self._gone[device_id]
+            if link is not None and (not link.connected or link.connects != connects):
+                log.info("household: %s's presence was cleared as the broker went away; not "
+                         "taking it for gone", device_id)
+                continue
+            self.household, verdict = hh.on_gone(self.household, device_id, wall, hold)
+            self._household_verdict(verdict)
+        heard = link is None or link.connected
+        if heard != self._told_heard:
+            self._told_heard = heard
+            self.household, verdict = hh.on_link(self.household, heard, wall, hold)
+        elif self.state.following != self._told_following:  # suspended, switched off, or back on
             self._told_following = self.state.following
             self.household, verdict = hh.on_following(self.household, self._told_following, wall,
                                                       hold)
@@ -572,7 +610,10 @@ class MusicController:
             try:
                 self.keeper.adopt(verdict.from_entries)
             except MpdUnavailable as exc:
+                self.keeper.adopt_later(verdict.from_entries)
                 self._mpd_lost(str(exc))
+        else:  # taken over while MPD is away: else the old steerer's entries stayed for good
+            self.keeper.adopt_later(verdict.from_entries)
         if st.follow.smoothed is None or not st.following:
             self._publish()
             return

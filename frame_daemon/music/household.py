@@ -48,8 +48,22 @@ HANDOVER_TIMEOUT_S = 3.0
 # How long a frame that just joined waits for the others' retained presences.
 JOIN_S = 1.0
 # Who steers is decided by the frames' wall clocks: a frame whose clock seems further off than
-# this is named in the log and in `error` (a clock behind never takes the music, one ahead always).
+# this is named in the log and in `error` (a clock behind never takes the music; one ahead is
+# taken as now by `believable`, but is wrong all the same).
 CLOCK_SKEW_S = 30.0
+# How long a cleared presence waits before the frame is taken for gone: a broker that shuts down
+# sends every frame's Last Will just before our own connection drops.
+GONE_GRACE_S = 1.0
+# The longest hold a frame can have: the config's limit on follow.min_interval_s.
+MAX_HOLD_S = 3600.0
+# A presence is a few KB (a steerer names its queue entries: queue_keeper.MAX_REMEMBERED, 500):
+# anything far bigger is not one, and is refused before it is parsed on the loop.
+MAX_PRESENCE_BYTES = 4 * 1024 * 1024
+MAX_ENTRIES = 1000
+# Frames a household keeps track of: a photo wall is a dozen. Each presence costs a look at every
+# member, so thousands (a script publishing under the group's topic) would stall the loop, and
+# stay retained on the broker to stall every start.
+MAX_MEMBERS = 64
 
 
 class Steer(StrEnum):
@@ -96,20 +110,25 @@ class Presence:
                 raise ValueError(f"{key} is not a finite number: {value}")
             return value
 
+        numbers = None if mood is None else (float(mood[0]), float(mood[1]), float(mood[2]))
+        if numbers is not None and not all(math.isfinite(x) for x in numbers):
+            # Clipped, NaN would become a fully confident corner of the plane: the blend's pull.
+            raise ValueError(f"mood is not three finite numbers: {mood}")
         return cls(device_id=str(data["device_id"]), changed_at=time_of("changed_at", required=True),
-                   mood=None if mood is None else Mood.clipped(float(mood[0]), float(mood[1]),
-                                                               float(mood[2])),
+                   mood=None if numbers is None else Mood.clipped(*numbers),
                    steerer=str(data.get("steerer", "")), since=time_of("since"),
                    hold_until=time_of("hold_until"),
                    claim=bool(data.get("claim", False)),
                    handed_to=str(data.get("handed_to", "")),
-                   entries=tuple((int(i), str(u)) for i, u in data.get("entries", ())),
+                   entries=_entries(data.get("entries", ())),
                    following=bool(data.get("following", True)))
 
     @classmethod
     def parse(cls, payload: bytes) -> Presence:
         """A presence from the group's topic; ValueError (or KeyError, TypeError, IndexError) for
         anything else: any client of the broker may publish there."""
+        if len(payload) > MAX_PRESENCE_BYTES:
+            raise ValueError(f"{len(payload)} bytes is too big for a presence")
         try:
             data = json.loads(payload)
             if not isinstance(data, dict):
@@ -117,6 +136,22 @@ class Presence:
             return cls.from_json(data)
         except (RecursionError, OverflowError) as exc:  # nested too deep; an infinite queue id
             raise ValueError(str(exc)) from None
+
+
+def _entries(value: Any) -> tuple[tuple[int, str], ...]:
+    if not isinstance(value, list | tuple) or len(value) > MAX_ENTRIES:
+        raise ValueError(f"entries must be a list of at most {MAX_ENTRIES} [id, uri] pairs")
+    return tuple((int(i), str(u)) for i, u in value)
+
+
+def believable(other: Presence, now: float) -> Presence:
+    """`other` with its times no later than they can be: a photo change or a take-over in the
+    future (a frame whose clock is wrong, or a crafted message) would win every election for ever,
+    and a hold past the longest one possible would keep the music from every frame."""
+    if other.changed_at <= now and other.since <= now and other.hold_until <= now + MAX_HOLD_S:
+        return other
+    return replace(other, changed_at=min(other.changed_at, now), since=min(other.since, now),
+                   hold_until=min(other.hold_until, now + MAX_HOLD_S))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +170,7 @@ class HouseholdState:
     handed_to: str = ""  # whom I handed the music to (my presence says so)
     steer: Steer = Steer.LAST
     following: bool = True  # my frame follows its photo
+    heard: bool = True  # my connection to the group's topic is up
 
     @property
     def steering(self) -> bool:
@@ -202,6 +238,7 @@ def on_presence(state: HouseholdState, other: Presence, now: float,
     """Another frame's presence arrived (mine, echoed by the broker, is ignored)."""
     if other.device_id == state.me:
         return state, _verdict(state, "my own presence")
+    other = believable(other, now)
     members = dict(state.members)
     members[other.device_id] = other
     state = replace(state, members=MappingProxyType(members))
@@ -223,6 +260,11 @@ def on_presence(state: HouseholdState, other: Presence, now: float,
     return _settle(state, now, min_interval_s)
 
 
+def full(state: HouseholdState, device_id: str) -> bool:
+    """Whether a presence from `device_id` would be one member too many (then it is ignored)."""
+    return device_id not in state.members and len(state.members) >= MAX_MEMBERS
+
+
 def on_following(state: HouseholdState, following: bool, now: float,
                  min_interval_s: float) -> tuple[HouseholdState, Verdict]:
     """My frame stopped following its photo, or follows it again. The hold is there so that
@@ -232,6 +274,16 @@ def on_following(state: HouseholdState, following: bool, now: float,
     if not following and state.steering and state.hold_until > now:
         state = replace(state, hold_until=now)
     return _settle(state, now, min_interval_s, publish=True)
+
+
+def on_link(state: HouseholdState, connected: bool, now: float,
+            min_interval_s: float) -> tuple[HouseholdState, Verdict]:
+    """My connection to the group's topic went down, or is back. Cut off, a steerer's silence
+    says nothing (my claim does not reach it, nor its answer me): a claim does not time out. Back,
+    my claim goes out again, and the steerer has its full time to answer it."""
+    claiming = now if connected and state.claiming_since is not None else state.claiming_since
+    state = replace(state, heard=connected, claiming_since=claiming)
+    return _settle(state, now, min_interval_s)
 
 
 def on_gone(state: HouseholdState, device_id: str, now: float,
@@ -313,7 +365,7 @@ def _settle(state: HouseholdState, now: float, min_interval_s: float, *, publish
     if state.claiming_since is None:
         state = replace(state, claiming_since=now)
         return state, _verdict(state, f"claiming the music from {state.steerer}", True)
-    if now >= max(state.claiming_since, steerer.hold_until) + HANDOVER_TIMEOUT_S:
+    if state.heard and now >= max(state.claiming_since, steerer.hold_until) + HANDOVER_TIMEOUT_S:
         old = state.steerer
         state = _take(state, now, min_interval_s)
         return state, Verdict(Role.STEER, state.me, f"{old} did not answer my claim",

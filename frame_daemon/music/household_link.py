@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable
 
-from frame_daemon.config import Config
+from frame_daemon.config import Config, device_id_check
 from frame_daemon.events import AdapterFailed, Event, HouseholdNews
 from frame_daemon.homeassistant import TOPIC_ROOT
 from frame_daemon.mqtt_link import MqttLink
@@ -66,8 +66,10 @@ class HouseholdLink:
         if device_id == self.me:
             if not retained:  # (a retained one may be our own, from before a restart)
                 self._twin(payload)
-        elif "/" not in device_id:
+        elif device_id_check(device_id) is None:
             self._post(HouseholdNews(device_id, payload))
+        else:  # no frame has such an id ("" means nobody steers): the music would go to nobody
+            log.debug("household: ignoring %s, which no frame's device_id can be", topic[:200])
 
     def _twin(self, payload: bytes) -> None:
         """Another process says something on our topic: two frames were given one device_id

@@ -102,6 +102,7 @@ class RefreshStats:
     removed: int = 0
     unchanged: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    partial: bool = False  # MPD was scanning its library: the tracks it did not list were kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,14 +231,16 @@ class TrackIndex:
     # --- refresh ------------------------------------------------------------------------------------
 
     def refresh(self, songs: Iterable[Mapping[str, Any] | MpdSong], music_directory: Path | None,
-                progress: Callable[[int, int], None] | None = None) -> RefreshStats:
+                progress: Callable[[int, int], None] | None = None,
+                partial: bool = False) -> RefreshStats:
         """Bring the index in line with MPD's `listallinfo()`; read file tags where they changed.
 
         `songs` are `MpdSong`s, or MPD's own dicts, of which only entries with a 'file' key are
         songs (directories and playlists are skipped). With a readable `music_directory` the
         files' own tags are read and override MPD's; a file that fails to read is listed in
-        `failed` and indexed from MPD's tags. Tracks MPD no longer lists are removed.
-        `progress(done, total)` is called after each song.
+        `failed` and indexed from MPD's tags. Tracks MPD no longer lists are removed, unless the
+        list is `partial` (MPD was still scanning its library). `progress(done, total)` is called
+        after each song.
         """
         entries = [s if isinstance(s, MpdSong) else MpdSong.parse(s) for s in songs
                    if isinstance(s, MpdSong) or (isinstance(s, Mapping) and s.get("file"))]
@@ -270,14 +273,14 @@ class TrackIndex:
                             in_batch = 0
                 if progress is not None:
                     progress(done, len(entries))
-            gone = [uri for uri in known if uri not in seen]
+            gone = [] if partial else [uri for uri in known if uri not in seen]
             self._db.executemany("DELETE FROM tracks WHERE uri = ?", ((uri,) for uri in gone))
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
-        stats = RefreshStats(added, updated, len(gone), unchanged, failed)
+        stats = RefreshStats(added, updated, len(gone), unchanged, failed, partial)
         log.debug("track index refreshed: %d added, %d updated, %d removed, %d unchanged, %d unreadable",
                  stats.added, stats.updated, stats.removed, stats.unchanged, len(stats.failed))
         return stats

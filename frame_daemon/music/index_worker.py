@@ -8,6 +8,8 @@ MPD's database events come in storms (a library being copied in, a script runnin
 few seconds): a refresh asked for by one (`request(settle=True)`) waits until they have stopped for
 DATABASE_SETTLE_S, but never longer than DATABASE_MAX_WAIT_S after the first, so a storm costs one
 refresh a minute rather than one per event, and a database that never rests is still followed.
+A refresh that fails (MPD away: a frame that boots with its MPD) is tried again by itself, with
+backoff, rather than leaving the index as it was until MPD's database next changes.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ STICKER_POLL_S = 600.0
 # would otherwise cost MPD a full sticker read every 10 minutes for ever. A refresh (new music, so
 # likely new analyses soon) or a poll that brings something starts again from STICKER_POLL_S.
 STICKER_POLL_MAX_S = 6 * 3600.0
+# First and longest wait before a refresh that failed (MPD away: a frame that boots with its MPD)
+# is tried again by itself: nothing else asks for one until MPD's database changes.
+REFRESH_RETRY_S = (2.0, 300.0)
 DATABASE_SETTLE_S = 5.0  # quiet time after MPD's last database event before the refresh
 DATABASE_MAX_WAIT_S = 60.0  # the longest a refresh waits for the events to stop
 
@@ -58,9 +63,15 @@ def music_folder(music_directory: str) -> Path | None:
 
 def refresh_index(index: TrackIndex, link: MpdLink, music_directory: str,
                   progress: Callable[[int, int], None] | None = None) -> RefreshStats:
-    """List MPD's library and bring the index up to date (incremental)."""
+    """List MPD's library and bring the index up to date (incremental).
+
+    While MPD scans its library (its database lost, or new after an upgrade: it scans in the
+    background and answers meanwhile) it lists only what it has found so far: then nothing is
+    removed (`partial`), else the rest of the index would go, with its analyses."""
+    updating = link.status().updating
     songs = link.list_all(keep=MpdSong.parse)
-    return index.refresh(songs, music_folder(music_directory), progress)
+    updating = updating or link.status().updating
+    return index.refresh(songs, music_folder(music_directory), progress, partial=updating)
 
 
 def read_shared(index: TrackIndex, link: MpdLink, uris: list[str] | None = None) -> SharedStats | None:
@@ -102,8 +113,9 @@ def describe_shared(stats: SharedStats | None) -> str:
 
 
 def describe(stats: RefreshStats) -> str:
-    text = (f"{stats.added} added, {stats.updated} updated, {stats.removed} removed, "
-            f"{stats.unchanged} unchanged")
+    text = (f"{stats.added} added, {stats.updated} updated, "
+            + ("none removed: MPD is still scanning its library, " if stats.partial else
+               f"{stats.removed} removed, ") + f"{stats.unchanged} unchanged")
     return text + (f", {len(stats.failed)} unreadable" if stats.failed else "")
 
 
@@ -119,6 +131,7 @@ class IndexWorker:
         self.mpd = mpd
         self.sticker_poll_s = sticker_poll_s
         self._poll_wait_s = sticker_poll_s
+        self._retry_s = REFRESH_RETRY_S[0]
         self._post = post
         self._clock = clock
         self._wanted = threading.Event()  # a refresh is asked for (maybe not due yet)
@@ -143,6 +156,16 @@ class IndexWorker:
             else:
                 self._due = now
             self._wanted.set()
+
+    def _retry_later(self) -> float:
+        """Ask for a refresh after the retry wait (unless one is asked for sooner); the wait."""
+        wait, self._retry_s = self._retry_s, min(2 * self._retry_s, REFRESH_RETRY_S[1])
+        with self._lock:
+            now = self._clock()
+            if not self._wanted.is_set():
+                self._first_asked, self._due = now, now + wait
+            self._wanted.set()
+        return wait
 
     def _wait_due(self) -> str | None:
         """Wait until a refresh is asked for and due ("refresh"), or until it is time to look for
@@ -202,9 +225,14 @@ class IndexWorker:
                 try:
                     stats = refresh_index(index, link, self.mpd.music_directory)
                 except FrameDaemonError as exc:
-                    log.warning("index refresh failed: %s", exc)
+                    log.warning("index refresh failed: %s; trying again in %.0f s", exc,
+                                self._retry_later())
                     self._post(IndexRefreshed(len(index), "", error=str(exc)))
                     continue
+                if stats.partial:  # again once MPD has scanned all (its database event may be lost)
+                    self._retry_later()
+                else:
+                    self._retry_s = REFRESH_RETRY_S[0]
                 try:
                     shared = describe_shared(read_shared(index, link))
                 except FrameDaemonError as exc:  # the tags are in; shared results come next time

@@ -373,6 +373,10 @@ def _mean(points: list[tuple[float, float]]) -> tuple[float, float]:
 _TAG_INDEX: dict[str, str] = {_compact(word): word for word in MOOD_TAG_WORDS}
 _GENRE_INDEX: dict[str, str] = {_compact(g): g for g in GENRE_PRIORS} | {
     _compact(alias): genre for alias, genre in GENRE_ALIASES.items()}
+# No run of more words than a genre name has letters can spell one (every word has a letter): the
+# bound that keeps a tag of thousands of words (a broken tagger, a crafted file) from costing
+# hours, cubic in its words, when every run of them is tried.
+_LONGEST_GENRE = max(map(len, _GENRE_INDEX))
 
 
 def mood_from_tag(text: str | None) -> MoodEstimate | None:
@@ -417,7 +421,7 @@ def _genre_within(tokens: list[str]) -> str | None:
     a genre of four or more letters at the start or end of one word ('Metalcore', 'Folktronica');
     shorter ones ('emo', 'rap', 'pop') would match too much by accident ('demo', 'trap').
     """
-    for size in range(len(tokens), 0, -1):
+    for size in range(min(len(tokens), _LONGEST_GENRE), 0, -1):
         for start in range(len(tokens) - size, -1, -1):
             genre = _GENRE_INDEX.get("".join(tokens[start:start + size]))
             if genre:

@@ -83,9 +83,10 @@ class SharedAnalysis:
             shared = cls(str(data["v"]), str(data.get("m", "")), mood, str(data.get("d", "")),
                          str(data.get("t", "")), bpm if bpm is None or math.isfinite(bpm) else None,
                          str(data.get("g", "")))
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
             # RecursionError: any MPD client may write our sticker, and JSON nested a few thousand
-            # deep (it fits MPD's 4 KiB line) outgrows the parser's recursion limit.
+            # deep (it fits MPD's 4 KiB line) outgrows the parser's recursion limit. OverflowError:
+            # a JSON integer of 310 digits is valid, and too big for a float.
             return None
         return shared if shared.mood is not None or shared.tag_mood or shared.tag_bpm else None
 

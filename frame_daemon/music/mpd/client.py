@@ -66,6 +66,7 @@ class PlayerStatus:
     repeat: bool = False
     single: bool = False  # on or oneshot: MPD pauses (or stops) when the track ends
     error: str = ""  # the player's last error (a stream that died), until cleared
+    updating: bool = False  # MPD is scanning its library: its database may be partial
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,7 @@ def _status(st: dict) -> PlayerStatus:
         repeat=st.get("repeat", "0") not in ("0", "off"),
         single=st.get("single", "0") not in ("0", "off"),
         error=_first(st.get("error", "")),
+        updating="updating_db" in st,
     )
 
 

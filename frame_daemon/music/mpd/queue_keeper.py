@@ -205,6 +205,15 @@ class QueueKeeper:
             if now.get(song_id) == uri:
                 self._ours[song_id] = uri
 
+    def adopt_later(self, entries: Sequence[tuple[int, str]]) -> None:
+        """`adopt` while MPD is away: the entries still in the last queue seen become ours now,
+        and at the next look they are found again by position (MPD renumbers its queue when it
+        restarts), or forgotten with ours if the queue changed meanwhile, as ours are."""
+        known = dict(self._snapshot.entries) if self._snapshot is not None else {}
+        for song_id, uri in entries:
+            if known.get(song_id) == uri:
+                self._ours[song_id] = uri
+
     @property
     def others_upcoming(self) -> list[str]:
         """The URIs queued after the current track by someone else (a person, or the frame that
