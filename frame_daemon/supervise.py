@@ -15,6 +15,8 @@ from frame_daemon.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
+MAX_KINDS = 256  # kinds of failure remembered (each logged with its traceback once)
+
 
 def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
                    report: Callable[[str], None], first_s: float = 1.0,
@@ -40,6 +42,8 @@ def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
             delay = backoff.failed()
             message = f"{name} failed ({what}); restarting in {delay:.0f} s"
             log.error("%s", message, exc_info=exc if kind not in seen and not explained else None)
+            if kind not in seen and len(seen) >= MAX_KINDS:  # messages that name a time or a file
+                seen.clear()  # differ each time: months of restarts must not grow the set for ever
             seen.add(kind)
             try:
                 report(message)

@@ -10,7 +10,7 @@ import threading
 
 from frame_daemon.events import MpdConnection
 from frame_daemon.music.mpd.idle import MpdIdleWatcher
-from frame_daemon.supervise import run_supervised
+from frame_daemon.supervise import MAX_KINDS, run_supervised
 
 
 def test_failures_are_reported_and_the_work_restarts(caplog):
@@ -28,6 +28,23 @@ def test_failures_are_reported_and_the_work_restarts(caplog):
     assert "a worker failed (RuntimeError: the same bug)" in reports[0]
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1 and len(caplog.records) == 3  # the traceback once per kind
+
+
+def test_failures_that_differ_each_time_are_not_remembered_for_ever(caplog):
+    # A message that names a time or a file differs at every restart: over months the kinds
+    # remembered (to log each traceback once) must not grow without end. Once MAX_KINDS others
+    # came, the first kind is forgotten and its traceback logged again.
+    messages = ["the first bug", *(f"bug at {n}" for n in range(MAX_KINDS)), "the first bug"]
+
+    def work() -> None:
+        if messages:
+            raise RuntimeError(messages.pop(0))
+
+    with caplog.at_level(logging.ERROR, logger="frame_daemon.supervise"):
+        run_supervised("a worker", work, threading.Event(), lambda message: None,
+                       first_s=1e-6, longest_s=1e-6)
+    first = [r for r in caplog.records if "the first bug" in r.getMessage()]
+    assert len(first) == 2 and all(r.exc_info for r in first)
 
 
 def test_a_stop_ends_the_backoff_wait():
