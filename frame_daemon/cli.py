@@ -71,9 +71,10 @@ def cmd_ha_remove(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     link.start()
     try:
-        if not link.wait_connected(10):
-            print(f"frame-daemon ha-remove: cannot reach the MQTT broker at {cfg.mqtt.host}:"
-                  f"{cfg.mqtt.port}", file=sys.stderr)
+        problem = link.wait_answer(10)
+        if problem is not None:
+            print(f"frame-daemon ha-remove: cannot use the MQTT broker at {cfg.mqtt.host}:"
+                  f"{cfg.mqtt.port}: {problem}", file=sys.stderr)
             return EXIT_FAILED
         for topic in (topics.discovery, topics.state, topics.image, topics.availability):
             link.clear_retained(topic)

@@ -16,6 +16,7 @@ import os
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -123,6 +124,17 @@ class MqttLink:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def wait_answer(self, timeout: float) -> str | None:
+        """For a one-shot command: None once connected; else why not, as soon as the first try
+        fails (a refused login, no broker there), or after `timeout` without an answer."""
+        deadline = time.monotonic() + timeout
+        while not self._connected.wait(0.05):
+            if self._last_failure:
+                return self._last_failure
+            if time.monotonic() >= deadline:
+                return f"no answer within {timeout:g} s"
+        return None
 
     def stop(self, timeout: float = 1.0, goodbye: bool = True) -> None:
         self._stopping = True  # our own disconnect is no lost connection

@@ -44,3 +44,21 @@ def test_feedback_to_a_broker_that_refuses_the_login_says_so(tmp_path, capsys):
         assert main(["feedback", "fits", "--config", str(config)]) == 0
     finally:
         broker.stop()
+
+
+@pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="needs mosquitto_passwd")
+def test_ha_remove_with_a_login_the_broker_refuses_says_so(tmp_path, capsys):
+    broker = LockedMosquitto(tmp_path / "mqtt")
+    broker.start()
+    try:
+        (tmp_path / "secret").write_text("wrong\n")
+        config = tmp_path / "frame.toml"
+        config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\nusername = "frame"\n'
+                          f'password_file = "{tmp_path / "secret"}"\n')
+        assert main(["ha-remove", "--config", str(config)]) == 1
+        # The broker's own reason, not "cannot reach" after waiting out the time-out.
+        assert "the broker refused us: Not authorized" in capsys.readouterr().err
+        (tmp_path / "secret").write_text("right\n")
+        assert main(["ha-remove", "--config", str(config)]) == 0
+    finally:
+        broker.stop()
