@@ -46,11 +46,12 @@ at least LIMIT_MARGIN beyond that limit, within max_shift:
 
 "Cleanly": the misjudged weight m of W gives a purity 1 − 2m/W, at least LIMIT_PURITY; random
 verdicts misjudge nearly half at any cut (purity near 0), a household with a clear edge few. A
-household whose turned-down tracks reach no further than the shift already does is not moved.
+shift already LIMIT_MARGIN beyond the limit is not moved, and a limit on the untrained target's
+side of it (at or below 0 along the shift) is not used.
 
-A region follows
-the household's shift, except where its own contrast departs from it by more than its noise (the
-same test on the difference), and then by its own evidence against PRIOR:
+A region follows the household's shift (and so its limit), except where its own contrast
+departs from it by more than its noise (the same test on the difference), and then by its own
+evidence against PRIOR:
 
     region = household + Δ_region · W_region / (W_region + PRIOR)
 
