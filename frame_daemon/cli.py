@@ -122,7 +122,14 @@ def _learned_taste(cfg: Config):
 def cmd_taste(args: argparse.Namespace) -> int:
     import time
 
-    from frame_daemon.music.taste import LEAN_CAP, TasteParams, lean_strength, learn, toward
+    from frame_daemon.music.taste import (
+        LEAN_CAP,
+        LIMIT_MARGIN,
+        TasteParams,
+        lean_strength,
+        learn,
+        toward,
+    )
     from frame_daemon.music.taste_store import TasteStore
 
     cfg = _load_config_or_exit(args.config, "taste")
@@ -153,6 +160,9 @@ def cmd_taste(args: argparse.Namespace) -> int:
           + ("" if cfg.taste.enabled else "; taste.enabled is false: kept, not used"))
     h = taste.household
     print(f"  household shift: valence {h.valence:+.3f}, arousal {h.arousal:+.3f}")
+    if h.limit > 0:  # the limit (docs/taste.md): why the shift is at least this large
+        print(f"  limit: what it turned down reaches {h.limit:.2f} "
+              f"{toward(h.valence, h.arousal)}, so the shift goes {LIMIT_MARGIN:.2f} beyond it")
     strength = lean_strength(h.size, cfg.taste.max_shift)
     if strength > 0:  # leaning: what the shift's direction does to the ranking (docs/taste.md)
         way, back = toward(h.valence, h.arousal), toward(-h.valence, -h.arousal)

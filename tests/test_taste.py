@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
@@ -256,3 +257,49 @@ def test_leaning_keeps_growing_across_the_fitting_tracks():
     # A shift no larger than random verdicts leave leans nothing.
     shift = Shift("calm", 0.0, -0.025, 10, 10.0, 1.0)
     assert at(-0.6) == 0 == at(-0.9)
+
+
+def one_sided_near_the_target(edge: float) -> list[Verdict]:
+    """Judged tracks lying near the untrained target (within ±0.15 in arousal), as the untrained
+    picks do; the household accepts only those calmer than `edge` below the target."""
+    return [verdict(t, t.mood.arousal < CALM.arousal - edge, CALM)
+            for t in (track(i, "folk", 0.7 + 0.01 * (i % 7), CALM.arousal - 0.15 + 0.01 * i)
+                      for i in range(31))]
+
+
+def test_a_household_turning_down_everything_short_of_a_limit_is_moved_past_it(monkeypatch):
+    # The picks sat near the untrained target, so the accepted and the turned-down tracks lie
+    # close together (a small contrast); the turned-down ones say where the household's music
+    # begins: 0.08 calmer. The shift goes LIMIT_MARGIN beyond that, not the contrast's 0.1.
+    from frame_daemon.music.taste import LIMIT_MARGIN
+
+    taste = learn(one_sided_near_the_target(0.08), NOW)
+    h = taste.household
+    assert 0.07 < h.limit < 0.09, h
+    assert h.valence == 0 and h.arousal == pytest.approx(-(h.limit + LIMIT_MARGIN))
+    assert taste.summary()["household_shift"]["limit"] == round(h.limit, 3)
+    # Capped like every shift.
+    capped = learn(one_sided_near_the_target(0.08), NOW, TasteParams(max_shift=0.12))
+    assert capped.household.size == pytest.approx(0.12)
+    # The same verdicts without the limit: the contrast alone moves the target much less.
+    import frame_daemon.music.taste as taste_module
+
+    monkeypatch.setattr(taste_module, "LIMIT_Z", math.inf)
+    contrast_only = learn(one_sided_near_the_target(0.08), NOW).household
+    assert contrast_only.limit == 0 and contrast_only.size < h.size - 0.05, (contrast_only, h)
+
+
+def test_random_or_muddled_verdicts_set_no_limit():
+    # Random verdicts: no clear contrast, so no limit, whatever cut separates them best.
+    for seed in range(5):
+        rng = random.Random(seed)
+        noise = [verdict(t, rng.random() < 0.5, CALM) for t in library()]
+        assert learn(noise, NOW).household.limit == 0.0
+    # A clear contrast (accepted tracks lie calmer on average) but no clean edge: at the best
+    # cut three tenths of the verdicts are misjudged (purity 0.4): the limit is not used.
+    target = Mood(0.5, -0.3)
+    calmer = [track(i, "folk", 0.5, target.arousal - 0.3) for i in range(40)]
+    nearer = [track(i, "jazz", 0.5, target.arousal - 0.1) for i in range(40)]
+    muddled = learn([verdict(t, i < 28, target) for i, t in enumerate(calmer)]
+                    + [verdict(t, i < 12, target) for i, t in enumerate(nearer)], NOW)
+    assert muddled.household.limit == 0.0 and muddled.household.size < 0.15, muddled.household

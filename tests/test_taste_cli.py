@@ -75,3 +75,22 @@ def test_taste_says_how_the_learned_direction_ranks_the_tracks(tmp_path, capsys)
             "calmer ones rank nearer by 100% of how far calmer they lie (one-sided 1.00:") in out, out
     assert main(["taste", "--config", config, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["household_shift"]["one_sided"] == 1.0
+
+
+def test_taste_says_where_the_turned_down_music_stops(tmp_path, capsys):
+    # Judged tracks near the target; only those 0.08 calmer and more fitted: the limit.
+    config = write_config(tmp_path)
+    (tmp_path / "state").mkdir()
+    calm = Mood(0.7, -0.6)
+    with TasteStore.in_directory(tmp_path / "state") as store:
+        for i in range(31):
+            track = Mood(0.7 + 0.01 * (i % 7), calm.arousal - 0.147 + 0.01 * i, 0.9)
+            store.add(Verdict(track.arousal < calm.arousal - 0.08, Arrival.BUTTON,
+                              time.time() - 60 * i, calm, calm, f"folk/{i}.mp3", track, "Folk"))
+    assert main(["taste", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert main(["taste", "--config", config, "--json"]) == 0
+    shift = json.loads(capsys.readouterr().out)["household_shift"]
+    assert 0.07 < shift["limit"] < 0.09 and abs(shift["arousal"] + shift["limit"] + 0.1) < 0.002
+    assert (f"limit: what it turned down reaches {shift['limit']:.2f} calmer, so the shift goes "
+            "0.10 beyond it") in out, out

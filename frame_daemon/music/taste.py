@@ -30,9 +30,28 @@ out: 30 consistent verdicts move the target by 94 % of what survives the test, n
 axis, because a household that says "calmer" says nothing about valence: the tracks it judged
 spread widely in valence, and that spread must not hide a consistent arousal contrast. Random
 verdicts give a c no larger than its noise, so they barely move the target; a few consistent
-verdicts move it a little, many move it more. A region follows
-the household's shift, except where its own contrast departs from it by more than its noise (the
-same test on the difference), and then by its own evidence against PRIOR:
+verdicts move it a little, many move it more.
+
+(a'') The limit. The contrast measures how far apart the accepted and the turned-down tracks
+lie, and that is only as wide as the picks were spread: while the picks sit near the untrained
+target, a household that wants music well away from it shows a small contrast for many verdicts.
+Its rejections say more: each turned-down track is a censored observation, "this household's
+point lies beyond this one". Where the household's contrast stands out clearly (LIMIT_Z standard
+errors along its direction) and the verdicts separate cleanly along it, the limit is the point
+along the shift's direction that best separates the turned-down tracks (before it) from the
+accepted ones (beyond it): the least misjudged weight, the nearest such point. The shift then goes
+at least LIMIT_MARGIN beyond that limit, within max_shift:
+
+    |household| = max(|household|, min(max_shift, limit + LIMIT_MARGIN))   (direction unchanged)
+
+"Cleanly": the misjudged weight m of W gives a purity 1 − 2m/W, at least LIMIT_PURITY; random
+verdicts misjudge nearly half at any cut (purity near 0), a household with a clear edge few. A
+shift already LIMIT_MARGIN beyond the limit is not moved, and a limit on the untrained target's
+side of it (at or below 0 along the shift) is not used.
+
+A region follows the household's shift (and so its limit), except where its own contrast
+departs from it by more than its noise (the same test on the difference), and then by its own
+evidence against PRIOR:
 
     region = household + Δ_region · W_region / (W_region + PRIOR)
 
@@ -104,6 +123,14 @@ SHIFT_PRIOR = 2.0
 # How far a contrast must stand out from its noise before it moves the target (in squared
 # standard errors; random verdicts give about 1).
 SIGNIFICANCE = 3.0
+# The limit (a''): used where the household's contrast stands out by this many standard errors
+# along its direction (random verdicts: about 1) and the verdicts separate along it with at least
+# this purity; the shift then goes this far beyond it: about select's sampling spread at the
+# default diversity (temperature 0.3 x 0.3 = 0.09: a track at the limit is then about e times
+# less likely to be drawn than one on the moved target).
+LIMIT_Z = 2.0
+LIMIT_PURITY = 0.5
+LIMIT_MARGIN = 0.1
 # Preferences: the most a pick's score (a plane distance) moves, and the evidence that gets it
 # about three quarters of the way there (tanh(1) = 0.76).
 PREFERENCE_SCALE = 0.4
@@ -195,6 +222,8 @@ class Shift:
     # How one-sided the household's rejections are (0..1): 1 when none of the tracks it turned
     # down lies further its way than the shift, 0 when as many lie beyond as back (leaning).
     one_sided: float = 0.0
+    # How far along the shift the household's turned-down music reaches ((a''); 0: not used).
+    limit: float = 0.0
 
     @property
     def size(self) -> float:
@@ -251,7 +280,7 @@ class Taste:
         if own is not None:
             return own
         h = self.household
-        return Shift(region, h.valence, h.arousal, 0, 0.0, h.one_sided)
+        return Shift(region, h.valence, h.arousal, 0, 0.0, h.one_sided, h.limit)
 
     def preference(self, kind: str, key: str, region: str) -> float:
         by_region = self.tallies.get((kind, key))
@@ -293,7 +322,8 @@ class Taste:
             "evidence": round(self.evidence, 2),
             "household_shift": {"valence": round(self.household.valence, 3),
                                 "arousal": round(self.household.arousal, 3),
-                                "one_sided": round(self.household.one_sided, 2)},
+                                "one_sided": round(self.household.one_sided, 2),
+                                "limit": round(self.household.limit, 3)},
             "shifts": {s.region: {"valence": round(s.valence, 3), "arousal": round(s.arousal, 3),
                                   "verdicts": s.verdicts} for s in shifts[:top] if s.size >= 0.005},
             "liked_genres": names("genre", 1), "disliked_genres": names("genre", -1),
@@ -344,6 +374,35 @@ def _significant(v: float, a: float, se2_v: float, se2_a: float) -> tuple[float,
         return 0.0 if x == 0 else x * max(0.0, 1.0 - SIGNIFICANCE * se2 / (x * x))
 
     return axis(v, se2_v), axis(a, se2_a)
+
+
+def _limit(evidence: list[tuple[float, float, float, bool]], v: float, a: float,
+           se2_v: float, se2_a: float, contrast: tuple[float, float]) -> float:
+    """How far along the shift's direction (v, a) the household's turned-down tracks reach: the
+    cut that best separates them (before it) from the accepted ones (beyond it), by weight, the
+    nearest of the best; 0 where the contrast does not stand out LIMIT_Z standard errors along
+    that direction or the cut misjudges too much (purity below LIMIT_PURITY). See (a'')."""
+    size = math.hypot(v, a)
+    total = sum(e[2] for e in evidence)
+    if size == 0 or total <= 0:
+        return 0.0
+    uv, ua = v / size, a / size
+    along = contrast[0] * uv + contrast[1] * ua
+    if along < LIMIT_Z * math.sqrt(se2_v * uv * uv + se2_a * ua * ua):
+        return 0.0
+    xs = sorted((e[0] * uv + e[1] * ua, e[2], e[3]) for e in evidence)
+    # Misjudged weight with the cut before xs[i]: accepted before it, turned down from it on.
+    misjudged = sum(w for _, w, fits in xs if not fits)
+    best, cut = misjudged, xs[0][0]
+    for i, (x, w, fits) in enumerate(xs):
+        misjudged += w if fits else -w
+        beyond = xs[i + 1][0] if i + 1 < len(xs) else x
+        # A cut between tracks, never through a tie.
+        if (beyond > x + 1e-9 or i + 1 == len(xs)) and misjudged < best - 1e-9:
+            best, cut = misjudged, (x + beyond) / 2
+    if 1.0 - 2.0 * best / total < LIMIT_PURITY:
+        return 0.0
+    return max(0.0, cut)
 
 
 def _one_sided(evidence: list[tuple[float, float, float, bool]], v: float, a: float) -> float:
@@ -400,6 +459,11 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
     hv, ha = _significant(cv, ca, se2_v, se2_a)
     hv, ha = _cap(hv * total_w / (total_w + SHIFT_PRIOR), ha * total_w / (total_w + SHIFT_PRIOR),
                   params.max_shift)
+    limit = _limit(everything, hv, ha, se2_v, se2_a, (cv, ca))
+    size = math.hypot(hv, ha)
+    if limit > 0 and size > 0:  # at least LIMIT_MARGIN beyond what it turned down (a'')
+        grow = max(size, min(params.max_shift, limit + LIMIT_MARGIN)) / size
+        hv, ha = hv * grow, ha * grow
     sided = _one_sided(everything, hv, ha)
     shifts = {}
     for region, es in evidence.items():
@@ -408,14 +472,14 @@ def learn(verdicts: Iterable[Verdict], now: float, params: TasteParams = TastePa
         dv, da = _significant(cv - hv, ca - ha, se2_v, se2_a)
         rv, ra = _cap((w * (hv + dv) + PRIOR * hv) / (w + PRIOR),
                       (w * (ha + da) + PRIOR * ha) / (w + PRIOR), params.max_shift)
-        shifts[region] = Shift(region, rv, ra, len(es), w, sided)
+        shifts[region] = Shift(region, rv, ra, len(es), w, sided, limit)
     tallies = {k: {r: Tally(int(t[0]), int(t[1]), int(t[2]), int(t[3]), t[4], t[5])
                    for r, t in by.items()} for k, by in raw.items()}
     excluded: dict[str, set[str]] = defaultdict(set)
     for (region, uri), count in strikes.items():
         if count >= EXCLUDE_AFTER:
             excluded[region].add(uri)
-    return Taste(household=Shift("household", hv, ha, len(verdicts), total_w, sided),
+    return Taste(household=Shift("household", hv, ha, len(verdicts), total_w, sided, limit),
                  shifts=shifts,
                  tallies=tallies,
                  totals={k: sum(t.weight for t in by.values()) for k, by in tallies.items()},
