@@ -15,13 +15,13 @@ def test_odd_verdicts_are_refused_with_a_reason_and_one_during_an_mpd_restart_is
     rig.daemon.start()
     wait_state(rig, lambda s: s.get("queued") and s.get("now_playing"), "the first track plays")
     wait_for(lambda: mpd_status(rig.mpd)["state"] == "play", 10, what="MPD playing")
-    for n, odd in enumerate(("FITS", "  fits\n", "Doesn't Fit"), 1):  # one at a time: the
+    for n, odd in enumerate(("FITS", "  fits\n", "Doesn't Fit", "Doesn\u2019t fit"), 1):  # one at a time: the
         rig.recorder.publish(FEEDBACK, odd)  # queue folds a command into the same one waiting
         wait_state(rig, lambda s, n=n: s["taste"]["verdicts"] == n, f"verdict {n} kept")
     for bad in ("ｆｉｔｓ", "fits\x00", "fit", "", "\udcff".encode("utf-8", "surrogatepass"), "👍" * 10_000):
         rig.recorder.publish(FEEDBACK, bad)
     wait_state(rig, lambda s: "expected fits or doesnt_fit" in s["last_error"], "refused with why")
-    assert state(rig)["taste"]["verdicts"] == 3
+    assert state(rig)["taste"]["verdicts"] == 4
 
     rig.mpd.stop()
     rig.recorder.publish(FEEDBACK, "doesnt_fit")  # moves the music on: MPD is gone meanwhile

@@ -41,9 +41,13 @@ END_SLACK_S = 3.0
 RELEARN_S = 3600.0
 
 
+_APOSTROPHES = str.maketrans("", "", "'\u2019\u2018")
+
+
 def feedback_payload(payload: str) -> bool:
-    """`fits` -> True, `doesnt_fit` -> False (also accepted: doesn't fit, doesnt-fit)."""
-    value = payload.strip().lower().replace("'", "").replace("-", "_").replace(" ", "_")
+    """`fits` -> True, `doesnt_fit` -> False (also accepted: doesn't fit, doesnt-fit, and the
+    typographic apostrophe a phone's keyboard puts in: doesn\u2019t fit)."""
+    value = payload.strip().lower().translate(_APOSTROPHES).replace("-", "_").replace(" ", "_")
     if value not in ("fits", "doesnt_fit"):
         raise CommandError(f"expected fits or doesnt_fit, got {payload[:40]!r}")
     return value == "fits"
