@@ -27,38 +27,39 @@ class LockedMosquitto(Mosquitto):
         return [find_binary("mosquitto"), "-c", str(conf)]
 
 
-@pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="needs mosquitto_passwd")
-def test_feedback_to_a_broker_that_refuses_the_login_says_so(tmp_path, capsys):
+@pytest.fixture
+def locked(tmp_path):
+    """A broker that wants a login, and a config whose password file holds the wrong one: yields
+    (config, password file, broker port)."""
+    if not shutil.which("mosquitto_passwd"):
+        pytest.skip("needs mosquitto_passwd")
     broker = LockedMosquitto(tmp_path / "mqtt")
     broker.start()
     try:
-        (tmp_path / "secret").write_text("wrong\n")
+        secret = tmp_path / "secret"
+        secret.write_text("wrong\n")
         config = tmp_path / "frame.toml"
         config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\nusername = "frame"\n'
-                          f'password_file = "{tmp_path / "secret"}"\n')
-        assert main(["feedback", "fits", "--config", str(config)]) == 1
-        err = capsys.readouterr().err
-        # Not "did not take the message" after a wait: the broker said why at once.
-        assert f"the MQTT broker at 127.0.0.1:{broker.port} refused the connection: Not authorized" in err
-        (tmp_path / "secret").write_text("right\n")
-        assert main(["feedback", "fits", "--config", str(config)]) == 0
+                          f'password_file = "{secret}"\n')
+        yield config, secret, broker.port
     finally:
         broker.stop()
 
 
-@pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="needs mosquitto_passwd")
-def test_ha_remove_with_a_login_the_broker_refuses_says_so(tmp_path, capsys):
-    broker = LockedMosquitto(tmp_path / "mqtt")
-    broker.start()
-    try:
-        (tmp_path / "secret").write_text("wrong\n")
-        config = tmp_path / "frame.toml"
-        config.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\nusername = "frame"\n'
-                          f'password_file = "{tmp_path / "secret"}"\n')
-        assert main(["ha-remove", "--config", str(config)]) == 1
-        # The broker's own reason, not "cannot reach" after waiting out the time-out.
-        assert "the broker refused us: Not authorized" in capsys.readouterr().err
-        (tmp_path / "secret").write_text("right\n")
-        assert main(["ha-remove", "--config", str(config)]) == 0
-    finally:
-        broker.stop()
+def test_feedback_to_a_broker_that_refuses_the_login_says_so(locked, capsys):
+    config, secret, port = locked
+    assert main(["feedback", "fits", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    # Not "did not take the message" after a wait: the broker said why at once.
+    assert f"the MQTT broker at 127.0.0.1:{port} refused the connection: Not authorized" in err
+    secret.write_text("right\n")
+    assert main(["feedback", "fits", "--config", str(config)]) == 0
+
+
+def test_ha_remove_with_a_login_the_broker_refuses_says_so(locked, capsys):
+    config, secret, _ = locked
+    assert main(["ha-remove", "--config", str(config)]) == 1
+    # The broker's own reason, not "cannot reach" after waiting out the time-out.
+    assert "the broker refused us: Not authorized" in capsys.readouterr().err
+    secret.write_text("right\n")
+    assert main(["ha-remove", "--config", str(config)]) == 0

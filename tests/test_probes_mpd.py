@@ -8,6 +8,7 @@ from test_transitions import (  # noqa: F401
     USER_VOLUME,
     fade_rig,
     holds,
+    into_a_fade,
     mpd_call,
     new_tracks,
     playing_first_tracks,
@@ -21,11 +22,7 @@ from rig import state, wait_state
 
 def test_a_queue_cleared_by_a_person_mid_fade_stays_cleared_at_their_volume(fade_rig):  # noqa: F811
     rig = fade_rig
-    rig.start()
-    first = playing_first_tracks(rig)
-    show(rig, "bright.jpg")
-    new_tracks(rig, first)
-    wait_for(lambda: volume(rig) < USER_VOLUME * 0.7, 10, interval=0.02, what="fade under way")
+    into_a_fade(rig)
     mpd_call(rig, "clear")  # a person: "stop it all"
     wait_for(lambda: volume(rig) == USER_VOLUME, 10, what="the user's volume given back")
     holds(lambda: not mpd_queue(rig.mpd) and mpd_status(rig.mpd)["state"] == "stop", FADE_S + 2,
@@ -50,11 +47,7 @@ def test_an_index_refresh_that_met_no_mpd_is_tried_again_once_mpd_is_up(rig):
 
 def test_a_doesnt_fit_during_a_fade_ends_at_the_users_volume_with_music_playing(fade_rig):  # noqa: F811
     rig = fade_rig
-    rig.start()
-    first = playing_first_tracks(rig)
-    show(rig, "bright.jpg")
-    new_tracks(rig, first)
-    wait_for(lambda: volume(rig) < USER_VOLUME * 0.7, 10, interval=0.02, what="fade under way")
+    into_a_fade(rig)
     rig.recorder.publish("frame-daemon/frame/set/feedback", "doesnt_fit")
     wait_for(lambda: (s := rig.recorder.json("frame-daemon/frame/state")) and s["taste"]["verdicts"] == 1,
              10, what="the verdict kept")

@@ -78,6 +78,17 @@ def new_tracks(rig, first: dict) -> dict:
                     20, what="new tracks for the new photo")
 
 
+def into_a_fade(rig) -> dict:
+    """Start following, show a photo of another mood, and return once the fade to its tracks is
+    under way (the first photo's state, as `playing_first_tracks` gave it)."""
+    rig.start()
+    first = playing_first_tracks(rig)
+    show(rig, "bright.jpg")
+    new_tracks(rig, first)
+    wait_for(lambda: volume(rig) < USER_VOLUME * 0.7, 10, interval=0.02, what="fade under way")
+    return first
+
+
 def holds(condition, seconds: float, what: str) -> None:
     """Assert `condition` stays true for a whole window (longer than a fade would take)."""
     import time
@@ -117,11 +128,7 @@ def test_follow_fades_out_then_plays_the_new_music_at_the_users_exact_volume(fad
 @pytest.mark.parametrize("how", ["mpd restarts", "connection drops", "daemon stops"])
 def test_the_users_volume_comes_back_when_the_fade_is_cut_short(fade_rig, how):
     rig = fade_rig
-    rig.start()
-    first = playing_first_tracks(rig)
-    show(rig, "bright.jpg")
-    new_tracks(rig, first)
-    wait_for(lambda: volume(rig) < USER_VOLUME * 0.7, 10, interval=0.02, what="fade under way")
+    into_a_fade(rig)
     if how == "mpd restarts":
         rig.mpd.stop()  # MPD saves the half-faded volume in its state file...
         rig.mpd.start()
@@ -196,11 +203,7 @@ def test_a_persons_track_is_never_faded_or_cut_short_and_their_queue_stays(fade_
 
 def killed_mid_fade(rig) -> int:
     """Start following, start a fade, SIGKILL the daemon half-way; the volume MPD is left with."""
-    rig.start()
-    first = playing_first_tracks(rig)
-    show(rig, "bright.jpg")
-    new_tracks(rig, first)
-    wait_for(lambda: volume(rig) < USER_VOLUME * 0.7, 10, interval=0.02, what="fade under way")
+    into_a_fade(rig)
     rig.daemon.stop(signal.SIGKILL)  # no `finally`, no goodbye: as a power cut would
     low = volume(rig)
     assert low < USER_VOLUME
