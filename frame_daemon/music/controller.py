@@ -526,6 +526,8 @@ class MusicController:
         skew = hh.clock_skew(self.household.members.get(other.device_id), other, now)
         if skew is None or self._clock_told.get(other.device_id) == (skew > 0):
             return
+        if len(self._clock_told) >= hh.MAX_MEMBERS:  # frames come and go: never grows for ever
+            self._clock_told.clear()
         self._clock_told[other.device_id] = skew > 0
         message = (f"frame {other.device_id}'s clock seems {abs(skew):.0f} s "
                    f"{'ahead of' if skew > 0 else 'behind'} this frame's: the frames of a "
