@@ -127,6 +127,37 @@ def upright_portrait() -> Image.Image:
     return im
 
 
+def test_the_first_photo_shows_when_the_scan_adds_it_while_the_library_is_asked(
+        tmp_path, show_in, monkeypatch):
+    """The race behind the first photo that never came: the render thread asks the library for a
+    photo (none yet), the scan adds the first one and ends before the thread looks at the count,
+    and nothing asked for another look before the interval (an hour). The scan is held until the
+    first ask, and the ask answers only once the scan is over: the race, every time."""
+    asked = threading.Event()
+    shows: list[Slideshow] = []
+    real_next, real_scan = PhotoLibrary.next, PhotoLibrary.scan
+
+    def scan(library, stop=None):
+        asked.wait(10)
+        return real_scan(library, stop)
+
+    def next_photo(library, current=None):
+        found = real_next(library, current)
+        if not asked.is_set():
+            asked.set()
+            wait_for(lambda: shows and shows[0]._scanned(), what="the scan over")
+        return found
+
+    monkeypatch.setattr(PhotoLibrary, "scan", scan)
+    monkeypatch.setattr(PhotoLibrary, "next", next_photo)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    solid(folder / "red.jpg", (64, 48), (220, 30, 30))
+    show, shown = show_in(folder, tmp_path / "state")
+    shows.append(show)
+    wait_for(lambda: shown.count() == 1, what="the first photo, though the scan ended meanwhile")
+
+
 def test_exif_orientation_turns_the_photo_upright(tmp_path, show_in):
     folder = tmp_path / "photos"
     folder.mkdir()
