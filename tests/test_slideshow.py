@@ -33,6 +33,7 @@ from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape
 from frame_daemon.settings_store import SettingsStore
 from frame_daemon.slideshow_control import SlideshowControl
+from frame_daemon.sources import folder_watch
 from frame_daemon.sources import slideshow as slideshow_module
 from frame_daemon.sources.display_schedule import DisplaySchedule
 from frame_daemon.sources.photo_library import PhotoLibrary
@@ -460,7 +461,7 @@ def test_without_an_inotify_watch_photos_show_and_new_ones_are_found_by_a_rescan
     still shows at once (the slideshow used to restart with backoff, showing nothing), a photo
     added meanwhile is found by the next rescan, and the watch comes back when the kernel has
     one to give."""
-    monkeypatch.setattr(slideshow_module, "WATCH_RETRY_S", 0.5)
+    monkeypatch.setattr(folder_watch, "WATCH_RETRY_S", 0.5)
     caplog.set_level(logging.INFO, logger="frame_daemon.sources.slideshow")
     folder = tmp_path / "photos"
     folder.mkdir()

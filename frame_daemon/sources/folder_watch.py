@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,3 +58,35 @@ def start_observer(name: str, handler: FileSystemEventHandler, folders: Sequence
             raise WatchRefused(_LIMITS[exc.errno]) from None
         raise
     return observer
+
+
+class FolderWatch:
+    """One adapter's watch: starts observers, and after a refusal remembers why (`refused`, said
+    once in the adapter's log, with what it does `instead`) and when to ask again (`due`)."""
+
+    def __init__(self, log: logging.Logger, what: str, instead: str, prefix: str = "") -> None:
+        self._log, self.what, self.instead, self.prefix = log, what, instead, prefix
+        self.refused: str | None = None  # why the kernel gave no watch, while it gives none
+        self._again_at = 0.0  # when to ask for a watch again after a refusal (monotonic)
+
+    @property
+    def due(self) -> bool:
+        """Not waiting out WATCH_RETRY_S after a refusal."""
+        return time.monotonic() >= self._again_at
+
+    def start(self, name: str, handler: FileSystemEventHandler, folders: Sequence[Path],
+              *, recursive: bool) -> Observer | None:
+        """A started observer, or None when the kernel refuses one (asked again once `due`)."""
+        try:
+            observer = start_observer(name, handler, folders, recursive=recursive)
+        except WatchRefused as exc:
+            self._again_at = time.monotonic() + WATCH_RETRY_S
+            if self.refused != exc.reason:  # once, not at every retry
+                self._log.warning("%scannot watch %s: %s; %s", self.prefix, self.what, exc.reason,
+                                  self.instead)
+            self.refused = exc.reason
+            return None
+        if self.refused is not None:
+            self._log.info("%swatching %s again (the kernel gave a watch)", self.prefix, self.what)
+            self.refused = None
+        return observer

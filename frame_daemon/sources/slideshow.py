@@ -45,7 +45,7 @@ from frame_daemon.mood import Mood
 from frame_daemon.music.placement import LibraryShape, photo_distances
 from frame_daemon.sources.display_power import DisplayPower
 from frame_daemon.sources.display_schedule import DisplaySchedule
-from frame_daemon.sources.folder_watch import WATCH_RETRY_S, WatchRefused, start_observer
+from frame_daemon.sources.folder_watch import WATCH_RETRY_S, FolderWatch
 from frame_daemon.sources.frame_image import compose
 from frame_daemon.sources.photo_folders import PhotoFolders
 from frame_daemon.sources.photo_library import (
@@ -205,8 +205,10 @@ class Slideshow:
         self._overlay: Overlay | None = None
         self._observer: Any = None
         self._folders = PhotoFolders(self.library.roots)
-        self._unwatched: str | None = None  # why the kernel gave no watch on the photo folders
-        self._watch_again_at = 0.0  # when to ask for one again
+        # Without a watch from the kernel (`refused`), new photos are found by a rescan every
+        # WATCH_RETRY_S, when a watch is also asked for again (`_check_roots`).
+        self._folder_watch = FolderWatch(log, "the photo folders", "looking for new photos every "
+                                  f"{WATCH_RETRY_S:.0f} s instead", prefix="slideshow: ")
         self._roots_present: bool | None = None  # None: not looked yet
         self._next_look = 0.0  # when to look at the photo folders again
         self._helpers_started = False  # the scan and date threads (the render loop may restart)
@@ -554,9 +556,9 @@ class Slideshow:
             log.warning("slideshow: the watch on the photo folders stopped; watching and "
                         "rescanning them again")
         back = [change.folder for change in changes if change.here]
-        retry = (present and self._observer is None and time.monotonic() >= self._watch_again_at)
+        retry = present and self._observer is None and self._folder_watch.due
         if changes or died or retry:
-            unwatched = self._unwatched is not None
+            unwatched = self._folder_watch.refused is not None
             self._start_observer()  # on the folders there now, or none
             self._check_albums()  # changed while a folder was away
             if unwatched and not (changes or died):
@@ -597,20 +599,7 @@ class Slideshow:
             return
         handler = _FolderHandler(self.library, self._photos_changed, self._check_albums,
                                  self._look_now)
-        try:
-            self._observer = start_observer("slideshow-watch", handler, present, recursive=True)
-        except WatchRefused as exc:
-            # The photos on file still show; new ones are found by a rescan every
-            # WATCH_RETRY_S, when a watch is also asked for again (`_check_roots`).
-            self._watch_again_at = time.monotonic() + WATCH_RETRY_S
-            if self._unwatched != exc.reason:
-                log.warning("slideshow: cannot watch the photo folders: %s; looking for new "
-                            "photos every %.0f s instead", exc.reason, WATCH_RETRY_S)
-            self._unwatched = exc.reason
-            return
-        if self._unwatched is not None:
-            log.info("slideshow: watching the photo folders again (the kernel gave a watch)")
-            self._unwatched = None
+        self._observer = self._folder_watch.start("slideshow-watch", handler, present, recursive=True)
 
     def _stop_observer(self) -> None:
         if self._observer is not None:

@@ -32,7 +32,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from frame_daemon.events import AdapterFailed, Event, PhotoShown
-from frame_daemon.sources.folder_watch import WATCH_RETRY_S, WatchRefused, start_observer
+from frame_daemon.sources.folder_watch import FolderWatch
 from frame_daemon.sources.photo_folders import PhotoFolders
 from frame_daemon.supervise import run_supervised
 
@@ -132,8 +132,8 @@ class PhotoWatcher:
         self._observer: Observer | None = None
         self._folders = PhotoFolders([self.folder])
         self._looked = False
-        self._unwatched: str | None = None  # why the kernel gave no watch: the photo is polled
-        self._watch_again_at = 0.0  # when to ask for a watch again after a refusal
+        # Without a watch from the kernel (`refused`) the photo is polled.
+        self._folder_watch = FolderWatch(log, str(self.folder), "looking at it every second instead")
         self._thread = threading.Thread(target=self._run, name="photo-watch", daemon=True)
 
     def _relevant(self, path: str) -> bool:
@@ -160,21 +160,12 @@ class PhotoWatcher:
         self._stop_observer()
 
     def _start_observer(self) -> bool:
-        if not self._folders.present() or time.monotonic() < self._watch_again_at:
+        if not (self._folders.present() and self._folder_watch.due):
             return False
-        try:
-            self._observer = start_observer("watchdog", _Handler(self._relevant, self._note_change),
-                                            [self.folder], recursive=False)
-        except WatchRefused as exc:
-            self._watch_again_at = time.monotonic() + WATCH_RETRY_S
-            if self._unwatched != exc.reason:  # once, not at every retry
-                log.warning("cannot watch %s: %s; looking at it every second instead",
-                            self.folder, exc.reason)
-            self._unwatched = exc.reason
+        self._observer = self._folder_watch.start("watchdog", _Handler(self._relevant, self._note_change),
+                                           [self.folder], recursive=False)
+        if self._observer is None:
             return False
-        if self._unwatched is not None:
-            log.info("watching %s again (the kernel gave a watch)", self.folder)
-            self._unwatched = None
         log.info("watching %s (%s)", self.path, self.kind)
         return True
 
@@ -198,7 +189,7 @@ class PhotoWatcher:
             self._look()
             polling = False
             if self._observer is None and not self._start_observer():
-                if self._unwatched is None or not self._folders.present():
+                if self._folder_watch.refused is None or not self._folders.present():
                     self._stop.wait(1.0)
                     self._note_change()
                     continue
