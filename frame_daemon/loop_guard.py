@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from frame_daemon.errors import FrameDaemonError
-
-MAX_KINDS = 256  # kinds of failure remembered (each logged with its traceback once)
+from frame_daemon.supervise import KindsSeen
 
 
 class LoopGuard:
@@ -19,7 +18,7 @@ class LoopGuard:
     def __init__(self, report: Callable[[str], None], log: logging.Logger) -> None:
         self._report = report  # publish an error (the `error` and `last_error` sensors)
         self._log = log
-        self._seen: set[tuple[str, str, str]] = set()
+        self._seen = KindsSeen()  # failures logged with their traceback once
 
     def run(self, where: str, work: Callable[[Any], None], arg: Any) -> None:
         try:
@@ -33,10 +32,7 @@ class LoopGuard:
         """Log an unexpected exception (the traceback once per kind), publish it, and go on."""
         message = f"internal error in {where}: {type(exc).__name__}: {exc}"
         kind = (where, type(exc).__name__, str(exc))
-        if kind not in self._seen:
-            if len(self._seen) >= MAX_KINDS:  # messages that name a track or a time differ each
-                self._seen.clear()  # time: a bug seen for months must not grow the set for ever
-            self._seen.add(kind)
+        if self._seen.first(kind):
             self._log.error("%s (the daemon goes on)", message, exc_info=exc)
         else:
             self._log.error("%s (again)", message)

@@ -18,6 +18,26 @@ log = logging.getLogger(__name__)
 MAX_KINDS = 256  # kinds of failure remembered (each logged with its traceback once)
 
 
+class KindsSeen:
+    """The kinds of failure already logged with their traceback, at most MAX_KINDS: messages that
+    name a track, a time or a file differ each time, and months of them must not grow the set."""
+
+    def __init__(self) -> None:
+        self._kinds: set[tuple[str, ...]] = set()
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def first(self, kind: tuple[str, ...]) -> bool:
+        """True the first time `kind` comes (since the set was last emptied at MAX_KINDS)."""
+        if kind in self._kinds:
+            return False
+        if len(self._kinds) >= MAX_KINDS:
+            self._kinds.clear()
+        self._kinds.add(kind)
+        return True
+
+
 def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
                    report: Callable[[str], None], first_s: float = 1.0,
                    longest_s: float = 300.0,
@@ -29,7 +49,7 @@ def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
     not a stack); one it returns None for, with the exception's type, message and traceback.
     """
     backoff = Backoff(first_s, longest_s)
-    seen: set[tuple[str, str]] = set()
+    seen = KindsSeen()
     restarts = 0
     while not stop.is_set():
         try:
@@ -41,10 +61,7 @@ def run_supervised(name: str, work: Callable[[], None], stop: threading.Event,
             what = explained or f"{type(exc).__name__}: {exc}"
             delay = backoff.failed()
             message = f"{name} failed ({what}); restarting in {delay:.0f} s"
-            log.error("%s", message, exc_info=exc if kind not in seen and not explained else None)
-            if kind not in seen and len(seen) >= MAX_KINDS:  # messages that name a time or a file
-                seen.clear()  # differ each time: months of restarts must not grow the set for ever
-            seen.add(kind)
+            log.error("%s", message, exc_info=exc if seen.first(kind) and not explained else None)
             try:
                 report(message)
             except Exception:

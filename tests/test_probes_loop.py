@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from frame_daemon.loop_guard import MAX_KINDS, LoopGuard
+from frame_daemon.loop_guard import LoopGuard
+from frame_daemon.supervise import MAX_KINDS
 
 
 def test_a_bug_whose_message_differs_each_time_is_not_remembered_for_ever():
