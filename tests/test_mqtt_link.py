@@ -21,20 +21,23 @@ def _link(**mqtt) -> MqttLink:
     return MqttLink(cfg, "frame-daemon/frame/availability")
 
 
-def _errors(caplog) -> list[str]:
+def _errors_after_failures(link: MqttLink, caplog, failures: int, timeout: float) -> list[str]:
+    """Start `link`, wait until it has failed to connect `failures` times, stop it; the errors
+    it logged meanwhile."""
+    with caplog.at_level(logging.INFO, logger="frame_daemon.mqtt_link"):
+        link.start()
+        try:
+            wait_for(lambda: link.connect_failures >= failures, timeout,
+                     what=f"{failures} failed attempt(s)")
+        finally:
+            link.stop()
     return [r.getMessage() for r in caplog.records
             if r.name == "frame_daemon.mqtt_link" and r.levelno >= logging.ERROR]
 
 
 def test_an_unreachable_broker_is_logged_at_once_and_only_once(caplog):
     link = _link(port=free_port())
-    with caplog.at_level(logging.INFO, logger="frame_daemon.mqtt_link"):
-        link.start()
-        try:
-            wait_for(lambda: link.connect_failures >= 2, 15, what="two failed attempts")
-        finally:
-            link.stop()
-    errors = _errors(caplog)
+    errors = _errors_after_failures(link, caplog, 2, 15)
     assert len(errors) == 1 and "connection refused" in errors[0], errors
 
 
@@ -78,13 +81,7 @@ def tls_broker(tmp_path):
 ])
 def test_tls_failures_name_their_cause(tls_broker, caplog, ca, cause):
     link = _link(port=tls_broker.port, tls=True, ca_file=str(tls_broker.cert) if ca else "")
-    with caplog.at_level(logging.INFO, logger="frame_daemon.mqtt_link"):
-        link.start()
-        try:
-            wait_for(lambda: link.connect_failures >= 1, 15, what="a failed attempt")
-        finally:
-            link.stop()
-    errors = _errors(caplog)
+    errors = _errors_after_failures(link, caplog, 1, 15)
     assert len(errors) == 1 and "not trusted" in errors[0] and cause in errors[0], errors
 
 
@@ -92,12 +89,6 @@ def test_a_tls_listener_reached_without_tls_is_logged_once_not_silently_retried(
     # The connection opens, then the broker drops what it cannot read: no connect failure in
     # paho's sense, so this was retried for ever without a word (port 8883, tls = false).
     link = _link(port=tls_broker.port)
-    with caplog.at_level(logging.INFO, logger="frame_daemon.mqtt_link"):
-        link.start()
-        try:
-            wait_for(lambda: link.connect_failures >= 2, 20, what="two failed attempts")
-        finally:
-            link.stop()
-    errors = _errors(caplog)
+    errors = _errors_after_failures(link, caplog, 2, 20)
     assert len(errors) == 1 and "closed the connection before accepting us" in errors[0], errors
     assert "mqtt.tls" in errors[0]
