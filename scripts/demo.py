@@ -47,7 +47,7 @@ from servers import LIBRARY, Mosquitto, Mpd, MqttRecorder, wait_for, write_libra
 
 TOPIC = "frame-daemon/frame/state"
 DEMO_FOLLOW = """threshold = 0.2
-dwell_s = 3
+dwell_s = 2
 min_interval_s = 6
 jump = 0.6
 smoothing = 1.0
