@@ -40,7 +40,9 @@ import calibrate_music_mood as cal  # noqa: E402
 from frame_daemon.music.audio import mood as audio_model  # noqa: E402
 
 PATCHES = 3  # as the analysis reads a track
-EMBEDDING = "mul_9;add_19;MatMul;Relu_8;add_20"  # the dense layer before the tags (200, ReLU)
+# The dense layer before the tags (200 values after its ReLU). Found by shape and op, not by the
+# full fused name: the converter numbers the fused ops, and a re-conversion renumbers them.
+EMBEDDING_OP, EMBEDDING_SHAPE = "Relu", [1, 200]
 
 
 def extract(data: Path, names: list[str], out: Path) -> None:
@@ -52,8 +54,12 @@ def extract(data: Path, names: list[str], out: Path) -> None:
     it = Interpreter(str(ROOT / "models/music-tagger-msd.tflite"), num_threads=1,
                      experimental_preserve_all_tensors=True)
     it.allocate_tensors()
-    emb = next(d["index"] for d in it.get_tensor_details()
-               if d["name"].startswith(EMBEDDING) and list(d["shape"]) == [1, 200])
+    found = [d["index"] for d in it.get_tensor_details()
+             if EMBEDDING_OP in d["name"] and list(d["shape"]) == EMBEDDING_SHAPE]
+    if len(found) != 1:
+        sys.exit(f"explore_music_inputs: {len(found)} tensors look like the tagger's embedding "
+                 f"({EMBEDDING_SHAPE}, after a {EMBEDDING_OP}); expected one")
+    emb = found[0]
     inp, outp = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
     feats, probs, embs = [], [], []
     for i, name in enumerate(names, 1):
