@@ -280,6 +280,11 @@ class HouseholdConfig:
     steer: str = opt("last", "last: the frame whose photo changed last steers the music (held "
                              "at least its follow.min_interval_s); blend: the music is for the "
                              "blend of every frame's mood", one_of("last", "blend"))
+    heartbeat_s: float = opt(30.0, "how often this frame says again that it is there; a frame of "
+                                   "the group not heard from for three times as long (as this "
+                                   "frame's clock counts) is taken for gone, as its Last Will "
+                                   "would say: a Will lost while the broker was down cannot keep "
+                                   "the music", between(1.0, 600.0))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from frame_daemon.music.household import (
     on_presence,
     on_tick,
     presence,
+    silent,
     start,
     target,
 )
@@ -128,6 +129,7 @@ def test_a_dead_steerer_is_replaced_at_once_by_the_frame_whose_photo_changed_las
     b, vb = on_gone(b, "a", 111.0, HOLD)
     c, vc = on_gone(c, "a", 111.0, HOLD)
     assert vb.took_over and "a is gone" in vb.reason and vb.from_entries == ((4, "y.flac"),)
+    assert not vb.reclaim  # b handed a nothing
     assert not c.steering and "waiting for b" in vc.reason
     c, _ = on_presence(c, presence(b), 111.01, HOLD)
     assert c.steerer == "b"
@@ -144,8 +146,27 @@ def test_two_frames_that_both_took_the_music_settle_it_at_once():
 
 def test_a_presence_round_trips_through_json():
     p = Presence("living-room", 12.5, Mood(0.1, -0.2, 0.7), "kitchen", 10.0, 70.0, True,
-                 "hall", ((3, "a/b.flac"),))
+                 "hall", ((3, "a/b.flac"),), said_at=1234.567)
     assert Presence.parse(json.dumps(p.to_json()).encode()) == p
+
+
+def test_a_member_is_silent_after_three_heartbeats_counted_from_when_this_frame_listens():
+    heard = {"a": 100.0, "b": 60.0}
+    assert silent(heard, 0.0, 120.0, 10.0) == ["b"]  # b: 60 s, a: 20 s
+    assert silent(heard, 0.0, 130.1, 10.0) == ["a", "b"]
+    # This frame's own link came back at 110: nobody's silence before that says anything.
+    assert silent(heard, 110.0, 139.0, 10.0) == []
+
+
+def test_a_frame_that_steps_in_for_the_one_it_handed_the_music_to_reclaims_its_entries():
+    # b took the music before me (two steerers): I handed it over, and b died before it took my
+    # entries; they are mine again, else they stay in the queue with nobody to replace them.
+    a = alone_steering("a", 100.0)
+    b = Presence("b", 90.0, CALM, steerer="b", since=50.0)
+    a, v = on_presence(a, b, 101.0, HOLD)
+    assert v.released and a.handed_to == "b"
+    a, v = on_gone(a, "b", 102.0, HOLD)
+    assert v.took_over and v.reclaim
 
 
 @pytest.mark.parametrize("field", ["changed_at", "since", "hold_until"])

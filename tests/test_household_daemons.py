@@ -214,6 +214,34 @@ def test_with_blend_another_frames_photo_moves_the_music_and_the_steerer_keeps_i
     persons_entries_survive(house)
 
 
+def test_with_blend_a_steerer_whose_last_will_was_lost_is_taken_for_gone(house):
+    # Its Last Will lost (the broker restarted while it was gone), a steerer's retained presence
+    # said it steers for ever, and with blend nobody claims: the music stayed with a dead frame.
+    # Its presence is never said again, so after three heartbeats it is gone all the same.
+    house.add(1, extra='[household]\nsteer = "blend"\nheartbeat_s = 1')
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    topic = f"frame-daemon/household/{household(house, 0)['group']}/ghost"
+    # It took the music long before frame0 did (since), by its clock (said_at) an hour ago.
+    ghost = json.dumps({"device_id": "ghost", "changed_at": time.time() - 60, "steerer": "ghost",
+                        "since": 1.0, "mood": [-0.8, 0.8, 0.9], "said_at": time.time() - 3600})
+    house.recorder.publish(topic, ghost, retain=True)
+    log = house.frames[0].log
+    wait_for(lambda: "handed the music to ghost" in log(), 10, 0.05,
+             what="frame0 handing the music to the ghost, which took it first")
+    wait_for(lambda: re.search(r"ghost has not been heard from for [345] s", log()), 20,
+             what="the silent ghost taken for gone")
+    wait_steered_by(house, "frame0", "frame0 steering again")
+    assert "ghost" not in household(house, 0)["members"]
+    # The broker re-delivers a retained presence at every reconnect: unchanged, it is still gone.
+    house.recorder.publish(topic, ghost, retain=True)
+    house.recorder.publish(topic.replace("ghost", "marker"), b"not json")  # read after it
+    wait_for(lambda: "ignoring what marker said" in log(), 10, what="the marker read")
+    assert log().count("handed the music to ghost") == 1
+    wait_steered_by(house, "frame0", "frame0 still steering")
+    assert "ghost" not in household(house, 0)["members"]
+    persons_entries_survive(house)
+
+
 def test_garbage_on_the_group_topic_is_ignored_with_one_line_each(house):
     # Any client of the broker may publish there. Each is refused by the parser (a warning naming
     # the sender), not an internal error with a traceback; the frame goes on steering.

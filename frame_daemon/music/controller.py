@@ -26,6 +26,7 @@ from frame_daemon.follow import Action, Decision, FollowMode
 from frame_daemon.follow import force as follow_force
 from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
+from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music import household as hh
 from frame_daemon.music.household_link import HouseholdLink
 from frame_daemon.music.live_pool import LivePool
@@ -106,6 +107,12 @@ class MusicController:
         # of our own connection is not taken for the member's death.
         self._gone: dict[str, tuple[float, int]] = {}
         self._told_heard = True  # whether the household last heard that our link is up
+        # Signs of life (hh.silent), by the loop's clock: each member's last `said_at` and when we
+        # heard it change; since when our link has been up (and its count of connects then); when
+        # our own presence is due again.
+        self._beats: dict[str, tuple[float, float]] = {}
+        self._listening: tuple[float, int] = (0.0, -1)
+        self._beat_at = 0.0
 
     @property
     def fading_s(self) -> float | None:
@@ -514,10 +521,28 @@ class MusicController:
                 log.warning("household: %s said it is %r; taking it as %s", event.device_id,
                             other.device_id[:64], event.device_id)
                 other = dataclasses.replace(other, device_id=event.device_id)
+            if not self._alive(other):
+                log.debug("household: %s, taken for gone, said nothing new", event.device_id)
+                return
             self._check_clock(other, now)
             self.household, verdict = hh.on_presence(self.household, other, now, hold)
         self._household_verdict(verdict)
         self._follow_blend()
+
+    def _alive(self, other: hh.Presence) -> bool:
+        """Note a presence's sign of life (a `said_at` not heard before). False for one taken for
+        gone as silent and said again unchanged: the broker re-delivers a retained presence at
+        every reconnect, so that of a frame whose Last Will was lost must not bring it back."""
+        assert self.household is not None
+        if not other.said_at:  # an older version sends no heartbeat: only its Last Will tells
+            return True
+        before = self._beats.get(other.device_id)
+        if before is not None and before[0] == other.said_at:
+            return other.device_id in self.household.members
+        if len(self._beats) >= 4 * hh.MAX_MEMBERS:  # the silent are remembered, not for ever
+            self._beats = {k: v for k, v in self._beats.items() if k in self.household.members}
+        self._beats[other.device_id] = (other.said_at, self.clock())
+        return True
 
     def _check_clock(self, other: hh.Presence, now: float) -> None:
         """Name a frame whose clock is off (once per frame and direction): who steers is decided
@@ -561,8 +586,10 @@ class MusicController:
                 log.info("household: %s's presence was cleared as the broker went away; not "
                          "taking it for gone", device_id)
                 continue
+            self._beats.pop(device_id, None)
             self.household, verdict = hh.on_gone(self.household, device_id, wall, hold)
             self._household_verdict(verdict)
+        self._silent(now, link)
         heard = link is None or link.connected
         if heard != self._told_heard:
             self._told_heard = heard
@@ -575,6 +602,23 @@ class MusicController:
             self.household, verdict = hh.on_tick(self.household, wall, hold)
         self._household_verdict(verdict)
         self._follow_blend()  # a blend that moved while the minimum interval held it back
+
+    def _silent(self, now: float, link: MqttLink | None) -> None:
+        """Say our presence again when it is due (the heartbeat), and take members that have
+        not said anything new for a few heartbeats for gone (their Last Will was lost)."""
+        assert self.household is not None
+        if now >= self._beat_at:
+            self._say_presence()
+        if link is not None and (not link.connected or link.connects != self._listening[1]):
+            self._listening = (now, link.connects if link.connected else -1)
+        members = self.household.members
+        heard_at = {k: t for k, (_, t) in self._beats.items() if k in members}
+        for device_id in hh.silent(heard_at, self._listening[0], now, self.cfg.household.heartbeat_s):
+            log.warning("household: %s has not been heard from for %.0f s (its Last Will was "
+                        "lost?); taking it for gone", device_id, now - heard_at[device_id])
+            self.household, verdict = hh.on_gone(self.household, device_id, self._wall(),
+                                                 self.cfg.follow.min_interval_s)
+            self._household_verdict(verdict)
 
     def _household_verdict(self, verdict: hh.Verdict) -> None:
         st, house = self.state, self.household
@@ -608,14 +652,15 @@ class MusicController:
         # a person's. Taking over from another frame, a change may be its last edit: not checked.
         if self.keeper.owned and self._person_came_first():
             log.info("household: a person changed MPD's queue or player first; not following")
+        entries = (*verdict.from_entries, *(self._handed if verdict.reclaim else ()))
         if self.mpd.connected:
             try:
-                self.keeper.adopt(verdict.from_entries)
+                self.keeper.adopt(entries)
             except MpdUnavailable as exc:
-                self.keeper.adopt_later(verdict.from_entries)
+                self.keeper.adopt_later(entries)
                 self._mpd_lost(str(exc))
         else:  # taken over while MPD is away: else the old steerer's entries stayed for good
-            self.keeper.adopt_later(verdict.from_entries)
+            self.keeper.adopt_later(entries)
         if st.follow.smoothed is None or not st.following:
             self._publish()
             return
@@ -670,4 +715,5 @@ class MusicController:
         if self.household is None or self._household_link is None:
             return
         entries = self.keeper.owned if self.household.steering else self._handed
-        self._household_link.say(hh.presence(self.household, entries))
+        self._beat_at = self.clock() + self.cfg.household.heartbeat_s
+        self._household_link.say(hh.presence(self.household, entries, said_at=self._wall()))
