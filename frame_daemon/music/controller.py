@@ -191,6 +191,7 @@ class MusicController:
         if kept is not None and not choice.picks:  # nothing else fits: it plays on, not queued again
             st.choice = dataclasses.replace(choice, picks=(kept,), ids=(
                 () if st.track_id is None else (st.track_id,)))
+            self._chose(st.choice)
             st.pending, st.why = None, ""
             log.info("keeping %s: it fits %s best", kept.track.label, choice.placement.describe())
             self._publish()
@@ -219,6 +220,12 @@ class MusicController:
             self._publish()
             return
         self._apply(choice, decision, fade, retries)
+
+    def _chose(self, choice: Choice) -> None:
+        """Tell taste what these tracks were chosen for: a verdict on one of them is about that
+        photo, also once the next photo is on show and this track fades out for its music."""
+        photo = self.state.photo
+        self.taste.chose(choice, photo.mood if photo is not None else choice.placement.photo)
 
     def _apply(self, choice: Choice, decision: Decision, fade: bool, retries: int) -> None:
         """Queue the choice's tracks; for PLAY_NOW fade out what plays and start them.
@@ -271,6 +278,7 @@ class MusicController:
             choice = dataclasses.replace(choice, picks=kept)
         choice = dataclasses.replace(choice, ids=tuple(queued.ids))
         st.choice = choice
+        self._chose(choice)
         st.history.extend(uris)
         log.info("%s %d tracks for %s", "fading to" if fade else "playing" if skip else "queued",
                  len(choice.picks), choice.placement.describe())
