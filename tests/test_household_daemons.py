@@ -242,6 +242,27 @@ def test_with_blend_a_steerer_whose_last_will_was_lost_is_taken_for_gone(house):
     persons_entries_survive(house)
 
 
+def test_with_blend_a_steerer_that_died_while_the_broker_was_down_is_taken_for_gone(house):
+    # The broker's shutdown sends every frame's Last Will, which the frames do not take for a
+    # death (their own connection goes too). The steerer dies while the broker is down, and the
+    # broker comes back without its presence and without its Will: nothing would ever say it is
+    # gone, and with blend nobody claims the music. It says nothing new, so it is gone after
+    # three heartbeats, and its entries are replaced.
+    blend = '[household]\nsteer = "blend"\nheartbeat_s = 1'
+    house.add(1, extra=blend)
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    house.add(1, extra=blend)
+    wait_for(lambda: states(house)["frame1"].get("valence") is not None
+             and household(house, 1).get("steerer") == "frame0", 20, 0.1,
+             what="frame1 scored its photo and follows frame0")
+    house.broker.stop()
+    house.frames[0].stop(signal.SIGKILL)
+    house.broker.start()
+    wait_steered_by(house, "frame1", "frame1 steering once frame0 is taken for gone", timeout=30)
+    assert "frame0 has not been heard from" in house.frames[1].log()
+    persons_entries_survive(house)
+
+
 def test_garbage_on_the_group_topic_is_ignored_with_one_line_each(house):
     # Any client of the broker may publish there. Each is refused by the parser (a warning naming
     # the sender), not an internal error with a traceback; the frame goes on steering.

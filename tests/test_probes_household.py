@@ -148,3 +148,54 @@ def test_a_presence_from_an_older_version_is_read_with_defaults_and_one_from_a_n
         0.0, 0.0, False, "", (), True)
     newer = Presence.parse(b'{"device_id": "den", "changed_at": 5, "steer": "sway", "volume": 3}')
     assert newer.device_id == "den" and newer.mood is None
+
+
+def test_a_loop_held_up_longer_than_the_silence_bound_takes_nobody_for_gone(tmp_path):
+    # A member not heard from for three heartbeats is taken for gone (its Last Will was lost). A
+    # loop held up that long has not read the words that came meanwhile: they wait in its queue.
+    # In-process, on the test's clock; the household's own connection to a real broker.
+    from frame_daemon.config import parse_config
+    from frame_daemon.daemon import TICK_S, Daemon
+    from frame_daemon.events import HouseholdNews
+    from memory_mpd import Clock, MemoryMpd, MemorySession
+    from servers import Mosquitto
+
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    clock = Clock()
+    cfg = parse_config({"mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5},
+                        "household": {"steer": "blend", "heartbeat_s": 1.0},
+                        "state": {"directory": str(tmp_path / "state")}})
+    daemon = Daemon(cfg, clock=clock, mpd_session=MemorySession(MemoryMpd(clock, {})))
+    stop = daemon.music.start_household(daemon.post, wall=time.time)
+    try:
+        link = daemon.music._household_link.link
+        wait_for(lambda: link.connected, 10, what="the household's connection")
+
+        def kitchen_says(said_at: float) -> None:
+            daemon.handle(HouseholdNews("kitchen", presence("kitchen", changed_at=time.time() - 60,
+                                                           said_at=said_at).encode()))
+
+        def members() -> set[str]:
+            return set(daemon.music.household.members)
+
+        def run_for(seconds: float) -> None:
+            end = clock.now + seconds
+            while clock.now < end:
+                clock.advance(TICK_S)
+                daemon.on_time(clock.now)
+
+        kitchen_says(1.0)
+        run_for(2.0)
+        assert members() == {"kitchen"}
+        clock.advance(10.0)  # the loop held up; kitchen's next word waits in its queue
+        daemon.on_time(clock.now)
+        assert members() == {"kitchen"}
+        kitchen_says(2.0)
+        run_for(2.0)
+        assert members() == {"kitchen"}
+        run_for(2.0)  # now it says nothing new for over three heartbeats: gone
+        assert members() == set()
+    finally:
+        stop()
+        broker.stop()

@@ -113,6 +113,7 @@ class MusicController:
         self._beats: dict[str, tuple[float, float]] = {}
         self._listening: tuple[float, int] = (0.0, -1)
         self._beat_at = 0.0
+        self._looked_at = 0.0  # when the loop last looked for silent members
 
     @property
     def fading_s(self) -> float | None:
@@ -617,8 +618,12 @@ class MusicController:
         assert self.household is not None
         if now >= self._beat_at:
             self._say_presence()
-        if link is not None and (not link.connected or link.connects != self._listening[1]):
-            self._listening = (now, link.connects if link.connected else -1)
+        # A loop held up (longer than a heartbeat) has not read what came meanwhile: the others'
+        # words wait in its queue, so their silence says nothing yet.
+        held_up, self._looked_at = now - self._looked_at > self.cfg.household.heartbeat_s, now
+        if held_up or (link is not None and (not link.connected
+                                             or link.connects != self._listening[1])):
+            self._listening = (now, link.connects if link is not None and link.connected else -1)
         members = self.household.members
         heard_at = {k: t for k, (_, t) in self._beats.items() if k in members}
         for device_id in hh.silent(heard_at, self._listening[0], now, self.cfg.household.heartbeat_s):
