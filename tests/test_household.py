@@ -210,6 +210,27 @@ def test_with_blend_a_new_photo_moves_the_blend_and_the_steerer_keeps_the_music(
     assert v.released and a.steerer == "b"
 
 
+def test_a_group_whose_frames_are_set_to_different_steer_modes_plays_by_last():
+    # A blend steerer never answered a last frame's claim: that frame took the music by time-out,
+    # handed it back to the frame that took it first, and claimed it again, every few seconds.
+    a = start("a", 90.0, Steer.BLEND)
+    a, _ = on_own_photo(a, CALM, 100.0, HOLD)
+    b = start("b", 90.0, Steer.LAST)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    assert presence(a).steer == "blend" and presence(b).steer == "last"
+    b, v = on_own_photo(b, JOYFUL, 200.0, HOLD)
+    assert presence(b).claim
+    a, v = on_presence(a, presence(b), 200.01, HOLD)
+    assert a.steer is Steer.LAST and v.released and a.steerer == "b"
+    b, v = on_presence(b, presence(a), 200.02, HOLD)
+    assert v.took_over and b.steering
+    # The frame set otherwise gone, the group blends again; an older frame's silence agrees.
+    a, _ = on_gone(a, "b", 201.0, HOLD)
+    assert a.steer is Steer.BLEND
+    a, _ = on_presence(a, Presence("c", 50.0), 202.0, HOLD)
+    assert a.steer is Steer.BLEND
+
+
 # ------------------------------------------------------------------ a simulated group
 
 

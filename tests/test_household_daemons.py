@@ -263,6 +263,23 @@ def test_with_blend_a_steerer_that_died_while_the_broker_was_down_is_taken_for_g
     persons_entries_survive(house)
 
 
+def test_frames_set_to_different_steer_modes_are_told_so_and_the_group_plays_by_last(house):
+    # A blend steerer never answers a claim: a last frame took the music by time-out, handed it
+    # back to the frame that took it first and claimed it again; the music restarted every few
+    # seconds, for ever, and nothing said why.
+    from test_transitions import holds
+
+    house.add(1, extra='[household]\nsteer = "blend"')
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    house.add(1)  # steer = "last", and its photo changed last: it claims the music
+    wait_steered_by(house, "frame1", "frame1 steering: the group plays by last")
+    holds(lambda: steered_by(house, "frame1"), 6.0, "frame1 keeps the music")
+    for i in (0, 1):
+        assert "household.steer" in states(house)[f"frame{i}"]["last_error"]
+    assert house.frames[1].log().count("took the music first") == 0
+    persons_entries_survive(house)
+
+
 def test_garbage_on_the_group_topic_is_ignored_with_one_line_each(house):
     # Any client of the broker may publish there. Each is refused by the parser (a warning naming
     # the sender), not an internal error with a traceback; the frame goes on steering.

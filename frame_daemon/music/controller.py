@@ -99,6 +99,7 @@ class MusicController:
         self._household_tick_at = 0.0
         self._told_following = True  # whether the household last heard that this frame follows
         self._clock_told: dict[str, bool] = {}  # frames whose clock was named as off (ahead?)
+        self._steer_told: dict[str, str] = {}  # frames named as set to another household.steer
         self._blend_for: Mood | None = None  # with steer = "blend": what this steerer's music is for
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
         self._crowd_ignored = 0  # presences ignored because the household is full
@@ -534,6 +535,7 @@ class MusicController:
                 log.debug("household: %s, taken for gone, said nothing new", event.device_id)
                 return
             self._check_clock(other, now)
+            self._check_steer(other)
             self.household, verdict = hh.on_presence(self.household, other, now, hold)
         self._household_verdict(verdict)
         self._follow_blend()
@@ -552,6 +554,21 @@ class MusicController:
             self._beats = {k: v for k, v in self._beats.items() if k in self.household.members}
         self._beats[other.device_id] = (other.said_at, self.clock())
         return True
+
+    def _check_steer(self, other: hh.Presence) -> None:
+        """Name a frame set to steer otherwise than this one (once per frame and setting)."""
+        mine = self.cfg.household.steer
+        if not other.steer or other.steer == mine or (
+                self._steer_told.get(other.device_id) == other.steer):
+            return
+        if len(self._steer_told) >= hh.MAX_MEMBERS:  # frames come and go: never grows for ever
+            self._steer_told.clear()
+        self._steer_told[other.device_id] = other.steer
+        message = (f"frame {other.device_id} has household.steer = {other.steer!r}, this frame "
+                   f"{mine!r}: the group steers by 'last' until every frame has the same "
+                   "(docs/household.md)")
+        log.warning("household: %s", message)
+        self._report_error(message)
 
     def _check_clock(self, other: hh.Presence, now: float) -> None:
         """Name a frame whose clock is off (once per frame and direction): who steers is decided
@@ -683,7 +700,7 @@ class MusicController:
         self.carry_out(dataclasses.replace(decision, reason=reason))
 
     def _household_target(self, decision: Decision) -> Decision:
-        if self.household is None or self.cfg.household.steer != hh.Steer.BLEND:
+        if self.household is None or self.household.steer is not hh.Steer.BLEND:
             return decision
         blend = hh.target(self.household, hh.Steer.BLEND, decision.target)
         assert blend is not None
@@ -701,7 +718,7 @@ class MusicController:
         return True
 
     def _following_why(self, steerer: str) -> str:
-        if self.cfg.household.steer == hh.Steer.BLEND:
+        if self.household is not None and self.household.steer is hh.Steer.BLEND:
             return f"following the household's blend of moods ({steerer} steers)"
         return f"following {steerer}'s photo"
 

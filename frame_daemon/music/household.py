@@ -31,7 +31,10 @@ The rules, in the order they are applied:
   not take the music, it only moves the blend, and the steerer follows the blend by its own
   follow rules (its threshold, and no two changes within its `min_interval_s`). The steerer
   changes only when it dies, or no longer follows its photo: then the frame whose photo changed
-  last takes the music, as with `last`. Every frame of a group should use the same `steer`.
+  last takes the music, as with `last`. Every frame of a group should use the same `steer`;
+  while one says otherwise (its presence carries its `steer`), the group plays by `last`
+  (`HouseholdState.steer`): a blend steerer never answers a claim, so a `last` frame would take
+  the music by time-out, hand it back to the frame that took it first, and claim it again.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ class Presence:
     # When it said this, by its own clock: only ever compared for a change (a sign of life; the
     # broker re-delivers an old retained presence unchanged). 0: sends no heartbeat (older version).
     said_at: float = 0.0
+    steer: str = ""  # its household.steer ("": an older version, which does not say)
 
     def to_json(self) -> dict[str, Any]:
         mood = self.mood
@@ -104,7 +108,8 @@ class Presence:
                 "steerer": self.steerer, "since": round(self.since, 3),
                 "hold_until": round(self.hold_until, 3), "claim": self.claim,
                 "handed_to": self.handed_to, "entries": [list(e) for e in self.entries],
-                "following": self.following, "said_at": round(self.said_at, 3)}
+                "following": self.following, "said_at": round(self.said_at, 3),
+                "steer": self.steer}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Presence:
@@ -129,7 +134,8 @@ class Presence:
                    claim=bool(data.get("claim", False)),
                    handed_to=str(data.get("handed_to", "")),
                    entries=_entries(data.get("entries", ())),
-                   following=bool(data.get("following", True)), said_at=time_of("said_at"))
+                   following=bool(data.get("following", True)), said_at=time_of("said_at"),
+                   steer=str(data.get("steer", ""))[:16])
 
     @classmethod
     def parse(cls, payload: bytes) -> Presence:
@@ -176,13 +182,21 @@ class HouseholdState:
     hold_until: float = 0.0  # mine, while I steer
     claiming_since: float | None = None  # when I began to claim the music
     handed_to: str = ""  # whom I handed the music to (my presence says so)
-    steer: Steer = Steer.LAST
+    configured: Steer = Steer.LAST  # my household.steer
     following: bool = True  # my frame follows its photo
     heard: bool = True  # my connection to the group's topic is up
 
     @property
     def steering(self) -> bool:
         return self.steerer == self.me
+
+    @property
+    def steer(self) -> Steer:
+        """How the group steers: blend only while no member says otherwise (see the module)."""
+        if self.configured is Steer.BLEND and all(
+                p.steer in ("", Steer.BLEND) for p in self.members.values()):
+            return Steer.BLEND
+        return Steer.LAST
 
 
 class Role(StrEnum):
@@ -207,7 +221,7 @@ class Verdict:
 
 
 def start(me: str, now: float, steer: Steer = Steer.LAST) -> HouseholdState:
-    return HouseholdState(me=me, joined_at=now, steer=steer)
+    return HouseholdState(me=me, joined_at=now, configured=steer)
 
 
 def presence(state: HouseholdState, entries: tuple[tuple[int, str], ...] = (),
@@ -219,7 +233,7 @@ def presence(state: HouseholdState, entries: tuple[tuple[int, str], ...] = (),
                     hold_until=state.hold_until if steering else 0.0,
                     claim=state.claiming_since is not None, handed_to=state.handed_to,
                     entries=entries if steering or state.handed_to else (),
-                    following=state.following, said_at=said_at)
+                    following=state.following, said_at=said_at, steer=state.configured.value)
 
 
 def silent(heard_at: Mapping[str, float], listening_since: float, now: float,
