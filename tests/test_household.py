@@ -231,6 +231,26 @@ def test_a_group_whose_frames_are_set_to_different_steer_modes_plays_by_last():
     assert a.steer is Steer.BLEND
 
 
+def test_frames_that_each_play_on_their_own_local_mpd_are_not_one_group():
+    # Each Pi with a speaker of its own, all left at the default mpd.host = "localhost", on one
+    # broker (Home Assistant's): they formed one group, and all but one frame's music stopped
+    # following its photo ("following frame0's photo", on another machine's MPD).
+    from frame_daemon.config import parse_config
+    from frame_daemon.music.household_link import group_name
+
+    def group(machine: str, **mpd) -> str:
+        return group_name(parse_config({"mpd": mpd}), machine=lambda: machine)
+
+    for host in ("localhost", "127.0.0.1", "::1", "/run/mpd/socket", "@mpd"):
+        assert group("3d1219c7c4c5", host=host) != group("a90e53b3f1d2", host=host), host
+        assert group("3d1219c7c4c5", host=host) == group("3d1219c7c4c5", host=host)  # one Pi
+        assert len(group("x" * 40, host=host * 20)) <= 64
+    # One MPD on the network: one group, whichever machine a frame runs on.
+    assert group("3d1219c7c4c5", host="nas.local") == group("a90e53b3f1d2", host="nas.local") \
+        == "mpd-nas_local-6600"
+    assert group_name(parse_config({"household": {"group": "den"}}), machine=lambda: "x") == "den"
+
+
 # ------------------------------------------------------------------ a simulated group
 
 

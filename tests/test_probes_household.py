@@ -11,7 +11,9 @@ import pytest
 from test_household_daemons import house, persons_entries_survive  # noqa: F401
 from test_transitions import holds
 
+from frame_daemon.config import load_config
 from frame_daemon.music.household import MAX_MEMBERS, Presence
+from frame_daemon.music.household_link import group_name, group_topic
 from harness import wait_for
 from rig import show, state, wait_state
 
@@ -32,7 +34,7 @@ def members(rig) -> list[str]:
 
 
 def test_a_frame_keeps_its_music_whatever_the_household_topic_says(rig):
-    group = f"frame-daemon/household/mpd-127_0_0_1-{rig.mpd.port}"
+    group = group_topic(group_name(load_config(rig.config)))
     say = rig.recorder.publish
     # Retained before the frame starts: a presence dated in the year 5138 (a wrong clock, or a
     # crafted message), which the frame whose photo changed last could never beat; one that
@@ -72,7 +74,7 @@ def test_a_frame_keeps_its_music_whatever_the_household_topic_says(rig):
 def test_thousands_of_presences_are_not_thousands_of_members(rig):
     # A script publishing under the group's topic: each member costs every presence a look, so
     # thousands would stall the loop (retained: at every start too).
-    group = f"frame-daemon/household/mpd-127_0_0_1-{rig.mpd.port}"
+    group = group_topic(group_name(load_config(rig.config)))
     for i in range(3000):
         rig.recorder.publish(f"{group}/crowd-{i}", presence(f"crowd-{i}"), retain=True)
     rig.daemon.start()

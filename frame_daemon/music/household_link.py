@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import re
+import socket
 from collections.abc import Callable
+from pathlib import Path
 
 from frame_daemon.config import Config, device_id_check
 from frame_daemon.events import AdapterFailed, Event, HouseholdNews
@@ -23,11 +25,36 @@ from frame_daemon.music.household import Presence
 log = logging.getLogger(__name__)
 
 
-def group_name(cfg: Config) -> str:
-    """`household.group`, else one made of MPD's host and port (the same MPD, the same group)."""
+def local_mpd(host: str) -> bool:
+    """Whether `host` names an MPD on this machine: the same name on another frame is another
+    MPD (each Pi with a speaker of its own, all set to the default `localhost`)."""
+    h = host.strip().lower()
+    return (h in ("localhost", "localhost.localdomain", "ip6-localhost", "::1", "0.0.0.0")
+            or h.startswith(("127.", "/", "@", "~")) or h.endswith(".localhost"))
+
+
+def machine_id() -> str:
+    """This machine, as systemd knows it (a fresh id per installed system; a cloned SD card
+    keeps its twin's), else its host name."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            text = Path(path).read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            continue
+        if re.fullmatch(r"[0-9a-f]{32}", text):
+            return text[:12]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:18] or "this-machine"
+
+
+def group_name(cfg: Config, machine: Callable[[], str] = machine_id) -> str:
+    """`household.group`, else one made of MPD's host and port (the same MPD, the same group);
+    for an MPD on this machine, of this machine too."""
     if cfg.household.group:
         return cfg.household.group
-    return "mpd-" + re.sub(r"[^A-Za-z0-9_-]", "_", f"{cfg.mpd.host}-{cfg.mpd.port}")[:60]
+    name = "mpd-" + re.sub(r"[^A-Za-z0-9_-]", "_", f"{cfg.mpd.host}-{cfg.mpd.port}")
+    if local_mpd(cfg.mpd.host):
+        return f"{name[:38]}-on-{machine()[:18]}"
+    return name[:64]
 
 
 def group_topic(group: str) -> str:
