@@ -16,6 +16,7 @@ from frame_daemon.music.household import MAX_MEMBERS, Presence
 from frame_daemon.music.household_link import group_name, group_topic
 from harness import wait_for
 from rig import show, state, wait_state
+from servers import Mosquitto, MqttRecorder, find_binary, running_mpd, write_library
 
 GARBAGE = [b"not json", b"[]", b"5", b'"frame"', b"{}", b'{"device_id": "x"}',
            b'{"device_id": "x", "changed_at": "soon"}', b'{"device_id": "x", "changed_at": NaN}',
@@ -201,3 +202,46 @@ def test_a_loop_held_up_longer_than_the_silence_bound_takes_nobody_for_gone(tmp_
     finally:
         stop()
         broker.stop()
+
+
+class AclMosquitto(Mosquitto):
+    """A broker whose ACL lets a client use the frame's own topics and Home Assistant's only:
+    mosquitto still grants a subscription to the household's, and drops what is said there."""
+
+    def command(self) -> list[str]:
+        acl = self.workdir / "acl"
+        acl.write_text("topic readwrite frame-daemon/frame/#\ntopic readwrite homeassistant/#\n")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nacl_file {acl}\n"
+                        "persistence false\nuser root\n")  # (root: see test_probes_cli)
+        return [find_binary("mosquitto"), "-c", str(conf)]
+
+
+def test_a_broker_that_drops_the_households_messages_is_named(tmp_path, model_json, demo_photos):
+    # No frame heard any other, and nothing said so: frames that share one MPD each steered it.
+    import signal
+
+    from harness import DaemonProcess, write_config
+    from rig import STATE, two_photos_and_a_frame
+
+    music = tmp_path / "music"
+    write_library(music)
+    with running_mpd(tmp_path / "mpd", music) as mpd:
+        broker = AclMosquitto(tmp_path / "mqtt")
+        broker.start()
+        recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
+        _, current = two_photos_and_a_frame(tmp_path, demo_photos)
+        config = write_config(tmp_path / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
+                              state_dir=tmp_path / "state")
+        daemon = DaemonProcess(config, tmp_path / "daemon.log")
+        daemon.start()
+        try:
+            wait_for(lambda: "does not pass on what is said on frame-daemon/household/" in (
+                (recorder.json(STATE) or {}).get("last_error") or ""), 30,
+                what="the broker named as dropping the household's messages")
+            assert (recorder.json(STATE) or {}).get("queued")  # alone, the frame still plays
+            assert daemon.log().count("does not pass on") == 1
+        finally:
+            daemon.stop(signal.SIGKILL)
+            recorder.close()
+            broker.stop()

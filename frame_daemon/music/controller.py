@@ -28,7 +28,7 @@ from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
 from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music import household as hh
-from frame_daemon.music.household_link import HouseholdLink
+from frame_daemon.music.household_link import ECHO_WAIT_S, HouseholdLink, group_topic
 from frame_daemon.music.live_pool import LivePool
 from frame_daemon.music.mpd.client import MpdNoSuchSong, MpdUnavailable
 from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader, OwedVolumeFile
@@ -115,6 +115,7 @@ class MusicController:
         self._listening: tuple[float, int] = (0.0, -1)
         self._beat_at = 0.0
         self._looked_at = 0.0  # when the loop last looked for silent members
+        self._echo_checked = False  # whether our presence was looked for on the broker
 
     @property
     def fading_s(self) -> float | None:
@@ -641,6 +642,7 @@ class MusicController:
         if held_up or (link is not None and (not link.connected
                                              or link.connects != self._listening[1])):
             self._listening = (now, link.connects if link is not None and link.connected else -1)
+        self._check_echo(now)
         members = self.household.members
         heard_at = {k: t for k, (_, t) in self._beats.items() if k in members}
         for device_id in hh.silent(heard_at, self._listening[0], now, self.cfg.household.heartbeat_s):
@@ -649,6 +651,23 @@ class MusicController:
             self.household, verdict = hh.on_gone(self.household, device_id, self._wall(),
                                                  self.cfg.follow.min_interval_s)
             self._household_verdict(verdict)
+
+    def _check_echo(self, now: float) -> None:
+        """Say once if the broker never passed our own presence back: then no frame hears any
+        other, and frames that share this MPD would each steer it."""
+        house = self._household_link
+        if (self._echo_checked or house is None or not house.link.connected
+                or now - self._listening[0] < ECHO_WAIT_S):
+            return
+        self._echo_checked = True
+        if house.heard_own:
+            return
+        message = (f"the MQTT broker does not pass on what is said on {house.topic}: frames that "
+                   "share this MPD cannot agree which one steers; let this frame's login publish "
+                   f"and subscribe to {group_topic(house.group)}/# (an ACL?), or set "
+                   "household.enabled = false")
+        log.error("household: %s", message)
+        self._report_error(message)
 
     def _household_verdict(self, verdict: hh.Verdict) -> None:
         st, house = self.state, self.household

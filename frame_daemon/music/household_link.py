@@ -24,6 +24,11 @@ from frame_daemon.music.household import Presence
 
 log = logging.getLogger(__name__)
 
+# Our own presence comes back to us (we listen to the whole group) at once: one that has not come
+# back this long after connecting was not passed on by the broker (an ACL that leaves the group's
+# topic out: mosquitto grants the subscription all the same, and drops what is said there).
+ECHO_WAIT_S = 10.0
+
 
 def local_mpd(host: str) -> bool:
     """Whether `host` names an MPD on this machine: the same name on another frame is another
@@ -73,6 +78,7 @@ class HouseholdLink:
         # Which process says it: two frames given one device_id share our topic (see _twin).
         self._instance = os.urandom(6).hex()
         self._twin_told = False
+        self.heard_own = False  # our presence came back from the broker (set on paho's thread)
         self.link = MqttLink(cfg.mqtt, self.topic, on_message=self._on_message, will=b"",
                              online=None, role="-household")
         self.link.subscribe(self._prefix + "+")
@@ -91,24 +97,32 @@ class HouseholdLink:
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         device_id = topic.removeprefix(self._prefix)
         if device_id == self.me:
-            if not retained:  # (a retained one may be our own, from before a restart)
-                self._twin(payload)
+            instance = _instance(payload)
+            if instance == self._instance:
+                self.heard_own = True
+            elif not retained:  # (a retained one may be our own, from before a restart)
+                self._twin(instance)
         elif device_id_check(device_id) is None:
             self._post(HouseholdNews(device_id, payload))
         else:  # no frame has such an id ("" means nobody steers): the music would go to nobody
             log.debug("household: ignoring %s, which no frame's device_id can be", topic[:200])
 
-    def _twin(self, payload: bytes) -> None:
+    def _twin(self, instance: str | None) -> None:
         """Another process says something on our topic: two frames were given one device_id
         (both set up from the example config). Each would take the other's words for its own
         echo and steer alone, taking the other's queue entries for a person's."""
-        try:
-            instance = json.loads(payload).get("instance") if payload else None
-        except (ValueError, AttributeError, RecursionError):
-            return
-        if instance and instance != self._instance and not self._twin_told:
+        if instance and not self._twin_told:
             self._twin_told = True
             message = (f"another frame uses mqtt.device_id '{self.me}' on this broker: give each "
                        "frame its own (docs/household.md)")
             log.error("%s", message)
             self._post(AdapterFailed("household", message))
+
+
+def _instance(payload: bytes) -> str | None:
+    """Which process said a presence (None: not a presence of ours, or none at all)."""
+    try:
+        instance = json.loads(payload).get("instance") if payload else None
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return instance if isinstance(instance, str) else None
