@@ -147,6 +147,10 @@ def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, 
     assert not [x["error"] for x in states(house).values() if x.get("error")]
     # Nobody said what fits, and a follower does not take the steerer's tracks for a person's own.
     assert [x["taste"]["verdicts"] for x in states(house).values()] == [0] * n
+    # A verdict given to a follower is refused, saying where to give it.
+    house.recorder.publish("frame-daemon/frame0/set/feedback", "fits")
+    wait_for(lambda: f"frame{n - 1} steers the household's music and chose the track playing" in (
+        states(house)["frame0"].get("last_error") or ""), 10, what="the verdict refused, with why")
     persons_entries_survive(house)
 
 

@@ -210,7 +210,7 @@ class TasteFeedback:
             raise CommandError("feedback refused: taste is switched off (taste.enabled)")
         heard = self.heard()
         if isinstance(heard, str) or not heard.ours:
-            why = heard if isinstance(heard, str) else "the track playing was not chosen by the frame"
+            why = heard if isinstance(heard, str) else self._not_ours()
             raise CommandError(f"feedback refused: {why}")
         if self.store is None:
             raise CommandError(f"feedback refused: the taste file {self.path} cannot be used")
@@ -219,6 +219,16 @@ class TasteFeedback:
             self.move_on()
         if kept is None:  # the music still moves on; the reason shows in last_error
             raise CommandError(f"feedback not kept: {self.write_error}")
+
+    def _not_ours(self) -> str:
+        """Why a track that plays is not this frame's to judge: a person's, or (frames that share
+        one MPD) the steering frame's, whose own taste learns from its choices."""
+        house = self.state.household
+        steerer = house.get("steerer")
+        if house and not house.get("steering") and steerer:
+            return (f"frame {steerer} steers the household's music and chose the track playing: "
+                    "give the verdict there")
+        return "the track playing was not chosen by the frame"
 
     def command_rows(self) -> list[CommandRow]:
         return [CommandRow(CommandName.FEEDBACK, self.on_command, feedback_payload),
