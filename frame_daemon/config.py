@@ -488,6 +488,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(str(path), [f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line "
                                       f"{line}); save it as UTF-8"]) from None
+    # A byte-order mark (Windows Notepad saves one) is no part of the text: TOML's parser would
+    # refuse the file at line 1, column 1, which looks perfect in the editor.
+    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
