@@ -280,6 +280,11 @@ class HouseholdConfig:
     steer: str = opt("last", "last: the frame whose photo changed last steers the music (held "
                              "at least its follow.min_interval_s); blend: the music is for the "
                              "blend of every frame's mood", one_of("last", "blend"))
+    heartbeat_s: float = opt(30.0, "how often this frame says again that it is there; a frame of "
+                                   "the group not heard from for three times as long (as this "
+                                   "frame's clock counts) is taken for gone, as its Last Will "
+                                   "would say: a Will lost while the broker was down cannot keep "
+                                   "the music", between(1.0, 600.0))
 
 
 @dataclass(frozen=True)
@@ -483,6 +488,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(str(path), [f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line "
                                       f"{line}); save it as UTF-8"]) from None
+    # A byte-order mark (Windows Notepad saves one) is no part of the text: TOML's parser would
+    # refuse the file at line 1, column 1, which looks perfect in the editor.
+    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

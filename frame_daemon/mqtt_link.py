@@ -264,7 +264,8 @@ def broker_password(cfg: MqttConfig) -> str:
         return os.environ["FRAME_DAEMON_MQTT_PASSWORD"]
     if cfg.password_file:
         try:
-            with open(cfg.password_file, encoding="utf-8") as f:
+            # utf-8-sig: a byte-order mark (Windows Notepad) is no part of the password.
+            with open(cfg.password_file, encoding="utf-8-sig") as f:
                 return f.readline().rstrip("\r\n")
         except OSError as exc:
             raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: cannot read: "

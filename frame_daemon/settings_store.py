@@ -44,6 +44,9 @@ MAX_FILE_BYTES = 64 * 1024
 # A flood of commands (a slider dragged, a script gone wrong) must not become a flood of fsynced
 # writes: the file is written at most this often, the last value always.
 MIN_WRITE_INTERVAL_S = 1.0
+# A write that failed (a full or read-only state directory) is tried again this often, and at
+# stop: what was set meanwhile is saved once the directory takes it, not lost at the next start.
+RETRY_S = 30.0
 SECTIONS = ("follow", "slideshow")
 
 
@@ -303,8 +306,8 @@ class SettingsStore:
 
     def _save_if_due(self) -> None:
         now = self._clock()
-        if self._pending and (self._written_at is None
-                              or now - self._written_at >= MIN_WRITE_INTERVAL_S):
+        interval = RETRY_S if self.save_error else MIN_WRITE_INTERVAL_S
+        if self._pending and (self._written_at is None or now - self._written_at >= interval):
             self._save()
 
     def flush(self) -> str:
@@ -321,9 +324,8 @@ class SettingsStore:
             self._save()
 
     def _save(self) -> None:
-        # A failed write is not retried until the next change: a full disk logs once per change,
-        # not once a second.
-        self._pending = False
+        # A failed write stays pending and is tried again every RETRY_S (and at stop); its error
+        # is logged and handed to the loop once, not at every try.
         self._written_at = self._clock()
         data = {name: {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
                 for name, values in (("follow", self._overrides),
@@ -331,11 +333,15 @@ class SettingsStore:
         try:
             write_json(self.path, data, indent=1, sort_keys=True)
         except OSError as exc:
-            self.save_error = (f"settings not saved to {self.path} ({exc.strerror}); they hold "
-                               "until the daemon restarts")
-            log.error("%s", self.save_error)
-            self._unreported = self.save_error
+            error = (f"settings not saved to {self.path} ({exc.strerror}); they hold, and are "
+                     f"saved once the folder takes them (tried every {RETRY_S:.0f} s and at stop)")
+            if error != self.save_error:
+                log.error("%s", error)
+                self.save_error = self._unreported = error
             return
+        self._pending = False
+        if self.save_error:
+            log.info("settings saved to %s after all: %s", self.path, self.describe())
         self.save_error = ""
 
 

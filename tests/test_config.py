@@ -171,6 +171,14 @@ def test_a_config_not_in_utf8_or_with_a_nul_is_one_clear_error_per_key(tmp_path)
             assert "Traceback" not in proc.stderr and str(cfg) in proc.stderr, proc.stderr
 
 
+def test_a_config_saved_with_a_byte_order_mark_and_crlf_is_read(tmp_path):
+    # Windows Notepad: "not valid TOML: Invalid statement (at line 1, column 1)".
+    config = tmp_path / "frame.toml"
+    config.write_bytes(b'\xef\xbb\xbf[mpd]\r\nport = 6601\r\n[mqtt]\r\nport = 1884\r\n')
+    cfg = load_config(config)
+    assert (cfg.mpd.port, cfg.mqtt.port) == (6601, 1884)
+
+
 def test_a_wildcard_in_the_discovery_prefix_is_refused_before_it_stops_mqtt():
     # paho refuses the subscription inside its network thread, which then ends for good.
     for prefix in ("home/#", "home+assistant"):

@@ -27,6 +27,7 @@ from frame_daemon.music.household import (
     on_presence,
     on_tick,
     presence,
+    silent,
     start,
     target,
 )
@@ -128,6 +129,7 @@ def test_a_dead_steerer_is_replaced_at_once_by_the_frame_whose_photo_changed_las
     b, vb = on_gone(b, "a", 111.0, HOLD)
     c, vc = on_gone(c, "a", 111.0, HOLD)
     assert vb.took_over and "a is gone" in vb.reason and vb.from_entries == ((4, "y.flac"),)
+    assert not vb.reclaim  # b handed a nothing
     assert not c.steering and "waiting for b" in vc.reason
     c, _ = on_presence(c, presence(b), 111.01, HOLD)
     assert c.steerer == "b"
@@ -144,8 +146,27 @@ def test_two_frames_that_both_took_the_music_settle_it_at_once():
 
 def test_a_presence_round_trips_through_json():
     p = Presence("living-room", 12.5, Mood(0.1, -0.2, 0.7), "kitchen", 10.0, 70.0, True,
-                 "hall", ((3, "a/b.flac"),))
+                 "hall", ((3, "a/b.flac"),), said_at=1234.567)
     assert Presence.parse(json.dumps(p.to_json()).encode()) == p
+
+
+def test_a_member_is_silent_after_three_heartbeats_counted_from_when_this_frame_listens():
+    heard = {"a": 100.0, "b": 60.0}
+    assert silent(heard, 0.0, 120.0, 10.0) == ["b"]  # b: 60 s, a: 20 s
+    assert silent(heard, 0.0, 130.1, 10.0) == ["a", "b"]
+    # This frame's own link came back at 110: nobody's silence before that says anything.
+    assert silent(heard, 110.0, 139.0, 10.0) == []
+
+
+def test_a_frame_that_steps_in_for_the_one_it_handed_the_music_to_reclaims_its_entries():
+    # b took the music before me (two steerers): I handed it over, and b died before it took my
+    # entries; they are mine again, else they stay in the queue with nobody to replace them.
+    a = alone_steering("a", 100.0)
+    b = Presence("b", 90.0, CALM, steerer="b", since=50.0)
+    a, v = on_presence(a, b, 101.0, HOLD)
+    assert v.released and a.handed_to == "b"
+    a, v = on_gone(a, "b", 102.0, HOLD)
+    assert v.took_over and v.reclaim
 
 
 @pytest.mark.parametrize("field", ["changed_at", "since", "hold_until"])
@@ -187,6 +208,47 @@ def test_with_blend_a_new_photo_moves_the_blend_and_the_steerer_keeps_the_music(
     assert presence(b).claim
     a, v = on_presence(a, presence(b), 201.02, HOLD)
     assert v.released and a.steerer == "b"
+
+
+def test_a_group_whose_frames_are_set_to_different_steer_modes_plays_by_last():
+    # A blend steerer never answered a last frame's claim: that frame took the music by time-out,
+    # handed it back to the frame that took it first, and claimed it again, every few seconds.
+    a = start("a", 90.0, Steer.BLEND)
+    a, _ = on_own_photo(a, CALM, 100.0, HOLD)
+    b = start("b", 90.0, Steer.LAST)
+    b, _ = on_presence(b, presence(a), 101.0, HOLD)
+    assert presence(a).steer == "blend" and presence(b).steer == "last"
+    b, v = on_own_photo(b, JOYFUL, 200.0, HOLD)
+    assert presence(b).claim
+    a, v = on_presence(a, presence(b), 200.01, HOLD)
+    assert a.steer is Steer.LAST and v.released and a.steerer == "b"
+    b, v = on_presence(b, presence(a), 200.02, HOLD)
+    assert v.took_over and b.steering
+    # The frame set otherwise gone, the group blends again; an older frame's silence agrees.
+    a, _ = on_gone(a, "b", 201.0, HOLD)
+    assert a.steer is Steer.BLEND
+    a, _ = on_presence(a, Presence("c", 50.0), 202.0, HOLD)
+    assert a.steer is Steer.BLEND
+
+
+def test_frames_that_each_play_on_their_own_local_mpd_are_not_one_group():
+    # Each Pi with a speaker of its own, all left at the default mpd.host = "localhost", on one
+    # broker (Home Assistant's): they formed one group, and all but one frame's music stopped
+    # following its photo ("following frame0's photo", on another machine's MPD).
+    from frame_daemon.config import parse_config
+    from frame_daemon.music.household_link import group_name
+
+    def group(machine: str, **mpd) -> str:
+        return group_name(parse_config({"mpd": mpd}), machine=lambda: machine)
+
+    for host in ("localhost", "127.0.0.1", "::1", "/run/mpd/socket", "@mpd"):
+        assert group("3d1219c7c4c5", host=host) != group("a90e53b3f1d2", host=host), host
+        assert group("3d1219c7c4c5", host=host) == group("3d1219c7c4c5", host=host)  # one Pi
+        assert len(group("x" * 40, host=host * 20)) <= 64
+    # One MPD on the network: one group, whichever machine a frame runs on.
+    assert group("3d1219c7c4c5", host="nas.local") == group("a90e53b3f1d2", host="nas.local") \
+        == "mpd-nas_local-6600"
+    assert group_name(parse_config({"household": {"group": "den"}}), machine=lambda: "x") == "den"
 
 
 # ------------------------------------------------------------------ a simulated group

@@ -147,6 +147,10 @@ def test_the_frame_whose_photo_changed_last_steers_and_the_others_follow(house, 
     assert not [x["error"] for x in states(house).values() if x.get("error")]
     # Nobody said what fits, and a follower does not take the steerer's tracks for a person's own.
     assert [x["taste"]["verdicts"] for x in states(house).values()] == [0] * n
+    # A verdict given to a follower is refused, saying where to give it.
+    house.recorder.publish("frame-daemon/frame0/set/feedback", "fits")
+    wait_for(lambda: f"frame{n - 1} steers the household's music and chose the track playing" in (
+        states(house)["frame0"].get("last_error") or ""), 10, what="the verdict refused, with why")
     persons_entries_survive(house)
 
 
@@ -211,6 +215,72 @@ def test_with_blend_another_frames_photo_moves_the_music_and_the_steerer_keeps_i
              20, 0.1, what="frame0's music chosen again for the brighter blend")
     wait_steered_by(house, "frame0", "frame0 still steering")
     assert "blend" in states(house)["frame1"]["why"]
+    persons_entries_survive(house)
+
+
+def test_with_blend_a_steerer_whose_last_will_was_lost_is_taken_for_gone(house):
+    # Its Last Will lost (the broker restarted while it was gone), a steerer's retained presence
+    # said it steers for ever, and with blend nobody claims: the music stayed with a dead frame.
+    # Its presence is never said again, so after three heartbeats it is gone all the same.
+    house.add(1, extra='[household]\nsteer = "blend"\nheartbeat_s = 1')
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    topic = f"frame-daemon/household/{household(house, 0)['group']}/ghost"
+    # It took the music long before frame0 did (since), by its clock (said_at) an hour ago.
+    ghost = json.dumps({"device_id": "ghost", "changed_at": time.time() - 60, "steerer": "ghost",
+                        "since": 1.0, "mood": [-0.8, 0.8, 0.9], "said_at": time.time() - 3600})
+    house.recorder.publish(topic, ghost, retain=True)
+    log = house.frames[0].log
+    wait_for(lambda: "handed the music to ghost" in log(), 10, 0.05,
+             what="frame0 handing the music to the ghost, which took it first")
+    wait_for(lambda: re.search(r"ghost has not been heard from for \d+ s", log()), 20,
+             what="the silent ghost taken for gone")
+    wait_steered_by(house, "frame0", "frame0 steering again")
+    assert "ghost" not in household(house, 0)["members"]
+    # The broker re-delivers a retained presence at every reconnect: unchanged, it is still gone.
+    house.recorder.publish(topic, ghost, retain=True)
+    house.recorder.publish(topic.replace("ghost", "marker"), b"not json")  # read after it
+    wait_for(lambda: "ignoring what marker said" in log(), 10, what="the marker read")
+    assert log().count("handed the music to ghost") == 1
+    wait_steered_by(house, "frame0", "frame0 still steering")
+    assert "ghost" not in household(house, 0)["members"]
+    persons_entries_survive(house)
+
+
+def test_with_blend_a_steerer_that_died_while_the_broker_was_down_is_taken_for_gone(house):
+    # The broker's shutdown sends every frame's Last Will, which the frames do not take for a
+    # death (their own connection goes too). The steerer dies while the broker is down, and the
+    # broker comes back without its presence and without its Will: nothing would ever say it is
+    # gone, and with blend nobody claims the music. It says nothing new, so it is gone after
+    # three heartbeats, and its entries are replaced.
+    blend = '[household]\nsteer = "blend"\nheartbeat_s = 1'
+    house.add(1, extra=blend)
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    house.add(1, extra=blend)
+    wait_for(lambda: states(house)["frame1"].get("valence") is not None
+             and household(house, 1).get("steerer") == "frame0", 20, 0.1,
+             what="frame1 scored its photo and follows frame0")
+    house.broker.stop()
+    house.frames[0].stop(signal.SIGKILL)
+    house.broker.start()
+    wait_steered_by(house, "frame1", "frame1 steering once frame0 is taken for gone", timeout=30)
+    assert "frame0 has not been heard from" in house.frames[1].log()
+    persons_entries_survive(house)
+
+
+def test_frames_set_to_different_steer_modes_are_told_so_and_the_group_plays_by_last(house):
+    # A blend steerer never answers a claim: a last frame took the music by time-out, handed it
+    # back to the frame that took it first and claimed it again; the music restarted every few
+    # seconds, for ever, and nothing said why.
+    from test_transitions import holds
+
+    house.add(1, extra='[household]\nsteer = "blend"')
+    wait_steered_by(house, "frame0", "frame0 steering alone")
+    house.add(1)  # steer = "last", and its photo changed last: it claims the music
+    wait_steered_by(house, "frame1", "frame1 steering: the group plays by last")
+    holds(lambda: steered_by(house, "frame1"), 6.0, "frame1 keeps the music")
+    for i in (0, 1):
+        assert "household.steer" in states(house)[f"frame{i}"]["last_error"]
+    assert house.frames[1].log().count("took the music first") == 0
     persons_entries_survive(house)
 
 

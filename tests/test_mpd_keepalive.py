@@ -95,3 +95,51 @@ def test_the_daemon_keeps_its_mpd_connection_through_a_quiet_spell(quiet_rig):
     # Not chosen again after a reconnect (which plays it without the fade a change asks for).
     assert "MPD is back" not in log, log[-3000:]
     assert not (rig.recorder.json(STATE) or {}).get("last_error"), rig.recorder.json(STATE)
+
+
+def test_a_link_whose_keepalive_is_longer_than_mpds_timeout_says_so_and_pings_sooner(tmp_path):
+    # mpd.keepalive_s (30 s) above MPD's connection_timeout (2 s here; a user's mpd.conf may say
+    # 20): every quiet spell lost the loop's connection, and `last_error` said only "Connection
+    # lost while reading line".
+    from frame_daemon.music.mpd.client import MpdUnavailable
+
+    music = tmp_path / "music"
+    write_library(music)
+    with running_mpd(tmp_path / "mpd", music, extra=MPD_TIMEOUT) as mpd:
+        link = MpdLink("127.0.0.1", mpd.port, autoconnect=False)  # the loop's kind
+        try:
+            link.connect()
+            Silent(mpd.port).wait_closed()
+            with pytest.raises(MpdUnavailable, match=r"connection_timeout seems shorter than "
+                                                     r"mpd\.keepalive_s"):
+                link.status()
+            assert link.keepalive_s < 2.0
+            link.connect()  # (the MPD session's part)
+            silent = Silent(mpd.port)
+            wait_for(lambda: link.keep_alive() or silent.closed_by_mpd(), 15, interval=0.1,
+                     what="a quiet spell as long as MPD's timeout, the link pinging")
+            silent.sock.close()
+            assert link.status().state == "stop"  # pinged in time: not lost
+        finally:
+            link.close()
+
+
+def test_a_daemon_whose_keepalive_is_longer_than_mpds_timeout_says_so_once(quiet_rig):
+    rig = quiet_rig
+    config = rig.daemon.config
+    config.write_text(config.read_text().replace("keepalive_s = 1\n", ""))  # 30 s, MPD's 2 s
+    rig.daemon.start()
+    first = wait_for(lambda: (rig.recorder.json(STATE) or {}).get("queued"), 30,
+                     what="the first photo's tracks queued")
+    Silent(rig.mpd.port).wait_closed()
+    show_photo(rig.current, rig.photos / "tesla.jpg")  # the link is found closed: said why
+    second = wait_for(lambda: (s := rig.recorder.json(STATE) or {}).get("queued") not in (
+        None, first) and s["queued"], 30, what="the second photo's tracks queued")
+    assert "connection_timeout seems shorter" in rig.recorder.json(STATE)["last_error"]
+    Silent(rig.mpd.port).wait_closed()  # the next quiet spell: pinged in time
+    show_photo(rig.current, rig.photos / "flower.jpg")
+    wait_for(lambda: (rig.recorder.json(STATE) or {}).get("queued") not in (None, second), 30,
+             what="the third photo's tracks queued")
+    # (The index worker's own link, silent through an analysis, learns the same on its own.)
+    loop_lost = "[MainThread] frame_daemon.music.controller: lost MPD"
+    assert rig.daemon.log().count(loop_lost) == 1, rig.daemon.log()[-3000:]

@@ -56,6 +56,14 @@ def test_feedback_to_a_broker_that_refuses_the_login_says_so(locked, capsys):
     assert main(["feedback", "fits", "--config", str(config)]) == 0
 
 
+def test_a_password_file_saved_by_windows_notepad_logs_in(locked, capsys):
+    # A byte-order mark and a CRLF: the mark was taken for part of the password, and the broker
+    # refused the login with nothing to show why.
+    config, secret, _ = locked
+    secret.write_bytes(b"\xef\xbb\xbfright\r\n")
+    assert main(["feedback", "fits", "--config", str(config)]) == 0, capsys.readouterr().err
+
+
 def test_ha_remove_with_a_login_the_broker_refuses_says_so(locked, capsys):
     config, secret, _ = locked
     assert main(["ha-remove", "--config", str(config)]) == 1

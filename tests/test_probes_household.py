@@ -11,9 +11,12 @@ import pytest
 from test_household_daemons import house, persons_entries_survive  # noqa: F401
 from test_transitions import holds
 
+from frame_daemon.config import load_config
 from frame_daemon.music.household import MAX_MEMBERS, Presence
+from frame_daemon.music.household_link import group_name, group_topic
 from harness import wait_for
 from rig import show, state, wait_state
+from servers import Mosquitto, MqttRecorder, find_binary, running_mpd, write_library
 
 GARBAGE = [b"not json", b"[]", b"5", b'"frame"', b"{}", b'{"device_id": "x"}',
            b'{"device_id": "x", "changed_at": "soon"}', b'{"device_id": "x", "changed_at": NaN}',
@@ -32,7 +35,7 @@ def members(rig) -> list[str]:
 
 
 def test_a_frame_keeps_its_music_whatever_the_household_topic_says(rig):
-    group = f"frame-daemon/household/mpd-127_0_0_1-{rig.mpd.port}"
+    group = group_topic(group_name(load_config(rig.config)))
     say = rig.recorder.publish
     # Retained before the frame starts: a presence dated in the year 5138 (a wrong clock, or a
     # crafted message), which the frame whose photo changed last could never beat; one that
@@ -72,7 +75,7 @@ def test_a_frame_keeps_its_music_whatever_the_household_topic_says(rig):
 def test_thousands_of_presences_are_not_thousands_of_members(rig):
     # A script publishing under the group's topic: each member costs every presence a look, so
     # thousands would stall the loop (retained: at every start too).
-    group = f"frame-daemon/household/mpd-127_0_0_1-{rig.mpd.port}"
+    group = group_topic(group_name(load_config(rig.config)))
     for i in range(3000):
         rig.recorder.publish(f"{group}/crowd-{i}", presence(f"crowd-{i}"), retain=True)
     rig.daemon.start()
@@ -148,3 +151,97 @@ def test_a_presence_from_an_older_version_is_read_with_defaults_and_one_from_a_n
         0.0, 0.0, False, "", (), True)
     newer = Presence.parse(b'{"device_id": "den", "changed_at": 5, "steer": "sway", "volume": 3}')
     assert newer.device_id == "den" and newer.mood is None
+
+
+def test_a_loop_held_up_longer_than_the_silence_bound_takes_nobody_for_gone(tmp_path):
+    # A member not heard from for three heartbeats is taken for gone (its Last Will was lost). A
+    # loop held up that long has not read the words that came meanwhile: they wait in its queue.
+    # In-process, on the test's clock; the household's own connection to a real broker.
+    from frame_daemon.config import parse_config
+    from frame_daemon.daemon import TICK_S, Daemon
+    from frame_daemon.events import HouseholdNews
+    from memory_mpd import Clock, MemoryMpd, MemorySession
+    from servers import Mosquitto
+
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    clock = Clock()
+    cfg = parse_config({"mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5},
+                        "household": {"steer": "blend", "heartbeat_s": 1.0},
+                        "state": {"directory": str(tmp_path / "state")}})
+    daemon = Daemon(cfg, clock=clock, mpd_session=MemorySession(MemoryMpd(clock, {})))
+    stop = daemon.music.start_household(daemon.post, wall=time.time)
+    try:
+        link = daemon.music._household_link.link
+        wait_for(lambda: link.connected, 10, what="the household's connection")
+
+        def kitchen_says(said_at: float) -> None:
+            daemon.handle(HouseholdNews("kitchen", presence("kitchen", changed_at=time.time() - 60,
+                                                           said_at=said_at).encode()))
+
+        def members() -> set[str]:
+            return set(daemon.music.household.members)
+
+        def run_for(seconds: float) -> None:
+            end = clock.now + seconds
+            while clock.now < end:
+                clock.advance(TICK_S)
+                daemon.on_time(clock.now)
+
+        kitchen_says(1.0)
+        run_for(2.0)
+        assert members() == {"kitchen"}
+        clock.advance(10.0)  # the loop held up; kitchen's next word waits in its queue
+        daemon.on_time(clock.now)
+        assert members() == {"kitchen"}
+        kitchen_says(2.0)
+        run_for(2.0)
+        assert members() == {"kitchen"}
+        run_for(2.0)  # now it says nothing new for over three heartbeats: gone
+        assert members() == set()
+    finally:
+        stop()
+        broker.stop()
+
+
+class AclMosquitto(Mosquitto):
+    """A broker whose ACL lets a client use the frame's own topics and Home Assistant's only:
+    mosquitto still grants a subscription to the household's, and drops what is said there."""
+
+    def command(self) -> list[str]:
+        acl = self.workdir / "acl"
+        acl.write_text("topic readwrite frame-daemon/frame/#\ntopic readwrite homeassistant/#\n")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nacl_file {acl}\n"
+                        "persistence false\nuser root\n")  # (root: see test_probes_cli)
+        return [find_binary("mosquitto"), "-c", str(conf)]
+
+
+def test_a_broker_that_drops_the_households_messages_is_named(tmp_path, model_json, demo_photos):
+    # No frame heard any other, and nothing said so: frames that share one MPD each steered it.
+    import signal
+
+    from harness import DaemonProcess, write_config
+    from rig import STATE, two_photos_and_a_frame
+
+    music = tmp_path / "music"
+    write_library(music)
+    with running_mpd(tmp_path / "mpd", music) as mpd:
+        broker = AclMosquitto(tmp_path / "mqtt")
+        broker.start()
+        recorder = MqttRecorder(broker.port, ["frame-daemon/#"])
+        _, current = two_photos_and_a_frame(tmp_path, demo_photos)
+        config = write_config(tmp_path / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
+                              state_dir=tmp_path / "state")
+        daemon = DaemonProcess(config, tmp_path / "daemon.log")
+        daemon.start()
+        try:
+            wait_for(lambda: "does not pass on what is said on frame-daemon/household/" in (
+                (recorder.json(STATE) or {}).get("last_error") or ""), 30,
+                what="the broker named as dropping the household's messages")
+            assert (recorder.json(STATE) or {}).get("queued")  # alone, the frame still plays
+            assert daemon.log().count("does not pass on") == 1
+        finally:
+            daemon.stop(signal.SIGKILL)
+            recorder.close()
+            broker.stop()

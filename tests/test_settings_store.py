@@ -249,6 +249,31 @@ def test_a_held_back_write_that_fails_is_handed_to_the_loop_once(tmp_path):
     assert store.flush() == ""  # handed over once; save_error still says so
 
 
+def test_settings_that_could_not_be_saved_are_saved_once_the_folder_has_room(tmp_path):
+    # A full disk: the values held, but the write was not tried again until the next change,
+    # so a clean stop after the disk had room again lost them at the next start.
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full to stand in for a full disk")
+    clock = StepClock()
+    store = SettingsStore.in_directory(tmp_path, FollowConfig(), clock=clock)
+    full = tmp_path / ".settings.json.tmp"
+    full.symlink_to("/dev/full")  # one write: ENOSPC (the failed write removes it: room again)
+    store.set("diversity", 0.9)
+    assert "No space left on device" in store.flush()
+    clock.now += settings_store.RETRY_S - 1
+    store.flush()
+    assert not (tmp_path / "settings.json").exists()  # not tried at every tick
+    clock.now += 1
+    assert store.flush() == "" and store.save_error == ""
+    assert SettingsStore.in_directory(tmp_path, FollowConfig()).load().diversity == 0.9
+    full.symlink_to("/dev/full")
+    store.set("diversity", 0.3)
+    clock.now += 1
+    assert "No space left on device" in store.flush()
+    store.save_now()  # the daemon stops: tried once more
+    assert SettingsStore.in_directory(tmp_path, FollowConfig()).load().diversity == 0.3
+
+
 def test_a_flood_of_commands_through_the_loop_writes_a_few_times(tmp_path, monkeypatch):
     from frame_daemon.config import parse_config
     from frame_daemon.daemon import TICK_S, Daemon

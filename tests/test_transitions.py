@@ -27,8 +27,8 @@ def fade_rig(tmp_path, model_json, demo_photos):
     rig = type("FadeRig", (), dict(mpd=mpd, broker=broker, proxy=proxy, photos=photos,
                                    current=current, recorder=recorder, tmp=tmp_path, daemon=None))
 
-    def start(mode: str = "follow") -> None:
-        follow = TEST_FOLLOW.replace("fade_s = 1.0", f"fade_s = {FADE_S}")
+    def start(mode: str = "follow", fade_s: float = FADE_S) -> None:
+        follow = TEST_FOLLOW.replace("fade_s = 1.0", f"fade_s = {fade_s}")
         config = write_config(tmp_path / "frame.toml", photo=current, mpd=mpd, mqtt=broker,
                               state_dir=tmp_path / "state", mode=mode, follow=follow,
                               mpd_port=proxy.port)

@@ -161,6 +161,25 @@ def test_folder_reports_newest_image_and_ignores_temp_and_hidden(tmp_path, photo
         w.stop()
 
 
+def test_a_photo_dated_in_the_future_does_not_hide_the_photos_after_it(tmp_path, photos):
+    # Copied from a camera card that keeps file times, by a camera set ten hours ahead (its time
+    # zone): it stayed the newest photo for ten hours, and no photo after it was shown.
+    folder = tmp_path / "show"
+    folder.mkdir()
+    shutil.copy(photos / "p0.jpg", folder / "camera.jpg")
+    ahead = time.time_ns() + 10 * 3600 * 10**9
+    os.utime(folder / "camera.jpg", ns=(ahead, ahead))
+    c = Collector()
+    w = start("folder", folder, c)
+    try:
+        assert c.wait_count(1) == ["camera.jpg"]
+        time.sleep(0.02)
+        shutil.copy(photos / "p2.jpg", folder / "later.jpg")
+        assert c.wait_count(2) == ["camera.jpg", "later.jpg"]
+    finally:
+        w.stop()
+
+
 def test_missing_folder_is_waited_for(tmp_path, photos):
     current = tmp_path / "later" / "current.jpg"
     c = Collector()

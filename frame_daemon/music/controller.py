@@ -26,8 +26,9 @@ from frame_daemon.follow import Action, Decision, FollowMode
 from frame_daemon.follow import force as follow_force
 from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood
+from frame_daemon.mqtt_link import MqttLink
 from frame_daemon.music import household as hh
-from frame_daemon.music.household_link import HouseholdLink
+from frame_daemon.music.household_link import ECHO_WAIT_S, HouseholdLink, group_topic
 from frame_daemon.music.live_pool import LivePool
 from frame_daemon.music.mpd.client import MpdNoSuchSong, MpdUnavailable
 from frame_daemon.music.mpd.fade import FADE_STEP_S, Fader, OwedVolumeFile
@@ -98,6 +99,7 @@ class MusicController:
         self._household_tick_at = 0.0
         self._told_following = True  # whether the household last heard that this frame follows
         self._clock_told: dict[str, bool] = {}  # frames whose clock was named as off (ahead?)
+        self._steer_told: dict[str, str] = {}  # frames named as set to another household.steer
         self._blend_for: Mood | None = None  # with steer = "blend": what this steerer's music is for
         self._handed: tuple[tuple[int, str], ...] = ()  # the entries we last handed over
         self._crowd_ignored = 0  # presences ignored because the household is full
@@ -106,6 +108,14 @@ class MusicController:
         # of our own connection is not taken for the member's death.
         self._gone: dict[str, tuple[float, int]] = {}
         self._told_heard = True  # whether the household last heard that our link is up
+        # Signs of life (hh.silent), by the loop's clock: each member's last `said_at` and when we
+        # heard it change; since when our link has been up (and its count of connects then); when
+        # our own presence is due again.
+        self._beats: dict[str, tuple[float, float]] = {}
+        self._listening: tuple[float, int] = (0.0, -1)
+        self._beat_at = 0.0
+        self._looked_at = 0.0  # when the loop last looked for silent members
+        self._echo_checked = False  # whether our presence was looked for on the broker
 
     @property
     def fading_s(self) -> float | None:
@@ -184,6 +194,7 @@ class MusicController:
         if kept is not None and not choice.picks:  # nothing else fits: it plays on, not queued again
             st.choice = dataclasses.replace(choice, picks=(kept,), ids=(
                 () if st.track_id is None else (st.track_id,)))
+            self._chose(st.choice)
             st.pending, st.why = None, ""
             log.info("keeping %s: it fits %s best", kept.track.label, choice.placement.describe())
             self._publish()
@@ -212,6 +223,12 @@ class MusicController:
             self._publish()
             return
         self._apply(choice, decision, fade, retries)
+
+    def _chose(self, choice: Choice) -> None:
+        """Tell taste what these tracks were chosen for: a verdict on one of them is about that
+        photo, also once the next photo is on show and this track fades out for its music."""
+        photo = self.state.photo
+        self.taste.chose(choice, photo.mood if photo is not None else choice.placement.photo)
 
     def _apply(self, choice: Choice, decision: Decision, fade: bool, retries: int) -> None:
         """Queue the choice's tracks; for PLAY_NOW fade out what plays and start them.
@@ -264,6 +281,7 @@ class MusicController:
             choice = dataclasses.replace(choice, picks=kept)
         choice = dataclasses.replace(choice, ids=tuple(queued.ids))
         st.choice = choice
+        self._chose(choice)
         st.history.extend(uris)
         log.info("%s %d tracks for %s", "fading to" if fade else "playing" if skip else "queued",
                  len(choice.picks), choice.placement.describe())
@@ -514,10 +532,44 @@ class MusicController:
                 log.warning("household: %s said it is %r; taking it as %s", event.device_id,
                             other.device_id[:64], event.device_id)
                 other = dataclasses.replace(other, device_id=event.device_id)
+            if not self._alive(other):
+                log.debug("household: %s, taken for gone, said nothing new", event.device_id)
+                return
             self._check_clock(other, now)
+            self._check_steer(other)
             self.household, verdict = hh.on_presence(self.household, other, now, hold)
         self._household_verdict(verdict)
         self._follow_blend()
+
+    def _alive(self, other: hh.Presence) -> bool:
+        """Note a presence's sign of life (a `said_at` not heard before). False for one taken for
+        gone as silent and said again unchanged: the broker re-delivers a retained presence at
+        every reconnect, so that of a frame whose Last Will was lost must not bring it back."""
+        assert self.household is not None
+        if not other.said_at:  # an older version sends no heartbeat: only its Last Will tells
+            return True
+        before = self._beats.get(other.device_id)
+        if before is not None and before[0] == other.said_at:
+            return other.device_id in self.household.members
+        if len(self._beats) >= 4 * hh.MAX_MEMBERS:  # the silent are remembered, not for ever
+            self._beats = {k: v for k, v in self._beats.items() if k in self.household.members}
+        self._beats[other.device_id] = (other.said_at, self.clock())
+        return True
+
+    def _check_steer(self, other: hh.Presence) -> None:
+        """Name a frame set to steer otherwise than this one (once per frame and setting)."""
+        mine = self.cfg.household.steer
+        if not other.steer or other.steer == mine or (
+                self._steer_told.get(other.device_id) == other.steer):
+            return
+        if len(self._steer_told) >= hh.MAX_MEMBERS:  # frames come and go: never grows for ever
+            self._steer_told.clear()
+        self._steer_told[other.device_id] = other.steer
+        message = (f"frame {other.device_id} has household.steer = {other.steer!r}, this frame "
+                   f"{mine!r}: the group steers by 'last' until every frame has the same "
+                   "(docs/household.md)")
+        log.warning("household: %s", message)
+        self._report_error(message)
 
     def _check_clock(self, other: hh.Presence, now: float) -> None:
         """Name a frame whose clock is off (once per frame and direction): who steers is decided
@@ -561,8 +613,10 @@ class MusicController:
                 log.info("household: %s's presence was cleared as the broker went away; not "
                          "taking it for gone", device_id)
                 continue
+            self._beats.pop(device_id, None)
             self.household, verdict = hh.on_gone(self.household, device_id, wall, hold)
             self._household_verdict(verdict)
+        self._silent(now, link)
         heard = link is None or link.connected
         if heard != self._told_heard:
             self._told_heard = heard
@@ -575,6 +629,45 @@ class MusicController:
             self.household, verdict = hh.on_tick(self.household, wall, hold)
         self._household_verdict(verdict)
         self._follow_blend()  # a blend that moved while the minimum interval held it back
+
+    def _silent(self, now: float, link: MqttLink | None) -> None:
+        """Say our presence again when it is due (the heartbeat), and take members that have
+        not said anything new for a few heartbeats for gone (their Last Will was lost)."""
+        assert self.household is not None
+        if now >= self._beat_at:
+            self._say_presence()
+        # A loop held up (longer than a heartbeat) has not read what came meanwhile: the others'
+        # words wait in its queue, so their silence says nothing yet.
+        held_up, self._looked_at = now - self._looked_at > self.cfg.household.heartbeat_s, now
+        if held_up or (link is not None and (not link.connected
+                                             or link.connects != self._listening[1])):
+            self._listening = (now, link.connects if link is not None and link.connected else -1)
+        self._check_echo(now)
+        members = self.household.members
+        heard_at = {k: t for k, (_, t) in self._beats.items() if k in members}
+        for device_id in hh.silent(heard_at, self._listening[0], now, self.cfg.household.heartbeat_s):
+            log.warning("household: %s has not been heard from for %.0f s (its Last Will was "
+                        "lost?); taking it for gone", device_id, now - heard_at[device_id])
+            self.household, verdict = hh.on_gone(self.household, device_id, self._wall(),
+                                                 self.cfg.follow.min_interval_s)
+            self._household_verdict(verdict)
+
+    def _check_echo(self, now: float) -> None:
+        """Say once if the broker never passed our own presence back: then no frame hears any
+        other, and frames that share this MPD would each steer it."""
+        house = self._household_link
+        if (self._echo_checked or house is None or not house.link.connected
+                or now - self._listening[0] < ECHO_WAIT_S):
+            return
+        self._echo_checked = True
+        if house.heard_own:
+            return
+        message = (f"the MQTT broker does not pass on what is said on {house.topic}: frames that "
+                   "share this MPD cannot agree which one steers; let this frame's login publish "
+                   f"and subscribe to {group_topic(house.group)}/# (an ACL?), or set "
+                   "household.enabled = false")
+        log.error("household: %s", message)
+        self._report_error(message)
 
     def _household_verdict(self, verdict: hh.Verdict) -> None:
         st, house = self.state, self.household
@@ -608,14 +701,15 @@ class MusicController:
         # a person's. Taking over from another frame, a change may be its last edit: not checked.
         if self.keeper.owned and self._person_came_first():
             log.info("household: a person changed MPD's queue or player first; not following")
+        entries = (*verdict.from_entries, *(self._handed if verdict.reclaim else ()))
         if self.mpd.connected:
             try:
-                self.keeper.adopt(verdict.from_entries)
+                self.keeper.adopt(entries)
             except MpdUnavailable as exc:
-                self.keeper.adopt_later(verdict.from_entries)
+                self.keeper.adopt_later(entries)
                 self._mpd_lost(str(exc))
         else:  # taken over while MPD is away: else the old steerer's entries stayed for good
-            self.keeper.adopt_later(verdict.from_entries)
+            self.keeper.adopt_later(entries)
         if st.follow.smoothed is None or not st.following:
             self._publish()
             return
@@ -625,7 +719,7 @@ class MusicController:
         self.carry_out(dataclasses.replace(decision, reason=reason))
 
     def _household_target(self, decision: Decision) -> Decision:
-        if self.household is None or self.cfg.household.steer != hh.Steer.BLEND:
+        if self.household is None or self.household.steer is not hh.Steer.BLEND:
             return decision
         blend = hh.target(self.household, hh.Steer.BLEND, decision.target)
         assert blend is not None
@@ -643,7 +737,7 @@ class MusicController:
         return True
 
     def _following_why(self, steerer: str) -> str:
-        if self.cfg.household.steer == hh.Steer.BLEND:
+        if self.household is not None and self.household.steer is hh.Steer.BLEND:
             return f"following the household's blend of moods ({steerer} steers)"
         return f"following {steerer}'s photo"
 
@@ -670,4 +764,5 @@ class MusicController:
         if self.household is None or self._household_link is None:
             return
         entries = self.keeper.owned if self.household.steering else self._handed
-        self._household_link.say(hh.presence(self.household, entries))
+        self._beat_at = self.clock() + self.cfg.household.heartbeat_s
+        self._household_link.say(hh.presence(self.household, entries, said_at=self._wall()))

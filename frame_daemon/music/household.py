@@ -19,7 +19,10 @@ The rules, in the order they are applied:
 - **No interleaved edits.** The old steerer stops editing when it acknowledges; the new one starts
   only after it has read that acknowledgement, so two frames never edit at once.
 - **Death.** A frame's Last Will clears its presence (`on_gone`). If it steered, the frame that
-  should steer among the rest takes over at once.
+  should steer among the rest takes over at once. A Will can be lost (the broker restarted while
+  the frame was gone): each frame says its presence again every `household.heartbeat_s`, with a
+  new `said_at`, and one not heard from for SILENT_BEATS times as long is gone all the same
+  (`silent`; judged by when *this* frame heard it, never by the other's clock).
 - **Joining.** A frame that just joined waits JOIN_S for the others' retained presences before it
   takes music nobody holds; two frames that still both steered (a broker slow to deliver) settle
   it at once: the one that took the music first keeps it.
@@ -28,7 +31,10 @@ The rules, in the order they are applied:
   not take the music, it only moves the blend, and the steerer follows the blend by its own
   follow rules (its threshold, and no two changes within its `min_interval_s`). The steerer
   changes only when it dies, or no longer follows its photo: then the frame whose photo changed
-  last takes the music, as with `last`. Every frame of a group should use the same `steer`.
+  last takes the music, as with `last`. Every frame of a group should use the same `steer`;
+  while one says otherwise (its presence carries its `steer`), the group plays by `last`
+  (`HouseholdState.steer`): a blend steerer never answers a claim, so a `last` frame would take
+  the music by time-out, hand it back to the frame that took it first, and claim it again.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ MAX_ENTRIES = 1000
 # member, so thousands (a script publishing under the group's topic) would stall the loop, and
 # stay retained on the broker to stall every start.
 MAX_MEMBERS = 64
+# A member not heard from for this many heartbeats is taken for gone: two beats may be lost.
+SILENT_BEATS = 3
 
 
 class Steer(StrEnum):
@@ -87,6 +95,10 @@ class Presence:
     handed_to: str = ""  # the old steerer's acknowledgement: it handed the music to this frame
     entries: tuple[tuple[int, str], ...] = ()  # the steerer's queue entries (MPD id, uri)
     following: bool = True  # it follows its photo (not switched off, not suspended)
+    # When it said this, by its own clock: only ever compared for a change (a sign of life; the
+    # broker re-delivers an old retained presence unchanged). 0: sends no heartbeat (older version).
+    said_at: float = 0.0
+    steer: str = ""  # its household.steer ("": an older version, which does not say)
 
     def to_json(self) -> dict[str, Any]:
         mood = self.mood
@@ -96,7 +108,8 @@ class Presence:
                 "steerer": self.steerer, "since": round(self.since, 3),
                 "hold_until": round(self.hold_until, 3), "claim": self.claim,
                 "handed_to": self.handed_to, "entries": [list(e) for e in self.entries],
-                "following": self.following}
+                "following": self.following, "said_at": round(self.said_at, 3),
+                "steer": self.steer}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Presence:
@@ -121,7 +134,8 @@ class Presence:
                    claim=bool(data.get("claim", False)),
                    handed_to=str(data.get("handed_to", "")),
                    entries=_entries(data.get("entries", ())),
-                   following=bool(data.get("following", True)))
+                   following=bool(data.get("following", True)), said_at=time_of("said_at"),
+                   steer=str(data.get("steer", ""))[:16])
 
     @classmethod
     def parse(cls, payload: bytes) -> Presence:
@@ -168,13 +182,21 @@ class HouseholdState:
     hold_until: float = 0.0  # mine, while I steer
     claiming_since: float | None = None  # when I began to claim the music
     handed_to: str = ""  # whom I handed the music to (my presence says so)
-    steer: Steer = Steer.LAST
+    configured: Steer = Steer.LAST  # my household.steer
     following: bool = True  # my frame follows its photo
     heard: bool = True  # my connection to the group's topic is up
 
     @property
     def steering(self) -> bool:
         return self.steerer == self.me
+
+    @property
+    def steer(self) -> Steer:
+        """How the group steers: blend only while no member says otherwise (see the module)."""
+        if self.configured is Steer.BLEND and all(
+                p.steer in ("", Steer.BLEND) for p in self.members.values()):
+            return Steer.BLEND
+        return Steer.LAST
 
 
 class Role(StrEnum):
@@ -193,21 +215,37 @@ class Verdict:
     released: bool = False  # I just handed the music over: stop editing, hand my entries over
     publish: bool = False  # my presence changed: send it
     from_entries: tuple[tuple[int, str], ...] = ()  # on took_over: the old steerer's entries
+    # On took_over: the frame I handed the music to went before it took it, so the entries I
+    # handed it are mine again (else they stayed in the queue for good, nobody's to replace).
+    reclaim: bool = False
 
 
 def start(me: str, now: float, steer: Steer = Steer.LAST) -> HouseholdState:
-    return HouseholdState(me=me, joined_at=now, steer=steer)
+    return HouseholdState(me=me, joined_at=now, configured=steer)
 
 
-def presence(state: HouseholdState, entries: tuple[tuple[int, str], ...] = ()) -> Presence:
-    """My presence; `entries`: my queue entries, sent while I steer."""
+def presence(state: HouseholdState, entries: tuple[tuple[int, str], ...] = (),
+             said_at: float = 0.0) -> Presence:
+    """My presence; `entries`: my queue entries, sent while I steer; `said_at`: now."""
     steering = state.steering
     return Presence(state.me, state.changed_at, state.mood,
                     steerer=state.steerer, since=state.since,
                     hold_until=state.hold_until if steering else 0.0,
                     claim=state.claiming_since is not None, handed_to=state.handed_to,
                     entries=entries if steering or state.handed_to else (),
-                    following=state.following)
+                    following=state.following, said_at=said_at, steer=state.configured.value)
+
+
+def silent(heard_at: Mapping[str, float], listening_since: float, now: float,
+           heartbeat_s: float) -> list[str]:
+    """The members not heard from for SILENT_BEATS heartbeats: gone, though no Last Will said so.
+
+    `heard_at`: when this frame last heard each member say something new, `listening_since`: since
+    when its own connection to the group's topic has been up, both by this frame's clock (so a
+    member's clock, however wrong, does not matter; and while this frame hears nothing, nobody's
+    silence says anything)."""
+    bound = SILENT_BEATS * heartbeat_s
+    return [k for k, t in heard_at.items() if now - max(t, listening_since) > bound]
 
 
 def on_own_photo(state: HouseholdState, mood: Mood, now: float,
@@ -291,12 +329,14 @@ def on_gone(state: HouseholdState, device_id: str, now: float,
     """A frame's presence was cleared (its Last Will, or it left)."""
     dead = state.members.get(device_id)
     members = {k: v for k, v in state.members.items() if k != device_id}
+    handed = state.handed_to == device_id
     state = replace(state, members=MappingProxyType(members))
     if state.steerer == device_id:
         state = replace(state, steerer="", since=0.0)
         state, verdict = _settle(state, now, min_interval_s, gone=device_id)
-        if verdict.took_over and dead is not None:  # its entries are ours to replace now
-            verdict = replace(verdict, from_entries=dead.entries)
+        if verdict.took_over:  # its entries are ours to replace now
+            verdict = replace(verdict, from_entries=() if dead is None else dead.entries,
+                              reclaim=handed)
         return state, verdict
     return _settle(state, now, min_interval_s)
 

@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import re
+import socket
 from collections.abc import Callable
+from pathlib import Path
 
 from frame_daemon.config import Config, device_id_check
 from frame_daemon.events import AdapterFailed, Event, HouseholdNews
@@ -22,12 +24,42 @@ from frame_daemon.music.household import Presence
 
 log = logging.getLogger(__name__)
 
+# Our own presence comes back to us (we listen to the whole group) at once: one that has not come
+# back this long after connecting was not passed on by the broker (an ACL that leaves the group's
+# topic out: mosquitto grants the subscription all the same, and drops what is said there).
+ECHO_WAIT_S = 10.0
 
-def group_name(cfg: Config) -> str:
-    """`household.group`, else one made of MPD's host and port (the same MPD, the same group)."""
+
+def local_mpd(host: str) -> bool:
+    """Whether `host` names an MPD on this machine: the same name on another frame is another
+    MPD (each Pi with a speaker of its own, all set to the default `localhost`)."""
+    h = host.strip().lower()
+    return (h in ("localhost", "localhost.localdomain", "ip6-localhost", "::1", "0.0.0.0")
+            or h.startswith(("127.", "/", "@", "~")) or h.endswith(".localhost"))
+
+
+def machine_id() -> str:
+    """This machine, as systemd knows it (a fresh id per installed system; a cloned SD card
+    keeps its twin's), else its host name."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            text = Path(path).read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            continue
+        if re.fullmatch(r"[0-9a-f]{32}", text):
+            return text[:12]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:18] or "this-machine"
+
+
+def group_name(cfg: Config, machine: Callable[[], str] = machine_id) -> str:
+    """`household.group`, else one made of MPD's host and port (the same MPD, the same group);
+    for an MPD on this machine, of this machine too."""
     if cfg.household.group:
         return cfg.household.group
-    return "mpd-" + re.sub(r"[^A-Za-z0-9_-]", "_", f"{cfg.mpd.host}-{cfg.mpd.port}")[:60]
+    name = "mpd-" + re.sub(r"[^A-Za-z0-9_-]", "_", f"{cfg.mpd.host}-{cfg.mpd.port}")
+    if local_mpd(cfg.mpd.host):
+        return f"{name[:38]}-on-{machine()[:18]}"
+    return name[:64]
 
 
 def group_topic(group: str) -> str:
@@ -46,6 +78,7 @@ class HouseholdLink:
         # Which process says it: two frames given one device_id share our topic (see _twin).
         self._instance = os.urandom(6).hex()
         self._twin_told = False
+        self.heard_own = False  # our presence came back from the broker (set on paho's thread)
         self.link = MqttLink(cfg.mqtt, self.topic, on_message=self._on_message, will=b"",
                              online=None, role="-household")
         self.link.subscribe(self._prefix + "+")
@@ -64,24 +97,32 @@ class HouseholdLink:
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         device_id = topic.removeprefix(self._prefix)
         if device_id == self.me:
-            if not retained:  # (a retained one may be our own, from before a restart)
-                self._twin(payload)
+            instance = _instance(payload)
+            if instance == self._instance:
+                self.heard_own = True
+            elif not retained:  # (a retained one may be our own, from before a restart)
+                self._twin(instance)
         elif device_id_check(device_id) is None:
             self._post(HouseholdNews(device_id, payload))
         else:  # no frame has such an id ("" means nobody steers): the music would go to nobody
             log.debug("household: ignoring %s, which no frame's device_id can be", topic[:200])
 
-    def _twin(self, payload: bytes) -> None:
+    def _twin(self, instance: str | None) -> None:
         """Another process says something on our topic: two frames were given one device_id
         (both set up from the example config). Each would take the other's words for its own
         echo and steer alone, taking the other's queue entries for a person's."""
-        try:
-            instance = json.loads(payload).get("instance") if payload else None
-        except (ValueError, AttributeError, RecursionError):
-            return
-        if instance and instance != self._instance and not self._twin_told:
+        if instance and not self._twin_told:
             self._twin_told = True
             message = (f"another frame uses mqtt.device_id '{self.me}' on this broker: give each "
                        "frame its own (docs/household.md)")
             log.error("%s", message)
             self._post(AdapterFailed("household", message))
+
+
+def _instance(payload: bytes) -> str | None:
+    """Which process said a presence (None: not a presence of ours, or none at all)."""
+    try:
+        instance = json.loads(payload).get("instance") if payload else None
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return instance if isinstance(instance, str) else None

@@ -3,8 +3,9 @@ taste applied to the choice, and the rows of the command table that take verdict
 
 The learning is `taste.py` (pure), the keeping `taste_store.py`; this module only decides *what*
 a verdict is about and *whether* an MPD event is one:
-- a verdict from a person (Fits / Doesn't fit) is about the photo on show and the track the daemon
-  chose that plays now; with nothing of ours playing it is refused, with the reason;
+- a verdict from a person (Fits / Doesn't fit) is about the track the daemon chose that plays now
+  and the photo it was chosen for (during a fade to the next photo's music, the photo before);
+  with nothing of ours playing it is refused, with the reason;
 - a track of ours skipped within `taste.skip_s` of its start: a weak doesn't fit;
 - a track of ours played to its end while the photo's mood word held: a very weak fits;
 - a person's own track (not ours, but in the index) starting while a photo shows: evidence of what
@@ -25,7 +26,7 @@ from typing import Any
 from frame_daemon.commands import CommandError, CommandRow, press
 from frame_daemon.config import TasteConfig
 from frame_daemon.events import CommandName
-from frame_daemon.loop_state import LoopState
+from frame_daemon.loop_state import Choice, LoopState
 from frame_daemon.mood import Mood, nearest_word
 from frame_daemon.music.select import Pick, SelectionParams, TrackPool
 from frame_daemon.music.taste import Arrival, Taste, TasteParams, Verdict, choose, empty_taste, learn
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 END_SLACK_S = 3.0
 # Learn afresh at least this often, so old evidence decays while nothing new comes in.
 RELEARN_S = 3600.0
+# The tracks queued whose choice is remembered (a few choices' worth; only what plays matters).
+MAX_CHOSEN = 256
 
 
 _APOSTROPHES = str.maketrans("", "", "'\u2019\u2018")
@@ -84,6 +87,9 @@ class TasteFeedback:
         self._before: Heard | None = None
         self._before_id: int | None = None
         self._own_seen: set[tuple[str, int]] = set()  # (uri, photo_seq) of people's own tracks
+        # What each track the frame queued was chosen for, by MPD id: the track that plays may
+        # have been chosen for the photo before (a fade, a track left to end), not the one on show.
+        self._chosen: dict[int, Heard] = {}
         self.move_on: Callable[[], None] = lambda: None  # the daemon's "choose again, now"
         self.write_error = ""  # why the last verdict could not be kept, if it could not
 
@@ -162,8 +168,17 @@ class TasteFeedback:
         log.info("taste forgotten (%d verdicts)", n)
 
     # ------------------------------------------------------------------ what plays
+    def chose(self, choice: Choice, photo: Mood) -> None:
+        """The loop queued `choice` (its picks have their MPD ids) while `photo` was on show."""
+        for song_id, pick in zip(choice.ids, choice.picks, strict=False):
+            self._chosen.pop(song_id, None)  # (re-inserted last: the oldest go first)
+            self._chosen[song_id] = Heard(photo, choice.placement.target, pick.track, True)
+        while len(self._chosen) > MAX_CHOSEN:
+            del self._chosen[next(iter(self._chosen))]
+
     def heard(self) -> Heard | str:
-        """The photo on show and the track playing now, or why a verdict cannot apply."""
+        """The track playing now and the photo it was chosen for (for a track the frame did not
+        choose, or whose choice is forgotten: the photo on show), or why a verdict cannot apply."""
         st = self.state
         if st.photo is None:
             return "no photo is on show"
@@ -171,6 +186,9 @@ class TasteFeedback:
         if not uri or st.player != "play":
             return "nothing is playing"
         ours = self.is_ours(st.track_id)
+        chosen = self._chosen.get(st.track_id) if ours and st.track_id is not None else None
+        if chosen is not None and chosen.track.uri == uri:  # (a restarted MPD renumbers its queue)
+            return chosen
         pick = None
         if ours and st.choice is not None:
             pick = next((p for p in st.choice.picks if p.track.uri == uri), None)
@@ -192,7 +210,7 @@ class TasteFeedback:
             raise CommandError("feedback refused: taste is switched off (taste.enabled)")
         heard = self.heard()
         if isinstance(heard, str) or not heard.ours:
-            why = heard if isinstance(heard, str) else "the track playing was not chosen by the frame"
+            why = heard if isinstance(heard, str) else self._not_ours()
             raise CommandError(f"feedback refused: {why}")
         if self.store is None:
             raise CommandError(f"feedback refused: the taste file {self.path} cannot be used")
@@ -201,6 +219,16 @@ class TasteFeedback:
             self.move_on()
         if kept is None:  # the music still moves on; the reason shows in last_error
             raise CommandError(f"feedback not kept: {self.write_error}")
+
+    def _not_ours(self) -> str:
+        """Why a track that plays is not this frame's to judge: a person's, or (frames that share
+        one MPD) the steering frame's, whose own taste learns from its choices."""
+        house = self.state.household
+        steerer = house.get("steerer")
+        if house and not house.get("steering") and steerer:
+            return (f"frame {steerer} steers the household's music and chose the track playing: "
+                    "give the verdict there")
+        return "the track playing was not chosen by the frame"
 
     def command_rows(self) -> list[CommandRow]:
         return [CommandRow(CommandName.FEEDBACK, self.on_command, feedback_payload),

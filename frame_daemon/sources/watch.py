@@ -74,9 +74,19 @@ def _signature(path: Path) -> _Signature | None:
         return None
 
 
+# A photo modified further in the future than this (by this machine's clock) is dated by when it
+# arrived instead.
+FUTURE_SLACK_NS = 60 * 10**9
+
+
 def newest_image(folder: Path) -> Path | None:
-    """The most recently modified image file directly in `folder`."""
+    """The most recently modified image file directly in `folder`.
+
+    A modification time in the future (a camera's clock or time zone, kept by the copy from its
+    card) would stay the newest for hours and hide every photo after it: such a file counts from
+    its inode's change time, which is when it arrived here (no program can set that one)."""
     best: tuple[int, str] | None = None
+    soon = time.time_ns() + FUTURE_SLACK_NS
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -87,7 +97,8 @@ def newest_image(folder: Path) -> Path | None:
         try:
             if not entry.is_file():
                 continue
-            key = (entry.stat().st_mtime_ns, entry.name)
+            st = entry.stat()
+            key = (st.st_mtime_ns if st.st_mtime_ns <= soon else st.st_ctime_ns, entry.name)
         except OSError:
             continue
         if best is None or key > best:

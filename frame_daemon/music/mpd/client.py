@@ -42,6 +42,9 @@ QUEUE_PAGE = 32  # queue entries an answer: some 5 to 16 KB (see `MpdLink.queue`
 # long is renewed before its next command (a link that connects by itself) or pinged (the loop's,
 # `keep_alive`), so that neither a long analysis nor a quiet hour between photos loses it.
 KEEPALIVE_S = 30.0
+# A connection lost after at least this much silence was most likely closed by MPD for it: its
+# connection_timeout is shorter than `keepalive_s`, so the link pings sooner from then on.
+CLOSED_WHEN_SILENT_S = 2.0
 
 T = TypeVar("T")
 
@@ -254,8 +257,24 @@ class MpdLink:
             raise MpdCommandFailed(str(exc)) from exc
         except (TimeoutError, OSError, mpd.ConnectionError, mpd.ProtocolError) as exc:
             # ProtocolError: an answer that is not MPD's; the connection is out of step with it.
+            silent_s = time.monotonic() - self._used_at
             self.close()
-            raise MpdUnavailable(f"lost MPD at {self.address}: {exc or type(exc).__name__}") from exc
+            why = self._closed_when_silent(silent_s) if isinstance(exc, mpd.ConnectionError) else ""
+            raise MpdUnavailable(f"lost MPD at {self.address}: {exc or type(exc).__name__}"
+                                 f"{why}") from exc
+
+    def _closed_when_silent(self, silent_s: float) -> str:
+        """A connection lost after a silence shorter than twice `keepalive_s` (the loop pings at
+        `keepalive_s`) was closed by MPD's connection_timeout, which is shorter than it: every
+        quiet spell would lose the connection again (and the next photo's fade). Ping at a third
+        of the silence from now on (the loop looks at its timers every half second), and say so."""
+        keepalive = max(1.0, silent_s / 3)
+        if silent_s < CLOSED_WHEN_SILENT_S or keepalive >= self.keepalive_s:
+            return ""
+        self.keepalive_s = keepalive
+        return (f" after {silent_s:.0f} s of silence: MPD's connection_timeout seems shorter "
+                f"than mpd.keepalive_s, so this frame pings MPD every {keepalive:.0f} s from now "
+                "on (set mpd.keepalive_s lower to start so)")
 
     def status(self) -> PlayerStatus:
         with self._call() as c:
