@@ -374,7 +374,10 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
         return value, None if ok else f"expected a whole number, got {value!r}"
     if typ is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value), None
+            try:
+                return float(value), None
+            except OverflowError:  # TOML's integers (and JSON's) have no bound
+                return value, "expected a number, got one too large for any setting"
         return value, f"expected a number, got {value!r}"
     if typ is str:
         if not isinstance(value, str):
@@ -516,6 +519,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    except ValueError:  # Python's int() refuses more than 4,300 digits, past tomllib's checks
+        raise ConfigError(str(path), ["not valid TOML: a number with too many digits"]) from None
     except RecursionError:  # tomllib reads nested arrays and tables recursively
         raise ConfigError(str(path), ["not valid TOML: nested too deep"]) from None
     return parse_config(data, str(path))

@@ -86,6 +86,22 @@ def test_a_config_that_is_no_regular_file_is_refused_at_once_by_what_it_is(tmp_p
     assert load_config(huge).mpd.port == 6600
 
 
+def test_numbers_too_large_for_any_setting_are_one_clear_error_each(tmp_path):
+    # A float key given a 400-digit integer raised OverflowError out of check-config and run
+    # (and out of a Home Assistant setting command, which is checked by the same rules).
+    with pytest.raises(ConfigError) as info:
+        parse_config({"follow": {"dwell_s": 10**400, "threshold": 0.3}, "mpd": {"port": 10**400}})
+    assert sorted(info.value.problems) == [
+        "follow.dwell_s: expected a number, got one too large for any setting",
+        "mpd.port: must be a TCP port between 1 and 65535"]
+    assert with_setting(FollowConfig(), "dwell_s", -(10**400))[1] == (
+        "expected a number, got one too large for any setting")
+    cfg = tmp_path / "frame.toml"
+    cfg.write_text("[mpd]\nport = " + "9" * 5000 + "\n")  # past Python's int() digit limit
+    with pytest.raises(ConfigError, match="not valid TOML: a number with too many digits"):
+        load_config(cfg)
+
+
 def test_check_config_and_run_exit_78_naming_file_and_key(tmp_path):
     cfg = tmp_path / "frame.toml"
     cfg.write_text('[mqtt]\nport = "x"\n')
