@@ -87,8 +87,7 @@ def test_a_config_that_is_no_regular_file_is_refused_at_once_by_what_it_is(tmp_p
 
 
 def test_numbers_too_large_for_any_setting_are_one_clear_error_each(tmp_path):
-    # A float key given a 400-digit integer raised OverflowError out of check-config and run
-    # (and out of a Home Assistant setting command, which is checked by the same rules).
+    # A float key given a 400-digit integer raised OverflowError out of check-config and run.
     with pytest.raises(ConfigError) as info:
         parse_config({"follow": {"dwell_s": 10**400, "threshold": 0.3}, "mpd": {"port": 10**400}})
     assert sorted(info.value.problems) == [
