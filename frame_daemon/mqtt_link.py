@@ -267,11 +267,12 @@ def broker_password(cfg: MqttConfig) -> str:
         try:
             # O_NONBLOCK: a FIFO in its place must not hold the start-up until someone writes.
             fd = os.open(cfg.password_file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: not a regular "
+                                       "file")
+            os.set_blocking(fd, True)
             with open(fd, encoding="utf-8") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: not a "
-                                           "regular file")
-                os.set_blocking(fd, True)
                 return f.readline(4096).rstrip("\r\n")  # /dev/zero has no first line
         except OSError as exc:
             raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: cannot read: "
