@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -378,7 +379,10 @@ def _coerce(value: Any, typ: type) -> tuple[Any, str | None]:
         return value, None if ok else f"expected a whole number, got {value!r}"
     if typ is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value), None
+            try:
+                return float(value), None
+            except OverflowError:  # TOML's integers (and JSON's) have no bound
+                return value, "expected a number, got one too large for any setting"
         return value, f"expected a number, got {value!r}"
     if typ is str:
         if not isinstance(value, str):
@@ -473,15 +477,43 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     return Config(**sections, file=source)
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a TOML config file; raises ConfigError naming the file."""
-    path = Path(path)
+# A config file is a few kilobytes; past this it is not one (and /dev/zero never ends).
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _read_config_file(path: Path) -> bytes:
+    """The file's bytes; ConfigError for what is not a regular file of a config's size.
+
+    O_NONBLOCK: opening a FIFO must not wait for a writer (for ever, under systemd).
+    """
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device or socket")
+        raise ConfigError(str(path), [f"is {kind}, not a config file"])
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(str(path), [f"larger than {MAX_CONFIG_BYTES >> 20} MB: not a config "
+                                      "file"])
+    return data
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML config file; raises ConfigError naming the file."""
+    path = Path(path)
+    data = _read_config_file(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:  # TOML is UTF-8; an editor may have saved it as Latin-1
@@ -495,6 +527,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    except ValueError:  # Python's int() refuses more than 4,300 digits, past tomllib's checks
+        raise ConfigError(str(path), ["not valid TOML: a number with too many digits"]) from None
     except RecursionError:  # tomllib reads nested arrays and tables recursively
         raise ConfigError(str(path), ["not valid TOML: nested too deep"]) from None
     return parse_config(data, str(path))

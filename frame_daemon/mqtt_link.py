@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import ssl
+import stat
 import sys
 import threading
 import time
@@ -264,9 +265,16 @@ def broker_password(cfg: MqttConfig) -> str:
         return os.environ["FRAME_DAEMON_MQTT_PASSWORD"]
     if cfg.password_file:
         try:
+            # O_NONBLOCK: a FIFO in its place must not hold the start-up until someone writes.
+            fd = os.open(cfg.password_file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: not a regular "
+                                       "file")
+            os.set_blocking(fd, True)
             # utf-8-sig: a byte-order mark (Windows Notepad) is no part of the password.
-            with open(cfg.password_file, encoding="utf-8-sig") as f:
-                return f.readline().rstrip("\r\n")
+            with open(fd, encoding="utf-8-sig") as f:
+                return f.readline(4096).rstrip("\r\n")  # /dev/zero has no first line
         except OSError as exc:
             raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: cannot read: "
                                    f"{exc.strerror}") from exc

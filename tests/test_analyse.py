@@ -128,6 +128,9 @@ def audio(tmp_path_factory) -> Path:
     (d / "a-directory.mp3").mkdir()
     write_audio(d / "short.wav", progression("C", "major", seconds=2.0))
     write_audio(d / "silent.wav", np.zeros(10 * RATE, dtype=np.float32))
+    damaged = calm(10.0)
+    damaged[::1000] = np.nan  # a float WAV may hold NaN samples: it was called "silent"
+    sf.write(d / "nan.wav", damaged, RATE, subtype="FLOAT")
     return d
 
 
@@ -203,7 +206,7 @@ def test_the_estimate_is_an_analysis_with_its_reasons(audio):
 @pytest.mark.parametrize(("name", "says"), [
     ("garbage.mp3", ""), ("text.wav", ""), ("truncated.flac", ""), ("fake.m4a", ""),
     ("empty.flac", "empty file"), ("missing.mp3", "no such file"), ("a-directory.mp3", "directory"),
-    ("short.wav", "too short"), ("silent.wav", "silent"),
+    ("short.wav", "too short"), ("silent.wav", "silent"), ("nan.wav", "NaN or infinite samples"),
 ])
 def test_unreadable_files_raise_a_track_error_naming_the_reason(audio, capfd, name, says):
     with pytest.raises(TrackError) as caught:

@@ -133,3 +133,19 @@ def test_a_track_whose_worker_always_dies_is_marked_and_the_run_ends(library):
     assert index.needs_analysis() == []
     errors = dict(index._db.execute("SELECT uri, analysis_error FROM tracks"))
     assert all("worker died" in errors[uri] or uri == "broken.flac" for uri in errors), errors
+
+
+def test_files_gone_from_a_share_unmounted_mid_run_are_analysed_when_it_is_back(library):
+    # Each was marked as failed ("no such file"), and never analysed again until it changed.
+    index, music = library
+    share = music.rename(music.with_name("share"))
+    music.mkdir()  # the share's empty mount point
+    result = analyse_pending(index, music)
+    assert (result.done, result.failed) == (5, 5)
+    assert sorted(index.needs_analysis()) == ["broken.flac", "calm.flac", "drums.ogg",
+                                              "energetic.flac", "tagged.flac"]
+    music.rmdir()
+    share.rename(music)
+    result = analyse_pending(index, music)
+    assert (result.done, result.failed) == (5, 1)  # the broken file is remembered as such
+    assert index.needs_analysis() == [] and index.get("calm.flac").source is MoodSource.ANALYSIS

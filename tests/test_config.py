@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -6,6 +7,7 @@ import pytest
 from conftest import ROOT
 from frame_daemon.config import (
     EX_CONFIG,
+    MAX_CONFIG_BYTES,
     ConfigError,
     FollowConfig,
     load_config,
@@ -62,6 +64,41 @@ def test_bad_toml_and_missing_file(tmp_path):
     deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ConfigError, match="not valid TOML: nested too deep"):
         load_config(deep)
+
+
+def test_a_config_that_is_no_regular_file_is_refused_at_once_by_what_it_is(tmp_path):
+    fifo = tmp_path / "frame.toml"
+    os.mkfifo(fifo)  # reading it waited for a writer for ever: `run` never started nor failed
+    for verb in ("check-config", "run"):
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", verb, "--config", str(fifo)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == EX_CONFIG
+        assert f"{fifo}: is a FIFO, not a config file" in proc.stderr
+    with pytest.raises(ConfigError, match="is a directory, not a config file"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match="is a device or socket, not a config file"):
+        load_config("/dev/zero")  # was read until the memory ran out
+    huge = tmp_path / "huge.toml"
+    huge.write_text("#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigError, match="larger than 1 MB: not a config file"):
+        load_config(huge)
+    huge.write_text("#" * (MAX_CONFIG_BYTES - 1) + "\n")
+    assert load_config(huge).mpd.port == 6600
+
+
+def test_numbers_too_large_for_any_setting_are_one_clear_error_each(tmp_path):
+    # A float key given a 400-digit integer raised OverflowError out of check-config and run.
+    with pytest.raises(ConfigError) as info:
+        parse_config({"follow": {"dwell_s": 10**400, "threshold": 0.3}, "mpd": {"port": 10**400}})
+    assert sorted(info.value.problems) == [
+        "follow.dwell_s: expected a number, got one too large for any setting",
+        "mpd.port: must be a TCP port between 1 and 65535"]
+    assert with_setting(FollowConfig(), "dwell_s", -(10**400))[1] == (
+        "expected a number, got one too large for any setting")
+    cfg = tmp_path / "frame.toml"
+    cfg.write_text("[mpd]\nport = " + "9" * 5000 + "\n")  # past Python's int() digit limit
+    with pytest.raises(ConfigError, match="not valid TOML: a number with too many digits"):
+        load_config(cfg)
 
 
 def test_check_config_and_run_exit_78_naming_file_and_key(tmp_path):

@@ -259,6 +259,25 @@ def test_analysis_survives_unchanged_refresh_and_reopen_but_not_a_changed_file(m
         assert MoodSource.ANALYSIS not in {e.source for e in reopened.estimates("plain.flac")}
 
 
+def test_a_music_share_not_mounted_yet_keeps_every_tracks_tags_and_analysis(music, index):
+    # At boot the share's mount point may still be empty: every file MPD lists was missing here,
+    # and each track was indexed again from MPD's tags alone, its analysis dropped.
+    index.refresh(mpd_songs(music), music)
+    index.set_estimate("plain.flac", ANALYSIS)
+    songs = mpd_songs(music)
+    moods = {t.uri: (t.mood, t.source) for t in index.tracks()}
+    share = music.rename(music.with_name("share"))
+    music.mkdir()  # the empty mount point
+    stats = index.refresh(songs, music)
+    assert (stats.updated, stats.unchanged, stats.failed) == (0, len(moods), [])
+    assert {t.uri: (t.mood, t.source) for t in index.tracks()} == moods
+    assert moods["plain.flac"][1] is MoodSource.ANALYSIS and moods["calm.flac"][1] is MoodSource.TAG
+    music.rmdir()
+    share.rename(music)  # mounted: the same files, nothing to read again
+    assert index.refresh(songs, music).unchanged == len(moods)
+    assert index.get("plain.flac").source is MoodSource.ANALYSIS
+
+
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "tracks.sqlite3"
     TrackIndex(path).close()

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from conftest import big_jpeg_bytes, gradient_photo
 from frame_daemon.errors import PhotoError
@@ -89,6 +89,18 @@ def test_heic_without_plugin_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(photo_mod, "_heif_registered", False)
     with pytest.raises(PhotoError, match="pillow-heif"):
         load_photo(path)
+
+
+def test_without_pillow_heif_a_photo_is_judged_by_its_content_not_its_name(tmp_path,
+                                                                           monkeypatch):
+    # Both were refused as "HEIC/HEIF photo needs the optional 'pillow-heif' package": by name.
+    monkeypatch.setattr(photo_mod, "_heif_registered", False)
+    gradient_photo(320, 240, 3).save(tmp_path / "saved-as.heic", format="JPEG")
+    assert decode_photo(tmp_path / "saved-as.heic").format == "JPEG"
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    gradient_photo(320, 240, 3).save(tmp_path / "phone.avif")  # Pillow reads AVIF itself
+    assert decode_photo(tmp_path / "phone.avif").format == "AVIF"
 
 
 def test_thumbnail_is_small_jpeg(photo_dir):
@@ -260,7 +272,7 @@ def test_a_panorama_at_the_aspect_limit_is_read(tmp_path):
 
 CENTER_SQUARE_PEAK = """
 import re, sys
-from PIL import Image
+from PIL import Image, features
 from frame_daemon.vision.photo import center_square
 assert center_square(Image.new("RGB", (int(sys.argv[1]), int(sys.argv[2]))), 224).shape == (224, 224, 3)
 # VmHWM: this program's peak (ru_maxrss would keep the forked test process's)

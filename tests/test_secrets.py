@@ -3,6 +3,7 @@ MQTT, not in the state directory, not in the config's repr."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from conftest import gradient_photo
@@ -98,3 +99,21 @@ def test_a_password_file_not_in_utf8_is_one_clear_error_that_shows_no_byte_of_it
         assert proc.returncode == 1, proc.stderr
         assert f"mqtt.password_file {password_file}: not UTF-8 text" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and MQTT_SECRET not in proc.stderr
+
+
+def test_a_password_file_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "mqtt-password"
+    os.mkfifo(fifo)  # `run` waited for a writer for ever, before it logged anything
+    for password_file in (fifo, "/dev/zero"):  # /dev/zero: read until the memory ran out
+        config = tmp_path / "frame.toml"
+        config.write_text(f'[mqtt]\nport = 1\nusername = "frame"\n'
+                          f'password_file = "{password_file}"\n[mpd]\nport = 1\n'
+                          f'[state]\ndirectory = "{tmp_path / "state"}"\n')
+        proc = subprocess.run([sys.executable, "-m", "frame_daemon", "run", "--config",
+                               str(config)], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        assert f"mqtt.password_file {password_file}: not a regular file" in proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -180,6 +180,36 @@ def test_a_photo_dated_in_the_future_does_not_hide_the_photos_after_it(tmp_path,
         w.stop()
 
 
+def test_a_file_written_for_minutes_beside_the_photos_does_not_hide_a_new_one(tmp_path, photos):
+    # A video synced into the photo folder, a log: written more often than the settle time, it
+    # kept the folder from ever being quiet, and a new photo was not seen until it stopped.
+    folder = tmp_path / "show"
+    folder.mkdir()
+    shutil.copy(photos / "p0.jpg", folder / "a.jpg")
+    c = Collector()
+    w = start("folder", folder, c)
+    done = threading.Event()
+
+    def sync_a_video() -> None:
+        with open(folder / "holiday.mp4", "wb") as video:
+            while not done.wait(SETTLE / 5):
+                video.write(os.urandom(4096))
+                video.flush()
+
+    writer = threading.Thread(target=sync_a_video, name="video-sync")
+    try:
+        assert c.wait_count(1) == ["a.jpg"]
+        writer.start()
+        shutil.copy(photos / "p1.jpg", folder / ".b.jpg")
+        os.replace(folder / ".b.jpg", folder / "b.jpg")
+        assert c.wait_count(2, timeout=10) == ["a.jpg", "b.jpg"]
+    finally:
+        done.set()
+        if writer.ident is not None:
+            writer.join(5)
+        w.stop()
+
+
 def test_missing_folder_is_waited_for(tmp_path, photos):
     current = tmp_path / "later" / "current.jpg"
     c = Collector()

@@ -311,7 +311,9 @@ class TrackIndex:
         if old[0] != modified:
             return False
         # Without the music directory only MPD's time can be compared; the stored file state stays.
-        return not looked or (old[1], old[2]) == (stat or (None, None))
+        # So too without the file in it: a share not mounted yet (an empty mount point at boot)
+        # must not turn every track into MPD's tags alone and drop its analysis; MPD still has it.
+        return not looked or stat is None or (old[1], old[2]) == stat
 
     def _index_song(self, song: MpdSong, root: Path | None, stat: tuple[int, int] | None,
                     failed: list[tuple[str, str]]) -> None:

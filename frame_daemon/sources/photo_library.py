@@ -37,7 +37,7 @@ from typing import Any
 
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.sources.photo_folders import identity
-from frame_daemon.sources.watch import IMAGE_SUFFIXES, is_candidate_name
+from frame_daemon.sources.watch import is_candidate_name, is_photo_name
 from frame_daemon.sqlite_schema import (
     SchemaTooNew,
     Step,
@@ -112,10 +112,6 @@ def _open_cache(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
-
-
-def is_photo_name(name: str) -> bool:
-    return is_candidate_name(name) and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
 def walk_photos(root: Path) -> Iterator[tuple[str, float]]:

@@ -50,6 +50,11 @@ def is_candidate_name(name: str) -> bool:
     return not (lower.startswith((".", "~", "#")) or lower.endswith(_TEMP_SUFFIXES))
 
 
+def is_photo_name(name: str) -> bool:
+    """A candidate name with a photo's suffix: the only files a folder source shows."""
+    return is_candidate_name(name) and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
 @dataclass(frozen=True, slots=True)
 class _Signature:
     """What identifies one version of a photo: its resolved path, inode, size and mtime."""
@@ -92,7 +97,7 @@ def newest_image(folder: Path) -> Path | None:
     except OSError:
         return None
     for entry in entries:
-        if not is_candidate_name(entry.name) or Path(entry.name).suffix.lower() not in IMAGE_SUFFIXES:
+        if not is_photo_name(entry.name):
             continue
         try:
             if not entry.is_file():
@@ -151,7 +156,9 @@ class PhotoWatcher:
         p = Path(path)
         if self.kind == "file":
             return p == self.path
-        return p.parent == self.folder and is_candidate_name(p.name)
+        # Only photos' names: a log, a video being synced, any file written for minutes beside
+        # the photos would keep the folder from ever being quiet, and no new photo would be seen.
+        return p.parent == self.folder and is_photo_name(p.name)
 
     def _note_change(self, complete: bool = False) -> None:
         self._last_event = time.monotonic()

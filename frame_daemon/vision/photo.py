@@ -94,10 +94,10 @@ def _register_heif() -> bool:
     return _heif_registered
 
 
-def _looks_like_heif(path: Path, head: bytes) -> bool:
-    if path.suffix.lower() in {".heic", ".heif", ".avif"}:
-        return True
-    return head[4:8] == b"ftyp" and head[8:12] in {b"heic", b"heix", b"mif1", b"msf1", b"hevc"}
+def _is_iso_media(head: bytes) -> bool:
+    """An ISO base media file (HEIC, HEIF, AVIF) by its content: a name can lie both ways (a JPEG
+    saved as .heic, a HEIC saved as .jpg)."""
+    return head[4:8] == b"ftyp"
 
 
 def open_image(fp: str | os.PathLike[str] | IO[bytes]) -> Image.Image:
@@ -203,11 +203,16 @@ def _decode_open_file(path: Path, f: IO[bytes], min_short_side: int, max_pixels:
         head = f.read(12)
         if not head:
             raise PhotoError(path, "empty file (0 bytes)")
-        if _looks_like_heif(path, head) and not _register_heif():
-            raise PhotoError(path, "HEIC/HEIF photo needs the optional 'pillow-heif' "
-                                   "package (pip install 'frame-daemon[heif]')")
+        heif_ready = _is_iso_media(head) and _register_heif()
         f.seek(0)
-        return _decode(path, f, min_short_side, max_pixels, max_decode_bytes)
+        try:
+            return _decode(path, f, min_short_side, max_pixels, max_decode_bytes)
+        except UnidentifiedImageError:
+            # Pillow reads AVIF itself; what it cannot read in such a file is HEIC/HEIF.
+            if _is_iso_media(head) and not heif_ready:
+                raise PhotoError(path, "HEIC/HEIF photo needs the optional 'pillow-heif' "
+                                       "package (pip install 'frame-daemon[heif]')") from None
+            raise
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

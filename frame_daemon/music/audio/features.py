@@ -335,6 +335,8 @@ def analyse_samples(samples: np.ndarray, rate: int) -> AudioFeatures:
     x = np.asarray(samples, dtype=np.float32)
     if x.size < MIN_SECONDS * rate:
         raise ValueError(f"too short to analyse ({x.size / rate:.1f} s of audio; needs {MIN_SECONDS:.0f} s)")
+    if not np.isfinite(x).all():  # a damaged float file; every measurement would be NaN
+        raise ValueError("damaged: the audio holds NaN or infinite samples")
     loudness, spread = _loudness(x, rate)
     power = _power_spectrogram(x, _FRAME, _HOP)
     spectrum = power.sum(axis=0, dtype=np.float64)

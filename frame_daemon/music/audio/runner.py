@@ -181,7 +181,10 @@ def analyse_pending(index: TrackIndex, music_directory: Path, *, workers: int = 
                         index.set_estimate(uri, estimate, version, tags)
                     else:
                         log.debug("cannot analyse %s: %s", uri, reason)
-                        index.set_analysis_error(uri, reason)
+                        # A file gone from here (a share unmounted mid-run) is tried again next
+                        # run: remembered, its failure would keep it from analysis for good.
+                        if os.path.lexists(music_directory / uri):
+                            index.set_analysis_error(uri, reason)
                         failed += 1
                 except TrackError:
                     pass  # removed from the index while it was being analysed
