@@ -174,13 +174,15 @@ class MqttLink:
             self._publish(topic, data, retain=True)
 
     def clear_retained(self, topic: str, timeout: float = 2.0) -> None:
-        """Delete a retained message from the broker (an empty retained payload)."""
+        """Delete a retained message from the broker (an empty retained payload); waits up to
+        `timeout` for the broker to take it (0: not at all, for the loop)."""
         with self._lock:
             self._retained.pop(topic, None)
         if self.connected:
             info = self.client.publish(topic, b"", qos=1, retain=True)
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(timeout)
+            if timeout > 0:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(timeout)
 
     def _publish(self, topic: str, data: bytes, retain: bool) -> None:
         if not self.connected:

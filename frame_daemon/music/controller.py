@@ -613,7 +613,6 @@ class MusicController:
                 log.info("household: %s's presence was cleared as the broker went away; not "
                          "taking it for gone", device_id)
                 continue
-            self._beats.pop(device_id, None)
             self.household, verdict = hh.on_gone(self.household, device_id, wall, hold)
             self._household_verdict(verdict)
         self._silent(now, link)
@@ -648,6 +647,8 @@ class MusicController:
         for device_id in hh.silent(heard_at, self._listening[0], now, self.cfg.household.heartbeat_s):
             log.warning("household: %s has not been heard from for %.0f s (its Last Will was "
                         "lost?); taking it for gone", device_id, now - heard_at[device_id])
+            if self._household_link is not None:
+                self._household_link.forget(device_id)
             self.household, verdict = hh.on_gone(self.household, device_id, self._wall(),
                                                  self.cfg.follow.min_interval_s)
             self._household_verdict(verdict)

@@ -90,6 +90,12 @@ class HouseholdLink:
     def stop(self) -> None:
         self.link.stop()
 
+    def forget(self, device_id: str) -> None:
+        """Clear a member's retained presence (its Last Will was lost): a frame that starts
+        later would take it for a member, and a steerer, until it too found it silent. A frame
+        that is there after all says its presence again at its next heartbeat."""
+        self.link.clear_retained(self._prefix + device_id, timeout=0)
+
     def say(self, presence: Presence) -> None:
         """Publish our presence (retained; re-sent on every reconnect)."""
         self.link.publish_retained(self.topic, presence.to_json() | {"instance": self._instance})
