@@ -251,6 +251,44 @@ def test_frames_that_each_play_on_their_own_local_mpd_are_not_one_group():
     assert group_name(parse_config({"household": {"group": "den"}}), machine=lambda: "x") == "den"
 
 
+
+def _machine(root, machine_id="4c4c4544003a1010804cb4c04f383232", serial=None, nics=()):
+    """A system root as machine_id reads it: /etc/machine-id, a board serial, network devices
+    (name, address, hardware or virtual)."""
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/machine-id").write_text(machine_id + "\n")
+    if serial is not None:
+        (root / "sys/firmware/devicetree/base").mkdir(parents=True)
+        (root / "sys/firmware/devicetree/base/serial-number").write_bytes(serial + b"\0")
+    for name, address, hardware in nics:
+        nic = root / "sys/class/net" / name
+        nic.mkdir(parents=True)
+        (nic / "address").write_text(address + "\n")
+        if hardware:
+            (nic / "device").mkdir()
+    return root
+
+
+def test_two_pis_cloned_from_one_sd_card_are_two_machines(tmp_path):
+    # A family sets up its second frame by cloning the first one's SD card: both keep one
+    # /etc/machine-id, and each plays on its own Pi's MPD ("localhost"); read by the machine id
+    # alone they formed one group, and one frame's music stopped following its photo.
+    from frame_daemon.music.household_link import machine_id
+
+    one = machine_id(_machine(tmp_path / "a", serial=b"10000000a1b2c3d4"))
+    two = machine_id(_machine(tmp_path / "b", serial=b"10000000e5f60718"))
+    assert one != two
+    assert machine_id(tmp_path / "a") == one  # the same machine reads the same, every time
+    # No board serial (not a Pi): the network hardware's addresses; a container's or a
+    # bridge's made-up ones (no `device`) are not hardware and leave the id alone.
+    eth = ("eth0", "dc:a6:32:01:02:03", True)
+    plain = machine_id(_machine(tmp_path / "c", serial=b"0000000000000000", nics=[eth]))
+    assert plain != machine_id(_machine(tmp_path / "d", nics=[("eth0", "dc:a6:32:09:08:07", True)]))
+    assert plain == machine_id(_machine(tmp_path / "e", nics=[eth, ("veth1", "7e:11:22:33:44:55", False)]))
+    # Nothing but the machine id to go by (a container): that, as before.
+    assert machine_id(_machine(tmp_path / "f", nics=[("lo", "00:00:00:00:00:00", False)])) \
+        == "4c4c4544003a"
+
 # ------------------------------------------------------------------ a simulated group
 
 

@@ -8,6 +8,7 @@ its presence and the others hear that it is gone at once. Paho's thread only pos
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -38,17 +39,52 @@ def local_mpd(host: str) -> bool:
             or h.startswith(("127.", "/", "@", "~")) or h.endswith(".localhost"))
 
 
-def machine_id() -> str:
-    """This machine, as systemd knows it (a fresh id per installed system; a cloned SD card
-    keeps its twin's), else its host name."""
-    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+def machine_id(root: Path = Path("/")) -> str:
+    """This machine: systemd's id, joined with the board's serial number or its network
+    addresses, else its host name. The hardware part tells apart two Pis whose SD cards were
+    cloned from one (they share the machine id and often the host name); every process on one
+    machine reads the same."""
+    system = ""
+    for path in ("etc/machine-id", "var/lib/dbus/machine-id"):
         try:
-            text = Path(path).read_text(encoding="ascii", errors="replace").strip()
+            text = (root / path).read_text(encoding="ascii", errors="replace").strip()
         except OSError:
             continue
         if re.fullmatch(r"[0-9a-f]{32}", text):
-            return text[:12]
-    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:18] or "this-machine"
+            system = text
+            break
+    hardware = _hardware_id(root)
+    if not system and not hardware:
+        return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:18] or "this-machine"
+    if not hardware:
+        return system[:12]
+    return hashlib.sha256(f"{system}/{hardware}".encode()).hexdigest()[:12]
+
+
+def _hardware_id(root: Path) -> str:
+    """The board's serial number (a Pi's, from the device tree), else the sorted addresses of
+    its network hardware (interfaces with a `device`: not loopback, bridges or a container's
+    virtual ones, whose addresses are made up anew); "" where neither is readable."""
+    try:
+        serial = (root / "sys/firmware/devicetree/base/serial-number").read_bytes()
+        serial = serial.rstrip(b"\0").decode("ascii", "replace").strip()
+        if serial.strip("0"):
+            return serial
+    except OSError:
+        pass
+    addresses = []
+    try:
+        interfaces = sorted((root / "sys/class/net").iterdir())
+    except OSError:
+        return ""
+    for interface in interfaces:
+        try:
+            address = (interface / "address").read_text(encoding="ascii").strip().lower()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if (interface / "device").exists() and address.strip("0:"):
+            addresses.append(address)
+    return ",".join(addresses)
 
 
 def group_name(cfg: Config, machine: Callable[[], str] = machine_id) -> str:
