@@ -75,6 +75,7 @@ CALM_TOLERANCE = 0.15
 RADIUS, EDGE = 0.3, 0.05
 DISLIKED, LOVED = "rock", "classical band 2"
 HOUR = 3600.0
+NOISE_SHIFT = 0.05  # the most random verdicts may move the target (the target)
 
 
 def photo_moods(oasis: Path) -> list[Mood]:
@@ -267,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{kind:<9} {step:>8} {m['skip']:>6.1%} {spread[step]:>5.1%} {m['distance']:>6.3f} "
                   f"{m['genre']:>6.1%} {m['artist']:>6.1%} {m['distinct']:>11.1f} {m['shift']:>6.3f} "
                   f"{m['shift_max']:>6.3f}")
+        if kind == "noise":  # the mean hides the odd household that a chance contrast moved
+            counts = ", ".join(f"{sum(r[step]['shift'] > NOISE_SHIFT for r in runs)} after {step}"
+                               for step in STEPS[1:])
+            largest = max(r[step]["shift"] for r in runs for step in STEPS)
+            print(f"{kind:<9} seed by seed: a mean shift above {NOISE_SHIFT} in {counts} of "
+                  f"{len(runs)}; the largest {largest:.3f}")
         if kind == "calmer":
             print(f"{kind:<9} {'oracle':>8} {mean[-1]['skip']:>6.1%} {'':>5} {mean[-1]['distance']:>6.3f}  "
                   "(for comparison: the hidden offset itself as the shift)")
@@ -282,9 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     g, gd = results["genre"][30]["genre"], spreads["genre"][30]["genre"]
     checks.append((f"genre: disliked genre <= 5 % of picks after 30: {g:.1%} (± {gd:.1%})", g <= 0.05))
     worst = max(STEPS, key=lambda s: results["noise"][s]["shift"])
-    checks.append((f"noise: mean shift within 0.05 (every step): at most "
+    checks.append((f"noise: mean shift within {NOISE_SHIFT} (every step): at most "
                    f"{results['noise'][worst]['shift']:.3f} (± {spreads['noise'][worst]['shift']:.3f}, "
-                   f"after {worst})", all(results["noise"][s]["shift"] <= 0.05 for s in STEPS)))
+                   f"after {worst})", all(results["noise"][s]["shift"] <= NOISE_SHIFT for s in STEPS)))
     low = min(((k, s) for k in results for s in STEPS),
               key=lambda ks: results[ks[0]][ks[1]]["distinct"] / results[ks[0]][0]["distinct"])
     checks.append((f"distinct per 50 >= 80 % of untrained (every household, step): lowest "
