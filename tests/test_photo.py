@@ -360,6 +360,31 @@ def test_a_cameras_progressive_jpeg_has_few_scans_and_is_read(tmp_path):
     assert decode_photo(path).image.size == (300, 225)
 
 
+def test_a_motion_photo_is_read_and_what_follows_its_image_is_never_scanned(tmp_path):
+    # A phone's motion photo is a JPEG with its video behind it: 8 MB of compressed data hold
+    # about 120 "FF DA" pairs by chance, and the photo was refused as a JPEG of endless scans;
+    # a 20 GB file was read to its end (97 s) before a 640x480 photo in its first 100 kB.
+    jpeg = io.BytesIO()
+    gradient_photo(4000, 3000, 1).save(jpeg, "JPEG")
+    video = np.random.default_rng(1).integers(0, 256, 8 << 20, dtype=np.uint8).tobytes()
+    assert video.count(b"\xff\xda") > 100
+    path = tmp_path / "motion.jpg"
+    path.write_bytes(jpeg.getvalue() + video)
+    assert decode_photo(path).size == (4000, 3000)
+
+    class Reads(io.BytesIO):
+        furthest = 0
+
+        def read(self, size=-1):
+            data = super().read(size)
+            self.furthest = max(self.furthest, self.tell())
+            return data
+
+    f = Reads(path.read_bytes())
+    assert photo_mod.count_jpeg_scans(f) == 1
+    assert f.furthest <= len(jpeg.getvalue()) + (1 << 16)  # one chunk past the image at most
+
+
 def test_a_refused_photo_is_not_decoded_again_until_it_changes(tmp_path, monkeypatch):
     path = tmp_path / "scans.jpg"
     path.write_bytes(_scan_bomb(64, 48, 200))

@@ -12,6 +12,7 @@ import errno
 import importlib
 import io
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass
@@ -114,26 +115,72 @@ def open_image(fp: str | os.PathLike[str] | IO[bytes]) -> Image.Image:
 
 
 def count_jpeg_scans(f: IO[bytes], limit: int = MAX_JPEG_SCANS) -> int:
-    """How many SOS (start of scan) markers the file holds, counting stops past `limit`.
+    """How many scans (SOS segments) the file's first image holds, counting stops past `limit`.
 
-    In entropy-coded data a 0xFF byte is always followed by 0x00 or a marker, so FF DA is a scan;
-    it may also appear inside an EXIF or ICC block, which only counts a few too many. Reads 1 MB
-    at a time, from the start, and leaves the file where it was.
+    Walks the segments as the decoder does: a segment with a length is skipped by its length (an
+    EXIF thumbnail's markers are not counted), a scan's entropy-coded data up to the next marker
+    (0xFF followed by 0x00 or a restart marker is data). It stops at the end of the image (EOI):
+    what follows it (a phone's motion-photo video, gigabytes of anything) is never read. Leaves
+    the file where it was.
     """
     where = f.tell()
     f.seek(0)
-    count, carry = 0, b""
+    count = 0
     try:
+        if f.read(2) != b"\xff\xd8":
+            return 0
         while count <= limit:
-            chunk = f.read(1 << 20)
-            if not chunk:
+            marker = _next_marker(f)
+            if marker is None or marker == 0xD9:  # the end of the file, or of the image
                 break
-            data = carry + chunk
-            count += data.count(b"\xff\xda")
-            carry = data[-1:]  # a marker split across two reads
+            if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+                continue
+            length = f.read(2)
+            if len(length) < 2 or int.from_bytes(length, "big") < 2:
+                break  # damaged: the decoder says so
+            f.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
+            if marker == 0xDA:
+                count += 1
+                if not _skip_entropy_data(f):
+                    break
     finally:
         f.seek(where)
     return count
+
+
+_MARKER = re.compile(rb"\xff+([^\x00\xff])")  # fill bytes, then the code (0xFF 0x00 is data)
+_MARKER_IN_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # restart markers are part of it
+
+
+def _next_marker(f: IO[bytes]) -> int | None:
+    """The next marker's code, past any bytes before it (libjpeg skips them too); None at the end
+    of the file."""
+    while True:
+        start = f.tell()
+        chunk = f.read(1 << 16)
+        if len(chunk) < 2:
+            return None
+        found = _MARKER.search(chunk)
+        if found:
+            f.seek(start + found.end())
+            return found.group(1)[0]
+        if chunk[-1] == 0xFF:  # its code is in the next chunk
+            f.seek(-1, os.SEEK_CUR)
+
+
+def _skip_entropy_data(f: IO[bytes]) -> bool:
+    """Move to the 0xFF of the marker that ends a scan's data; False at the end of the file."""
+    while True:
+        start = f.tell()
+        chunk = f.read(1 << 16)
+        if len(chunk) < 2:
+            return False
+        found = _MARKER_IN_DATA.search(chunk)
+        if found:
+            f.seek(start + found.start())
+            return True
+        if chunk[-1] == 0xFF:  # what follows it is in the next chunk
+            f.seek(-1, os.SEEK_CUR)
 
 
 def _open_regular_file(path: Path) -> IO[bytes]:
