@@ -193,10 +193,45 @@ def refuse_special_file(path: Path) -> None:
         raise TrackError(path, f"is {kind}, not an audio file")
 
 
+# mutagen holds a file's whole tag block in memory, several times over (a 150 MB cover picture in
+# an MP3 took 600 MB): past this, MPD's tags are used. Covers are a few MB; 16 MB leaves room.
+MAX_TAG_BYTES = 16 << 20
+
+
+def tag_block_size(path: Path) -> int:
+    """The bytes of the ID3v2 tag and FLAC metadata blocks at the start of the file (where
+    pictures are kept), read from their headers alone; 0 for other formats."""
+    size = 0
+    try:
+        with open(path, "rb") as f:
+            head = f.read(10)
+            if head[:3] == b"ID3" and len(head) == 10:
+                size = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+                f.seek(size)  # a FLAC may follow its ID3 tag
+                head = f.read(4)
+            if head[:4] == b"fLaC":
+                f.seek(size + 4)
+                while size <= MAX_TAG_BYTES:
+                    block = f.read(4)
+                    if len(block) < 4:
+                        break
+                    length = int.from_bytes(block[1:4], "big")
+                    size += 4 + length
+                    f.seek(length, os.SEEK_CUR)
+                    if block[0] & 0x80:  # the last metadata block
+                        break
+    except OSError:
+        return 0  # mutagen says why
+    return size
+
+
 def read_tags(path: str | os.PathLike[str]) -> FileTags:
     """Read one audio file's tags; raise TrackError naming the file if it cannot be read as audio."""
     path = Path(path)
     refuse_special_file(path)
+    if (size := tag_block_size(path)) > MAX_TAG_BYTES:
+        raise TrackError(path, f"its tags take {size / 2**20:.0f} MB (embedded pictures?), more "
+                               f"than the {MAX_TAG_BYTES >> 20} MB read here")
     try:
         audio = mutagen.File(path)
     except (mutagen.MutagenError, OSError) as e:
