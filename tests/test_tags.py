@@ -102,7 +102,7 @@ def test_unreadable_files_raise_track_error(tmp_path, name, content, reason):
 
 def test_tags_too_large_to_hold_are_not_read_and_say_so(tmp_path):
     # mutagen holds the whole tag block, several times over: a 150 MB cover in an MP3 took 600 MB
-    # of the daemon's memory while it indexed (a Pi's all), and again after every restart.
+    # more of the daemon's memory while it indexed (most of a small Pi's).
     cover = Picture()
     cover.type, cover.mime, cover.data = 3, "image/png", bytes(10 << 20)
     flac = write_tagged(tmp_path / "booklet.flac", TITLE="Big Cover", MOOD="calm")
