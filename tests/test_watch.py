@@ -191,6 +191,25 @@ def test_a_file_written_for_minutes_beside_the_photos_does_not_hide_a_new_one(tm
         w.stop()
 
 
+def test_a_photo_dated_in_the_future_does_not_hide_the_new_ones(tmp_path, photos):
+    # Copied with its camera's wrong date kept (cp -p, unzip): the newest by its modification
+    # time for ever, and every photo after it was never shown.
+    folder = tmp_path / "show"
+    folder.mkdir()
+    shutil.copy(photos / "p0.jpg", folder / "a.jpg")
+    in_2099 = 4_070_908_800 * 10**9
+    os.utime(folder / "a.jpg", ns=(in_2099, in_2099))
+    c = Collector()
+    w = start("folder", folder, c)
+    try:
+        assert c.wait_count(1) == ["a.jpg"]
+        shutil.copy(photos / "p1.jpg", folder / ".b.jpg")
+        os.replace(folder / ".b.jpg", folder / "b.jpg")
+        assert c.wait_count(2) == ["a.jpg", "b.jpg"]
+    finally:
+        w.stop()
+
+
 def test_missing_folder_is_waited_for(tmp_path, photos):
     current = tmp_path / "later" / "current.jpg"
     c = Collector()

@@ -80,7 +80,7 @@ def _signature(path: Path) -> _Signature | None:
 
 
 def newest_image(folder: Path) -> Path | None:
-    """The most recently modified image file directly in `folder`."""
+    """The most recently modified image file directly in `folder` (its arrival at the latest)."""
     best: tuple[int, str] | None = None
     try:
         entries = list(os.scandir(folder))
@@ -92,7 +92,10 @@ def newest_image(folder: Path) -> Path | None:
         try:
             if not entry.is_file():
                 continue
-            key = (entry.stat().st_mtime_ns, entry.name)
+            st = entry.stat()
+            # A modification time in the future (a camera's clock, kept by `cp -p` or unzip)
+            # would be the newest for ever: no time past the file's arrival (ctime) counts.
+            key = (min(st.st_mtime_ns, st.st_ctime_ns), entry.name)
         except OSError:
             continue
         if best is None or key > best:
