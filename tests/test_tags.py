@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 import soundfile as sf
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, ID3, TBPM, TCON, TIT2, TKEY, TMOO, TPE1, TXXX
+from mutagen.mp4 import MP4, MP4Cover
 from mutagen.oggvorbis import OggVorbis
 
 from frame_daemon.errors import FrameDaemonError, TrackError
@@ -126,6 +129,22 @@ def test_tags_too_large_to_hold_are_not_read_and_say_so(tmp_path):
         id3.save(mp3)
         with pytest.raises(TrackError, match="its tags take 16 MB"):
             read_tags(mp3)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_an_m4a_whose_cover_is_too_large_to_hold_is_not_read(tmp_path):
+    path = tmp_path / "tone.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=1", "-c:a", "aac", str(path)], check=True, timeout=60)
+    audio = MP4(path)
+    audio["\xa9nam"] = ["Big Cover"]
+    audio["covr"] = [MP4Cover(bytes(MAX_TAG_BYTES), MP4Cover.FORMAT_PNG)]
+    audio.save()
+    with pytest.raises(TrackError, match="its tags take 16 MB"):
+        read_tags(path)
+    audio["covr"] = [MP4Cover(bytes(1 << 20), MP4Cover.FORMAT_PNG)]
+    audio.save()
+    assert read_tags(path).title == "Big Cover"
 
 
 def test_missing_file_and_directory(tmp_path):

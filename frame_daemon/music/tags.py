@@ -14,7 +14,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import mutagen
 from mutagen.asf import ASFTags
@@ -199,12 +199,14 @@ MAX_TAG_BYTES = 16 << 20
 
 
 def tag_block_size(path: Path) -> int:
-    """The bytes of the ID3v2 tag and FLAC metadata blocks at the start of the file (where
-    pictures are kept), read from their headers alone; 0 for other formats."""
+    """The bytes of the ID3v2 tag and FLAC metadata blocks at the start of the file, or of an MP4's
+    moov atom (where pictures are kept), read from their headers alone; 0 for other formats."""
     size = 0
     try:
         with open(path, "rb") as f:
             head = f.read(10)
+            if head[4:8] == b"ftyp":
+                return _mp4_moov_size(f)
             if head[:3] == b"ID3" and len(head) == 10:
                 size = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
                 f.seek(size)  # a FLAC may follow its ID3 tag
@@ -223,6 +225,24 @@ def tag_block_size(path: Path) -> int:
     except OSError:
         return 0  # mutagen says why
     return size
+
+
+def _mp4_moov_size(f: IO[bytes]) -> int:
+    """The size of the top-level moov atom (mutagen reads its tags, cover included, whole)."""
+    where = 0
+    while True:
+        f.seek(where)
+        header = f.read(16)
+        if len(header) < 8:
+            return 0
+        size = int.from_bytes(header[:4], "big")
+        if size == 1 and len(header) == 16:  # a 64-bit size follows the type
+            size = int.from_bytes(header[8:16], "big")
+        if header[4:8] == b"moov":
+            return size
+        if size < 8:  # 0: to the end of the file; less: damaged (mutagen says so)
+            return 0
+        where += size
 
 
 def read_tags(path: str | os.PathLike[str]) -> FileTags:
