@@ -508,7 +508,7 @@ def _read_config_file(path: Path) -> bytes:
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a TOML config file; raises ConfigError naming the file."""
     path = Path(path)
-    data = _read_config_file(path)
+    data = _read_config_file(path).removeprefix(b"\xef\xbb\xbf")  # Windows editors write a BOM
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:  # TOML is UTF-8; an editor may have saved it as Latin-1

@@ -101,6 +101,16 @@ def test_numbers_too_large_for_any_setting_are_one_clear_error_each(tmp_path):
         load_config(cfg)
 
 
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path):
+    # Notepad's UTF-8 begins with one: it was "not valid TOML: Invalid statement (line 1, column 1)".
+    cfg = tmp_path / "frame.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf[mpd]\nport = 6601\n")
+    assert load_config(cfg).mpd.port == 6601
+    cfg.write_bytes(b"\xef\xbb\xbf[mpd]\nhost = \"caf\xe9\"\n")  # and a Latin-1 byte is still named
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 at line 2\)"):
+        load_config(cfg)
+
+
 def test_check_config_and_run_exit_78_naming_file_and_key(tmp_path):
     cfg = tmp_path / "frame.toml"
     cfg.write_text('[mqtt]\nport = "x"\n')
