@@ -272,7 +272,7 @@ def broker_password(cfg: MqttConfig) -> str:
                 raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: not a regular "
                                        "file")
             os.set_blocking(fd, True)
-            with open(fd, encoding="utf-8") as f:
+            with open(fd, encoding="utf-8-sig") as f:  # a BOM is no part of the password
                 return f.readline(4096).rstrip("\r\n")  # /dev/zero has no first line
         except OSError as exc:
             raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: cannot read: "

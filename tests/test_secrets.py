@@ -117,3 +117,13 @@ def test_a_password_file_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path)
         assert proc.returncode == 1, proc.stderr
         assert f"mqtt.password_file {password_file}: not a regular file" in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_a_password_file_saved_with_a_byte_order_mark_gives_the_password_alone(tmp_path):
+    # Notepad's UTF-8 begins with a BOM: it became part of the password, and the broker refused it.
+    from frame_daemon.config import MqttConfig
+    from frame_daemon.mqtt_link import broker_password
+
+    password_file = tmp_path / "mqtt-password"
+    password_file.write_bytes(b"\xef\xbb\xbf" + MQTT_SECRET.encode() + b"\r\n")
+    assert broker_password(MqttConfig(password_file=str(password_file))) == MQTT_SECRET
