@@ -196,6 +196,7 @@ def refuse_special_file(path: Path) -> None:
 # mutagen holds a file's whole tag block in memory, several times over (a 150 MB cover picture in
 # an MP3 took 600 MB): past this, MPD's tags are used. Covers are a few MB; 16 MB leaves room.
 MAX_TAG_BYTES = 16 << 20
+_MAX_HEADERS = 1000  # FLAC metadata blocks or MP4 top-level atoms looked at
 
 
 def tag_block_size(path: Path) -> int:
@@ -213,7 +214,9 @@ def tag_block_size(path: Path) -> int:
                 head = f.read(4)
             if head[:4] == b"fLaC":
                 f.seek(size + 4)
-                while size <= MAX_TAG_BYTES:
+                for _ in range(_MAX_HEADERS):  # a file has a handful; crafted, millions
+                    if size > MAX_TAG_BYTES:
+                        break
                     block = f.read(4)
                     if len(block) < 4:
                         break
@@ -230,7 +233,7 @@ def tag_block_size(path: Path) -> int:
 def _mp4_moov_size(f: IO[bytes]) -> int:
     """The size of the top-level moov atom (mutagen reads its tags, cover included, whole)."""
     where = 0
-    while True:
+    for _ in range(_MAX_HEADERS):
         f.seek(where)
         header = f.read(16)
         if len(header) < 8:
@@ -243,6 +246,7 @@ def _mp4_moov_size(f: IO[bytes]) -> int:
         if size < 8:  # 0: to the end of the file; less: damaged (mutagen says so)
             return 0
         where += size
+    return 0
 
 
 def read_tags(path: str | os.PathLike[str]) -> FileTags:
