@@ -5,6 +5,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -383,6 +384,27 @@ def test_a_motion_photo_is_read_and_what_follows_its_image_is_never_scanned(tmp_
     f = Reads(path.read_bytes())
     assert photo_mod.count_jpeg_scans(f) == 1
     assert f.furthest <= len(jpeg.getvalue()) + (1 << 16)  # one chunk past the image at most
+
+
+def test_a_file_larger_than_any_photo_is_refused_unread(tmp_path):
+    # Pillow reads a PNG chunk it does not know whole, into memory: a 64x64 PNG behind a 1.5 GB
+    # chunk (a sparse file: no disk needed) took 1.5 GB, more than a Pi has.
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = zlib.compress(b"".join(b"\0" + b"\x80" * 192 for _ in range(64)))
+    path, filler = tmp_path / "chunky.png", 40 << 20
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)))
+        f.write(struct.pack(">I", filler) + b"abCd")
+        f.seek(filler, os.SEEK_CUR)  # its data: zeros, never written
+        f.write(struct.pack(">I", zlib.crc32(bytes(filler), zlib.crc32(b"abCd"))))
+        f.write(chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    budget = 16 << 20  # model.max_decode_mb = 16: files up to 32 MB are read
+    with pytest.raises(PhotoError, match="file of 40 MB: larger than any photo read here "
+                                         r"\(32 MB, twice model.max_decode_mb\)"):
+        decode_photo(path, max_decode_bytes=budget)
+    assert decode_photo(path).size == (64, 64)  # under the default budget's 320 MB: read
 
 
 def test_a_refused_photo_is_not_decoded_again_until_it_changes(tmp_path, monkeypatch):

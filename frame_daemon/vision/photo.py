@@ -250,6 +250,13 @@ def _decode_open_file(path: Path, f: IO[bytes], min_short_side: int, max_pixels:
         head = f.read(12)
         if not head:
             raise PhotoError(path, "empty file (0 bytes)")
+        size = os.fstat(f.fileno()).st_size
+        if size > max_file_bytes(max_decode_bytes):
+            # Pillow holds what is not pixels whole: a PNG chunk or TIFF tag of any size, a
+            # JPEG's APP segments, a WebP's whole file (a 1.5 GB PNG chunk took 1.5 GB).
+            raise PhotoError(path, f"file of {size / 2**20:.0f} MB: larger than any photo read "
+                                   f"here ({max_file_bytes(max_decode_bytes) / 2**20:.0f} MB, "
+                                   "twice model.max_decode_mb)")
         heif_ready = _is_iso_media(head) and _register_heif()
         f.seek(0)
         try:
@@ -279,6 +286,12 @@ def _decode_open_file(path: Path, f: IO[bytes], min_short_side: int, max_pixels:
         raise PhotoError(path, f"corrupt image ({type(exc).__name__}: {exc})") from exc
     finally:
         give_memory_back()
+
+
+def max_file_bytes(max_decode_bytes: int) -> int:
+    """The largest photo file read: a file larger than twice the decode budget holds either
+    pixels over it (a PNG's compressed data is rarely much smaller) or data that is no photo."""
+    return 2 * max_decode_bytes
 
 
 def load_photo(path: str | os.PathLike[str], target_short_side: int = 224,
