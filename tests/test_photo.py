@@ -15,7 +15,13 @@ from conftest import big_jpeg_bytes, gradient_photo
 from frame_daemon.errors import PhotoError
 from frame_daemon.vision import photo as photo_mod
 from frame_daemon.vision import refused
-from frame_daemon.vision.photo import center_square, decode_photo, load_photo, thumbnail_jpeg
+from frame_daemon.vision.photo import (
+    center_square,
+    decode_photo,
+    load_photo,
+    photo_taken,
+    thumbnail_jpeg,
+)
 
 
 @pytest.mark.parametrize("name", ["good.jpg", "cmyk.jpg", "grey16.png", "alpha.png",
@@ -422,6 +428,25 @@ def test_a_refused_photo_is_not_decoded_again_until_it_changes(tmp_path, monkeyp
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file changed
     assert decode_photo(path).image.size == (64, 48) and len(counted) == 2
+
+
+def test_the_date_taken_is_read_without_decoding_a_single_pixel(tmp_path, monkeypatch):
+    # The slideshow reads every photo's date in the background: a PNG with no EXIF before its
+    # pixels was decoded in full to look for one behind them (576 MB for a 600 kB PNG of 144 MP).
+    exif = Image.Exif()
+    exif[0x0132] = "2018:05:06 07:08:09"
+    gradient_photo(64, 48, 1).save(tmp_path / "dated.jpg", exif=exif)
+    gradient_photo(64, 48, 1).save(tmp_path / "dated.png", exif=exif)  # eXIf before the pixels
+    Image.new("L", (12000, 12000)).save(tmp_path / "huge.png")  # 144 MP, 140 kB
+    decoded = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda im: decoded.append(im.size) or real_load(im))
+    assert photo_taken(tmp_path / "dated.jpg") == "2018-05-06T07:08:09"
+    assert photo_taken(tmp_path / "dated.png") == "2018-05-06T07:08:09"
+    assert photo_taken(tmp_path / "huge.png") is None
+    os.mkfifo(tmp_path / "fifo.jpg")
+    assert photo_taken(tmp_path / "fifo.jpg") is None  # at once, not when someone writes to it
+    assert decoded == []
 
 
 EPS_AS_JPG = """
