@@ -160,7 +160,9 @@ class PhotoWatcher:
     def start(self) -> None:
         if not self.folder.is_dir():
             # Not fatal: the frame software may create it later; we poll for it.
-            log.warning("photo source folder %s does not exist yet; waiting for it", self.folder)
+            there = self.folder.exists() or self.folder.is_symlink()  # a file, a looping link
+            log.warning("photo source folder %s %s; waiting for it", self.folder,
+                        "is not a folder" if there else "does not exist yet")
         self._thread.start()
 
     def stop(self, timeout: float = 1.0) -> None:
