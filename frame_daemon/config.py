@@ -513,16 +513,15 @@ def _read_config_file(path: Path) -> bytes:
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a TOML config file; raises ConfigError naming the file."""
     path = Path(path)
-    data = _read_config_file(path)
+    # A byte-order mark (Windows Notepad saves one) is no part of the text: TOML's parser would
+    # refuse the file at line 1, column 1, which looks perfect in the editor.
+    data = _read_config_file(path).removeprefix(b"\xef\xbb\xbf")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:  # TOML is UTF-8; an editor may have saved it as Latin-1
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(str(path), [f"not UTF-8 text (byte 0x{data[exc.start]:02x} at line "
                                       f"{line}); save it as UTF-8"]) from None
-    # A byte-order mark (Windows Notepad saves one) is no part of the text: TOML's parser would
-    # refuse the file at line 1, column 1, which looks perfect in the editor.
-    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -101,6 +101,16 @@ def test_numbers_too_large_for_any_setting_are_one_clear_error_each(tmp_path):
         load_config(cfg)
 
 
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path):
+    # Notepad's UTF-8 begins with one: it was "not valid TOML: Invalid statement (line 1, column 1)".
+    cfg = tmp_path / "frame.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf[mpd]\r\nport = 6601\r\n[mqtt]\r\nport = 1884\r\n")  # and CRLF
+    assert (load_config(cfg).mpd.port, load_config(cfg).mqtt.port) == (6601, 1884)
+    cfg.write_bytes(b"\xef\xbb\xbf[mpd]\nhost = \"caf\xe9\"\n")  # and a Latin-1 byte is still named
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 at line 2\)"):
+        load_config(cfg)
+
+
 def test_check_config_and_run_exit_78_naming_file_and_key(tmp_path):
     cfg = tmp_path / "frame.toml"
     cfg.write_text('[mqtt]\nport = "x"\n')
@@ -206,14 +216,6 @@ def test_a_config_not_in_utf8_or_with_a_nul_is_one_clear_error_per_key(tmp_path)
                                   capture_output=True, text=True, timeout=60)
             assert proc.returncode == EX_CONFIG, proc.stderr
             assert "Traceback" not in proc.stderr and str(cfg) in proc.stderr, proc.stderr
-
-
-def test_a_config_saved_with_a_byte_order_mark_and_crlf_is_read(tmp_path):
-    # Windows Notepad: "not valid TOML: Invalid statement (at line 1, column 1)".
-    config = tmp_path / "frame.toml"
-    config.write_bytes(b'\xef\xbb\xbf[mpd]\r\nport = 6601\r\n[mqtt]\r\nport = 1884\r\n')
-    cfg = load_config(config)
-    assert (cfg.mpd.port, cfg.mqtt.port) == (6601, 1884)
 
 
 def test_a_wildcard_in_the_discovery_prefix_is_refused_before_it_stops_mqtt():

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from frame_daemon.errors import ModelError
@@ -28,4 +33,23 @@ def test_garbage_model_metadata_is_a_model_error_naming_the_file(tmp_path, conte
     meta = tmp_path / "mine.json"
     meta.write_bytes(content)
     with pytest.raises(ModelError, match=str(meta)):
+        read_metadata(meta, "model metadata", 1)
+
+
+def test_a_fifo_or_a_device_as_the_model_is_refused_at_once(tmp_path) -> None:
+    # A FIFO held `score`, `doctor` and `run` for ever; /dev/zero was read until memory ran out.
+    fifo = tmp_path / "mine.json"
+    os.mkfifo(fifo)
+    proc = subprocess.run([sys.executable, "-m", "frame_daemon", "score", "--model", str(fifo),
+                           str(tmp_path / "photo.jpg")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and f"{fifo}: the model metadata is a FIFO, not a file" in proc.stderr
+    from frame_daemon.vision.model_files import read_metadata
+
+    for path, kind in (("/dev/zero", "a device or socket"), (tmp_path, "a directory")):
+        with pytest.raises(ModelError, match=f"the model metadata is {kind}, not a file"):
+            read_metadata(Path(path), "model metadata", 1)
+    meta = tmp_path / "other.json"
+    meta.write_text('{"format": 1, "file": "zero.tflite"}')
+    (tmp_path / "zero.tflite").symlink_to("/dev/zero")
+    with pytest.raises(ModelError, match="the model file is a device or socket, not a file"):
         read_metadata(meta, "model metadata", 1)

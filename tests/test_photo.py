@@ -5,6 +5,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -14,7 +15,13 @@ from conftest import big_jpeg_bytes, gradient_photo
 from frame_daemon.errors import PhotoError
 from frame_daemon.vision import photo as photo_mod
 from frame_daemon.vision import refused
-from frame_daemon.vision.photo import center_square, decode_photo, load_photo, thumbnail_jpeg
+from frame_daemon.vision.photo import (
+    center_square,
+    decode_photo,
+    load_photo,
+    photo_taken,
+    thumbnail_jpeg,
+)
 
 
 @pytest.mark.parametrize("name", ["good.jpg", "cmyk.jpg", "grey16.png", "alpha.png",
@@ -360,6 +367,52 @@ def test_a_cameras_progressive_jpeg_has_few_scans_and_is_read(tmp_path):
     assert decode_photo(path).image.size == (300, 225)
 
 
+def test_a_motion_photo_is_read_and_what_follows_its_image_is_never_scanned(tmp_path):
+    # A phone's motion photo is a JPEG with its video behind it: 8 MB of compressed data hold
+    # about 120 "FF DA" pairs by chance, and the photo was refused as a JPEG of endless scans;
+    # a 20 GB file was read to its end (97 s) before a 640x480 photo in its first 100 kB.
+    jpeg = io.BytesIO()
+    gradient_photo(4000, 3000, 1).save(jpeg, "JPEG")
+    video = np.random.default_rng(1).integers(0, 256, 8 << 20, dtype=np.uint8).tobytes()
+    assert video.count(b"\xff\xda") > 100
+    path = tmp_path / "motion.jpg"
+    path.write_bytes(jpeg.getvalue() + video)
+    assert decode_photo(path).size == (4000, 3000)
+
+    class Reads(io.BytesIO):
+        furthest = 0
+
+        def read(self, size=-1):
+            data = super().read(size)
+            self.furthest = max(self.furthest, self.tell())
+            return data
+
+    f = Reads(path.read_bytes())
+    assert photo_mod.count_jpeg_scans(f) == 1
+    assert f.furthest <= len(jpeg.getvalue()) + (1 << 16)  # one chunk past the image at most
+
+
+def test_a_file_larger_than_any_photo_is_refused_unread(tmp_path):
+    # Pillow reads a PNG chunk it does not know whole, into memory: a 64x64 PNG behind a 1.5 GB
+    # chunk (a sparse file: no disk needed) took 1.5 GB, more than a Pi has.
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = zlib.compress(b"".join(b"\0" + b"\x80" * 192 for _ in range(64)))
+    path, filler = tmp_path / "chunky.png", 40 << 20
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)))
+        f.write(struct.pack(">I", filler) + b"abCd")
+        f.seek(filler, os.SEEK_CUR)  # its data: zeros, never written
+        f.write(struct.pack(">I", zlib.crc32(bytes(filler), zlib.crc32(b"abCd"))))
+        f.write(chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    budget = 16 << 20  # model.max_decode_mb = 16: files up to 32 MB are read
+    with pytest.raises(PhotoError, match="file of 40 MB: larger than any photo read here "
+                                         r"\(32 MB, twice model.max_decode_mb\)"):
+        decode_photo(path, max_decode_bytes=budget)
+    assert decode_photo(path).size == (64, 64)  # under the default budget's 320 MB: read
+
+
 def test_a_refused_photo_is_not_decoded_again_until_it_changes(tmp_path, monkeypatch):
     path = tmp_path / "scans.jpg"
     path.write_bytes(_scan_bomb(64, 48, 200))
@@ -375,6 +428,25 @@ def test_a_refused_photo_is_not_decoded_again_until_it_changes(tmp_path, monkeyp
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file changed
     assert decode_photo(path).image.size == (64, 48) and len(counted) == 2
+
+
+def test_the_date_taken_is_read_without_decoding_a_single_pixel(tmp_path, monkeypatch):
+    # The slideshow reads every photo's date in the background: a PNG with no EXIF before its
+    # pixels was decoded in full to look for one behind them (576 MB for a 600 kB PNG of 144 MP).
+    exif = Image.Exif()
+    exif[0x0132] = "2018:05:06 07:08:09"
+    gradient_photo(64, 48, 1).save(tmp_path / "dated.jpg", exif=exif)
+    gradient_photo(64, 48, 1).save(tmp_path / "dated.png", exif=exif)  # eXIf before the pixels
+    Image.new("L", (12000, 12000)).save(tmp_path / "huge.png")  # 144 MP, 140 kB
+    decoded = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda im: decoded.append(im.size) or real_load(im))
+    assert photo_taken(tmp_path / "dated.jpg") == "2018-05-06T07:08:09"
+    assert photo_taken(tmp_path / "dated.png") == "2018-05-06T07:08:09"
+    assert photo_taken(tmp_path / "huge.png") is None
+    os.mkfifo(tmp_path / "fifo.jpg")
+    assert photo_taken(tmp_path / "fifo.jpg") is None  # at once, not when someone writes to it
+    assert decoded == []
 
 
 EPS_AS_JPG = """

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from mutagen.flac import FLAC
-from mutagen.id3 import ID3, TBPM, TCON, TIT2, TKEY, TMOO, TPE1, TXXX
+from mutagen.flac import FLAC, Picture
+from mutagen.id3 import APIC, ID3, TBPM, TCON, TIT2, TKEY, TMOO, TPE1, TXXX
+from mutagen.mp4 import MP4, MP4Cover
 from mutagen.oggvorbis import OggVorbis
 
 from frame_daemon.errors import FrameDaemonError, TrackError
-from frame_daemon.music.tags import FileTags, parse_bpm, read_tags
+from frame_daemon.music.tags import MAX_TAG_BYTES, FileTags, parse_bpm, read_tags, tag_block_size
 
 SAMPLE_RATE = 8000
 CAN_WRITE_MP3 = "MP3" in sf.available_formats()
@@ -98,6 +101,50 @@ def test_unreadable_files_raise_track_error(tmp_path, name, content, reason):
     assert info.value.path == path
     assert str(path) in str(info.value)
     assert isinstance(info.value, FrameDaemonError)
+
+
+def test_tags_too_large_to_hold_are_not_read_and_say_so(tmp_path):
+    # mutagen holds the whole tag block, several times over: a 150 MB cover in an MP3 took 600 MB
+    # more of the daemon's memory while it indexed (most of a small Pi's).
+    cover = Picture()
+    cover.type, cover.mime, cover.data = 3, "image/png", bytes(10 << 20)
+    flac = write_tagged(tmp_path / "booklet.flac", TITLE="Big Cover", MOOD="calm")
+    audio = FLAC(flac)
+    audio.add_picture(cover)
+    audio.add_picture(cover)  # a booklet: a FLAC block holds 16 MB at most
+    audio.save()
+    with pytest.raises(TrackError, match=r"its tags take 20 MB \(embedded pictures\?\), more "
+                                          r"than the 16 MB read here"):
+        read_tags(flac)
+    cover.data = bytes(1 << 20)  # a large cover, but a cover
+    audio.clear_pictures()
+    audio.add_picture(cover)
+    audio.save()
+    assert read_tags(flac).mood == "calm"
+    assert 1 << 20 < tag_block_size(flac) < 2 << 20  # read from the blocks' headers
+    if CAN_WRITE_MP3:
+        mp3 = write_tone(tmp_path / "big.mp3")
+        id3 = ID3()
+        id3.add(APIC(encoding=3, mime="image/png", type=3, desc="", data=bytes(MAX_TAG_BYTES)))
+        id3.save(mp3)
+        with pytest.raises(TrackError, match="its tags take 16 MB"):
+            read_tags(mp3)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_an_m4a_whose_cover_is_too_large_to_hold_is_not_read(tmp_path):
+    path = tmp_path / "tone.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=1", "-c:a", "aac", str(path)], check=True, timeout=60)
+    audio = MP4(path)
+    audio["\xa9nam"] = ["Big Cover"]
+    audio["covr"] = [MP4Cover(bytes(MAX_TAG_BYTES), MP4Cover.FORMAT_PNG)]
+    audio.save()
+    with pytest.raises(TrackError, match="its tags take 16 MB"):
+        read_tags(path)
+    audio["covr"] = [MP4Cover(bytes(1 << 20), MP4Cover.FORMAT_PNG)]
+    audio.save()
+    assert read_tags(path).title == "Big Cover"
 
 
 def test_missing_file_and_directory(tmp_path):

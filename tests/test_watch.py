@@ -210,6 +210,19 @@ def test_a_file_written_for_minutes_beside_the_photos_does_not_hide_a_new_one(tm
         w.stop()
 
 
+def test_a_photo_folder_that_is_no_folder_is_named_so(tmp_path, photos, caplog):
+    # A file or a looping symlink in the folder's place was "does not exist yet".
+    (tmp_path / "notes").write_text("a file")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for folder in ("notes", "loop"):
+        w = start("file", tmp_path / folder / "current.jpg", Collector())
+        w.stop()
+        assert f"photo source folder {tmp_path / folder} is not a folder; waiting" in caplog.text
+    w = start("file", tmp_path / "later" / "current.jpg", Collector())
+    w.stop()
+    assert f"photo source folder {tmp_path / 'later'} does not exist yet; waiting" in caplog.text
+
+
 def test_missing_folder_is_waited_for(tmp_path, photos):
     current = tmp_path / "later" / "current.jpg"
     c = Collector()

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import mutagen
 from mutagen.asf import ASFTags
@@ -193,10 +193,69 @@ def refuse_special_file(path: Path) -> None:
         raise TrackError(path, f"is {kind}, not an audio file")
 
 
+# mutagen holds a file's whole tag block in memory, several times over (a 150 MB cover picture in
+# an MP3 took 600 MB): past this, MPD's tags are used. Covers are a few MB; 16 MB leaves room.
+MAX_TAG_BYTES = 16 << 20
+_MAX_HEADERS = 1000  # FLAC metadata blocks or MP4 top-level atoms looked at
+
+
+def tag_block_size(path: Path) -> int:
+    """The bytes of the ID3v2 tag and FLAC metadata blocks at the start of the file, or of an MP4's
+    moov atom (where pictures are kept), read from their headers alone; 0 for other formats."""
+    size = 0
+    try:
+        with open(path, "rb") as f:
+            head = f.read(10)
+            if head[4:8] == b"ftyp":
+                return _mp4_moov_size(f)
+            if head[:3] == b"ID3" and len(head) == 10:
+                size = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+                f.seek(size)  # a FLAC may follow its ID3 tag
+                head = f.read(4)
+            if head[:4] == b"fLaC":
+                f.seek(size + 4)
+                for _ in range(_MAX_HEADERS):  # a file has a handful; crafted, millions
+                    if size > MAX_TAG_BYTES:
+                        break
+                    block = f.read(4)
+                    if len(block) < 4:
+                        break
+                    length = int.from_bytes(block[1:4], "big")
+                    size += 4 + length
+                    f.seek(length, os.SEEK_CUR)
+                    if block[0] & 0x80:  # the last metadata block
+                        break
+    except OSError:
+        return 0  # mutagen says why
+    return size
+
+
+def _mp4_moov_size(f: IO[bytes]) -> int:
+    """The size of the top-level moov atom (mutagen reads its tags, cover included, whole)."""
+    where = 0
+    for _ in range(_MAX_HEADERS):
+        f.seek(where)
+        header = f.read(16)
+        if len(header) < 8:
+            return 0
+        size = int.from_bytes(header[:4], "big")
+        if size == 1 and len(header) == 16:  # a 64-bit size follows the type
+            size = int.from_bytes(header[8:16], "big")
+        if header[4:8] == b"moov":
+            return size
+        if size < 8:  # 0: to the end of the file; less: damaged (mutagen says so)
+            return 0
+        where += size
+    return 0
+
+
 def read_tags(path: str | os.PathLike[str]) -> FileTags:
     """Read one audio file's tags; raise TrackError naming the file if it cannot be read as audio."""
     path = Path(path)
     refuse_special_file(path)
+    if (size := tag_block_size(path)) > MAX_TAG_BYTES:
+        raise TrackError(path, f"its tags take {size / 2**20:.0f} MB (embedded pictures?), more "
+                               f"than the {MAX_TAG_BYTES >> 20} MB read here")
     try:
         audio = mutagen.File(path)
     except (mutagen.MutagenError, OSError) as e:

@@ -79,19 +79,9 @@ def _signature(path: Path) -> _Signature | None:
         return None
 
 
-# A photo modified further in the future than this (by this machine's clock) is dated by when it
-# arrived instead.
-FUTURE_SLACK_NS = 60 * 10**9
-
-
 def newest_image(folder: Path) -> Path | None:
-    """The most recently modified image file directly in `folder`.
-
-    A modification time in the future (a camera's clock or time zone, kept by the copy from its
-    card) would stay the newest for hours and hide every photo after it: such a file counts from
-    its inode's change time, which is when it arrived here (no program can set that one)."""
+    """The most recently modified image file directly in `folder` (its arrival at the latest)."""
     best: tuple[int, str] | None = None
-    soon = time.time_ns() + FUTURE_SLACK_NS
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -103,7 +93,9 @@ def newest_image(folder: Path) -> Path | None:
             if not entry.is_file():
                 continue
             st = entry.stat()
-            key = (st.st_mtime_ns if st.st_mtime_ns <= soon else st.st_ctime_ns, entry.name)
+            # A modification time in the future (a camera's clock, kept by `cp -p` or unzip)
+            # would be the newest for ever: no time past the file's arrival (ctime) counts.
+            key = (min(st.st_mtime_ns, st.st_ctime_ns), entry.name)
         except OSError:
             continue
         if best is None or key > best:
@@ -168,7 +160,9 @@ class PhotoWatcher:
     def start(self) -> None:
         if not self.folder.is_dir():
             # Not fatal: the frame software may create it later; we poll for it.
-            log.warning("photo source folder %s does not exist yet; waiting for it", self.folder)
+            there = self.folder.exists() or self.folder.is_symlink()  # a file, a looping link
+            log.warning("photo source folder %s %s; waiting for it", self.folder,
+                        "is not a folder" if there else "does not exist yet")
         self._thread.start()
 
     def stop(self, timeout: float = 1.0) -> None:

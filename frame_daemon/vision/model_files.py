@@ -7,6 +7,8 @@ The top-level `models/` folder of the repository is installed as the package `fr
 from __future__ import annotations
 
 import json
+import os
+import stat
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ DEFAULT_MOOD_MODEL = "mood-v4.json"
 def read_metadata(json_path: Path, what: str, expected_format: str) -> tuple[dict[str, Any], Path]:
     """A model's metadata JSON (`what` it is, for the messages) and the model file it names;
     ModelError naming the file when either is missing, unreadable or of another format."""
+    _refuse_special(json_path, what)
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -36,7 +39,21 @@ def read_metadata(json_path: Path, what: str, expected_format: str) -> tuple[dic
     model_path = json_path.parent / file
     if not model_path.exists():
         raise ModelError(f"{model_path}: model file not found")
+    _refuse_special(model_path, "model file")
     return meta, model_path
+
+
+def _refuse_special(path: Path, what: str) -> None:
+    """ModelError for a FIFO (reading it waits for a writer, for ever), a device (/dev/zero never
+    ends) or a folder where a model's file belongs; anything else is left to the reading."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device or socket")
+        raise ModelError(f"{path}: the {what} is {kind}, not a file")
 
 
 def models_dir() -> Path:

@@ -12,6 +12,7 @@ import errno
 import importlib
 import io
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass
@@ -114,26 +115,72 @@ def open_image(fp: str | os.PathLike[str] | IO[bytes]) -> Image.Image:
 
 
 def count_jpeg_scans(f: IO[bytes], limit: int = MAX_JPEG_SCANS) -> int:
-    """How many SOS (start of scan) markers the file holds, counting stops past `limit`.
+    """How many scans (SOS segments) the file's first image holds, counting stops past `limit`.
 
-    In entropy-coded data a 0xFF byte is always followed by 0x00 or a marker, so FF DA is a scan;
-    it may also appear inside an EXIF or ICC block, which only counts a few too many. Reads 1 MB
-    at a time, from the start, and leaves the file where it was.
+    Walks the segments as the decoder does: a segment with a length is skipped by its length (an
+    EXIF thumbnail's markers are not counted), a scan's entropy-coded data up to the next marker
+    (0xFF followed by 0x00 or a restart marker is data). It stops at the end of the image (EOI):
+    what follows it (a phone's motion-photo video, gigabytes of anything) is never read. Leaves
+    the file where it was.
     """
     where = f.tell()
     f.seek(0)
-    count, carry = 0, b""
+    count = 0
     try:
+        if f.read(2) != b"\xff\xd8":
+            return 0
         while count <= limit:
-            chunk = f.read(1 << 20)
-            if not chunk:
+            marker = _next_marker(f)
+            if marker is None or marker == 0xD9:  # the end of the file, or of the image
                 break
-            data = carry + chunk
-            count += data.count(b"\xff\xda")
-            carry = data[-1:]  # a marker split across two reads
+            if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+                continue
+            length = f.read(2)
+            if len(length) < 2 or int.from_bytes(length, "big") < 2:
+                break  # damaged: the decoder says so
+            f.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
+            if marker == 0xDA:
+                count += 1
+                if not _skip_entropy_data(f):
+                    break
     finally:
         f.seek(where)
     return count
+
+
+_MARKER = re.compile(rb"\xff+([^\x00\xff])")  # fill bytes, then the code (0xFF 0x00 is data)
+_MARKER_IN_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # restart markers are part of it
+
+
+def _next_marker(f: IO[bytes]) -> int | None:
+    """The next marker's code, past any bytes before it (libjpeg skips them too); None at the end
+    of the file."""
+    while True:
+        start = f.tell()
+        chunk = f.read(1 << 16)
+        if len(chunk) < 2:
+            return None
+        found = _MARKER.search(chunk)
+        if found:
+            f.seek(start + found.end())
+            return found.group(1)[0]
+        if chunk[-1] == 0xFF:  # its code is in the next chunk
+            f.seek(-1, os.SEEK_CUR)
+
+
+def _skip_entropy_data(f: IO[bytes]) -> bool:
+    """Move to the 0xFF of the marker that ends a scan's data; False at the end of the file."""
+    while True:
+        start = f.tell()
+        chunk = f.read(1 << 16)
+        if len(chunk) < 2:
+            return False
+        found = _MARKER_IN_DATA.search(chunk)
+        if found:
+            f.seek(start + found.start())
+            return True
+        if chunk[-1] == 0xFF:  # what follows it is in the next chunk
+            f.seek(-1, os.SEEK_CUR)
 
 
 def _open_regular_file(path: Path) -> IO[bytes]:
@@ -203,6 +250,13 @@ def _decode_open_file(path: Path, f: IO[bytes], min_short_side: int, max_pixels:
         head = f.read(12)
         if not head:
             raise PhotoError(path, "empty file (0 bytes)")
+        size = os.fstat(f.fileno()).st_size
+        if size > max_file_bytes(max_decode_bytes):
+            # Pillow holds what is not pixels whole: a PNG chunk or TIFF tag of any size, a
+            # JPEG's APP segments, a WebP's whole file (a 1.5 GB PNG chunk took 1.5 GB).
+            raise PhotoError(path, f"file of {size / 2**20:.0f} MB: larger than any photo read "
+                                   f"here ({max_file_bytes(max_decode_bytes) / 2**20:.0f} MB, "
+                                   "twice model.max_decode_mb)")
         heif_ready = _is_iso_media(head) and _register_heif()
         f.seek(0)
         try:
@@ -232,6 +286,12 @@ def _decode_open_file(path: Path, f: IO[bytes], min_short_side: int, max_pixels:
         raise PhotoError(path, f"corrupt image ({type(exc).__name__}: {exc})") from exc
     finally:
         give_memory_back()
+
+
+def max_file_bytes(max_decode_bytes: int) -> int:
+    """The largest photo file read: a file larger than twice the decode budget holds either
+    pixels over it (a PNG's compressed data is rarely much smaller) or data that is no photo."""
+    return 2 * max_decode_bytes
 
 
 def load_photo(path: str | os.PathLike[str], target_short_side: int = 224,
@@ -433,10 +493,19 @@ def photo_taken(path: str | os.PathLike[str]) -> str | None:
     """The EXIF DateTimeOriginal (or DateTime) of a photo as ISO text, if it has one.
 
     For a photo being shown, use `decode_photo(...).taken` instead: it reads the same open file.
+    The pixels are never decoded (a PNG's EXIF behind them is not looked for: Pillow would decode
+    them all first, 576 MB for a 600 kB PNG of 144 MP), and what `decode_photo` refuses unread
+    (not a regular file, larger than any photo) is not opened here either.
     """
     try:
-        with open_image(path) as im:
-            return _exif_facts(im)[0]
+        with _open_regular_file(Path(path)) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the bomb warning: this reads no pixels
+            if os.fstat(f.fileno()).st_size > max_file_bytes(DEFAULT_MAX_DECODE_BYTES):
+                return None
+            with open_image(f) as im:
+                if im.format == "PNG" and "exif" not in im.info:
+                    return None
+                return _exif_facts(im)[0]
     except Exception:
         return None
 
