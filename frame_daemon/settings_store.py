@@ -110,6 +110,7 @@ class SettingsStore:
         self.save_error = ""  # why the last save failed ('' when saved)
         self._clock = clock
         self._pending = False  # a change not written yet
+        self._new_change = False  # a change since the last write was tried
         self._written_at: float | None = None  # when the file was last written (or tried)
         self._unreported = ""  # a save error `flush` has not handed to the loop yet
 
@@ -301,12 +302,14 @@ class SettingsStore:
     # ------------------------------------------------------------------ writing, spaced out
     def _changed(self) -> None:
         """The value in use changed at once; the file follows, at most once a second."""
-        self._pending = True
+        self._pending = self._new_change = True
         self._save_if_due()
 
     def _save_if_due(self) -> None:
         now = self._clock()
-        interval = RETRY_S if self.save_error else MIN_WRITE_INTERVAL_S
+        # After a failed write, only a new change is tried again as soon as any write (a person
+        # who just freed the disk changes a setting to see it saved); the rest waits RETRY_S.
+        interval = RETRY_S if self.save_error and not self._new_change else MIN_WRITE_INTERVAL_S
         if self._pending and (self._written_at is None or now - self._written_at >= interval):
             self._save()
 
@@ -326,7 +329,7 @@ class SettingsStore:
     def _save(self) -> None:
         # A failed write stays pending and is tried again every RETRY_S (and at stop); its error
         # is logged and handed to the loop once, not at every try.
-        self._written_at = self._clock()
+        self._written_at, self._new_change = self._clock(), False
         data = {name: {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
                 for name, values in (("follow", self._overrides),
                                      ("slideshow", self._slideshow_overrides))}

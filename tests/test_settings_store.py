@@ -274,6 +274,22 @@ def test_settings_that_could_not_be_saved_are_saved_once_the_folder_has_room(tmp
     assert SettingsStore.in_directory(tmp_path, FollowConfig()).load().diversity == 0.3
 
 
+def test_a_change_after_a_failed_save_is_tried_as_soon_as_any(tmp_path):
+    # A person frees the disk and changes a setting to see it saved: it waited for the
+    # 30 s retry of the failed write.
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full to stand in for a full disk")
+    clock = StepClock()
+    store = SettingsStore.in_directory(tmp_path, FollowConfig(), clock=clock)
+    (tmp_path / ".settings.json.tmp").symlink_to("/dev/full")  # one write: ENOSPC, then room
+    store.set("diversity", 0.9)
+    assert "No space left on device" in store.flush()
+    clock.now += settings_store.MIN_WRITE_INTERVAL_S
+    store.set("diversity", 0.5)
+    assert store.save_error == ""
+    assert SettingsStore.in_directory(tmp_path, FollowConfig()).load().diversity == 0.5
+
+
 def test_a_flood_of_commands_through_the_loop_writes_a_few_times(tmp_path, monkeypatch):
     from frame_daemon.config import parse_config
     from frame_daemon.daemon import TICK_S, Daemon
