@@ -152,35 +152,39 @@ _MARKER = re.compile(rb"\xff+([^\x00\xff])")  # fill bytes, then the code (0xFF 
 _MARKER_IN_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # restart markers are part of it
 
 
-def _next_marker(f: IO[bytes]) -> int | None:
-    """The next marker's code, past any bytes before it (libjpeg skips them too); None at the end
-    of the file."""
+def _find(f: IO[bytes], pattern: re.Pattern[bytes]) -> tuple[int, re.Match[bytes]] | None:
+    """The next match of `pattern` (which begins with 0xFF) from the file's position, with the
+    offset its chunk was read from; None at the end of the file. A chunk that ends in 0xFF is read
+    again from it, so a match split between two reads is found."""
     while True:
         start = f.tell()
         chunk = f.read(1 << 16)
         if len(chunk) < 2:
             return None
-        found = _MARKER.search(chunk)
+        found = pattern.search(chunk)
         if found:
-            f.seek(start + found.end())
-            return found.group(1)[0]
-        if chunk[-1] == 0xFF:  # its code is in the next chunk
+            return start, found
+        if chunk[-1] == 0xFF:
             f.seek(-1, os.SEEK_CUR)
+
+
+def _next_marker(f: IO[bytes]) -> int | None:
+    """The next marker's code, past any bytes before it (libjpeg skips them too); None at the end
+    of the file."""
+    if (hit := _find(f, _MARKER)) is None:
+        return None
+    start, found = hit
+    f.seek(start + found.end())
+    return found.group(1)[0]
 
 
 def _skip_entropy_data(f: IO[bytes]) -> bool:
     """Move to the 0xFF of the marker that ends a scan's data; False at the end of the file."""
-    while True:
-        start = f.tell()
-        chunk = f.read(1 << 16)
-        if len(chunk) < 2:
-            return False
-        found = _MARKER_IN_DATA.search(chunk)
-        if found:
-            f.seek(start + found.start())
-            return True
-        if chunk[-1] == 0xFF:  # what follows it is in the next chunk
-            f.seek(-1, os.SEEK_CUR)
+    if (hit := _find(f, _MARKER_IN_DATA)) is None:
+        return False
+    start, found = hit
+    f.seek(start + found.start())
+    return True
 
 
 def _open_regular_file(path: Path) -> IO[bytes]:
