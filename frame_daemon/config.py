@@ -484,7 +484,8 @@ MAX_CONFIG_BYTES = 1 << 20
 def _read_config_file(path: Path) -> bytes:
     """The file's bytes; ConfigError for what is not a regular file of a config's size.
 
-    O_NONBLOCK: opening a FIFO must not wait for a writer (for ever, under systemd).
+    O_NONBLOCK: opening a FIFO must not wait for a writer (for ever, under systemd). This is
+    file_kind.open_regular written out: the config imports nothing but errors (test_imports).
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import ssl
-import stat
 import sys
 import threading
 import time
@@ -28,6 +27,7 @@ from frame_daemon.commands import CommandError, CommandTable
 from frame_daemon.config import MqttConfig
 from frame_daemon.errors import FrameDaemonError
 from frame_daemon.events import Command, CommandName, Event
+from frame_daemon.file_kind import NotRegularFile, open_regular
 from frame_daemon.homeassistant import Topics
 
 log = logging.getLogger(__name__)
@@ -267,16 +267,13 @@ def broker_password(cfg: MqttConfig) -> str:
         return os.environ["FRAME_DAEMON_MQTT_PASSWORD"]
     if cfg.password_file:
         try:
-            # O_NONBLOCK: a FIFO in its place must not hold the start-up until someone writes.
-            fd = os.open(cfg.password_file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)
-                raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: not a regular "
-                                       "file")
-            os.set_blocking(fd, True)
+            fd = open_regular(cfg.password_file)  # a FIFO must not hold the start-up
             # utf-8-sig: a byte-order mark (Windows Notepad) is no part of the password.
             with open(fd, encoding="utf-8-sig") as f:
                 return f.readline(4096).rstrip("\r\n")  # /dev/zero has no first line
+        except NotRegularFile:
+            raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: not a regular "
+                                   "file") from None
         except OSError as exc:
             raise FrameDaemonError(f"mqtt.password_file {cfg.password_file}: cannot read: "
                                    f"{exc.strerror}") from exc

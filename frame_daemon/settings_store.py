@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ from frame_daemon.atomic_file import write_json
 from frame_daemon.commands import CommandRow, press, setting
 from frame_daemon.config import FollowConfig, SourceConfig, with_setting
 from frame_daemon.events import CommandName
+from frame_daemon.file_kind import NotRegularFile, open_regular
 from frame_daemon.follow import FollowMode, FollowParams
 from frame_daemon.homeassistant import MAX_STATE_LEN
 from frame_daemon.loop_state import LoopState
@@ -158,10 +158,11 @@ class SettingsStore:
         or when it is not a settings file (then it is moved aside with one log line, so it cannot
         stop, hang or crash-loop the start)."""
         try:
-            # O_NONBLOCK: a FIFO put in its place must not block the start waiting for a writer.
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = open_regular(self.path)  # a FIFO put in its place must not block the start
         except FileNotFoundError:
             return {}
+        except NotRegularFile:
+            return self._move_aside("not a regular file")
         except OSError as exc:  # unreadable (permissions, I/O): not ours to move
             log.warning("settings file %s unreadable (%s); using the config's settings",
                         self.path, exc.strerror)
@@ -169,8 +170,6 @@ class SettingsStore:
         try:
             with os.fdopen(fd, "rb") as f:
                 info = os.fstat(f.fileno())
-                if not stat.S_ISREG(info.st_mode):
-                    return self._move_aside("not a regular file")
                 if info.st_size > MAX_FILE_BYTES:
                     return self._move_aside(f"{info.st_size} bytes, more than a settings file "
                                             f"holds ({MAX_FILE_BYTES})")

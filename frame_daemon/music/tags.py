@@ -22,6 +22,7 @@ from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
 
 from frame_daemon.errors import TrackError
+from frame_daemon.file_kind import kind
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +190,7 @@ def refuse_special_file(path: Path) -> None:
     except (OSError, ValueError):
         return
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
-        raise TrackError(path, f"is {kind}, not an audio file")
+        raise TrackError(path, f"is {kind(mode)}, not an audio file")
 
 
 # mutagen holds a file's whole tag block in memory, several times over (a 150 MB cover picture in

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from frame_daemon.errors import ModelError
+from frame_daemon.file_kind import kind
 
 MODELS_PACKAGE = "frame_daemon.models"
 # The mood model `score`, `match` and the daemon use unless told otherwise (metadata JSON name).
@@ -51,9 +52,7 @@ def _refuse_special(path: Path, what: str) -> None:
     except (OSError, ValueError):
         return
     if not stat.S_ISREG(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a device or socket")
-        raise ModelError(f"{path}: the {what} is {kind}, not a file")
+        raise ModelError(f"{path}: the {what} is {kind(mode)}, not a file")
 
 
 def models_dir() -> Path:

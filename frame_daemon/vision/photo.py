@@ -13,7 +13,6 @@ import importlib
 import io
 import os
 import re
-import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from frame_daemon.errors import PhotoError
+from frame_daemon.file_kind import NotRegularFile, open_regular
 from frame_daemon.memory import give_memory_back
 from frame_daemon.vision import refused
 
@@ -188,12 +188,14 @@ def _skip_entropy_data(f: IO[bytes]) -> bool:
 
 
 def _open_regular_file(path: Path) -> IO[bytes]:
-    """Open a photo for reading, refusing what is not a regular file with the reason why.
-
-    O_NONBLOCK: opening a FIFO must not hang the loop until someone writes to it.
-    """
+    """Open a photo for reading, refusing what is not a regular file with the reason why (a FIFO
+    must not hang the loop until someone writes to it)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = open_regular(path)
+    except NotRegularFile as exc:
+        if exc.kind == "a directory":
+            raise PhotoError(path, "is a directory, not a photo") from None
+        raise PhotoError(path, f"is {exc.kind}, not a photo file") from None
     except FileNotFoundError:
         if path.is_symlink():
             raise PhotoError(path, f"dangling symlink (points to {os.readlink(path)}, which does "
@@ -207,18 +209,7 @@ def _open_regular_file(path: Path) -> IO[bytes]:
         if exc.errno == errno.ELOOP:
             raise PhotoError(path, "symlink loop (the link points back to itself)") from None
         raise PhotoError(path, f"cannot open: {exc.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise PhotoError(path, "is a directory, not a photo")
-        if not stat.S_ISREG(mode):
-            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
-            raise PhotoError(path, f"is {kind}, not a photo file")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    return os.fdopen(fd, "rb")
 
 
 def decode_photo(path: str | os.PathLike[str], min_short_side: int = 224,
